@@ -1,0 +1,189 @@
+"""Read a configuration file (YAML or TOML), apply environment overrides, validate everything."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import msgspec
+import yaml
+
+from config import plugins
+from config.model import AgentConfig, Offering
+from config.validate import Problems, decode_struct, shown
+
+# Upstream reads its loop periods from these variables; they keep working and win over the file.
+ENV_OVERRIDES = {
+    "WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES": "order_process_period_minutes",
+    "WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES": "report_period_minutes",
+    "WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES": "membership_sync_period_minutes",
+    "WALDUR_SITE_AGENT_RECONCILIATION_PERIOD_MINUTES": "reconciliation_period_minutes",
+}
+
+
+class ConfigError(Exception):
+    """The file cannot be used; `errors` lists every problem found, each with its path."""
+
+    def __init__(self, source: str, errors: list[str], warnings: list[str] | None = None) -> None:
+        self.source, self.errors, self.warnings = source, errors, warnings or []
+        super().__init__(f"{source}: {len(errors)} error(s)\n" + "\n".join(errors))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: AgentConfig
+    warnings: list[str]
+    source: str
+
+
+def read_document(path: Path) -> Any:
+    """Parse by extension: `.toml` is TOML, anything else YAML (anchors and `<<` merges work)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        return tomllib.loads(text)
+    return yaml.safe_load(text)
+
+
+def load_file(path: str | os.PathLike[str], *, strict: bool = False) -> Loaded:
+    source = str(path)
+    try:
+        raw = read_document(Path(path))
+    except FileNotFoundError:
+        raise ConfigError(source, [f"{source}: no such file"]) from None
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [f"{source}: cannot parse: {exc}"]) from None
+    return load_mapping(raw, source=source, strict=strict, environ=os.environ)
+
+
+def load_mapping(
+    raw: Any,
+    *,
+    source: str = "<config>",
+    strict: bool = False,
+    environ: dict[str, str] | os._Environ[str] | None = None,
+) -> Loaded:
+    problems = Problems()
+    if isinstance(raw, dict):
+        raw = dict(raw)
+        # Sites keep shared YAML anchors under a root key of their own; it is not config.
+        for key in [k for k in raw if isinstance(k, str) and k.startswith(("x-", "_", "."))]:
+            del raw[key]
+        for variable, key in ENV_OVERRIDES.items():
+            if environ and environ.get(variable):
+                raw[key] = environ[variable]
+    config = decode_struct(AgentConfig, raw, "", problems)
+    if isinstance(config, AgentConfig):
+        check_semantics(config, raw, problems)
+    if strict:
+        problems.errors.extend(problems.warnings)
+        problems.warnings = []
+    if problems.errors or not isinstance(config, AgentConfig):
+        raise ConfigError(source, problems.errors, problems.warnings)
+    return Loaded(config=config, warnings=problems.warnings, source=source)
+
+
+def check_semantics(config: AgentConfig, raw: dict[str, Any], problems: Problems) -> None:
+    try:
+        zoneinfo.ZoneInfo(config.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.error("timezone", f"unknown IANA time zone {shown(config.timezone)}")
+    seen: dict[str, int] = {}
+    for index, offering in enumerate(config.offerings):
+        path = f"offerings[{index}]"
+        raw_offering = raw["offerings"][index]
+        check_offering(offering, raw_offering, path, problems)
+        if offering.waldur_offering_uuid in seen:
+            problems.error(
+                f"{path}.waldur_offering_uuid",
+                f"same offering as offerings[{seen[offering.waldur_offering_uuid]}]",
+            )
+        seen.setdefault(offering.waldur_offering_uuid, index)
+
+
+def check_offering(offering: Offering, raw: dict[str, Any], path: str, problems: Problems) -> None:
+    url = urlparse(offering.waldur_api_url)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        problems.error(
+            f"{path}.waldur_api_url", f"expected an http(s) URL, got {shown(offering.waldur_api_url)}"
+        )
+    oidc = (offering.oidc_token_url, offering.oidc_client_id, offering.oidc_client_secret)
+    if not offering.waldur_api_token and not all(oidc):
+        problems.error(
+            f"{path}.waldur_api_token",
+            "set a token, or all three of oidc_token_url, oidc_client_id, oidc_client_secret",
+        )
+    if not any(offering.backend_for(role) for role in ("order", "report", "membership")):
+        problems.error(
+            f"{path}.backend_type",
+            "no backend named: set backend_type or one of order_processing_backend, "
+            "reporting_backend, membership_sync_backend",
+        )
+    names: dict[str, str] = {}
+    for key in ("backend_type", "order_processing_backend", "reporting_backend",
+                "membership_sync_backend"):
+        name = getattr(offering, key)
+        if name:
+            names.setdefault(plugins.canonical(name), key)
+    for name, key in names.items():
+        try:
+            plugins.load(plugins.BACKENDS, name)
+        except plugins.UnknownPlugin as exc:
+            problems.error(f"{path}.{key}", str(exc))
+            continue
+        except plugins.BrokenPlugin as exc:
+            problems.error(f"{path}.{key}", str(exc))
+            continue
+        check_plugin_schemas(name, offering, raw, path, problems)
+    if "username_management_backend" in raw:
+        username_backend = offering.username_management_backend
+        if plugins.find(plugins.USERNAME_BACKENDS, username_backend) is None:
+            installed = sorted(plugins.installed(plugins.USERNAME_BACKENDS))
+            problems.error(
+                f"{path}.username_management_backend",
+                str(plugins.UnknownPlugin(plugins.USERNAME_BACKENDS, username_backend, installed)),
+            )
+
+
+def check_plugin_schemas(
+    name: str, offering: Offering, raw: dict[str, Any], path: str, problems: Problems
+) -> None:
+    """A plugin's own schemas are errors, not warnings: its settings are what it runs on."""
+    try:
+        settings_schema = plugins.load_optional(plugins.SETTINGS_SCHEMAS, name)
+        component_schema = plugins.load_optional(plugins.COMPONENT_SCHEMAS, name)
+    except plugins.BrokenPlugin as exc:
+        problems.error(f"{path}.backend_settings", str(exc))
+        return
+    if settings_schema is not None:
+        check_with_schema(
+            settings_schema, raw.get("backend_settings") or {}, f"{path}.backend_settings", problems
+        )
+    if component_schema is not None:
+        for key, component in offering.backend_components.items():
+            check_with_schema(
+                component_schema, component.extra, f"{path}.backend_components.{key}", problems
+            )
+
+
+def check_with_schema(schema: Any, data: dict[str, Any], path: str, problems: Problems) -> None:
+    if isinstance(schema, type) and issubclass(schema, msgspec.Struct):
+        strict = Problems()
+        decode_struct(schema, data, path, strict)
+        problems.errors.extend(strict.errors)
+        problems.errors.extend(w.replace("unknown key (ignored)", "unknown key") for w in strict.warnings)
+        return
+    validate = getattr(schema, "model_validate", None)  # pydantic schemas of upstream plugins
+    if validate is None:
+        problems.error(path, f"plugin schema {schema!r} is neither a msgspec Struct nor pydantic")
+        return
+    try:
+        validate(data)
+    except Exception as exc:
+        for item in getattr(exc, "errors", lambda: [])() or [{"loc": (), "msg": str(exc)}]:
+            where = ".".join(str(p) for p in item.get("loc", ()))
+            problems.error(f"{path}.{where}" if where else path, str(item.get("msg")).lower())

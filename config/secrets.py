@@ -1,0 +1,82 @@
+"""Secrets in the config: which values they are, how they are masked in output and in logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from config.model import SECRET_KEYS, AgentConfig
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words in log lines
+
+
+def is_secret_key(key: str) -> bool:
+    key = key.lower()
+    return key in SECRET_KEYS or key.endswith(("_token", "_password", "_secret", "_secret_key"))
+
+
+def mask_mapping(value: Any) -> Any:
+    """A copy of a plain (builtins-only) structure with every secret value replaced by `***`."""
+    if isinstance(value, dict):
+        return {
+            k: (MASK if is_secret_key(str(k)) and v not in (None, "") else mask_mapping(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_mapping(v) for v in value]
+    return value
+
+
+def secret_values(config: AgentConfig) -> set[str]:
+    """Every secret string the config holds, for the log filter."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if is_secret_key(str(k)) and isinstance(v, str) and len(v) >= _MIN_SECRET_LENGTH:
+                    found.add(v)
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(msgspec.to_builtins(config))
+    return found
+
+
+class SecretFilter(logging.Filter):
+    """Masks known secret values in every record that passes through a handler.
+
+    Attached to handlers (not loggers) so that records of every library logger are covered.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._pattern: re.Pattern[str] | None = None
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        values = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+
+    def mask(self, text: str) -> str:
+        return self._pattern.sub(MASK, text) if self._pattern else text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._pattern is None:
+            return True
+        message = record.getMessage()
+        masked = self.mask(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if masked != message or record.args:
+            record.msg, record.args = masked, None
+        return True
