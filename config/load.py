@@ -109,7 +109,8 @@ def check_offering(offering: Offering, raw: dict[str, Any], path: str, problems:
     url = urlparse(offering.waldur_api_url)
     if url.scheme not in ("http", "https") or not url.netloc:
         problems.error(
-            f"{path}.waldur_api_url", f"expected an http(s) URL, got {shown(offering.waldur_api_url)}"
+            f"{path}.waldur_api_url",
+            f"expected an http(s) URL, got {shown(offering.waldur_api_url)}",
         )
     oidc = (offering.oidc_token_url, offering.oidc_client_id, offering.oidc_client_secret)
     if not offering.waldur_api_token and not all(oidc):
@@ -124,8 +125,12 @@ def check_offering(offering: Offering, raw: dict[str, Any], path: str, problems:
             "reporting_backend, membership_sync_backend",
         )
     names: dict[str, str] = {}
-    for key in ("backend_type", "order_processing_backend", "reporting_backend",
-                "membership_sync_backend"):
+    for key in (
+        "backend_type",
+        "order_processing_backend",
+        "reporting_backend",
+        "membership_sync_backend",
+    ):
         name = getattr(offering, key)
         if name:
             names.setdefault(plugins.canonical(name), key)
@@ -175,7 +180,9 @@ def check_with_schema(schema: Any, data: dict[str, Any], path: str, problems: Pr
         strict = Problems()
         decode_struct(schema, data, path, strict)
         problems.errors.extend(strict.errors)
-        problems.errors.extend(w.replace("unknown key (ignored)", "unknown key") for w in strict.warnings)
+        problems.errors.extend(
+            w.replace("unknown key (ignored)", "unknown key") for w in strict.warnings
+        )
         return
     validate = getattr(schema, "model_validate", None)  # pydantic schemas of upstream plugins
     if validate is None:

@@ -132,14 +132,18 @@ def decode_value(tp: Any, value: Any, path: str, problems: Problems) -> Any:
             if not isinstance(value, list):
                 problems.error(path, f"expected a list, got {shown(value)}")
                 return None
-            return [decode_value(item_type, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+            return [
+                decode_value(item_type, v, f"{path}[{i}]", problems) for i, v in enumerate(value)
+            ]
     if origin is dict and value is not None:
         _, value_type = get_args(inner)
         if _struct_type(value_type) is not None:
             if not isinstance(value, dict):
                 problems.error(path, f"expected a mapping, got {shown(value)}")
                 return None
-            return {k: decode_value(value_type, v, f"{path}.{k}", problems) for k, v in value.items()}
+            return {
+                k: decode_value(value_type, v, f"{path}.{k}", problems) for k, v in value.items()
+            }
     try:
         return msgspec.convert(value, tp, strict=False)
     except msgspec.ValidationError as exc:
@@ -152,7 +156,7 @@ def decode_value(tp: Any, value: Any, path: str, problems: Problems) -> Any:
 
 
 def _bounds(tp: Any) -> str:
-    """The numeric constraints of an `Annotated[..., Meta(...)]`, written as an operator reads them."""
+    """Numeric constraints of an `Annotated[..., Meta(...)]`, as an operator reads them."""
     words = []
     for meta in get_args(tp)[1:] if get_origin(tp) is typing.Annotated else ():
         for op, attr in ((">", "gt"), (">=", "ge"), ("<", "lt"), ("<=", "le")):

@@ -1,0 +1,1 @@
+"""Actors: supervisor, offering actors and their children (order, usage, membership, backend)."""

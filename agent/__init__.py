@@ -1,0 +1,1 @@
+"""Site agent command line and service wiring."""

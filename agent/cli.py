@@ -1,0 +1,146 @@
+"""`waldur-site-agent`: the command line. Starts fast: commands import what they need, when run.
+
+Exit codes: 0 ok, 2 configuration errors, 1 runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from config import Loaded
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+DEFAULT_CONFIG = "/etc/waldur-site-agent/config.yaml"
+MODE_NAMES = ("order_process", "report", "membership_sync", "event_process")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="waldur-site-agent",
+        description="Connects HPC and storage backends to the Waldur marketplace.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("-c", "--config-file", default=DEFAULT_CONFIG, help="YAML or TOML file")
+        sub.add_argument("--strict", action="store_true", help="unknown keys are errors")
+
+    run = commands.add_parser("run", help="run the agent service")
+    with_config(run)
+    run.add_argument(
+        "-m",
+        "--mode",
+        action="append",
+        choices=MODE_NAMES,
+        help="run only these modes (repeatable); default: all the config enables",
+    )
+
+    validate = commands.add_parser("validate", help="check a config file and exit")
+    with_config(validate)
+
+    config_cmd = commands.add_parser("config", help="configuration tools")
+    config_sub = config_cmd.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = config_sub.add_parser("show", help="print the loaded config (secrets masked)")
+    with_config(show)
+    show.add_argument("--format", choices=("toml", "yaml"), default="yaml")
+
+    diagnostics = commands.add_parser("diagnostics", help="check Waldur and backend connectivity")
+    with_config(diagnostics)
+
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("waldur-site-agent-actors")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def load_or_report(path: str, strict: bool) -> Loaded | None:
+    """The loaded config, or None after printing every error."""
+    from config import ConfigError, load_file
+
+    try:
+        loaded = load_file(path, strict=strict)
+    except ConfigError as exc:
+        for warning in exc.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"{exc.source}: {len(exc.errors)} error(s):", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return None
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config_file, args.strict)
+    if loaded is None:
+        return EXIT_CONFIG
+    count = len(loaded.config.offerings)
+    print(f"{args.config_file}: OK ({count} offering{'s' if count != 1 else ''})")
+    return EXIT_OK
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from config.dump import render
+
+    loaded = load_or_report(args.config_file, args.strict)
+    if loaded is None:
+        return EXIT_CONFIG
+    sys.stdout.write(render(loaded.config, args.format))
+    return EXIT_OK
+
+
+def cmd_diagnostics(args: argparse.Namespace) -> int:
+    from agent.diagnostics import run_diagnostics
+
+    loaded = load_or_report(args.config_file, args.strict)
+    if loaded is None:
+        return EXIT_CONFIG
+    return EXIT_OK if run_diagnostics(loaded.config) else EXIT_FAILURE
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config_file, args.strict)
+    if loaded is None:
+        return EXIT_CONFIG
+    from agent.service import run_service
+
+    return run_service(loaded.config, modes=args.mode)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version or args.command == "version":
+        print(f"waldur-site-agent {version()}")
+        return EXIT_OK
+    handlers = {
+        "run": cmd_run,
+        "validate": cmd_validate,
+        "config": cmd_config_show,
+        "diagnostics": cmd_diagnostics,
+    }
+    if args.command not in handlers:
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Plugin API: BaseBackend, BaseClient, structures, command execution, discovery."""

@@ -1,0 +1,278 @@
+"""`BaseBackend`: the plugin contract of the seeds, with the documented no-op defaults.
+
+Only the offering's backend actor ever calls these methods, one call at a time, so a plugin
+needs no locking of its own.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from typing import Any
+
+from backends import units
+from backends.client import BaseClient
+from backends.exceptions import BackendError, DuplicateResourceError
+from backends.structures import (
+    ACCEPT,
+    TOTAL_ACCOUNT_USAGE,
+    BackendResourceInfo,
+    ClientResource,
+    OrderDecision,
+    UsageReport,
+    WaldurResource,
+)
+
+UserContext = dict[str, Any]
+"""Pre-resolved Waldur data: `team`, `offering_users`, `ssh_keys`, `plan_quotas`."""
+
+
+class BaseBackend(abc.ABC):
+    # Capability flags, read off the class by the core.
+    supports_decreasing_usage = False
+    supports_async_orders = False
+    supports_user_homedirs = False
+    handled_resource_states: tuple[str, ...] = ("OK", "Erred")
+
+    def __init__(
+        self, backend_settings: dict[str, Any], backend_components: dict[str, dict[str, Any]]
+    ):
+        self.backend_settings = dict(backend_settings)
+        self.backend_components = {k: dict(v) for k, v in backend_components.items()}
+        self.backend_type = "abstract"
+        self.client: BaseClient | None = None
+        self.timezone = "UTC"
+        self.service_provider_uuid = ""
+        self.log = logging.getLogger(f"backends.{type(self).__name__}")
+
+    # -- abstract: every plugin answers these (the seed's decision matrix has the no-ops) ------
+
+    @abc.abstractmethod
+    def ping(self, raise_exception: bool = False) -> bool: ...
+
+    @abc.abstractmethod
+    def diagnostics(self) -> bool: ...
+
+    @abc.abstractmethod
+    def list_components(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def _get_usage_report(self, resource_backend_ids: list[str]) -> UsageReport: ...
+
+    @abc.abstractmethod
+    def _collect_resource_limits(
+        self, waldur_resource: WaldurResource
+    ) -> tuple[dict[str, int], dict[str, float]]: ...
+
+    @abc.abstractmethod
+    def _pre_create_resource(
+        self, waldur_resource: WaldurResource, user_context: UserContext | None = None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def downscale_resource(self, resource_backend_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def pause_resource(self, resource_backend_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def restore_resource(self, resource_backend_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def get_resource_metadata(self, resource_backend_id: str) -> dict[str, Any]: ...
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    def post_create_resource(
+        self,
+        resource: BackendResourceInfo,
+        waldur_resource: WaldurResource,
+        user_context: UserContext | None = None,
+    ) -> None:
+        """Set `resource.backend_metadata` here to push data to Waldur."""
+
+    def _pre_delete_resource(self, waldur_resource: WaldurResource) -> None:
+        """Cleanup before deletion (cancel running jobs)."""
+
+    def _pre_delete_user_actions(self, resource_backend_id: str, username: str) -> None:
+        """Per-user cleanup before the user's association is removed."""
+
+    def process_existing_users(self, usernames: set[str]) -> None:
+        """Called every membership cycle with the users already linked (e.g. homedirs)."""
+
+    def check_pending_order(self, order_backend_id: str) -> bool:
+        """Non-blocking orders: True once the remote order completed; raise if it failed."""
+        return True
+
+    def setup_target_event_subscriptions(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    def evaluate_pending_order(self, order: Any) -> OrderDecision:
+        """Decide a pending-provider order; the default approves every order."""
+        return ACCEPT
+
+    def get_usage_report_for_period(
+        self, resource_backend_ids: list[str], year: int, month: int
+    ) -> UsageReport:
+        """Usage of a past month; backends that cannot look back return {}."""
+        return {}
+
+    # -- the rest, built on the client ----------------------------------------------------------
+
+    @property
+    def _client(self) -> BaseClient:
+        if self.client is None:
+            raise BackendError(f"{type(self).__name__} has no client")
+        return self.client
+
+    def get_usage_report(self, resource_backend_ids: list[str]) -> UsageReport:
+        """The plugin's report with a zero `TOTAL_ACCOUNT_USAGE` for every resource lacking one."""
+        report = self._get_usage_report(resource_backend_ids)
+        zeros: dict[str, float] = dict.fromkeys(self.backend_components, 0.0)
+        for backend_id in resource_backend_ids:
+            usage = report.setdefault(backend_id, {})
+            if TOTAL_ACCOUNT_USAGE not in usage:
+                if len(usage) > 0:
+                    totals: dict[str, float] = dict(zeros)
+                    for amounts in usage.values():
+                        for key, value in amounts.items():
+                            totals[key] = totals.get(key, 0) + value
+                    usage[TOTAL_ACCOUNT_USAGE] = totals
+                else:
+                    usage[TOTAL_ACCOUNT_USAGE] = dict(zeros)
+        return report
+
+    def _get_resource_backend_id(self, resource_slug: str) -> str:
+        prefix = self.backend_settings.get("allocation_prefix", "")
+        return f"{prefix}{resource_slug}".lower()
+
+    def create_resource(
+        self, waldur_resource: WaldurResource, user_context: UserContext | None = None
+    ) -> BackendResourceInfo:
+        backend_id = self._get_resource_backend_id(waldur_resource.slug or waldur_resource.uuid)
+        return self.create_resource_with_id(waldur_resource, backend_id, user_context)
+
+    def create_resource_with_id(
+        self,
+        waldur_resource: WaldurResource,
+        backend_id: str,
+        user_context: UserContext | None = None,
+    ) -> BackendResourceInfo:
+        self._pre_create_resource(waldur_resource, user_context)
+        if self._client.get_resource(backend_id) is not None:
+            raise DuplicateResourceError(f"resource {backend_id!r} already exists on the backend")
+        self._client.create_resource(
+            name=backend_id,
+            description=waldur_resource.name,
+            organization=waldur_resource.project_uuid,
+            parent_name=self._parent_of(waldur_resource),
+        )
+        backend_limits, _ = self._collect_resource_limits(waldur_resource)
+        if backend_limits:
+            self._client.set_resource_limits(backend_id, backend_limits)
+        info = BackendResourceInfo(backend_id=backend_id, limits=dict(backend_limits))
+        self.post_create_resource(info, waldur_resource, user_context)
+        return info
+
+    def _parent_of(self, waldur_resource: WaldurResource) -> str | None:
+        """The backend parent for a new resource; hierarchical backends override this."""
+        return None
+
+    def pull_resource(self, waldur_resource: WaldurResource) -> BackendResourceInfo | None:
+        if not waldur_resource.backend_id:
+            return None
+        if self._client.get_resource(waldur_resource.backend_id) is None:
+            return None
+        report = self.get_usage_report([waldur_resource.backend_id])
+        return BackendResourceInfo(
+            backend_id=waldur_resource.backend_id,
+            users=self._client.list_resource_users(waldur_resource.backend_id),
+            usage=report.get(waldur_resource.backend_id, {}),
+        )
+
+    def list_resources(self) -> list[ClientResource]:
+        return self._client.list_resources()
+
+    def delete_resource(self, waldur_resource: WaldurResource, **kwargs: Any) -> str | None:
+        """Delete the resource; returns a pending order id for non-blocking backends."""
+        backend_id = waldur_resource.backend_id
+        if not backend_id or self._client.get_resource(backend_id) is None:
+            self.log.info("resource %r is not on the backend, nothing to delete", backend_id)
+            return None
+        self._pre_delete_resource(waldur_resource)
+        self._client.delete_resource(backend_id)
+        return None
+
+    def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
+        """Waldur-unit limits in, backend-unit limits out; unknown components are ignored."""
+        backend_limits = {
+            key: units.limit_to_backend(value, self.unit_factor(key))
+            for key, value in limits.items()
+            if key in self.backend_components
+        }
+        if backend_limits:
+            self._client.set_resource_limits(resource_backend_id, backend_limits)
+        return None
+
+    def get_resource_limits(self, resource_backend_id: str) -> dict[str, float]:
+        raw = self._client.get_resource_limits(resource_backend_id)
+        return {
+            key: units.limit_to_waldur(value, self.unit_factor(key))
+            for key, value in raw.items()
+            if key in self.backend_components
+        }
+
+    def get_resource_user_limits(self, resource_backend_id: str) -> dict[str, dict[str, int]]:
+        return self._client.get_resource_user_limits(resource_backend_id)
+
+    def set_resource_user_limits(
+        self, resource_backend_id: str, username: str, limits: dict[str, float]
+    ) -> None:
+        backend_limits = {
+            key: units.limit_to_backend(value, self.unit_factor(key))
+            for key, value in limits.items()
+            if key in self.backend_components
+        }
+        self._client.set_resource_user_limits(resource_backend_id, username, backend_limits)
+
+    def unit_factor(self, component: str) -> float:
+        return float(self.backend_components.get(component, {}).get("unit_factor") or 1)
+
+    def add_user(self, resource_backend_id: str, username: str, **kwargs: Any) -> bool:
+        if self._client.get_association(username, resource_backend_id) is not None:
+            return False
+        default_account = self.backend_settings.get("default_account")
+        self._client.create_association(username, resource_backend_id, default_account)
+        return True
+
+    def add_users_to_resource(
+        self, resource_backend_id: str, usernames: set[str], **kwargs: Any
+    ) -> set[str]:
+        """Link every user; one failing user does not stop the others. Returns those linked."""
+        added = set()
+        for username in sorted(usernames):
+            try:
+                self.add_user(resource_backend_id, username, **kwargs)
+                added.add(username)
+            except BackendError as exc:
+                self.log.error("cannot add %s to %s: %s", username, resource_backend_id, exc)
+        return added
+
+    def remove_user(self, resource_backend_id: str, username: str) -> bool:
+        if self._client.get_association(username, resource_backend_id) is None:
+            return False
+        self._pre_delete_user_actions(resource_backend_id, username)
+        self._client.delete_association(username, resource_backend_id)
+        return True
+
+    def remove_users_from_resource(
+        self, resource_backend_id: str, usernames: set[str]
+    ) -> list[str]:
+        removed = []
+        for username in sorted(usernames):
+            try:
+                if self.remove_user(resource_backend_id, username):
+                    removed.append(username)
+            except BackendError as exc:
+                self.log.error("cannot remove %s from %s: %s", username, resource_backend_id, exc)
+        return removed

@@ -1,0 +1,34 @@
+"""Instantiate the plugins a config names, by entry-point name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from backends.base import BaseBackend
+from backends.exceptions import ConfigurationError
+from config import plugins
+from config.model import Component, Offering
+
+
+def component_dicts(components: dict[str, Component]) -> dict[str, dict[str, Any]]:
+    """Components as plugins receive them: plain dicts, the plugin's own keys inlined."""
+    result = {}
+    for key, component in components.items():
+        data = {k: v for k, v in msgspec.to_builtins(component).items() if k != "extra"}
+        data.update(component.extra)
+        result[key] = data
+    return result
+
+
+def backend_class(name: str) -> type[BaseBackend]:
+    cls = plugins.load(plugins.BACKENDS, name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseBackend)):
+        raise ConfigurationError(f"plugin {name!r} is {cls!r}, not a BaseBackend subclass")
+    return cls
+
+
+def create_backend(name: str, offering: Offering) -> BaseBackend:
+    cls = backend_class(name)
+    return cls(offering.backend_settings, component_dicts(offering.backend_components))

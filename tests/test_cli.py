@@ -1,0 +1,34 @@
+import subprocess
+import sys
+
+from agent.cli import EXIT_CONFIG, EXIT_OK, main
+
+
+def test_help_lists_the_subcommands():
+    out = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("run", "validate", "config", "diagnostics", "version"):
+        assert command in out
+
+
+def test_help_imports_nothing_heavy():
+    probe = (
+        "import sys, agent.cli\n"
+        "try:\n    agent.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('waldur_api_client', 'requests', 'pykka', 'stomp', 'msgspec', 'yaml')]\n"
+        "print('HEAVY=' + ','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "HEAVY="
+
+
+def test_validate_missing_file_is_a_config_error(tmp_path, capsys):
+    assert main(["validate", "-c", str(tmp_path / "absent.yaml")]) == EXIT_CONFIG
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    assert main(["version"]) == EXIT_OK
+    assert capsys.readouterr().out.startswith("waldur-site-agent ")
