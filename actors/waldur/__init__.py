@@ -1,0 +1,1 @@
+"""Talking to Waldur Mastermind over its REST API."""

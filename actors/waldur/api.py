@@ -1,0 +1,33 @@
+"""One Waldur, as the actors see it: the typed operations grouped by concern."""
+
+from __future__ import annotations
+
+import pykka
+
+from actors.waldur.agents import Agents
+from actors.waldur.client import WaldurClient
+from actors.waldur.models import UserMe, Version
+from actors.waldur.offering_users import OfferingUsers
+from actors.waldur.offerings import Offerings
+from actors.waldur.orders import Orders
+from actors.waldur.resources import Resources
+from actors.waldur.usages import Usages
+
+
+class WaldurApi:
+    """Hosted by a WaldurActor: its groups are reachable through the actor's proxy."""
+
+    def __init__(self, client: WaldurClient) -> None:
+        self.client = client
+        self.orders = pykka.traversable(Orders(client))
+        self.resources = pykka.traversable(Resources(client))
+        self.offerings = pykka.traversable(Offerings(client))
+        self.offering_users = pykka.traversable(OfferingUsers(client))
+        self.usages = pykka.traversable(Usages(client))
+        self.agents = pykka.traversable(Agents(client))
+
+    def me(self) -> UserMe:
+        return self.client.get("users/me/", UserMe, {"field": ["uuid", "username", "is_staff"]})
+
+    def version(self) -> Version:
+        return self.client.get("version/", Version)

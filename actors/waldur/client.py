@@ -1,0 +1,219 @@
+"""HTTP access to one Waldur: a pooled `requests.Session`, timeouts, retries, pagination, decoding.
+
+Responses are decoded straight into our own msgspec Structs holding only the fields we use;
+waldur-api-client is far too heavy to import at run time (seconds and ~95 MB).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlparse
+
+import msgspec
+import requests
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger("actors.waldur")
+
+T = TypeVar("T")
+PAGE_SIZE = 300
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class WaldurError(Exception):
+    """Waldur answered with an error status; `body` is its decoded JSON (or text)."""
+
+    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
+        self.method, self.path, self.status, self.body = method, path, status, body
+        super().__init__(f"{method} {path}: HTTP {status}: {body}")
+
+    @property
+    def transient(self) -> bool:
+        return self.status in TRANSIENT_STATUS
+
+
+class WaldurUnreachable(Exception):
+    """No answer at all (connection refused, reset, timeout) after the retries."""
+
+    transient = True
+
+
+class OidcToken:
+    """Client-credentials token, fetched when needed and renewed 30 s before it expires."""
+
+    def __init__(self, session: requests.Session, token_url: str, client_id: str, secret: str):
+        self._session, self._url, self._id, self._secret = session, token_url, client_id, secret
+        self._token, self._expires = "", 0.0
+        self._lock = threading.Lock()
+
+    def header(self) -> str:
+        with self._lock:
+            if time.monotonic() >= self._expires:
+                response = self._session.post(
+                    self._url,
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": self._id,
+                        "client_secret": self._secret,
+                    },
+                    timeout=30,
+                )
+                response.raise_for_status()
+                body = response.json()
+                self._token = body["access_token"]
+                lifetime = float(body.get("expires_in") or 300)
+                self._expires = time.monotonic() + max(lifetime - 30, 1)
+            return f"Bearer {self._token}"
+
+
+class WaldurClient:
+    def __init__(
+        self,
+        api_url: str,
+        token: str = "",
+        *,
+        oidc: tuple[str, str, str] | None = None,
+        verify_ssl: bool = True,
+        proxy: str = "",
+        user_agent: str = "waldur-site-agent",
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.api_url = api_url.rstrip("/") + "/"
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = verify_ssl
+        if proxy:
+            self.session.proxies = {"http": proxy, "https": proxy}
+        self.session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        self._token = token
+        self._oidc = OidcToken(self.session, *oidc) if oidc and not token else None
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_attempts = max_attempts
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.calls = 0
+
+    def authorization(self) -> str:
+        return self._oidc.header() if self._oidc else f"Token {self._token}"
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") else self.api_url + path.lstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        retry: bool | None = None,
+    ) -> requests.Response:
+        """Send one request; transient failures are retried when the call is safe to replay.
+
+        GET/PUT/DELETE are replayed by default; a POST only when the caller says `retry=True`
+        (provider actions whose replay is harmless, like `set_state_done` or `set_usage`).
+        """
+        replay = retry if retry is not None else method in ("GET", "PUT", "DELETE", "HEAD")
+        attempts = self.max_attempts if replay else 1
+        url = self.url(path)
+        for attempt in range(1, attempts + 1):
+            delay = 0.0
+            try:
+                self.calls += 1
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    timeout=self.timeout,
+                    headers={"Authorization": self.authorization()},
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == attempts:
+                    raise WaldurUnreachable(f"{method} {path}: {type(exc).__name__}") from exc
+            else:
+                if response.status_code < 400:
+                    return response
+                error = WaldurError(method, path, response.status_code, _body(response))
+                if not (error.transient and attempt < attempts):
+                    raise error
+                delay = _retry_after(response)
+            delay = max(delay, self._backoff(attempt))
+            log.info(
+                "retrying %s %s in %.1f s (attempt %d/%d)", method, path, delay, attempt, attempts
+            )
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+    def get(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> T:
+        return msgspec.json.decode(self.request("GET", path, params=params).content, type=model)
+
+    def iterate(
+        self, path: str, model: type[T], params: dict[str, Any] | None = None
+    ) -> Iterator[T]:
+        """Every item of a paginated list, following `Link: rel="next"` with page_size=300."""
+        query = dict(params or {})
+        query["page_size"] = PAGE_SIZE
+        while True:
+            response = self.request("GET", path, params=query)
+            yield from msgspec.json.decode(response.content, type=list[model])  # type: ignore[valid-type]
+            next_page = _next_page(response)
+            if next_page is None:
+                return
+            query["page"] = next_page
+
+    def list(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> list[T]:
+        return list(self.iterate(path, model, params))
+
+    def post(
+        self, path: str, body: Any = None, model: type[T] | None = None, *, retry: bool = False
+    ) -> T | None:
+        response = self.request("POST", path, json=body if body is not None else {}, retry=retry)
+        if model is None or not response.content:
+            return None
+        return msgspec.json.decode(response.content, type=model)
+
+    def send(self, method: str, path: str, body: Any, model: type[T] | None = None) -> T | None:
+        response = self.request(method, path, json=body)
+        if model is None or not response.content:
+            return None
+        return msgspec.json.decode(response.content, type=model)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return min(float(response.headers.get("Retry-After", 0)), 60.0)
+    except ValueError:
+        return 0.0
+
+
+def _next_page(response: requests.Response) -> int | None:
+    link = response.links.get("next")
+    if not link:
+        return None
+    pages = parse_qs(urlparse(link["url"]).query).get("page")
+    return int(pages[0]) if pages else None

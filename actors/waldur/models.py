@@ -1,0 +1,182 @@
+"""Waldur's objects, as far as the agent reads them. Unknown keys are ignored when decoding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Model(msgspec.Struct, kw_only=True, frozen=True):
+    pass
+
+
+class Order(Model, frozen=True):
+    uuid: str
+    type: str = ""
+    state: str = ""
+    resource_name: str | None = None
+    marketplace_resource_uuid: str | None = None
+    limits: dict[str, float] = msgspec.field(default_factory=dict)
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    plan_uuid: str | None = None
+    backend_id: str | None = None
+    project_uuid: str | None = None
+    customer_uuid: str | None = None
+    offering_uuid: str | None = None
+    created: str | None = None
+    error_message: str | None = None
+
+
+class Resource(Model, frozen=True):
+    uuid: str
+    name: str = ""
+    slug: str = ""
+    backend_id: str | None = None
+    state: str = ""
+    limits: dict[str, float] | None = None
+    attributes: dict[str, Any] | None = None
+    plan_uuid: str | None = None
+    offering_uuid: str | None = None
+    project_uuid: str | None = None
+    project_slug: str | None = None
+    project_name: str | None = None
+    customer_uuid: str | None = None
+    customer_slug: str | None = None
+    customer_name: str | None = None
+    restrict_member_access: bool | None = False
+    paused: bool | None = False
+    downscaled: bool | None = False
+    end_date: str | None = None
+    created: str | None = None
+    backend_metadata: dict[str, Any] | None = None
+
+
+class OfferingComponent(Model, frozen=True):
+    type: str
+    billing_type: str = ""
+    measured_unit: str | None = None
+    name: str | None = None
+    uuid: str | None = None
+    limit_amount: float | None = None
+    limit_period: str | None = None
+
+
+class Offering(Model, frozen=True):
+    uuid: str | None = None
+    name: str | None = None
+    customer_uuid: str | None = None
+    state: str | None = None
+    components: list[OfferingComponent] = msgspec.field(default_factory=list)
+    plugin_options: dict[str, Any] | None = None
+
+
+class TeamMember(Model, frozen=True):
+    uuid: str
+    username: str = ""
+    full_name: str | None = None
+    email: str | None = None
+    role: str | None = None
+    offering_user_username: str | None = None
+    offering_user_state: str | None = None
+
+
+class OfferingUser(Model, frozen=True):
+    uuid: str
+    user_uuid: str | None = None
+    username: str | None = None
+    state: str | None = None
+    user_full_name: str | None = None
+    user_email: str | None = None
+    user_username: str | None = None
+    url: str | None = None
+
+
+class ComponentUsage(Model, frozen=True):
+    uuid: str
+    type: str = ""
+    usage: str | float = 0
+    billing_period: str | None = None
+
+
+class ComponentUserUsage(Model, frozen=True):
+    uuid: str | None = None
+    component_usage: str | None = None
+    component_type: str | None = None
+    username: str | None = None
+    usage: str | float = 0
+
+
+class UserUsageLimit(Model, frozen=True):
+    user: str
+    component_type: str
+    limit: str | float | None = None
+
+
+class Plan(Model, frozen=True):
+    uuid: str
+    quotas: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+class ServiceProvider(Model, frozen=True):
+    uuid: str
+
+
+class SshKey(Model, frozen=True):
+    uuid: str
+    public_key: str = ""
+    user_uuid: str | None = None
+
+
+class UserMe(Model, frozen=True):
+    uuid: str | None = None
+    username: str | None = None
+    is_staff: bool | None = None
+
+
+class Version(Model, frozen=True):
+    version: str
+
+
+class Identity(Model, frozen=True):
+    uuid: str
+    name: str = ""
+
+
+class Service(Model, frozen=True):
+    uuid: str
+    name: str = ""
+
+
+class EventSubscription(Model, frozen=True):
+    uuid: str
+    user_uuid: str
+
+
+class SubscriptionQueue(Model, frozen=True):
+    queue_name: str
+    vhost: str
+
+
+class UnifiedQueue(Model, frozen=True):
+    queue_name: str
+    rmq_username: str
+    vhost: str
+    observable_object_types: list[str] = msgspec.field(default_factory=list)
+
+
+class ProjectAccount(Model, frozen=True):
+    """A project service account or a course account: both only need a username and a state."""
+
+    uuid: str
+    username: str | None = None
+    project_uuid: str | None = None
+    state: str | None = None
+
+
+class UniqueBackendId(Model, frozen=True):
+    is_unique: bool
+
+
+class OrderCreated(Model, frozen=True):
+    order_uuid: str

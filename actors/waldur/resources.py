@@ -1,0 +1,76 @@
+"""Marketplace resources, provider side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.waldur.client import WaldurClient
+from actors.waldur.models import Resource, TeamMember
+
+RESOURCE_FIELDS = [
+    "uuid",
+    "name",
+    "slug",
+    "backend_id",
+    "state",
+    "limits",
+    "attributes",
+    "plan_uuid",
+    "offering_uuid",
+    "project_uuid",
+    "project_slug",
+    "project_name",
+    "customer_uuid",
+    "customer_slug",
+    "customer_name",
+    "restrict_member_access",
+    "paused",
+    "downscaled",
+    "end_date",
+    "created",
+    "backend_metadata",
+]
+
+
+class Resources:
+    def __init__(self, client: WaldurClient) -> None:
+        self.client = client
+
+    def get(self, uuid: str) -> Resource:
+        return self.client.get(
+            f"marketplace-provider-resources/{uuid}/", Resource, {"field": RESOURCE_FIELDS}
+        )
+
+    def of_offering(self, offering_uuid: str, states: tuple[str, ...]) -> list[Resource]:
+        return self.client.list(
+            "marketplace-provider-resources/",
+            Resource,
+            {"offering_uuid": offering_uuid, "state": list(states), "field": RESOURCE_FIELDS},
+        )
+
+    def team(self, uuid: str) -> list[TeamMember]:
+        return self.client.get(f"marketplace-provider-resources/{uuid}/team/", list[TeamMember])
+
+    def _action(self, uuid: str, action: str, body: dict[str, Any] | None = None) -> None:
+        self.client.post(f"marketplace-provider-resources/{uuid}/{action}/", body, retry=True)
+
+    def set_backend_id(self, uuid: str, backend_id: str) -> None:
+        self._action(uuid, "set_backend_id", {"backend_id": backend_id})
+
+    def set_limits(self, uuid: str, limits: dict[str, float]) -> None:
+        self._action(uuid, "set_limits", {"limits": limits})
+
+    def set_backend_metadata(self, uuid: str, metadata: dict[str, Any]) -> None:
+        self._action(uuid, "set_backend_metadata", {"backend_metadata": metadata})
+
+    def set_endpoints(self, uuid: str, endpoints: list[dict[str, str]]) -> None:
+        self._action(uuid, "set_endpoints", {"endpoints": endpoints})
+
+    def set_erred(self, uuid: str, message: str, traceback: str = "") -> None:
+        self._action(uuid, "set_as_erred", {"error_message": message, "error_traceback": traceback})
+
+    def set_ok(self, uuid: str) -> None:
+        self._action(uuid, "set_as_ok")
+
+    def refresh_last_sync(self, uuid: str) -> None:
+        self._action(uuid, "refresh_last_sync")
