@@ -142,6 +142,16 @@ class BaseBackend(abc.ABC):
                     usage[TOTAL_ACCOUNT_USAGE] = dict(zeros)
         return report
 
+    def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
+        """The backend id a new resource gets; deterministic, so a restart finds it again."""
+        return self._get_resource_backend_id(waldur_resource.slug or waldur_resource.uuid)
+
+    def collect_limits(
+        self, waldur_resource: WaldurResource
+    ) -> tuple[dict[str, int], dict[str, float]]:
+        """(backend limits, Waldur limits) of a resource; public for the core."""
+        return self._collect_resource_limits(waldur_resource)
+
     def _get_resource_backend_id(self, resource_slug: str) -> str:
         prefix = self.backend_settings.get("allocation_prefix", "")
         return f"{prefix}{resource_slug}".lower()
@@ -149,8 +159,9 @@ class BaseBackend(abc.ABC):
     def create_resource(
         self, waldur_resource: WaldurResource, user_context: UserContext | None = None
     ) -> BackendResourceInfo:
-        backend_id = self._get_resource_backend_id(waldur_resource.slug or waldur_resource.uuid)
-        return self.create_resource_with_id(waldur_resource, backend_id, user_context)
+        return self.create_resource_with_id(
+            waldur_resource, self.resource_backend_id(waldur_resource), user_context
+        )
 
     def create_resource_with_id(
         self,

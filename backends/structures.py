@@ -81,6 +81,9 @@ class WaldurResource(msgspec.Struct, frozen=True, kw_only=True):
     end_date: str | None = None
     created: str | None = None
 
+    def with_backend_id(self, backend_id: str) -> WaldurResource:
+        return msgspec.structs.replace(self, backend_id=backend_id)
+
 
 class OrderDecision(msgspec.Struct, frozen=True):
     """A backend's answer to a pending-provider order."""

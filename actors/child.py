@@ -1,0 +1,63 @@
+"""What the mode children have in common: crash reporting, cycle reports, event acks."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from actors import messages as m
+from actors.context import OfferingContext
+
+
+class ModeActor(pykka.ThreadingActor):
+    """One mode of one offering. An unexpected exception kills it and so its offering."""
+
+    mode = "abstract"
+    role = "order"
+
+    def __init__(self, context: OfferingContext, backend: Any, parent: pykka.ActorRef[Any]):
+        super().__init__()
+        self.context = context
+        self.offering = context.offering
+        self.waldur = context.waldur
+        self.backend = backend  # BackendActor proxy
+        self.parent = parent
+        self.log = logging.LoggerAdapter(
+            logging.getLogger(f"actors.{self.mode}"), {"offering": self.offering.name}
+        )
+
+    @property
+    def plugin(self) -> Any:
+        """This mode's plugin, through the backend actor: every call returns a future."""
+        return getattr(self.backend, self.role)
+
+    def on_failure(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.parent.tell(
+            m.ChildDied(name=self.mode, error=f"{exc_type.__name__ if exc_type else '?'}: {exc}")
+        )
+
+    def finished(self, error: str | None = None, summary: str = "") -> None:
+        self.parent.tell(
+            m.CycleFinished(mode=self.mode, finished_at=time.time(), error=error, summary=summary)
+        )
+
+    @staticmethod
+    def acknowledge(message: Any) -> None:
+        ack = getattr(message, "ack", None)
+        if ack is not None:
+            ack.stomp.tell(m.EventHandled(message_id=ack.message_id, subscription=ack.subscription))
+
+    @staticmethod
+    def describe(exc: BaseException) -> tuple[str, str]:
+        """The message and traceback an operator sees in Waldur for a failed operation."""
+        return str(exc) or type(exc).__name__, "".join(traceback.format_exception(exc))

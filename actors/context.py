@@ -1,0 +1,42 @@
+"""What every actor of one offering is given at start: read-only, never mutated after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from actors.timer import Timer
+from config.model import AgentConfig, Offering
+
+MINUTE = 60.0
+
+
+@dataclass(frozen=True)
+class OfferingContext:
+    offering: Offering
+    root: AgentConfig
+    timer: Timer
+    waldur: Any  # proxy of the WaldurActor for this offering's URL and token
+    modes: frozenset[str]
+    version: str = "unknown"
+
+    @property
+    def events(self) -> bool:
+        """Orders (and maybe memberships) arrive as events; polling becomes reconciliation."""
+        return "event_process" in self.modes and self.offering.stomp_enabled
+
+    @property
+    def order_period(self) -> float:
+        if self.events:
+            return self.root.reconciliation_period_minutes * MINUTE
+        return self.root.order_process_period_minutes * MINUTE
+
+    @property
+    def membership_period(self) -> float:
+        if self.events and self.offering.membership_on_stomp:
+            return self.root.reconciliation_period_minutes * MINUTE
+        return self.root.membership_sync_period_minutes * MINUTE
+
+    @property
+    def uuid(self) -> str:
+        return self.offering.waldur_offering_uuid

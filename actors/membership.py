@@ -1,0 +1,162 @@
+"""membership_sync: Waldur's project teams become backend associations; status and limits follow.
+
+A full sweep runs on every tick (and after a broker reconnect, so a missed event is repaired);
+events narrow the work to one project or one resource.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from actors import messages as m
+from actors.child import ModeActor
+from actors.convert import waldur_resource
+from actors.usernames import UsernameSync
+from actors.waldur.client import WaldurError, WaldurUnreachable
+from actors.waldur.models import Resource
+
+BACKEND_TIMEOUT = 3600.0
+
+
+class MembershipActor(ModeActor):
+    mode = "membership_sync"
+    role = "membership"
+
+    def on_start(self) -> None:
+        caps = self.backend.capabilities(self.role).get(BACKEND_TIMEOUT)
+        self.states: tuple[str, ...] = caps["handled_resource_states"]
+        self.usernames = UsernameSync(self.context, self.backend, self.log)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, m.MembershipTick):
+            self.sweep()
+        elif isinstance(message, m.RoleChanged):
+            self.sync_where(
+                message,
+                lambda r: (
+                    r.project_uuid == message.project_uuid
+                    and (not message.resource_uuid or r.uuid == message.resource_uuid)
+                ),
+            )
+        elif isinstance(message, m.ProjectAccountChanged):
+            self.sync_where(message, lambda r: r.project_uuid == message.project_uuid)
+        elif isinstance(message, m.ResourceChanged):
+            self.sync_where(message, lambda r: r.uuid == message.resource_uuid)
+        elif isinstance(message, m.OfferingUserChanged):
+            self.sync_where(message, lambda r: True)
+        else:
+            return super().on_receive(message)
+        return None
+
+    def sweep(self) -> None:
+        try:
+            self.usernames.sync(self.waldur)
+            resources = self._resources()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.finished(error=str(exc))
+            return
+        accounts = self._project_accounts()
+        failed = sum(not self.sync_resource(r, accounts) for r in resources)
+        self.finished(
+            error=f"{failed} resource(s) failed" if failed else None,
+            summary=f"{len(resources)} resource(s) in sync",
+        )
+
+    def sync_where(self, event: Any, wanted: Any) -> None:
+        try:
+            self.usernames.sync(self.waldur)
+            chosen = [r for r in self._resources() if wanted(r)]
+            accounts = self._project_accounts() if chosen else {}
+            for resource in chosen:
+                self.sync_resource(resource, accounts)
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning(
+                "event %s not applied now (the next sweep will): %s", type(event).__name__, exc
+            )
+        self.acknowledge(event)
+
+    def _resources(self) -> list[Resource]:
+        return [
+            r
+            for r in self.waldur.resources.of_offering(self.context.uuid, self.states).get()
+            if r.backend_id
+        ]
+
+    def sync_resource(self, resource: Resource, accounts: dict[str, set[str]]) -> bool:
+        """Bring one resource in line with Waldur; False (and the resource Erred) on failure."""
+        try:
+            self._sync(resource, accounts.get(resource.project_uuid or "", set()))
+            return True
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning("resource %s not synced: %s", resource.backend_id, exc)
+        except Exception as exc:
+            message, trace = self.describe(exc)
+            self.log.error("resource %s failed to sync: %s", resource.backend_id, message)
+            with contextlib.suppress(WaldurError, WaldurUnreachable):
+                self.waldur.resources.set_erred(resource.uuid, message, trace).get()
+        return False
+
+    def _sync(self, resource: Resource, account_usernames: set[str]) -> None:
+        backend_id = resource.backend_id or ""
+        target = waldur_resource(resource)
+        info = self.plugin.pull_resource(target).get(BACKEND_TIMEOUT)
+        if info is None:
+            self.log.warning("resource %s is in Waldur but not on the backend", backend_id)
+            return
+        team = self.waldur.resources.team(resource.uuid).get()
+        wanted = {
+            t.offering_user_username
+            for t in team
+            if t.offering_user_username and t.offering_user_state in (None, "OK")
+        }
+        wanted |= account_usernames
+        existing = set(info.users)
+        stale = existing - wanted
+        missing = set() if resource.restrict_member_access else wanted - existing
+        if missing:
+            self.plugin.add_users_to_resource(backend_id, missing).get(BACKEND_TIMEOUT)
+            self.log.info("added %s to %s", ", ".join(sorted(missing)), backend_id)
+        if stale:
+            self.plugin.remove_users_from_resource(backend_id, stale).get(BACKEND_TIMEOUT)
+            self.log.info("removed %s from %s", ", ".join(sorted(stale)), backend_id)
+        self.plugin.process_existing_users(existing & wanted).get(BACKEND_TIMEOUT)
+        if resource.paused:
+            self.plugin.pause_resource(backend_id).get(BACKEND_TIMEOUT)
+        elif resource.downscaled:
+            self.plugin.downscale_resource(backend_id).get(BACKEND_TIMEOUT)
+        else:
+            self.plugin.restore_resource(backend_id).get(BACKEND_TIMEOUT)
+        metadata = self.plugin.get_resource_metadata(backend_id).get(BACKEND_TIMEOUT)
+        if metadata and metadata != (resource.backend_metadata or {}):
+            self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
+        self._sync_user_limits(resource)
+        if resource.state == "Erred":
+            self.waldur.resources.set_ok(resource.uuid).get()
+        self.waldur.resources.refresh_last_sync(resource.uuid).get()
+
+    def _project_accounts(self) -> dict[str, set[str]]:
+        """Project uuid -> usernames of its open service and course accounts."""
+        names: dict[str, set[str]] = {}
+        offerings = self.waldur.offerings
+        for getter in (offerings.service_accounts, offerings.course_accounts):
+            try:
+                accounts = getter(self.context.uuid).get()
+            except WaldurError as exc:
+                if exc.status in (403, 404):
+                    continue  # a Waldur without accounts for this offering
+                raise
+            for account in accounts:
+                if account.username and account.project_uuid and account.state == "OK":
+                    names.setdefault(account.project_uuid, set()).add(account.username)
+        return names
+
+    def _sync_user_limits(self, resource: Resource) -> None:
+        limits: dict[str, dict[str, float]] = {}
+        for item in self.waldur.usages.user_limits(resource.uuid).get():
+            if item.limit is not None:
+                limits.setdefault(item.user, {})[item.component_type] = float(item.limit)
+        for username, user_limits in sorted(limits.items()):
+            self.plugin.set_resource_user_limits(resource.backend_id, username, user_limits).get(
+                BACKEND_TIMEOUT
+            )

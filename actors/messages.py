@@ -1,0 +1,123 @@
+"""What actors tell each other: small immutable Structs named after what happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+# -- timers ------------------------------------------------------------------------------------
+
+
+class OrderTick(Message, frozen=True):
+    """Time to look for orders that need the provider."""
+
+
+class UsageTick(Message, frozen=True):
+    """Time to report usage."""
+
+
+class MembershipTick(Message, frozen=True):
+    """Time to reconcile memberships, resource status and usernames."""
+
+
+class StompReconnectDue(Message, frozen=True):
+    """The backoff before the next broker connection attempt has passed."""
+
+
+# -- events from Waldur (decoded STOMP messages) ------------------------------------------------
+
+
+class Acknowledgement(msgspec.Struct, frozen=True):
+    """Lets the handler of an event acknowledge it to the broker once it is handled."""
+
+    stomp: Any  # the StompActor's ref
+    message_id: str
+    subscription: str
+
+
+class OrderChanged(Message, frozen=True):
+    order_uuid: str
+    order_state: str = ""
+    ack: Acknowledgement | None = None
+
+
+class RoleChanged(Message, frozen=True):
+    project_uuid: str
+    user_uuid: str | None = None
+    user_username: str | None = None
+    role_name: str | None = None
+    granted: bool | None = None
+    resource_uuid: str | None = None
+    ack: Acknowledgement | None = None
+
+
+class ResourceChanged(Message, frozen=True):
+    resource_uuid: str
+    ack: Acknowledgement | None = None
+
+
+class OfferingUserChanged(Message, frozen=True):
+    offering_user_uuid: str | None = None
+    user_uuid: str | None = None
+    username: str | None = None
+    action: str | None = None
+    ack: Acknowledgement | None = None
+
+
+class ProjectAccountChanged(Message, frozen=True):
+    """A service or course account was created or closed in a project."""
+
+    project_uuid: str
+    account_username: str | None = None
+    action: str = "create"
+    ack: Acknowledgement | None = None
+
+
+class ResyncRequested(Message, frozen=True):
+    """Waldur asked for a full resync of the offering (`offering_resources_sync`)."""
+
+    ack: Acknowledgement | None = None
+
+
+class EventHandled(Message, frozen=True):
+    """Tell the STOMP actor to acknowledge a message."""
+
+    message_id: str
+    subscription: str
+
+
+class BrokerReconnected(Message, frozen=True):
+    """The event stream was interrupted: events may be missing, reconcile now."""
+
+
+# -- supervision --------------------------------------------------------------------------------
+
+
+class ChildDied(Message, frozen=True):
+    name: str
+    error: str
+
+
+class OfferingDied(Message, frozen=True):
+    offering_uuid: str
+    error: str
+    generation: int
+
+
+class RestartOffering(Message, frozen=True):
+    offering_uuid: str
+
+
+class CycleFinished(Message, frozen=True):
+    """A mode finished one cycle; the offering keeps the latest per mode for `status`."""
+
+    mode: str
+    finished_at: float
+    error: str | None = None
+    summary: str = ""

@@ -1,0 +1,178 @@
+"""order_process: orders that need the provider are approved and carried out on the backend.
+
+Idempotent across restarts: an executing order whose resource already exists on the backend
+completes instead of creating it twice, and a replayed `set_state_done` is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors import messages as m
+from actors.child import ModeActor
+from actors.convert import waldur_resource
+from actors.user_context import resolve_user_context
+from actors.waldur.client import WaldurError, WaldurUnreachable
+from actors.waldur.models import Order
+from actors.waldur.orders import TERMINAL_STATES
+from backends.exceptions import BackendNotReadyError
+
+BACKEND_TIMEOUT = 3600.0
+
+
+class OrderActor(ModeActor):
+    mode = "order_process"
+    role = "order"
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, m.OrderTick):
+            self.cycle()
+        elif isinstance(message, m.OrderChanged):
+            self.on_event(message)
+        else:
+            return super().on_receive(message)
+        return None
+
+    def cycle(self) -> None:
+        try:
+            orders = self.waldur.orders.actionable(self.context.uuid).get()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning("cannot list orders: %s", exc)
+            self.finished(error=str(exc))
+            return
+        done = sum(self.process(order) for order in orders)
+        self.finished(summary=f"{len(orders)} order(s) seen, {done} finished")
+
+    def on_event(self, event: m.OrderChanged) -> None:
+        if event.order_state not in TERMINAL_STATES:
+            try:
+                self.process(self.waldur.orders.get(event.order_uuid).get())
+            except (WaldurError, WaldurUnreachable) as exc:
+                # The periodic sweep picks the order up again; the event is not lost.
+                self.log.warning("order %s from an event: %s", event.order_uuid, exc)
+        self.acknowledge(event)
+
+    def process(self, order: Order) -> bool:
+        """Carry one order as far as it can go now; True when it reached a final state."""
+        try:
+            return self._process(order)
+        except (WaldurUnreachable, BackendNotReadyError) as exc:
+            self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
+        except WaldurError as exc:
+            if exc.transient:
+                self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
+            else:
+                self._fail(order, exc)
+        except Exception as exc:  # the backend refused or broke: the order fails, visibly
+            self._fail(order, exc)
+        return False
+
+    def _process(self, order: Order) -> bool:
+        if order.state == "pending-provider":
+            decision = self.plugin.evaluate_pending_order(order).get(BACKEND_TIMEOUT)
+            if decision.verdict == "reject":
+                self.waldur.orders.reject(order.uuid, decision.reason).get()
+                self.log.info("order %s rejected: %s", order.uuid, decision.reason)
+                return True
+            if decision.verdict != "accept":
+                return False
+            self.waldur.orders.approve(order.uuid).get()
+            order = self.waldur.orders.get(order.uuid).get()
+        if order.state != "executing":
+            return False
+        if order.backend_id and not self._pending_finished(order):
+            return False
+        if not order.backend_id:
+            handler = {
+                "Create": self._create,
+                "Restore": self._create,
+                "Update": self._update,
+                "Terminate": self._terminate,
+            }.get(order.type)
+            if handler is None:
+                raise ValueError(f"unknown order type {order.type!r}")
+            pending_id = handler(order)
+            if pending_id:
+                # Non-blocking backend: remember the remote order, check it on later cycles.
+                self.waldur.orders.set_backend_id(order.uuid, pending_id).get()
+                self.log.info("order %s waits for backend order %s", order.uuid, pending_id)
+                return False
+        self._mark_done(order)
+        return True
+
+    def _pending_finished(self, order: Order) -> bool:
+        return bool(self.plugin.check_pending_order(order.backend_id).get(BACKEND_TIMEOUT))
+
+    def _create(self, order: Order) -> str | None:
+        resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
+        target = waldur_resource(resource)
+        backend_id = resource.backend_id or self.plugin.resource_backend_id(target).get()
+        if self.plugin.pull_resource(target.with_backend_id(backend_id)).get(BACKEND_TIMEOUT):
+            # Created by an earlier run that stopped before telling Waldur: adopt, not twice.
+            self.log.info(
+                "resource %s already exists on the backend as %s", resource.uuid, backend_id
+            )
+            if not resource.backend_id:
+                self.waldur.resources.set_backend_id(resource.uuid, backend_id).get()
+            return None
+        context = resolve_user_context(self.waldur, self.backend, self.context, resource)
+        info = self.plugin.create_resource_with_id(target, backend_id, context).get(BACKEND_TIMEOUT)
+        if info.pending_order_id:
+            return str(info.pending_order_id)
+        self.waldur.resources.set_backend_id(resource.uuid, info.backend_id).get()
+        _, waldur_limits = self.plugin.collect_limits(target).get(BACKEND_TIMEOUT)
+        if waldur_limits:
+            self.waldur.resources.set_limits(resource.uuid, waldur_limits).get()
+        if info.backend_metadata:
+            self.waldur.resources.set_backend_metadata(resource.uuid, info.backend_metadata).get()
+        if info.endpoints:
+            self.waldur.resources.set_endpoints(
+                resource.uuid, [{"name": e.name, "url": e.url} for e in info.endpoints]
+            ).get()
+        usernames = {u["username"] for u in context.get("offering_users", []) if u["username"]}
+        team_usernames = {
+            t["offering_user_username"]
+            for t in context.get("team", [])
+            if t.get("offering_user_username")
+        } & usernames
+        if team_usernames:
+            self.plugin.add_users_to_resource(info.backend_id, team_usernames).get(BACKEND_TIMEOUT)
+        self.log.info("order %s: created %s", order.uuid, info.backend_id)
+        return None
+
+    def _update(self, order: Order) -> str | None:
+        resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
+        limits = dict(order.limits)
+        if not limits and order.plan_uuid:
+            limits = self.waldur.offerings.plan(order.plan_uuid).get().quotas
+        if not resource.backend_id:
+            raise ValueError(f"resource {resource.uuid} has no backend id to update")
+        if limits == (resource.limits or {}):
+            return None
+        pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(BACKEND_TIMEOUT)
+        self.log.info("order %s: limits of %s set to %s", order.uuid, resource.backend_id, limits)
+        return str(pending) if pending else None
+
+    def _terminate(self, order: Order) -> str | None:
+        resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
+        pending = self.plugin.delete_resource(waldur_resource(resource)).get(BACKEND_TIMEOUT)
+        self.log.info("order %s: deleted %s", order.uuid, resource.backend_id)
+        return str(pending) if pending else None
+
+    def _mark_done(self, order: Order) -> None:
+        current = self.waldur.orders.get(order.uuid).get()
+        if current.state == "executing":
+            self.waldur.orders.set_done(order.uuid).get()
+        self.log.info("order %s (%s) done", order.uuid, order.type)
+
+    def _fail(self, order: Order, exc: BaseException) -> None:
+        message, trace = self.describe(exc)
+        if not self.context.root.expose_backend_error_details:
+            trace = ""
+        self.log.error("order %s (%s) failed: %s", order.uuid, order.type, message)
+        if order.state == "pending-provider":
+            return  # nothing was provisioned; a later cycle evaluates it again
+        try:
+            self.waldur.orders.set_erred(order.uuid, message, trace).get()
+        except (WaldurError, WaldurUnreachable) as error:
+            self.log.error("cannot mark order %s erred: %s", order.uuid, error)

@@ -1,0 +1,86 @@
+"""Username generation for offering users, when the offering lets the provider make them.
+
+Waldur's policy decides: only `username_generation_policy: service_provider` together with
+`service_provider_can_create_offering_user` hands the job to the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors.context import OfferingContext
+from actors.waldur.models import OfferingUser
+from backends.exceptions import (
+    BackendError,
+    OfferingUserAccountLinkingRequiredError,
+    OfferingUserAdditionalValidationRequiredError,
+)
+from backends.usernames import OfferingUserInfo
+
+BACKEND_TIMEOUT = 600.0
+NEEDS_NAME = frozenset(
+    {
+        "Requested",
+        "Error creating",
+        "Creating",
+        "Pending account linking",
+        "Pending additional validation",
+    }
+)
+
+
+class UsernameSync:
+    """Owned by the membership actor; runs in its thread."""
+
+    def __init__(self, context: OfferingContext, backend: Any, log: logging.LoggerAdapter[Any]):
+        self.context, self.backend, self.log = context, backend, log
+
+    def sync(self, waldur: Any) -> int:
+        if not self.backend.has_usernames().get(BACKEND_TIMEOUT):
+            return 0
+        options = waldur.offerings.get(self.context.uuid).get().plugin_options or {}
+        if options.get("username_generation_policy") != "service_provider" or not options.get(
+            "service_provider_can_create_offering_user"
+        ):
+            return 0
+        named = 0
+        for user in waldur.offering_users.of_offering(self.context.uuid).get():
+            if user.state in NEEDS_NAME and not user.username:
+                named += self._name(waldur, user)
+        return named
+
+    def _name(self, waldur: Any, user: OfferingUser) -> int:
+        users = waldur.offering_users
+        if user.state in ("Requested", "Error creating"):
+            users.begin_creating(user.uuid).get()
+        info = OfferingUserInfo(
+            uuid=user.uuid,
+            user_uuid=user.user_uuid or "",
+            username=user.username or "",
+            state=user.state or "",
+            user_username=user.user_username or "",
+            user_full_name=user.user_full_name or "",
+            user_email=user.user_email or "",
+        )
+        try:
+            username = self.backend.usernames.get_or_create_username(info).get(BACKEND_TIMEOUT)
+        except OfferingUserAccountLinkingRequiredError as exc:
+            if user.state != "Pending account linking":
+                users.set_pending_account_linking(user.uuid, str(exc), exc.comment_url).get()
+            return 0
+        except OfferingUserAdditionalValidationRequiredError as exc:
+            if user.state != "Pending additional validation":
+                users.set_pending_additional_validation(user.uuid, str(exc), exc.comment_url).get()
+            return 0
+        except BackendError as exc:
+            self.log.error("no username for offering user %s: %s", user.uuid, exc)
+            users.set_error_creating(user.uuid).get()
+            return 0
+        if not username:
+            return 0
+        if user.state in ("Pending account linking", "Pending additional validation"):
+            users.set_validation_complete(user.uuid).get()
+        users.set_username(user.uuid, username).get()
+        self.log.info("offering user %s is now %r", user.uuid, username)
+        return 1
