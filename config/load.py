@@ -24,6 +24,7 @@ ENV_OVERRIDES = {
     "WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES": "membership_sync_period_minutes",
     "WALDUR_SITE_AGENT_RECONCILIATION_PERIOD_MINUTES": "reconciliation_period_minutes",
 }
+BUILTIN_USERNAME_BACKEND = "base"
 
 
 class ConfigError(Exception):
@@ -146,7 +147,11 @@ def check_offering(offering: Offering, raw: dict[str, Any], path: str, problems:
         check_plugin_schemas(name, offering, raw, path, problems)
     if "username_management_backend" in raw:
         username_backend = offering.username_management_backend
-        if plugins.find(plugins.USERNAME_BACKENDS, username_backend) is None:
+        # `base` is the default and built in (no username generation): naming it is always fine.
+        if (
+            username_backend.lower() != BUILTIN_USERNAME_BACKEND
+            and plugins.find(plugins.USERNAME_BACKENDS, username_backend) is None
+        ):
             installed = sorted(plugins.installed(plugins.USERNAME_BACKENDS))
             problems.error(
                 f"{path}.username_management_backend",

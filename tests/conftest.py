@@ -1,3 +1,5 @@
+import sys
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
@@ -8,3 +10,41 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+# `tests.fakes` is named by the fake entry points; make the repository root importable.
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+FAKE_BACKEND = "tests.fakes:FakeBackend"
+
+
+@pytest.fixture
+def fake_plugins(monkeypatch):
+    """Entry points without installing anything: `{group: {name: EntryPoint}}`, editable.
+
+    Backends `mycustom` (the seed's example name) and `slurm` are registered; a test adds
+    schemas with `fake_plugins.add(group, name, "tests.fakes:Thing")`.
+    """
+    from config import plugins
+
+    real = plugins.installed
+    registry = FakeRegistry()
+    for name in ("mycustom", "slurm"):
+        registry.add(plugins.BACKENDS, name, FAKE_BACKEND)
+    real.cache_clear()
+    monkeypatch.setattr(plugins, "installed", registry.installed)
+    yield registry
+    real.cache_clear()
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[str, EntryPoint]] = {}
+
+    def add(self, group: str, name: str, value: str) -> None:
+        self.groups.setdefault(group, {})[name] = EntryPoint(name, value, group)
+
+    def installed(self, group: str) -> dict[str, EntryPoint]:
+        return dict(self.groups.get(group, {}))
