@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     diagnostics = commands.add_parser("diagnostics", help="check Waldur and backend connectivity")
     with_config(diagnostics)
 
+    status = commands.add_parser("status", help="show the running agent's offerings and modes")
+    status.add_argument(
+        "-c",
+        "--config-file",
+        default=DEFAULT_CONFIG,
+        help="config whose state_dir holds the status file",
+    )
+    status.add_argument("--state-dir", help="read the status file from this directory instead")
+    status.add_argument("--json", action="store_true", help="print the raw status as JSON")
+
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -118,7 +128,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from agent.service import run_service
 
-    return run_service(loaded.config, modes=args.mode)
+    return run_service(loaded.config, modes=args.mode, config_path=args.config_file)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from agent import status
+
+    state_dir = args.state_dir
+    if not state_dir:
+        loaded = load_or_report(args.config_file, strict=False)
+        if loaded is None:
+            return EXIT_CONFIG
+        state_dir = loaded.config.state_dir
+    try:
+        current, age = status.read(state_dir)
+    except FileNotFoundError:
+        print(f"agent not running (no {status.status_path(state_dir)})")
+        return EXIT_FAILURE
+    if args.json:
+        import msgspec
+
+        print(msgspec.json.encode(current).decode())
+    else:
+        print(status.render(current, age))
+    running = status.pid_alive(current.pid) and age < status.STALE_AFTER
+    return EXIT_OK if running and current.healthy else EXIT_FAILURE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": cmd_validate,
         "config": cmd_config_show,
         "diagnostics": cmd_diagnostics,
+        "status": cmd_status,
     }
     if args.command not in handlers:
         parser.print_help()

@@ -1,0 +1,63 @@
+"""One actor per Waldur URL and token: the offerings using that Waldur share it by messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pykka
+
+from actors.waldur.api import WaldurApi
+from actors.waldur.client import WaldurClient
+from config.model import Offering
+
+
+class WaldurActor(pykka.ThreadingActor):
+    def __init__(self, client: WaldurClient) -> None:
+        super().__init__()
+        self.client = client
+        self.api = pykka.traversable(WaldurApi(client))
+
+    def on_stop(self) -> None:
+        self.client.close()
+
+    def calls(self) -> int:
+        return self.client.calls
+
+
+def client_for(offering: Offering, proxy: str = "", user_agent: str = "") -> WaldurClient:
+    oidc = None
+    if offering.oidc_token_url and offering.oidc_client_id and offering.oidc_client_secret:
+        oidc = (offering.oidc_token_url, offering.oidc_client_id, offering.oidc_client_secret)
+    return WaldurClient(
+        offering.waldur_api_url,
+        offering.waldur_api_token,
+        oidc=oidc,
+        verify_ssl=offering.verify_ssl,
+        proxy=proxy,
+        user_agent=user_agent or "waldur-site-agent",
+    )
+
+
+class WaldurPool:
+    """The Waldur actors of the process, keyed by (URL, token, OIDC client)."""
+
+    def __init__(self, proxy: str = "", user_agent: str = "") -> None:
+        self.proxy, self.user_agent = proxy, user_agent
+        self.actors: dict[tuple[str, ...], pykka.ActorRef[WaldurActor]] = {}
+
+    def api_for(self, offering: Offering) -> Any:
+        key = (
+            offering.waldur_api_url.rstrip("/"),
+            offering.waldur_api_token,
+            offering.oidc_client_id or "",
+            str(offering.verify_ssl),
+        )
+        ref = self.actors.get(key)
+        if ref is None or not ref.is_alive():
+            ref = WaldurActor.start(client_for(offering, self.proxy, self.user_agent))
+            self.actors[key] = ref
+        return ref.proxy().api
+
+    def stop(self) -> None:
+        for ref in self.actors.values():
+            ref.stop(block=True, timeout=10)
