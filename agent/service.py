@@ -144,6 +144,8 @@ def run_service(
     config: AgentConfig, modes: Sequence[str] | None = None, config_path: str | None = None
 ) -> int:
     logs.setup(config.log_level, secret_values(config))
+    # Plugins that keep local files (the demo backend) find the agent's state directory here.
+    os.environ.setdefault("WALDUR_SITE_AGENT_STATE_DIR", config.state_dir)
     chosen = frozenset(modes or MODES)
     unknown = chosen - set(MODES)
     if unknown:

@@ -1,0 +1,136 @@
+"""The demo plugin: what a real backend does, against the demo store."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from backends import units
+from backends.base import BaseBackend, UserContext
+from backends.demo.client import DemoClient, current_month
+from backends.demo.store import Store
+from backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport, WaldurResource
+
+STATE_DIR_VARIABLE = "WALDUR_SITE_AGENT_STATE_DIR"
+
+
+class DemoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`backend_settings` of the demo plugin; every key is optional."""
+
+    path: str = ""
+    usage_per_second: float = 100.0
+    allocation_prefix: str = "demo_"
+    default_account: str = ""
+    fail_on: list[str] = msgspec.field(default_factory=list)
+
+
+class DemoBackend(BaseBackend):
+    def __init__(
+        self, backend_settings: dict[str, Any], backend_components: dict[str, dict[str, Any]]
+    ) -> None:
+        super().__init__(backend_settings, backend_components)
+        self.backend_type = "demo"
+        self.settings = msgspec.convert(backend_settings, DemoSettings)
+        self.backend_settings.setdefault("allocation_prefix", self.settings.allocation_prefix)
+        state_dir = os.environ.get(STATE_DIR_VARIABLE) or "/var/lib/waldur-site-agent"
+        path = Path(self.settings.path or Path(state_dir) / "demo-backend.sqlite")
+        self.client = DemoClient(Store(path))
+        self.demo = self.client
+
+    def _maybe_fail(self, operation: str) -> None:
+        """Lets tests and the demo show error paths: `fail_on: [create]` makes creates fail."""
+        if operation in self.settings.fail_on:
+            raise RuntimeError(f"demo backend was told to fail on {operation}")
+
+    def ping(self, raise_exception: bool = False) -> bool:
+        self._maybe_fail("ping")
+        self.demo.store.execute("SELECT 1")
+        return True
+
+    def diagnostics(self) -> bool:
+        accounts = len(self.demo.list_resources())
+        self.log.info(
+            "demo backend: %d account(s) in %s",
+            accounts,
+            self.demo.store.db.execute("PRAGMA database_list").fetchone()[2],
+        )
+        return True
+
+    def list_components(self) -> list[str]:
+        return sorted(self.backend_components)
+
+    def _collect_resource_limits(
+        self, waldur_resource: WaldurResource
+    ) -> tuple[dict[str, int], dict[str, float]]:
+        backend_limits: dict[str, int] = {}
+        waldur_limits: dict[str, float] = {}
+        for key, component in self.backend_components.items():
+            if component.get("accounting_type") == "limit" and key in waldur_resource.limits:
+                value = float(waldur_resource.limits[key])
+            elif component.get("limit") is not None:
+                value = float(component["limit"])
+            else:
+                continue
+            waldur_limits[key] = value
+            backend_limits[key] = units.limit_to_backend(value, self.unit_factor(key))
+        return backend_limits, waldur_limits
+
+    def _pre_create_resource(
+        self, waldur_resource: WaldurResource, user_context: UserContext | None = None
+    ) -> None:
+        self._maybe_fail("create")
+
+    def _pre_delete_resource(self, waldur_resource: WaldurResource) -> None:
+        self._maybe_fail("delete")
+
+    def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
+        self._maybe_fail("update")
+        return super().set_resource_limits(resource_backend_id, limits)
+
+    def _get_usage_report(self, resource_backend_ids: list[str]) -> UsageReport:
+        self._maybe_fail("usage")
+        month, now = current_month(), time.time()
+        rates = {
+            key: self.settings.usage_per_second
+            for key, c in self.backend_components.items()
+            if c.get("accounting_type", "usage") == "usage"
+        }
+        for account in resource_backend_ids:
+            for user in self.demo.list_resource_users(account):
+                self.demo.store.accrue(account, user, rates, month, now)
+        return self._report(self.demo.usage_rows(resource_backend_ids, month))
+
+    def get_usage_report_for_period(
+        self, resource_backend_ids: list[str], year: int, month: int
+    ) -> UsageReport:
+        return self._report(self.demo.usage_rows(resource_backend_ids, f"{year:04d}-{month:02d}"))
+
+    def _report(self, rows: list[tuple[str, str, str, float]]) -> UsageReport:
+        report: UsageReport = {}
+        for account, user, component, amount in rows:
+            value = units.usage_to_waldur(amount, self.unit_factor(component))
+            usage = report.setdefault(account, {TOTAL_ACCOUNT_USAGE: {}})
+            usage.setdefault(user, {})[component] = value
+            totals = usage[TOTAL_ACCOUNT_USAGE]
+            totals[component] = totals.get(component, 0) + value
+        return report
+
+    def downscale_resource(self, resource_backend_id: str) -> bool:
+        self.demo.set_state(resource_backend_id, "downscaled")
+        return True
+
+    def pause_resource(self, resource_backend_id: str) -> bool:
+        self.demo.set_state(resource_backend_id, "paused")
+        return True
+
+    def restore_resource(self, resource_backend_id: str) -> bool:
+        self.demo.set_state(resource_backend_id, "active")
+        return True
+
+    def get_resource_metadata(self, resource_backend_id: str) -> dict[str, Any]:
+        row = self.demo.store.account(resource_backend_id)
+        return {"state": row[4]} if row else {}

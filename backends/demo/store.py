@@ -1,0 +1,95 @@
+"""The demo backend's SQLite file: its whole state, safe across agent restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY, description TEXT, organization TEXT, parent TEXT,
+    state TEXT NOT NULL DEFAULT 'active', created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS limits (
+    account TEXT, component TEXT, value INTEGER, PRIMARY KEY (account, component));
+CREATE TABLE IF NOT EXISTS user_limits (
+    account TEXT, username TEXT, component TEXT, value INTEGER,
+    PRIMARY KEY (account, username, component));
+CREATE TABLE IF NOT EXISTS associations (
+    account TEXT, username TEXT, PRIMARY KEY (account, username));
+CREATE TABLE IF NOT EXISTS usage (
+    account TEXT, username TEXT, component TEXT, month TEXT, amount REAL, updated REAL,
+    PRIMARY KEY (account, username, component, month));
+"""
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection used from the backend actor's thread only.
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.executescript(SCHEMA)
+
+    def execute(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        return self.db.execute(sql, args).fetchall()
+
+    def accounts(self) -> list[tuple[object, ...]]:
+        return self.execute("SELECT name, description, organization, parent FROM accounts")
+
+    def account(self, name: str) -> tuple[object, ...] | None:
+        rows = self.execute(
+            "SELECT name, description, organization, parent, state FROM accounts WHERE name = ?",
+            name,
+        )
+        return rows[0] if rows else None
+
+    def add_account(self, name: str, description: str, organization: str, parent: str) -> None:
+        self.execute(
+            "INSERT INTO accounts VALUES (?, ?, ?, ?, 'active', ?)",
+            name,
+            description,
+            organization,
+            parent,
+            time.time(),
+        )
+
+    def delete_account(self, name: str) -> None:
+        for table in ("limits", "user_limits", "associations"):
+            self.execute(f"DELETE FROM {table} WHERE account = ?", name)  # noqa: S608
+        self.execute("DELETE FROM accounts WHERE name = ?", name)
+
+    def accrue(
+        self, account: str, username: str, components: dict[str, float], month: str, now: float
+    ) -> None:
+        """Grow usage of a linked user by rate x seconds since it was last accrued."""
+        for component, rate in components.items():
+            rows = self.execute(
+                "SELECT amount, updated FROM usage WHERE account = ? AND username = ? "
+                "AND component = ? AND month = ?",
+                account,
+                username,
+                component,
+                month,
+            )
+            if rows:
+                amount, updated = rows[0]
+                grown = float(amount) + rate * max(0.0, now - float(updated))  # type: ignore[arg-type]
+                self.execute(
+                    "UPDATE usage SET amount = ?, updated = ? WHERE account = ? AND "
+                    "username = ? AND component = ? AND month = ?",
+                    grown,
+                    now,
+                    account,
+                    username,
+                    component,
+                    month,
+                )
+            else:
+                self.execute(
+                    "INSERT INTO usage VALUES (?, ?, ?, ?, 0, ?)",
+                    account,
+                    username,
+                    component,
+                    month,
+                    now,
+                )
