@@ -14,7 +14,7 @@ import msgspec
 import yaml
 
 from config import plugins
-from config.model import AgentConfig, Offering
+from config.model import AgentConfig, Component
 from config.validate import Problems, decode_struct, shown
 
 # Upstream reads its loop periods from these variables; they keep working and win over the file.
@@ -74,12 +74,18 @@ def load_mapping(
         # Sites keep shared YAML anchors under a root key of their own; it is not config.
         for key in [k for k in raw if isinstance(k, str) and k.startswith(("x-", "_", "."))]:
             del raw[key]
+        # Upstream reads log levels case-insensitively (`log_level: info` is fine).
+        if isinstance(raw.get("log_level"), str):
+            raw["log_level"] = raw["log_level"].upper()
+        shipping = raw.get("log_shipping")
+        if isinstance(shipping, dict) and isinstance(shipping.get("log_level"), str):
+            raw["log_shipping"] = {**shipping, "log_level": shipping["log_level"].upper()}
         for variable, key in ENV_OVERRIDES.items():
             if environ and environ.get(variable):
                 raw[key] = environ[variable]
     config = decode_struct(AgentConfig, raw, "", problems)
-    if isinstance(config, AgentConfig):
-        check_semantics(config, raw, problems)
+    # On the raw document, so that one offering failing to decode hides no error of another.
+    check_semantics(raw, problems)
     if strict:
         problems.errors.extend(problems.warnings)
         problems.warnings = []
@@ -88,80 +94,96 @@ def load_mapping(
     return Loaded(config=config, warnings=problems.warnings, source=source)
 
 
-def check_semantics(config: AgentConfig, raw: dict[str, Any], problems: Problems) -> None:
-    try:
-        zoneinfo.ZoneInfo(config.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        problems.error("timezone", f"unknown IANA time zone {shown(config.timezone)}")
+def check_semantics(raw: Any, problems: Problems) -> None:
+    """Checks beyond types. Values of the wrong type are skipped: decoding reported them."""
+    if not isinstance(raw, dict):
+        return
+    timezone = raw.get("timezone", "UTC")
+    if isinstance(timezone, str):
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            problems.error("timezone", f"unknown IANA time zone {shown(timezone)}")
+    offerings = raw.get("offerings")
+    if not isinstance(offerings, list):
+        return
     seen: dict[str, int] = {}
-    for index, offering in enumerate(config.offerings):
+    for index, raw_offering in enumerate(offerings):
+        if not isinstance(raw_offering, dict):
+            continue
         path = f"offerings[{index}]"
-        raw_offering = raw["offerings"][index]
-        check_offering(offering, raw_offering, path, problems)
-        if offering.waldur_offering_uuid in seen:
+        check_offering(raw_offering, path, problems)
+        uuid = raw_offering.get("waldur_offering_uuid")
+        if not isinstance(uuid, str) or not uuid:
+            continue
+        if uuid in seen:
             problems.error(
-                f"{path}.waldur_offering_uuid",
-                f"same offering as offerings[{seen[offering.waldur_offering_uuid]}]",
+                f"{path}.waldur_offering_uuid", f"same offering as offerings[{seen[uuid]}]"
             )
-        seen.setdefault(offering.waldur_offering_uuid, index)
+        seen.setdefault(uuid, index)
 
 
-def check_offering(offering: Offering, raw: dict[str, Any], path: str, problems: Problems) -> None:
-    url = urlparse(offering.waldur_api_url)
-    if url.scheme not in ("http", "https") or not url.netloc:
-        problems.error(
-            f"{path}.waldur_api_url",
-            f"expected an http(s) URL, got {shown(offering.waldur_api_url)}",
-        )
-    oidc = (offering.oidc_token_url, offering.oidc_client_id, offering.oidc_client_secret)
-    if not offering.waldur_api_token and not all(oidc):
-        problems.error(
-            f"{path}.waldur_api_token",
-            "set a token, or all three of oidc_token_url, oidc_client_id, oidc_client_secret",
-        )
-    if not any(offering.backend_for(role) for role in ("order", "report", "membership")):
+def _text(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
+    url_text = raw.get("waldur_api_url")
+    if isinstance(url_text, str):
+        url = urlparse(url_text)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            problems.error(
+                f"{path}.waldur_api_url", f"expected an http(s) URL, got {shown(url_text)}"
+            )
+    credentials = ("waldur_api_token", "oidc_token_url", "oidc_client_id", "oidc_client_secret")
+    if all(isinstance(raw.get(key), str | None) for key in credentials):
+        token, *oidc = (_text(raw, key) for key in credentials)
+        if not token and not all(oidc):
+            problems.error(
+                f"{path}.waldur_api_token",
+                "set a token, or all three of oidc_token_url, oidc_client_id, oidc_client_secret",
+            )
+    keys = (
+        "backend_type",
+        "order_processing_backend",
+        "reporting_backend",
+        "membership_sync_backend",
+    )
+    if not any(_text(raw, key) for key in keys) and all(
+        isinstance(raw.get(key), str | None) for key in keys
+    ):
         problems.error(
             f"{path}.backend_type",
             "no backend named: set backend_type or one of order_processing_backend, "
             "reporting_backend, membership_sync_backend",
         )
     names: dict[str, str] = {}
-    for key in (
-        "backend_type",
-        "order_processing_backend",
-        "reporting_backend",
-        "membership_sync_backend",
-    ):
-        name = getattr(offering, key)
-        if name:
+    for key in keys:
+        if name := _text(raw, key):
             names.setdefault(plugins.canonical(name), key)
     for name, key in names.items():
         try:
             plugins.load(plugins.BACKENDS, name)
-        except plugins.UnknownPlugin as exc:
+        except (plugins.UnknownPlugin, plugins.BrokenPlugin) as exc:
             problems.error(f"{path}.{key}", str(exc))
             continue
-        except plugins.BrokenPlugin as exc:
-            problems.error(f"{path}.{key}", str(exc))
-            continue
-        check_plugin_schemas(name, offering, raw, path, problems)
-    if "username_management_backend" in raw:
-        username_backend = offering.username_management_backend
-        # `base` is the default and built in (no username generation): naming it is always fine.
-        if (
-            username_backend.lower() != BUILTIN_USERNAME_BACKEND
-            and plugins.find(plugins.USERNAME_BACKENDS, username_backend) is None
-        ):
-            installed = sorted(plugins.installed(plugins.USERNAME_BACKENDS))
-            problems.error(
-                f"{path}.username_management_backend",
-                str(plugins.UnknownPlugin(plugins.USERNAME_BACKENDS, username_backend, installed)),
-            )
+        check_plugin_schemas(name, raw, path, problems)
+    username_backend = raw.get("username_management_backend")
+    # `base` is the default and built in (no username generation): naming it is always fine.
+    if (
+        isinstance(username_backend, str)
+        and username_backend.lower() != BUILTIN_USERNAME_BACKEND
+        and plugins.find(plugins.USERNAME_BACKENDS, username_backend) is None
+    ):
+        installed = sorted(plugins.installed(plugins.USERNAME_BACKENDS))
+        problems.error(
+            f"{path}.username_management_backend",
+            str(plugins.UnknownPlugin(plugins.USERNAME_BACKENDS, username_backend, installed)),
+        )
 
 
-def check_plugin_schemas(
-    name: str, offering: Offering, raw: dict[str, Any], path: str, problems: Problems
-) -> None:
+def check_plugin_schemas(name: str, raw: dict[str, Any], path: str, problems: Problems) -> None:
     """A plugin's own schemas are errors, not warnings: its settings are what it runs on."""
     try:
         settings_schema = plugins.load_optional(plugins.SETTINGS_SCHEMAS, name)
@@ -169,15 +191,18 @@ def check_plugin_schemas(
     except plugins.BrokenPlugin as exc:
         problems.error(f"{path}.backend_settings", str(exc))
         return
-    if settings_schema is not None:
-        check_with_schema(
-            settings_schema, raw.get("backend_settings") or {}, f"{path}.backend_settings", problems
-        )
-    if component_schema is not None:
-        for key, component in offering.backend_components.items():
-            check_with_schema(
-                component_schema, component.extra, f"{path}.backend_components.{key}", problems
-            )
+    settings = raw.get("backend_settings") or {}
+    if settings_schema is not None and isinstance(settings, dict):
+        check_with_schema(settings_schema, settings, f"{path}.backend_settings", problems)
+    components = raw.get("backend_components") or {}
+    if component_schema is not None and isinstance(components, dict):
+        core = set(Component.__struct_fields__) - {"extra"}
+        for key, component in components.items():
+            if isinstance(component, dict):
+                extra = {k: v for k, v in component.items() if k not in core}
+                check_with_schema(
+                    component_schema, extra, f"{path}.backend_components.{key}", problems
+                )
 
 
 def check_with_schema(schema: Any, data: dict[str, Any], path: str, problems: Problems) -> None:

@@ -12,7 +12,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
@@ -45,16 +45,28 @@ _TYPE_WORDS = {
 }
 
 
-def friendly(msgspec_message: str) -> str:
-    """Rewrite msgspec's `Expected \\`float\\` > 0.0, got \\`str\\`` as `expected a number > 0`."""
+def friendly(msgspec_message: str, bounds: str = "", allowed: tuple[Any, ...] = ()) -> str:
+    """Rewrite msgspec's `Expected \\`float\\` > 0.0, got \\`str\\`` as `expected a number > 0`.
+
+    `bounds` (all constraints of the field) replaces the one bound msgspec names; `allowed` (the
+    values of a Literal) replaces msgspec's `Invalid enum value`.
+    """
+    if allowed:
+        return "expected one of " + ", ".join(json.dumps(v) for v in allowed)
     text = msgspec_message.split(" - at `", 1)[0]
     match = re.match(r"Expected `([^`]+)`(.*?)(?:, got `[^`]+`)?$", text)
     if not match:
         invalid = re.match(r"Invalid enum value (.*)", text)
         return f"invalid value {invalid.group(1)}" if invalid else text[0].lower() + text[1:]
     kinds = " or ".join(_TYPE_WORDS.get(k.strip(), k.strip()) for k in match.group(1).split("|"))
-    bound = re.sub(r"(\d+)\.0\b", r"\1", match.group(2).strip())
+    bound = bounds or re.sub(r"(\d+)\.0\b", r"\1", match.group(2).strip())
     return f"expected {kinds}{' ' + bound if bound else ''}"
+
+
+def _literal_values(tp: Any) -> tuple[Any, ...]:
+    if get_origin(tp) is typing.Annotated:
+        tp = get_args(tp)[0]
+    return get_args(tp) if get_origin(tp) is Literal else ()
 
 
 def _struct_type(tp: Any) -> type[msgspec.Struct] | None:
@@ -83,7 +95,7 @@ def decode_struct(
     `extra_field` names a dict field that collects unknown keys instead of warning about them.
     """
     if not isinstance(raw, dict):
-        problems.error(path, f"expected a mapping, got {shown(raw)}")
+        problems.error(path or "(root)", f"expected a mapping, got {shown(raw)}")
         return None
     hints = typing.get_type_hints(cls, include_extras=True)
     info = {f.name: f for f in msgspec.structs.fields(cls)}
@@ -147,10 +159,7 @@ def decode_value(tp: Any, value: Any, path: str, problems: Problems) -> Any:
     try:
         return msgspec.convert(value, tp, strict=False)
     except msgspec.ValidationError as exc:
-        message = friendly(str(exc))
-        bounds = _bounds(inner)
-        if bounds and not message.endswith(bounds):
-            message = f"{message} {bounds}"
+        message = friendly(str(exc), _bounds(inner), _literal_values(inner))
         problems.error(path, f"{message}, got {shown(value)}")
         return None
 

@@ -63,3 +63,9 @@ class StrictSettings(msgspec.Struct, kw_only=True):
     homedir_umask: str = "0700"
     enable_user_homedir_account_creation: bool = True
     max_jobs: Annotated[int, msgspec.Meta(ge=1)] = 100
+
+
+class ComponentExtras(msgspec.Struct, kw_only=True):
+    """A plugin's component schema: the keys it adds to each `backend_components` entry."""
+
+    target_components: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
