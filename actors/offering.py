@@ -18,6 +18,7 @@ from actors.context import OfferingContext
 from actors.membership import MembershipActor
 from actors.orders import OrderActor
 from actors.status import ModeStatus
+from actors.stomp import StompActor, UnifiedQueueUnsupported, object_types
 from actors.usage import UsageActor
 
 log = logging.getLogger("actors.offering")
@@ -84,8 +85,18 @@ class OfferingActor(pykka.ThreadingActor):
                 "membership_sync": m.MembershipTick(),
             }[mode]
             self.timers.append(context.timer.every(child, tick, period, first=0.0))
+        if context.events and object_types(context):
+            self.children["event_process"] = StompActor.start(context, me)
         if not self.children:
             log.warning("offering %r: no mode enabled for it", self.name)
+
+    def _fall_back_to_subscriptions(self) -> None:
+        """An older Waldur: one subscription, queue and connection per object type."""
+        self.children.pop("event_process").stop(block=False)
+        for kind in object_types(self.context):
+            self.children[f"event_process:{kind}"] = StompActor.start(
+                self.context, self.actor_ref, kind
+            )
 
     def on_stop(self) -> None:
         self.context.timer.cancel_all(self.timers)
@@ -98,6 +109,8 @@ class OfferingActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.CycleFinished):
             self._record(message)
+        elif isinstance(message, UnifiedQueueUnsupported):
+            self._fall_back_to_subscriptions()
         elif isinstance(message, m.ChildDied):
             self._die(f"{message.name} died: {message.error}")
         elif type(message) in EVENTS_TO_CHILD:

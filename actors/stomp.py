@@ -1,0 +1,221 @@
+"""The STOMP actor: one broker connection, events routed to the offering's mailbox.
+
+stomp.py calls its listener on a single receiver thread, so the listener only decodes and tells;
+everything else happens in this actor. Messages are acknowledged (client-individual) only after
+the child that handled them says so: a crash mid-way leaves the message on the queue. Reconnects
+run forever with capped backoff, re-registering the queue each time (the broker may have lost
+it), and every reconnect triggers a reconciliation sweep for what may have been missed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import pykka
+import stomp
+
+from actors import messages as m
+from actors.context import OfferingContext
+from actors.events import MEMBERSHIP_TYPES, ORDER_TYPES, decode
+from actors.waldur.client import WaldurError, WaldurUnreachable
+
+log = logging.getLogger("actors.stomp")
+
+CONNECT_TIMEOUT = 10.0
+BACKOFF_INITIAL, BACKOFF_MAX = 1.0, 120.0
+HEARTBEATS = (10000, 10000)
+
+
+@dataclass(frozen=True)
+class Registration:
+    queue_name: str
+    login: str
+    vhost: str
+
+
+class UnifiedQueueUnsupported(m.Message, frozen=True):
+    """This Waldur has no `register_queue`: the offering falls back to per-type subscriptions."""
+
+
+class Connected(m.Message, frozen=True):
+    generation: int
+
+
+class Disconnected(m.Message, frozen=True):
+    generation: int
+
+
+def object_types(context: OfferingContext) -> list[str]:
+    types: list[str] = []
+    if "order_process" in context.modes and context.offering.backend_for("order"):
+        types += ORDER_TYPES
+    if (
+        "membership_sync" in context.modes
+        and context.offering.backend_for("membership")
+        and context.offering.membership_on_stomp
+    ):
+        types += MEMBERSHIP_TYPES
+    return types
+
+
+class Listener(stomp.ConnectionListener):
+    """Runs on stomp.py's receiver thread: decode, tell, nothing else."""
+
+    def __init__(
+        self, actor: pykka.ActorRef[Any], parent: pykka.ActorRef[Any], queue: str, generation: int
+    ) -> None:
+        self.actor, self.parent, self.queue, self.generation = actor, parent, queue, generation
+        self.connected = threading.Event()
+
+    def on_connected(self, frame: Any) -> None:
+        self.connected.set()
+
+    def on_disconnected(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor.tell(Disconnected(generation=self.generation))
+
+    def on_message(self, frame: Any) -> None:
+        ack_id = frame.headers.get("ack") or frame.headers.get("message-id", "")
+        subscription = frame.headers.get("subscription", "")
+        ack = m.Acknowledgement(stomp=self.actor, message_id=ack_id, subscription=subscription)
+        message, reason = decode(frame.body, self.queue, ack)
+        try:
+            if message is None:
+                log.warning("event dropped from %s: %s", self.queue, reason)
+                self.actor.tell(m.EventHandled(message_id=ack_id, subscription=subscription))
+            else:
+                self.parent.tell(message)
+        except pykka.ActorDeadError:
+            pass  # not acknowledged: the broker redelivers it to the next connection
+
+
+class StompActor(pykka.ThreadingActor):
+    def __init__(
+        self, context: OfferingContext, parent: pykka.ActorRef[Any], object_type: str | None = None
+    ) -> None:
+        super().__init__()
+        self.context = context
+        self.parent = parent
+        self.legacy_type = object_type  # None: the unified queue for all types
+        self.connection: Any = None
+        self.generation = 0
+        self.failures = 0
+        self.reconcile_after_connect = False
+        self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
+
+    def on_start(self) -> None:
+        self.actor_ref.tell(m.StompReconnectDue())
+
+    def on_stop(self) -> None:
+        self._close()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, m.StompReconnectDue):
+            self._connect()
+        elif isinstance(message, m.EventHandled):
+            self._ack(message)
+        elif isinstance(message, Disconnected):
+            if message.generation == self.generation:
+                self.log.warning("broker connection lost; reconnecting")
+                self._retry_later()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _register(self) -> Registration | None:
+        waldur, offering = self.context.waldur, self.context.offering
+        identity = waldur.agents.ensure_identity(self.context.uuid, self.context.version, []).get()
+        if self.legacy_type is None:
+            queue = waldur.agents.register_queue(identity.uuid, object_types(self.context)).get()
+            if queue is None:
+                self.parent.tell(UnifiedQueueUnsupported())
+                return None
+            return Registration(queue.queue_name, queue.rmq_username, queue.vhost)
+        subscription = waldur.agents.register_subscription(identity.uuid, self.legacy_type).get()
+        queue = waldur.agents.create_queue(
+            subscription.uuid, offering.waldur_offering_uuid, self.legacy_type
+        ).get()
+        return Registration(queue.queue_name, subscription.uuid.replace("-", ""), queue.vhost)
+
+    def _connect(self) -> None:
+        self._close()
+        try:
+            registration = self._register()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning("cannot register the event queue: %s", exc)
+            self._retry_later()
+            return
+        if registration is None:
+            return
+        offering = self.context.offering
+        api = urlparse(offering.waldur_api_url)
+        host = offering.stomp_ws_host or api.hostname or "localhost"
+        port = offering.stomp_ws_port or (443 if offering.websocket_use_tls else 80)
+        connection = stomp.WSStompConnection(
+            host_and_ports=[(host, port)],
+            ws_path=offering.stomp_ws_path or "/rmqws-stomp",
+            vhost=registration.vhost,
+            heartbeats=HEARTBEATS,
+            reconnect_attempts_max=1,
+        )
+        if offering.websocket_use_tls:
+            connection.set_ssl(for_hosts=[(host, port)])
+        listener = Listener(self.actor_ref, self.parent, registration.queue_name, self.generation)
+        connection.set_listener("waldur", listener)
+        try:
+            connection.connect(registration.login, offering.waldur_api_token, wait=False)
+            if not listener.connected.wait(CONNECT_TIMEOUT):
+                raise ConnectionError(
+                    f"no CONNECTED from {host}:{port} within "
+                    f"{CONNECT_TIMEOUT:g} s (wrong login or vhost?)"
+                )
+            connection.subscribe(
+                f"/amq/queue/{registration.queue_name}",
+                id=registration.queue_name,
+                ack="client-individual",
+                headers={"prefetch-count": "50"},
+            )
+        except Exception as exc:
+            self.log.warning("broker %s:%s: %s", host, port, exc)
+            self._close(connection)
+            self._retry_later()
+            return
+        self.connection = connection
+        self.failures = 0
+        self.log.info("listening on %s (vhost %s)", registration.queue_name, registration.vhost)
+        if self.reconcile_after_connect:
+            # Events may have been published while nobody listened: sweep for them now.
+            self.reconcile_after_connect = False
+            self.parent.tell(m.BrokerReconnected())
+
+    def _retry_later(self) -> None:
+        self._close()
+        self.failures += 1
+        delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** (self.failures - 1))
+        delay *= 1 + random.random() / 4  # noqa: S311 - jitter, not crypto
+        self.context.timer.once(self.actor_ref, m.StompReconnectDue(), delay)
+        self.reconcile_after_connect = True
+
+    def _ack(self, message: m.EventHandled) -> None:
+        if self.connection is None or not message.message_id:
+            return  # the connection it came on is gone: the broker redelivers it
+        try:
+            self.connection.ack(message.message_id)
+        except Exception as exc:
+            self.log.warning("cannot acknowledge %s: %s", message.message_id, exc)
+
+    def _close(self, connection: Any = None) -> None:
+        target = connection or self.connection
+        self.connection = None
+        self.generation += 1  # late callbacks of a closed connection are ignored
+        if target is None:
+            return
+        # A dying connection may refuse to say goodbye; it is gone either way.
+        with contextlib.suppress(Exception):
+            target.disconnect()
