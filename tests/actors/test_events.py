@@ -1,0 +1,54 @@
+import json
+
+from actors import messages as m
+from actors.events import MAX_PAYLOAD, decode, object_type_of_queue
+
+
+def test_order_event_becomes_order_changed():
+    body = json.dumps(
+        {"order_uuid": "ab" * 16, "order_state": "pending-provider", "object_type": "order"}
+    )
+    message, reason = decode(body, "consumer_x", None)
+    assert message == m.OrderChanged(order_uuid="ab" * 16, order_state="pending-provider")
+    assert reason == ""
+
+
+def test_finished_orders_are_dropped_with_a_reason():
+    body = json.dumps({"order_uuid": "ab" * 16, "order_state": "done", "object_type": "order"})
+    message, reason = decode(body, "q", None)
+    assert message is None and "done" in reason
+
+
+def test_legacy_queue_name_gives_the_type():
+    queue = "subscription_" + "1" * 32 + "_offering_" + "2" * 32 + "_service_account"
+    assert object_type_of_queue(queue) == "service_account"
+    body = json.dumps({"project_uuid": "3" * 32, "account_username": "svc", "action": "create"})
+    message, _ = decode(body, queue, None)
+    assert isinstance(message, m.ProjectAccountChanged)
+    assert message.account_username == "svc"
+
+
+def test_role_event():
+    body = json.dumps(
+        {
+            "object_type": "user_role",
+            "project_uuid": "p" * 32,
+            "user_uuid": "u" * 32,
+            "granted": True,
+            "role_name": "PROJECT.ADMIN",
+        }
+    )
+    message, _ = decode(body, "q", None)
+    assert isinstance(message, m.RoleChanged) and message.granted is True
+
+
+def test_malformed_oversized_and_unknown_events_are_refused():
+    assert decode(b"{not json", "q", None)[0] is None
+    assert decode(b'"a string"', "q", None)[0] is None
+    assert decode(b"x" * (MAX_PAYLOAD + 1), "q", None)[1].startswith("payload of")
+    message, reason = decode(json.dumps({"object_type": "user_ssh_key"}), "q", None)
+    assert message is None and "not handled" in reason
+    message, reason = decode(json.dumps({"object_type": "order"}), "q", None)
+    assert message is None and "order_uuid" in reason
+    message, reason = decode(json.dumps({"object_type": "order", "order_uuid": 5}), "q", None)
+    assert message is None
