@@ -194,11 +194,10 @@ class BaseBackend(abc.ABC):
             return None
         if self._client.get_resource(waldur_resource.backend_id) is None:
             return None
-        report = self.get_usage_report([waldur_resource.backend_id])
+        # Usage is not fetched here: the report mode asks for all resources in one call.
         return BackendResourceInfo(
             backend_id=waldur_resource.backend_id,
             users=self._client.list_resource_users(waldur_resource.backend_id),
-            usage=report.get(waldur_resource.backend_id, {}),
         )
 
     def list_resources(self) -> list[ClientResource]:
