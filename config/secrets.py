@@ -13,11 +13,12 @@ from config.model import SECRET_KEYS, AgentConfig
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words in log lines
+SECRET_SUFFIXES = ("_token", "_password", "_secret", "_secret_key")
 
 
 def is_secret_key(key: str) -> bool:
     key = key.lower()
-    return key in SECRET_KEYS or key.endswith(("_token", "_password", "_secret", "_secret_key"))
+    return key in SECRET_KEYS or key.endswith(SECRET_SUFFIXES)
 
 
 def mask_mapping(value: Any) -> Any:

@@ -1,0 +1,275 @@
+"""The Markdown reference of every configuration key, rendered from the config Structs.
+
+`python -m config.reference > docs/config.md` writes docs/config.md; a test asserts the file equals
+`render()`, so the documentation cannot drift from the model. Names, types and defaults come from
+the Structs; the one-line descriptions live here, in `DESCRIPTIONS`, and a test asserts that every
+field has one and that no description names a field that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from typing import Any, Literal, get_args, get_origin
+
+import msgspec
+
+from config.load import ENV_OVERRIDES
+from config.model import (
+    SECRET_KEYS,
+    AgentConfig,
+    Component,
+    LogShipping,
+    Offering,
+    Supervision,
+)
+from config.secrets import SECRET_SUFFIXES
+
+OURS = "**Ours** (not upstream)."
+
+DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
+    AgentConfig: {
+        "offerings": "The Waldur offerings this agent serves, one actor each (see Offering keys).",
+        "sentry_dsn": "Sentry DSN; unset or empty disables Sentry.",
+        "elastic_apm_server_url": "Elastic APM server; unset disables APM.",
+        "timezone": "IANA time zone of the billing clock (month boundaries of usage reports).",
+        "global_proxy": "HTTP(S) proxy for calls to Waldur; empty for none.",
+        "log_level": "Log level of the agent, case-insensitive.",
+        "reporting_periods": "Months (the current and earlier ones) each report cycle sends.",
+        "expose_backend_error_details": (
+            "Send exception text and traceback to Waldur on failed orders; false sends only "
+            "`BackendError` text, else a generic sentence."
+        ),
+        "log_shipping": "Shipping of agent logs to Waldur (see log_shipping keys).",
+        "order_process_period_minutes": (
+            f"{OURS} Period of the order loop; `WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES` "
+            "overrides it."
+        ),
+        "report_period_minutes": (
+            f"{OURS} Period of the usage report loop; `WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES` "
+            "overrides it."
+        ),
+        "membership_sync_period_minutes": (
+            f"{OURS} Period of the membership loop; "
+            "`WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES` overrides it."
+        ),
+        "reconciliation_period_minutes": (
+            f"{OURS} Period of the reconciliation that backs up event processing; "
+            "`WALDUR_SITE_AGENT_RECONCILIATION_PERIOD_MINUTES` overrides it."
+        ),
+        "command_timeout_seconds": f"{OURS} Time limit of one backend command (e.g. `sacctmgr`).",
+        "state_dir": f"{OURS} Directory of the agent's own state (heartbeat, status).",
+        "supervision": f"{OURS} Restart policy of the offering actors (see supervision keys).",
+    },
+    Offering: {
+        "name": "Label of the offering in logs and status.",
+        "waldur_api_url": "Waldur Mastermind API URL, http(s); a trailing `/` is added.",
+        "waldur_offering_uuid": "UUID of the offering in Waldur (from the offering page).",
+        "waldur_api_token": (
+            "Service provider token (`Authorization: Token ...`, also the STOMP passcode); "
+            "required unless all three `oidc_*` keys are set."
+        ),
+        "oidc_token_url": "OIDC token endpoint for client-credentials login (token left empty).",
+        "oidc_client_id": "OIDC client id, with `oidc_token_url`.",
+        "oidc_client_secret": "OIDC client secret, with `oidc_token_url`.",
+        "backend_type": (
+            "Backend plugin (entry point name, case-insensitive); fills every unset role key "
+            "below (upstream fills none: set the role keys to behave the same in both)."
+        ),
+        "order_processing_backend": "Plugin creating, updating and terminating resources.",
+        "reporting_backend": "Plugin reporting usage.",
+        "membership_sync_backend": "Plugin syncing project members, limits and resource status.",
+        "username_management_backend": (
+            "Username generation plugin; `base` (built in) generates none."
+        ),
+        "backend_settings": "Passed verbatim to the backend plugin; checked by its schema if any.",
+        "backend_components": "Components by Waldur component type (see Component keys).",
+        "stomp_enabled": "React to Waldur events over STOMP (event processing) for this offering.",
+        "stomp_membership_sync_enabled": (
+            "Membership changes by events too; unset follows `stomp_enabled`, false keeps "
+            "membership on polling."
+        ),
+        "websocket_use_tls": "STOMP over TLS websockets.",
+        "stomp_ws_host": "STOMP broker host; unset uses the Waldur API host.",
+        "stomp_ws_port": "STOMP broker port; unset is 443 when `verify_ssl`, else 80.",
+        "stomp_ws_path": "STOMP websocket path; unset is `/rmqws-stomp`.",
+        "resource_import_enabled": "Offer backend resources for import into Waldur.",
+        "username_reconciliation_enabled": "Pull backend-assigned usernames into Waldur.",
+        "verify_ssl": "Verify the Waldur API's TLS certificate (also picks the STOMP port).",
+        "omit_anomalous_usage_components": (
+            "Usage below what Waldur already has (backends with decreasing usage): drop those "
+            "components from the report instead of refusing it whole (upstream 1.0.7)."
+        ),
+    },
+    Component: {
+        "measured_unit": "Unit shown in Waldur (e.g. `k-Hours`).",
+        "accounting_type": "`usage`: metered; `limit`: a quota; `one`: one-time (prepaid).",
+        "label": "Name shown in Waldur.",
+        "unit_factor": (
+            "Waldur-to-backend factor: backend = Waldur x factor (CPU k-Hours to SLURM "
+            "CPU-minutes: 60000; GB-Hours to MB-minutes: 61440). Never sent to Waldur."
+        ),
+        "unit_factor_reporting": "Factor for usage reports instead of `unit_factor` (CSCS-DWDI).",
+        "limit": "Fixed backend limit (in Waldur units) of a `usage` component.",
+        "description": "Component description in Waldur.",
+        "min_value": "Smallest value a customer may order.",
+        "max_value": "Largest value a customer may order.",
+        "max_available_limit": "Largest limit available in total.",
+        "default_limit": "Limit proposed by default.",
+        "limit_period": "Period a limit applies to.",
+        "article_code": "Billing article code.",
+        "is_boolean": "On/off component.",
+        "is_prepaid": "Billed in advance.",
+        "min_prepaid_duration": "Shortest prepaid duration.",
+        "max_prepaid_duration": "Longest prepaid duration.",
+        "prepaid_duration_step": "Step of the prepaid duration.",
+        "min_renewal_duration": "Shortest renewal duration.",
+        "max_renewal_duration": "Longest renewal duration.",
+        "renewal_duration_step": "Step of the renewal duration.",
+        "extra": (
+            "Not a key: any other key of a component (e.g. `target_components`) is kept for the "
+            "plugin and checked by its component schema."
+        ),
+    },
+    LogShipping: {
+        "enabled": "Ship agent logs to Waldur (`marketplace-site-agent-logs`).",
+        "ship_interval_seconds": "Seconds between shipments.",
+        "buffer_size_mb": "Size of the log buffer kept between shipments.",
+        "log_level": "Lowest level shipped, case-insensitive.",
+    },
+    Supervision: {
+        "max_restarts": "Restarts of one offering's actors allowed within `within_seconds`...",
+        "within_seconds": "...after which the offering is stopped and reported failed.",
+        "backoff_initial_seconds": "Delay before the first restart; doubles on each next one.",
+        "backoff_max_seconds": "Longest delay between restarts.",
+    },
+}
+
+SECTIONS: list[tuple[str, type[msgspec.Struct], str]] = [
+    ("Root keys", AgentConfig, "The top level of the file."),
+    ("Offering keys", Offering, "Each entry of `offerings`."),
+    ("Component keys", Component, "Each value of an offering's `backend_components`."),
+    ("log_shipping keys", LogShipping, "The `log_shipping` mapping at the top level."),
+    ("supervision keys", Supervision, f"The `supervision` mapping at the top level. {OURS}"),
+]
+
+_BASIC = {str: "string", int: "integer", float: "number", bool: "boolean", Any: "any"}
+_STRUCT_NAMES = {
+    Offering: "offering",
+    Component: "component",
+    LogShipping: "log_shipping",
+    Supervision: "supervision",
+}
+
+
+def type_text(tp: Any) -> str:
+    """An operator's reading of a field type: `number > 0`, `"usage" | "limit"`, `list of ...`."""
+    origin = get_origin(tp)
+    if origin is typing.Annotated:
+        base, *metas = get_args(tp)
+        bounds = []
+        for meta in metas:
+            for op, attr in ((">", "gt"), (">=", "ge"), ("<", "lt"), ("<=", "le")):
+                value = getattr(meta, attr, None)
+                if value is not None:
+                    bounds.append(f"{op} {value:g}")
+        return " ".join([type_text(base), " and ".join(bounds)]).strip()
+    if origin in (typing.Union, types.UnionType):
+        parts = [type_text(a) for a in get_args(tp) if a is not type(None)]
+        text = " or ".join(parts)
+        return f"{text}, optional" if type(None) in get_args(tp) else text
+    if origin is Literal:
+        return " | ".join(json.dumps(v) for v in get_args(tp))
+    if origin is list:
+        return f"list of {type_text(get_args(tp)[0])}"
+    if origin is dict:
+        value_type = get_args(tp)[1]
+        return "mapping" if value_type is Any else f"mapping of {type_text(value_type)}"
+    if tp in _STRUCT_NAMES:
+        return _STRUCT_NAMES[tp]
+    return _BASIC.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def default_text(field: msgspec.structs.FieldInfo) -> str:
+    if field.required:
+        return "**required**"
+    factory = field.default_factory
+    value = field.default if field.default is not msgspec.NODEFAULT else factory()
+    if value is None:
+        return "unset"
+    if isinstance(value, msgspec.Struct):
+        return "(mapping)"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{json.dumps(value)}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def section(title: str, cls: type[msgspec.Struct], intro: str) -> list[str]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    descriptions = DESCRIPTIONS[cls]
+    lines = [f"## {title}", "", intro, "", "| Key | Type | Default | Description |"]
+    lines.append("|---|---|---|---|")
+    for field in msgspec.structs.fields(cls):
+        key = "*(other keys)*" if field.name == "extra" else f"`{field.name}`"
+        cells = [
+            key,
+            _cell(type_text(hints[field.name])),
+            "" if field.name == "extra" else _cell(default_text(field)),
+            _cell(descriptions[field.name]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _names(names: typing.Iterable[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def render() -> str:
+    env_lines = [f"- `{var}` sets `{key}`" for var, key in ENV_OVERRIDES.items()]
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by `python -m config.reference > docs/config.md`; do not edit by hand. "
+        "A test fails when this file and the config Structs disagree. -->",
+        "",
+        "The agent reads upstream waldur-site-agent's YAML file unchanged, or the same keys in "
+        "TOML (`.toml` extension). `waldur-site-agent validate -c FILE` lists every error with "
+        "its path (`offerings[1].backend_components.cpu.unit_factor: ...`); unknown keys are "
+        "warnings (`--strict` makes them errors). Root keys starting with `x-`, `_` or `.` hold "
+        "YAML anchors and are not configuration. `waldur-site-agent config show` prints the "
+        "loaded file with every secret masked, at any depth (backend settings included): keys "
+        f"named {_names(sorted(SECRET_KEYS))}, or ending in {_names(SECRET_SUFFIXES)}. The same "
+        "values are masked in every log line.",
+        "",
+        "## Ours only",
+        "",
+        "These keys are not in upstream's format; upstream ignores them, so a file using them "
+        "still runs there: `supervision`, the loop periods (`order_process_period_minutes`, "
+        "`report_period_minutes`, `membership_sync_period_minutes`, "
+        "`reconciliation_period_minutes`), `command_timeout_seconds` and `state_dir`.",
+        "",
+        "## Environment variables",
+        "",
+        "Upstream reads its loop periods from environment variables only. They keep working and "
+        "override the file:",
+        "",
+        *env_lines,
+        "",
+    ]
+    for title, cls, intro in SECTIONS:
+        lines += section(title, cls, intro)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    print(render(), end="")
+
+
+if __name__ == "__main__":
+    main()
