@@ -69,6 +69,7 @@ def load_mapping(
     environ: dict[str, str] | os._Environ[str] | None = None,
 ) -> Loaded:
     problems = Problems()
+    overridden: dict[str, str] = {}
     if isinstance(raw, dict):
         raw = dict(raw)
         # Sites keep shared YAML anchors under a root key of their own; it is not config.
@@ -83,7 +84,12 @@ def load_mapping(
         for variable, key in ENV_OVERRIDES.items():
             if environ and environ.get(variable):
                 raw[key] = environ[variable]
+                overridden[f"{key}: "] = f"{key} (from {variable}): "
     config = decode_struct(AgentConfig, raw, "", problems)
+    for index, error in enumerate(problems.errors):
+        for prefix, named in overridden.items():
+            if error.startswith(prefix):
+                problems.errors[index] = named + error[len(prefix) :]
     # On the raw document, so that one offering failing to decode hides no error of another.
     check_semantics(raw, problems)
     if strict:

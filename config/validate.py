@@ -34,6 +34,13 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def shown_at(path: str, value: Any) -> str:
+    """`shown(value)`, unless the key at the end of `path` holds a secret: errors never echo one."""
+    from config.secrets import MASK, is_secret_key
+
+    return MASK if is_secret_key(re.split(r"[.\[]", path)[-1]) else shown(value)
+
+
 _TYPE_WORDS = {
     "float": "a number",
     "int": "an integer",
@@ -160,7 +167,7 @@ def decode_value(tp: Any, value: Any, path: str, problems: Problems) -> Any:
         return msgspec.convert(value, tp, strict=False)
     except msgspec.ValidationError as exc:
         message = friendly(str(exc), _bounds(inner), _literal_values(inner))
-        problems.error(path, f"{message}, got {shown(value)}")
+        problems.error(path, f"{message}, got {shown_at(path, value)}")
         return None
 
 

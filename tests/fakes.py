@@ -69,3 +69,9 @@ class ComponentExtras(msgspec.Struct, kw_only=True):
     """A plugin's component schema: the keys it adds to each `backend_components` entry."""
 
     target_components: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
+
+
+class Secretive(msgspec.Struct, kw_only=True):
+    """A settings schema with a secret in it."""
+
+    db_password: str = ""

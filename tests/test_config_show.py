@@ -134,7 +134,34 @@ def test_a_bad_environment_override_is_an_error_naming_the_key(monkeypatch, fake
     raw = {"offerings": []}
     with pytest.raises(Exception) as caught:
         load_mapping(raw, environ={"WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES": "0"})
-    assert caught.value.errors == ['report_period_minutes: expected a number > 0, got "0"']
+    assert caught.value.errors == [
+        "report_period_minutes (from WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES): "
+        'expected a number > 0, got "0"'
+    ]
+
+
+def test_errors_never_echo_a_secret_value(fake_plugins):
+    from config.load import ConfigError
+
+    fake_plugins.add("waldur_site_agent.backend_settings_schemas", "slurm", "tests.fakes:Secretive")
+    raw = {
+        "offerings": [
+            {
+                "name": "o",
+                "waldur_api_url": "https://waldur.example.org/api/",
+                "waldur_api_token": 1234567890123,
+                "waldur_offering_uuid": "u1",
+                "backend_type": "slurm",
+                "backend_settings": {"db_password": 987654321},
+            }
+        ]
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(raw)
+    assert sorted(caught.value.errors) == [
+        f"offerings[0].backend_settings.db_password: expected a string, got {MASK}",
+        f"offerings[0].waldur_api_token: expected a string, got {MASK}",
+    ]
 
 
 def test_per_mode_backends_fall_back_to_backend_type(fake_plugins):
