@@ -18,6 +18,9 @@ def to_mapping(config: AgentConfig) -> dict[str, Any]:
     for offering in data["offerings"]:
         for component in offering.get("backend_components", {}).values():
             component.update(component.pop("extra", {}))
+    for section in ("log_shipping", "supervision"):  # all defaults: no empty table
+        if data.get(section) == {}:
+            del data[section]
     return _drop_none(data)
 
 

@@ -76,6 +76,8 @@ def test_toml_output_omits_nulls_and_reloads_to_an_equal_config(
     assert main(["config", "show", "-c", str(path), "--format", "toml"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "null" not in out and "None" not in out
+    assert "[log_shipping]" not in out  # all defaults: no empty table
+    assert "[supervision]" in out
     document = tomllib.loads(out)
     # An unset optional key is absent, not null: the first offering sets no membership switch.
     assert "stomp_membership_sync_enabled" not in document["offerings"][0]
