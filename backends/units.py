@@ -9,8 +9,9 @@ Rounding rules (docs/units.md):
 - Usage going to Waldur is an integer (the seed's usage report format), rounded half up to the
   nearest unit: monotonic, so a growing backend counter never reports a decrease.
 - Limits read back from the backend are divided and kept to 2 decimals (Waldur's precision).
-Products are first rounded to 6 decimals so binary float noise (100 * 0.7 = 70.00000000000001)
-never pushes a value over an integer boundary.
+Products are first rounded to 6 decimals so binary float noise (100 * 1.1 = 110.00000000000001)
+never pushes a value over an integer boundary, and 8.25 / 1.1 = 7.499999999999999 still
+rounds half up to 8.
 """
 
 from __future__ import annotations
