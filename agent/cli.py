@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--state-dir", help="read the status file from this directory instead")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
 
+    simulator = commands.add_parser("simulator", help="run the Waldur simulator (tests, demo)")
+    simulator.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 = any")
+    simulator.add_argument("--seed", help="scenario file (TOML/YAML/JSON); default: built-in")
+    simulator.add_argument("--state", help="SQLite file keeping the state across restarts")
+
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -155,6 +160,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if running and current.healthy else EXIT_FAILURE
 
 
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from simulators.waldur.serve import serve
+
+    return serve(args.port, seed=args.seed, state_file=args.state)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -167,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": cmd_config_show,
         "diagnostics": cmd_diagnostics,
         "status": cmd_status,
+        "simulator": cmd_simulator,
     }
     if args.command not in handlers:
         parser.print_help()

@@ -1,0 +1,161 @@
+"""`WaldurSimulator`: the whole simulator in-process, as a context manager, with a Python API for
+fault injection, counters and the event outbox."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from simulators.waldur import seed as seeds
+from simulators.waldur.events import BrokerLike, EventRouter
+from simulators.waldur.faults import Counters, Fault, Faults
+from simulators.waldur.server import App, Server
+from simulators.waldur.state import Events, Obj, State
+from simulators.waldur.store import Store
+
+
+class WaldurSimulator:
+    """A stateful Waldur Mastermind on 127.0.0.1.
+
+    `seed`: None (the built-in scenario), a path to a TOML/YAML/JSON scenario, or a dict.
+    `state_file`: SQLite file; when it already holds state, that state is used and the seed is not
+    applied again. `broker`: an object with the `Broker` methods, or None (messages then only go
+    to the in-memory `outbox`). `events`: replace the event hook entirely.
+    """
+
+    def __init__(
+        self,
+        seed: str | Path | dict[str, Any] | None = None,
+        state_file: str | Path | None = None,
+        broker: BrokerLike | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fault_seed: int = 0,
+        events: Events | None = None,
+    ) -> None:
+        if seed is None:
+            spec = seeds.default_scenario()
+        elif isinstance(seed, dict):
+            spec = seed
+        else:
+            spec = seeds.load(seed)
+        self.router = EventRouter(broker)
+        self.store = Store(state_file) if state_file else None
+        self.state = State(
+            str(spec.get("seed", seeds.DEFAULT_SEED)), self.store, events or self.router
+        )
+        if not self.state.loaded:
+            with self.state.lock:
+                seeds.apply(self.state, spec)
+        self.faults = Faults(fault_seed)
+        self.counters = Counters()
+        self.app = App(self.state, self.faults, self.counters)
+        self._address = (host, port)
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # life cycle
+
+    def start(self) -> WaldurSimulator:
+        self._server = Server(self._address, self.app)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="waldur-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.app.stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> WaldurSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # addresses and credentials
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._address[0]}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    def summary(self) -> dict[str, Any]:
+        with self.state.lock:
+            return seeds.summary(self.state, self.api_url)
+
+    def token(self, username: str) -> str:
+        user = self.state.first("users", username=username)
+        if user is None:
+            raise KeyError(username)
+        return str(user["token"])
+
+    @property
+    def staff_token(self) -> str:
+        return str(self.summary()["staff_token"])
+
+    @property
+    def provider_token(self) -> str:
+        return str(self.summary()["provider_token"])
+
+    # fault injection and counters
+
+    def add_fault(self, **spec: Any) -> Fault:
+        """E.g. `add_fault(endpoint="POST /api/marketplace-orders/{uuid}/set_state_done/",
+        error_rate=0.5, status=503, retry_after=1)`."""
+        return self.faults.add(**spec)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    @property
+    def broker_down(self) -> bool:
+        return self.router.broker_down
+
+    @broker_down.setter
+    def broker_down(self, value: bool) -> None:
+        self.router.broker_down = value
+
+    def counts(self) -> dict[str, int]:
+        return self.counters.snapshot()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.counters.requests()
+
+    def reset_counters(self) -> None:
+        self.counters.reset()
+
+    @property
+    def outbox(self) -> list[Obj]:
+        return self.router.outbox
+
+    @property
+    def emitted(self) -> list[Obj]:
+        return self.router.emitted
+
+    def objects(self, kind: str, **match: Any) -> list[Obj]:
+        """A copy of stored objects, for assertions (read-only view of the world)."""
+        with self.state.lock:
+            return [dict(o) for o in self.state.find(kind, **match)]
