@@ -48,3 +48,6 @@ class FakeRegistry:
 
     def installed(self, group: str) -> dict[str, EntryPoint]:
         return dict(self.groups.get(group, {}))
+
+
+pytest_plugins = [*globals().get("pytest_plugins", []), "tests.services.rabbitmq_fixture"]

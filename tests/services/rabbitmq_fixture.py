@@ -1,0 +1,145 @@
+"""The session-scoped `rabbitmq` fixture: a real RabbitMQ node from `tests/services/rabbitmq`.
+
+Tests using it are marked `@pytest.mark.rabbitmq` (select them with `-m rabbitmq`). The fixture
+runs `tests/services/rabbitmq up` (installs and starts the node if needed; ~9 s for a stopped node,
+~40 s on a machine without the package, ~1 s when it already runs), holds a lease on the node for
+the session, and at the end stops the node only if this session started it and no other live
+session holds a lease. A node that was already running is left running, so repeated local runs
+are fast (`tests/services/rabbitmq up` once, then run the tests as often as you like).
+
+When the script fails, the fixture fails with the script's output under CI (`CI` set to a true
+value); locally it skips with that output as the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from simulators.waldur.broker import Broker
+
+SCRIPT = Path(__file__).resolve().parent / "rabbitmq"
+PREFIX = "WALDUR_TEST_RABBITMQ_"
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """The `KEY=VALUE` lines the script prints (only its own `WALDUR_TEST_RABBITMQ_*` keys)."""
+    env = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.startswith(PREFIX):
+            env[key] = value
+    return env
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@dataclass
+class RabbitMQ:
+    """The running test broker: where it listens, its admin, and a `Broker` driving it."""
+
+    env: dict[str, str]
+    broker: Broker
+    started_here: bool = False
+    restarts: int = field(default=0)
+
+    @property
+    def host(self) -> str:
+        return self.env.get(PREFIX + "HOST", "127.0.0.1")
+
+    @property
+    def ws_url(self) -> str:
+        return self.env[PREFIX + "WS_URL"]
+
+    @property
+    def ws_port(self) -> int:
+        return int(self.env[PREFIX + "WS_PORT"])
+
+    @property
+    def ws_path(self) -> str:
+        return self.env.get(PREFIX + "WS_PATH", "/ws")
+
+    @property
+    def stomp_port(self) -> int:
+        return int(self.env[PREFIX + "STOMP_PORT"])
+
+    @property
+    def mgmt_url(self) -> str:
+        return self.env[PREFIX + "MGMT_URL"]
+
+    @property
+    def admin_user(self) -> str:
+        return self.env[PREFIX + "ADMIN_USER"]
+
+    @property
+    def admin_password(self) -> str:
+        return self.env[PREFIX + "ADMIN_PASSWORD"]
+
+    @property
+    def nodename(self) -> str:
+        return self.env[PREFIX + "NODENAME"]
+
+    def restart(self, timeout: float = 300) -> None:
+        """Stop and start the same node (durable queues and persistent messages survive).
+
+        Every client connection drops; returns once the management API answers again.
+        """
+        run = subprocess.run(
+            [str(SCRIPT), "restart"], capture_output=True, text=True, timeout=timeout
+        )
+        if run.returncode != 0:
+            raise RuntimeError(
+                f"tests/services/rabbitmq restart failed (exit {run.returncode}):\n"
+                f"{run.stdout}{run.stderr}"
+            )
+        deadline = time.monotonic() + 30
+        while not self.broker.ping():
+            if time.monotonic() > deadline:
+                raise RuntimeError("RabbitMQ management API does not answer after restart")
+            time.sleep(0.2)
+        self.restarts += 1
+
+
+@pytest.fixture(scope="session")
+def rabbitmq():
+    lease = str(os.getpid())
+    was_running = (
+        subprocess.run(
+            [str(SCRIPT), "status"], capture_output=True, text=True, timeout=60
+        ).returncode
+        == 0
+    )
+    try:
+        run = subprocess.run(
+            [str(SCRIPT), "up", "--lease", lease], capture_output=True, text=True, timeout=900
+        )
+        failure = "" if run.returncode == 0 else f"exit {run.returncode}"
+        output = f"{run.stdout}{run.stderr}"
+    except subprocess.TimeoutExpired as exc:
+        failure, output = "timed out", f"{exc.stdout or ''}{exc.stderr or ''}"
+    if failure:
+        message = f"tests/services/rabbitmq up failed ({failure}):\n{output}"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    env = parse_env(run.stdout)
+    node = RabbitMQ(env=env, broker=Broker.from_env(env), started_here=not was_running)
+    try:
+        yield node
+    finally:
+        if node.started_here:
+            subprocess.run(
+                [str(SCRIPT), "down", "--if-unleased", lease],
+                capture_output=True,
+                timeout=300,
+            )
+        else:
+            lease_file = Path(env.get(PREFIX + "DIR", "/nonexistent")) / "leases" / lease
+            lease_file.unlink(missing_ok=True)
