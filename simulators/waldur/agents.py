@@ -101,7 +101,7 @@ def identity_body(req: Request, i: Obj) -> Obj:
         "dependencies": i.get("dependencies", []),
         "config_file_path": i.get("config_file_path", ""),
         "config_file_content": i.get("config_file_content", ""),
-        "last_restarted": i.get("last_restarted"),
+        **({"last_restarted": i["last_restarted"]} if i.get("last_restarted") else {}),
         "created": i["created"],
         "modified": i["modified"],
         "services": [service_body(req, s, True) for s in services],

@@ -255,8 +255,6 @@ def resource(req: Request, r: Obj, collection: str = "marketplace-provider-resou
         "is_limit_based": any(c["billing_type"] == "limit" for c in o.get("components", [])),
         "can_terminate": r["state"] in ("OK", "Erred"),
         "order_in_progress": None,
-        "parent_uuid": None,
-        "parent_name": None,
         "user_requires_reconsent": False,
     }
 

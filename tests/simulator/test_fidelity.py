@@ -1,0 +1,587 @@
+"""Every response body of the simulator parses with the waldur-api-client 8.1 model the real
+server's schema names (required keys present, UUIDs, dates and enums valid), over a scenario that
+walks every order type and state, usages, offering users and the agent registry."""
+
+from datetime import UTC, datetime
+
+import pytest
+from waldur_api_client import models as m
+
+
+def parse(model, response, status=200):
+    assert response.status_code == status, (response.request.method, response.url, response.text)
+    body = response.json()
+    items = body if isinstance(body, list) else [body]
+    parsed = [model.from_dict(item) for item in items]
+    for item in parsed:
+        item.to_dict()
+    return body
+
+
+def empty(response, status=200):
+    assert response.status_code == status, (response.url, response.text)
+    assert response.content == b""
+
+
+def place(api, info, project=0, limits=None, name="acc"):
+    body = {
+        "offering": info["offerings"][0]["url"],
+        "project": info["projects"][project]["url"],
+        "plan": info["offerings"][0]["plans"][0]["url"],
+        "limits": limits if limits is not None else {"cpu": 100, "mem": 200},
+        "attributes": {"name": name},
+    }
+    return parse(m.OrderDetails, api.post("marketplace-orders/", body), 201)
+
+
+def month_start():
+    now = datetime.now(UTC)
+    return f"{now.year:04d}-{now.month:02d}-01"
+
+
+def test_create_order_walk_as_the_agent_does(staff, provider, info, sim):
+    order = place(staff, info)
+    assert order["state"] == "pending-provider"
+    offering = info["offerings"][0]["uuid"]
+    listed = parse(
+        m.OrderDetails,
+        provider.get(
+            "marketplace-orders/",
+            offering_uuid=offering,
+            state=["pending-provider", "executing"],
+            page_size=100,
+        ),
+    )
+    assert [o["uuid"] for o in listed] == [order["uuid"]]
+    parse(
+        m.OrderInfoResponse,
+        provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/"),
+    )
+    again = provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+    assert again.status_code == 409
+    assert again.json() == {"detail": "Valid states for operation: pending-provider."}
+
+    resource_uuid = order["marketplace_resource_uuid"]
+    base = f"marketplace-provider-resources/{resource_uuid}/"
+    resource = parse(m.Resource, provider.get(base))
+    assert resource["state"] == "Creating"
+    team = parse(m.ProjectUser, provider.get(base + "team/"))
+    assert {t["username"] for t in team} == {"alice", "bob"}
+    users = parse(
+        m.OfferingUser,
+        provider.get("marketplace-offering-users/", offering_uuid=offering, is_restricted="false"),
+    )
+    assert {u["state"] for u in users} == {"Requested"}
+    parse(m.ProviderPlanDetails, provider.get(f"marketplace-plans/{resource['plan_uuid']}/"))
+    details = parse(
+        m.ProviderOfferingDetails,
+        provider.get(
+            f"marketplace-provider-offerings/{offering}/",
+            field=["components", "customer_uuid", "partitions", "plugin_options"],
+        ),
+    )
+    assert details["plugin_options"]["username_generation_policy"] == "service_provider"
+    sps = parse(
+        m.ServiceProvider,
+        provider.get(
+            "marketplace-service-providers/", customer_uuid=details["customer_uuid"], field="uuid"
+        ),
+    )
+    assert sps == [{"uuid": resource["provider_uuid"]}]
+    keys = parse(m.SshKey, provider.get(f"marketplace-service-providers/{sps[0]['uuid']}/keys/"))
+    assert len(keys) == 1  # alice's key: project members only
+    parse(m.Project, provider.get(f"marketplace-service-providers/{sps[0]['uuid']}/projects/"))
+    unique = parse(
+        m.CheckUniqueBackendIDResponse,
+        provider.post(
+            f"marketplace-provider-offerings/{offering}/check_unique_backend_id/",
+            {"backend_id": "hpc_acc", "check_all_offerings": False},
+        ),
+    )
+    assert unique["is_unique"] is True
+    status = parse(m.Status, provider.post(base + "set_backend_id/", {"backend_id": "hpc_acc"}))
+    assert status == {"status": "Resource backend_id has been changed."}
+    assert (
+        parse(m.Status, provider.post(base + "set_backend_id/", {"backend_id": "hpc_acc"}))[
+            "status"
+        ]
+        == "Resource backend_id is not changed."
+    )
+    parse(m.Status, provider.post(base + "set_limits/", {"limits": {"cpu": 100, "mem": 200}}))
+    parse(
+        m.Status, provider.post(base + "set_backend_metadata/", {"backend_metadata": {"qos": "n"}})
+    )
+    parse(
+        m.Status,
+        provider.post(
+            base + "set_endpoints/", {"endpoints": [{"name": "ssh", "url": "ssh://login"}]}
+        ),
+    )
+    report = parse(
+        m.MemberSyncStatusReportResult,
+        provider.post(
+            base + "set_membership_sync_statuses/",
+            {
+                "statuses": [
+                    {
+                        "scope_type": "resource",
+                        "role_name": "PROJECT.ADMIN",
+                        "state": "synced",
+                        "username": "alice",
+                    }
+                ]
+            },
+        ),
+    )
+    assert report == {"stored": 1, "skipped": []}
+    check = parse(
+        m.OrderDetails,
+        provider.get(f"marketplace-orders/{order['uuid']}/", field=["uuid", "state"]),
+    )
+    assert check == {"uuid": order["uuid"], "state": "executing"}
+    empty(provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/"))
+    resource = parse(m.Resource, provider.get(base))
+    assert (resource["state"], resource["backend_id"]) == ("OK", "hpc_acc")
+    assert resource["endpoints"][0]["name"] == "ssh"
+    done = parse(m.OrderDetails, provider.get(f"marketplace-orders/{order['uuid']}/"))
+    assert done["state"] == "done" and done["completed_at"]
+    empty(provider.post(base + "refresh_last_sync/"))
+    empty(provider.post(base + "set_as_erred/", {"error_message": "boom"}))
+    assert parse(m.Resource, provider.get(base))["state"] == "Erred"
+    empty(provider.post(base + "set_as_ok/"))
+    listed = parse(
+        m.Resource,
+        provider.get(
+            "marketplace-provider-resources/", offering_uuid=offering, state=["OK", "Erred"]
+        ),
+    )
+    assert [r["uuid"] for r in listed] == [resource_uuid]
+    parse(m.Resource, staff.get("marketplace-resources/"))
+
+
+def test_update_and_terminate_orders_couple_with_the_resource(staff, provider, info):
+    order = place(staff, info)
+    uuid, resource = order["uuid"], order["marketplace_resource_uuid"]
+    provider.post(f"marketplace-orders/{uuid}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{uuid}/set_state_done/")
+
+    same = staff.post(
+        f"marketplace-resources/{resource}/update_limits/", {"limits": {"cpu": 100, "mem": 200}}
+    )
+    assert same.status_code == 400
+    answer = parse(
+        m.OrderUUID,
+        staff.post(
+            f"marketplace-resources/{resource}/update_limits/", {"limits": {"cpu": 300, "mem": 200}}
+        ),
+    )
+    update = parse(m.OrderDetails, provider.get(f"marketplace-orders/{answer['order_uuid']}/"))
+    assert (update["type"], update["state"]) == ("Update", "pending-provider")
+    assert update["attributes"]["old_limits"] == {"cpu": 100, "mem": 200}
+    res = parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))
+    assert res["state"] == "Updating" and res["limits"] == {"cpu": 100, "mem": 200}
+    provider.post(f"marketplace-orders/{update['uuid']}/approve_by_provider/")
+    empty(provider.post(f"marketplace-orders/{update['uuid']}/set_state_done/"))
+    res = parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))
+    assert res["state"] == "OK" and res["limits"] == {"cpu": 300, "mem": 200}
+
+    answer = parse(m.OrderUUID, staff.post(f"marketplace-resources/{resource}/terminate/"))
+    again = staff.post(f"marketplace-resources/{resource}/terminate/")
+    assert again.status_code == 409
+    terminate = answer["order_uuid"]
+    provider.post(f"marketplace-orders/{terminate}/approve_by_provider/")
+    # a failed termination gives the resource back
+    empty(
+        provider.post(
+            f"marketplace-orders/{terminate}/set_state_erred/",
+            {"error_message": "sacctmgr failed", "error_traceback": "..."},
+        )
+    )
+    erred = parse(m.OrderDetails, provider.get(f"marketplace-orders/{terminate}/"))
+    assert (erred["state"], erred["error_message"]) == ("erred", "sacctmgr failed")
+    assert (
+        parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))["state"]
+        == "OK"
+    )
+    answer = parse(m.OrderUUID, staff.post(f"marketplace-resources/{resource}/terminate/"))
+    provider.post(f"marketplace-orders/{answer['order_uuid']}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{answer['order_uuid']}/set_state_done/")
+    assert (
+        parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))["state"]
+        == "Terminated"
+    )
+    assert staff.post(f"marketplace-resources/{resource}/terminate/").status_code == 409
+
+
+def test_reject_erred_and_consumer_states(staff, provider, info, user_api):
+    rejected = place(staff, info, name="rej")
+    empty(provider.post(f"marketplace-orders/{rejected['uuid']}/reject_by_provider/"))
+    assert (
+        provider.post(f"marketplace-orders/{rejected['uuid']}/reject_by_provider/").status_code
+        == 409
+    )
+    res = parse(
+        m.Resource,
+        provider.get(f"marketplace-provider-resources/{rejected['marketplace_resource_uuid']}/"),
+    )
+    assert res["state"] == "Terminated"
+
+    erred = place(staff, info, name="err")
+    done_too_early = provider.post(f"marketplace-orders/{erred['uuid']}/set_state_done/")
+    assert done_too_early.json() == {"detail": "Valid states for operation: executing."}
+    provider.post(f"marketplace-orders/{erred['uuid']}/approve_by_provider/")
+    provider.post(
+        f"marketplace-provider-resources/{erred['marketplace_resource_uuid']}/set_backend_id/",
+        {"backend_id": "acc_err"},
+    )
+    empty(
+        provider.post(
+            f"marketplace-orders/{erred['uuid']}/set_state_erred/", {"error_message": "x"}
+        )
+    )
+    res = parse(
+        m.Resource,
+        provider.get(f"marketplace-provider-resources/{erred['marketplace_resource_uuid']}/"),
+    )
+    assert res["state"] == "Erred"
+    again = provider.post(f"marketplace-orders/{erred['uuid']}/set_state_executing/")
+    assert again.status_code == 200
+
+    bob = user_api("bob")  # a plain member: his order waits for the project's approval
+    pending = place(bob, info, name="bobs")
+    assert pending["state"] == "pending-consumer"
+    assert bob.post(f"marketplace-orders/{pending['uuid']}/approve_by_provider/").status_code == 403
+    alice = user_api("alice")
+    empty(alice.post(f"marketplace-orders/{pending['uuid']}/approve_by_consumer/"))
+    assert (
+        parse(m.OrderDetails, provider.get(f"marketplace-orders/{pending['uuid']}/"))["state"]
+        == "pending-provider"
+    )
+    empty(bob.post(f"marketplace-orders/{pending['uuid']}/cancel/"))
+    canceled = parse(m.OrderDetails, provider.get(f"marketplace-orders/{pending['uuid']}/"))
+    assert canceled["state"] == "canceled"
+    states = {o["state"] for o in parse(m.OrderDetails, staff.get("marketplace-orders/"))}
+    assert states == {"rejected", "executing", "canceled"}
+
+
+def test_offering_user_transitions(staff, provider, info):
+    place(staff, info)
+    offering = info["offerings"][0]["uuid"]
+    users = {
+        u["user_username"]: u
+        for u in provider.get("marketplace-offering-users/", offering_uuid=offering).json()
+    }
+    alice, bob = users["alice"]["uuid"], users["bob"]["uuid"]
+    base = "marketplace-offering-users/"
+    empty(provider.post(f"{base}{alice}/begin_creating/"))
+    patched = parse(
+        m.OfferingUser, provider.send("PATCH", f"{base}{alice}/", {"username": "alice01"})
+    )
+    assert (patched["state"], patched["username"]) == ("OK", "alice01")
+    wrong = provider.post(f"{base}{alice}/begin_creating/")
+    assert wrong.status_code == 400
+    assert wrong.json() == {
+        "detail": "Cannot transition to CREATING from current state: 5. "
+        "Valid states for operation: Requested, Error creating."
+    }
+    empty(provider.post(f"{base}{bob}/begin_creating/"))
+    empty(
+        provider.post(
+            f"{base}{bob}/set_pending_account_linking/",
+            {"comment": "link your account", "comment_url": None},
+        )
+    )
+    linked = parse(m.OfferingUser, provider.get(f"{base}{bob}/"))
+    assert linked["state"] == "Pending account linking"
+    assert linked["service_provider_comment"] == "link your account"
+    empty(provider.post(f"{base}{bob}/set_pending_additional_validation/", {"comment": "id"}))
+    empty(provider.post(f"{base}{bob}/set_validation_complete/"))
+    assert parse(m.OfferingUser, provider.get(f"{base}{bob}/"))["state"] == "OK"
+    filtered = parse(m.OfferingUser, provider.get(base, state="OK", offering_uuid=offering))
+    assert len(filtered) == 2
+    bad = provider.get(base, state="Bogus")
+    assert bad.status_code == 400 and "state" in bad.json()
+    user_uuid = users["alice"]["user_uuid"]
+    one = parse(m.OfferingUser, provider.get(base, user_uuid=user_uuid, offering_uuid=offering))
+    assert [u["username"] for u in one] == ["alice01"]
+    team = parse(
+        m.ProjectUser,
+        provider.get(
+            f"marketplace-provider-resources/{provider.get('marketplace-provider-resources/').json()[0]['uuid']}/team/"
+        ),
+    )
+    assert {t["offering_user_username"] for t in team} == {"alice01", None}
+
+
+def test_usages_per_period_and_user(staff, provider, info):
+    order = place(staff, info)
+    resource = order["marketplace_resource_uuid"]
+    rejected = provider.post(
+        "marketplace-component-usages/set_usage/",
+        {"resource": resource, "usages": [{"type": "cpu", "amount": "1.00"}]},
+    )
+    assert rejected.json() == {"resource": ["Resource is not in valid state."]}
+    provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/")
+    period = month_start()
+    date = f"{period}T00:00:00+00:00"
+    body = {
+        "resource": resource,
+        "date": date,
+        "usages": [{"type": "cpu", "amount": "12.5"}, {"type": "gpu", "amount": "3.00"}],
+    }
+    empty(provider.post("marketplace-component-usages/set_usage/", body), 201)
+    body["usages"][0]["amount"] = "15.25"
+    empty(provider.post("marketplace-component-usages/set_usage/", body), 201)
+    usages = parse(
+        m.ComponentUsage,
+        provider.get(
+            "marketplace-component-usages/", resource_uuid=resource, billing_period=period
+        ),
+    )
+    assert sorted((u["type"], u["usage"]) for u in usages) == [("cpu", "15.25"), ("gpu", "3.00")]
+    assert {u["billing_period"] for u in usages} == {period}
+    bad = provider.post(
+        "marketplace-component-usages/set_usage/",
+        {"resource": resource, "usages": [{"type": "ram", "amount": "1"}]},
+    )
+    assert bad.json() == {"non_field_errors": ["These components are invalid: ram."]}
+    places = provider.post(
+        "marketplace-component-usages/set_usage/",
+        {"resource": resource, "usages": [{"type": "cpu", "amount": "1.234"}]},
+    )
+    assert places.status_code == 400
+    cpu = next(u for u in usages if u["type"] == "cpu")["uuid"]
+    users = provider.get("marketplace-offering-users/").json()
+    empty(
+        provider.post(
+            f"marketplace-component-usages/{cpu}/set_user_usages/",
+            {
+                "usages": [
+                    {
+                        "username": "alice01",
+                        "usage": "10.00",
+                        "date": date,
+                        "user": users[0]["url"],
+                    },
+                    {"username": "bob01", "usage": "5.25", "date": date},
+                ]
+            },
+        ),
+        201,
+    )
+    empty(
+        provider.post(
+            f"marketplace-component-usages/{cpu}/set_user_usage/",
+            {"username": "bob01", "usage": "5.50"},
+        ),
+        201,
+    )
+    per_user = parse(
+        m.ComponentUserUsage,
+        provider.get(
+            "marketplace-component-user-usages/",
+            resource_uuid=resource,
+            component_usage_billing_period=period,
+        ),
+    )
+    assert sorted((u["username"], u["usage"]) for u in per_user) == [
+        ("alice01", "10.00"),
+        ("bob01", "5.50"),
+    ]
+    assert all(u["component_usage"].rstrip("/").endswith(cpu) for u in per_user)
+    limit = parse(
+        m.ComponentUserUsageLimit,
+        staff.post(
+            "component-user-usage-limits/",
+            {
+                "resource": resource,
+                "offering_user": users[0]["url"],
+                "component_type": "cpu",
+                "limit": "50",
+            },
+        ),
+        201,
+    )
+    assert limit["limit"] == "50.00"
+    parse(
+        m.ComponentUserUsageLimit,
+        provider.get("component-user-usage-limits/", resource_uuid=resource),
+    )
+
+
+def test_agent_registry_and_event_queues(sim, provider, info, staff):
+    offering = info["offerings"][0]["uuid"]
+    body = {
+        "offering": offering,
+        "name": f"agent-{offering}",
+        "version": "0.1",
+        "dependencies": [{"package": "waldur-api-client", "version": "8.1.3"}],
+    }
+    identity = parse(
+        m.AgentIdentity, provider.post("marketplace-site-agent-identities/", body), 201
+    )
+    found = parse(
+        m.AgentIdentity,
+        provider.get("marketplace-site-agent-identities/", name=f"agent-{offering}"),
+    )
+    assert [i["uuid"] for i in found] == [identity["uuid"]]
+    base = f"marketplace-site-agent-identities/{identity['uuid']}/"
+    parse(m.AgentIdentity, provider.send("PUT", base, body))
+    service = parse(
+        m.AgentService,
+        provider.post(
+            base + "register_service/", {"name": "order_process", "mode": "order_process"}
+        ),
+        201,
+    )
+    parse(m.AgentService, provider.post(base + "register_service/", {"name": "order_process"}))
+    processor = {"name": "OfferingOrderProcessor", "backend_type": "slurm.SlurmBackend"}
+    url = f"marketplace-site-agent-services/{service['uuid']}/register_processor/"
+    parse(m.AgentProcessor, provider.post(url, processor), 201)
+    parse(m.AgentProcessor, provider.post(url, processor), 200)
+    parse(m.AgentIdentity, provider.get(base))
+    subscription = parse(
+        m.EventSubscription,
+        provider.post(base + "register_event_subscription/", {"observable_object_type": "order"}),
+        201,
+    )
+    parse(
+        m.EventSubscription,
+        provider.post(base + "register_event_subscription/", {"observable_object_type": "order"}),
+        200,
+    )
+    queue = parse(
+        m.EventSubscriptionQueue,
+        provider.post(
+            f"event-subscriptions/{subscription['uuid']}/create_queue/",
+            {"offering_uuid": offering, "object_type": "order"},
+        ),
+        201,
+    )
+    assert queue["queue_name"] == f"subscription_{subscription['uuid']}_offering_{offering}_order"
+    assert queue["vhost"] == subscription["user_uuid"]
+    unified = parse(
+        m.AgentQueueRegistrationResponse,
+        provider.post(base + "register_queue/", {"object_types": ["order", "user_role"]}),
+    )
+    order = place(staff, info)
+    messages = sim.outbox
+    legacy = [x for x in messages if x["queue"] == queue["queue_name"]]
+    assert legacy[-1]["payload"] == {"order_uuid": order["uuid"], "order_state": "pending-provider"}
+    enveloped = [x for x in messages if x["queue"] == unified["queue_name"]]
+    assert {x["object_type"] for x in enveloped} == {"order"}
+    assert enveloped[-1]["payload"]["object_type"] == "order"
+    assert (
+        provider.send("DELETE", f"event-subscriptions/{subscription['uuid']}/").status_code == 204
+    )
+    assert provider.get(f"event-subscriptions/{subscription['uuid']}/").status_code == 404
+    bad = provider.post(base + "register_event_subscription/", {"observable_object_type": "nope"})
+    assert bad.status_code == 400
+
+
+def test_catalog_and_accounts(staff, provider, info, sim):
+    offering = info["offerings"][0]["uuid"]
+    parse(m.UserMe, provider.get("users/me/"))
+    assert parse(m.UserMe, provider.get("users/me/", field="uuid")).keys() == {"uuid"}
+    parse(m.Version, provider.get("version/"))
+    details = parse(
+        m.ProviderOfferingDetails, provider.get(f"marketplace-provider-offerings/{offering}/")
+    )
+    assert details["type"] == "Marketplace.Slurm"
+    assert {c["type"] for c in details["components"]} == {"cpu", "mem", "gpu"}
+    parse(m.PublicOfferingDetails, staff.get(f"marketplace-public-offerings/{offering}/"))
+    parse(
+        m.OfferingUserAttributeConfig,
+        provider.get(f"marketplace-provider-offerings/{offering}/user-attribute-config/"),
+    )
+    place(staff, info)
+    project = info["projects"][0]["url"]
+    parse(
+        m.ProjectServiceAccount,
+        staff.post(
+            "marketplace-project-service-accounts/", {"project": project, "username": "svc-bot"}
+        ),
+        201,
+    )
+    parse(m.CourseAccount, staff.post("marketplace-course-accounts/", {"project": project}), 201)
+    parse(
+        m.ProjectServiceAccount,
+        provider.get(f"marketplace-provider-offerings/{offering}/list_project_service_accounts/"),
+    )
+    accounts = parse(
+        m.CourseAccount,
+        provider.get(f"marketplace-provider-offerings/{offering}/list_course_accounts/"),
+    )
+    assert (
+        staff.send("DELETE", f"marketplace-course-accounts/{accounts[0]['uuid']}/").status_code
+        == 204
+    )
+    kinds = [e["object_type"] for e in sim.emitted]
+    assert {"service_account", "course_account"} <= set(kinds)
+    request = parse(
+        m.BackendResourceReq,
+        provider.post("backend-resource-requests/", {"offering": offering}),
+        201,
+    )
+    parse(m.Status, provider.post(f"backend-resource-requests/{request['uuid']}/start_processing/"))
+    parse(m.Status, provider.post(f"backend-resource-requests/{request['uuid']}/set_done/"))
+    parse(m.BackendResourceReq, provider.get(f"backend-resource-requests/{request['uuid']}/"))
+    parse(
+        m.BackendResource,
+        provider.post(
+            "backend-resources/",
+            {
+                "name": "legacy",
+                "project": info["projects"][0]["uuid"],
+                "offering": offering,
+                "backend_id": "old_acc",
+            },
+        ),
+        201,
+    )
+    parse(m.BackendResource, provider.get("backend-resources/", backend_id="old_acc"))
+    parse(m.Project, staff.get("projects/"))
+    parse(m.Customer, staff.get("customers/"))
+    parse(m.User, staff.get("users/"))
+    parse(m.ProviderPlanDetails, provider.get("marketplace-plans/"))
+
+
+def test_events_on_roles_flags_and_usernames(sim, staff, provider, info):
+    order = place(staff, info)
+    alice = staff.get("users/", username="alice").json()[0]
+    carol = staff.get("users/", username="carol").json()[0]
+    project = info["projects"][0]
+    assert (
+        staff.post(
+            f"projects/{project['uuid']}/add_user/",
+            {"user": carol["url"], "role": "PROJECT.MEMBER"},
+        ).status_code
+        == 201
+    )
+    staff.post(f"projects/{project['uuid']}/delete_user/", {"user": alice["uuid"]})
+    roles = [e["payload"] for e in sim.emitted if e["object_type"] == "user_role"]
+    assert [(r["user_username"], r["granted"]) for r in roles] == [
+        ("carol", True),
+        ("alice", False),
+    ]
+    assert roles[0]["role_name"] == "PROJECT.MEMBER"
+    resource = order["marketplace_resource_uuid"]
+    staff.post(f"marketplace-resources/{resource}/set_paused/", {"paused": True})
+    flags = [e["payload"] for e in sim.emitted if e["object_type"] == "resource"]
+    assert flags[-1]["paused"] is True
+    ou = provider.get("marketplace-offering-users/", user_uuid=carol["uuid"]).json()[0]
+    provider.send("PATCH", f"marketplace-offering-users/{ou['uuid']}/", {"username": "carol9"})
+    named = [e["payload"] for e in sim.emitted if e["object_type"] == "offering_user"]
+    assert named[-1]["action"] == "username_set" and named[-1]["username"] == "carol9"
+
+
+@pytest.mark.parametrize("dashed", [True, False])
+def test_uuids_with_or_without_dashes(provider, info, dashed):
+    import uuid
+
+    raw = info["offerings"][0]["uuid"]
+    value = str(uuid.UUID(raw)) if dashed else raw
+    assert provider.get(f"marketplace-provider-offerings/{value}/").status_code == 200
+    listed = provider.get("marketplace-orders/", offering_uuid=value)
+    assert listed.status_code == 200
