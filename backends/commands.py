@@ -66,9 +66,9 @@ def execute_command(
             env=env,
             start_new_session=True,  # its own process group, so a timeout can kill grandchildren
         )
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise CommandNotFound(argv) from None
-    except PermissionError as exc:
+    except OSError as exc:  # not executable, exec format error, ...: like a shell's exit 126
         raise CommandError(argv, 126, str(exc)) from None
     try:
         stdout, stderr = process.communicate(input_text, timeout=timeout)

@@ -15,8 +15,9 @@ USERNAME_BACKENDS = "waldur_site_agent.username_management_backends"
 COMPONENT_SCHEMAS = "waldur_site_agent.component_schemas"
 SETTINGS_SCHEMAS = "waldur_site_agent.backend_settings_schemas"
 
-# Names that changed upstream; operators' configs use either.
-ALIASES = {"croit-s3": "croit_s3", "ceph_s3": "croit_s3", "ceph-s3": "croit_s3"}
+# Names that changed upstream (the S3 plugin is `ceph_s3` now, `croit-s3`/`croit_s3` before);
+# operators' configs use any of them and the installed plugin may register either.
+ALIASES = {"croit-s3": "ceph_s3", "croit_s3": "ceph_s3", "ceph-s3": "ceph_s3"}
 
 
 class UnknownPlugin(LookupError):
@@ -42,8 +43,12 @@ def canonical(name: str) -> str:
 
 
 def find(group: str, name: str) -> EntryPoint | None:
-    points = installed(group)
-    return points.get(name.lower()) or points.get(canonical(name))
+    """The entry point `name` means: case-insensitive on both sides; the exact name first, then
+    the current name of an alias, then any older spelling of it."""
+    points = {key.lower(): point for key, point in installed(group).items()}
+    current = canonical(name)
+    spellings = [name.lower(), current, *(old for old, new in ALIASES.items() if new == current)]
+    return next((points[n] for n in spellings if n in points), None)
 
 
 def load(group: str, name: str) -> Any:

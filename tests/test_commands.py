@@ -129,6 +129,21 @@ def test_a_file_that_is_not_executable_is_a_command_error(tmp_path):
     assert caught.value.returncode == 126
 
 
+def test_a_file_the_kernel_cannot_execute_is_a_command_error(tmp_path):
+    script = tmp_path / "no-shebang"
+    script.write_text("echo hi\n")
+    script.chmod(0o755)
+    with pytest.raises(CommandError, match="Exec format error") as caught:
+        execute_command([str(script)])
+    assert caught.value.returncode == 126
+
+
+def test_a_path_through_a_file_is_command_not_found(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CommandNotFound):
+        execute_command([str(tmp_path / "file" / "sacctmgr")])
+
+
 def test_empty_argv_is_refused():
     with pytest.raises(ValueError, match="empty command"):
         execute_command([])

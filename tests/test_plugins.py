@@ -234,3 +234,29 @@ def test_create_backend_refuses_a_plugin_that_is_not_a_backend(monkeypatch):
 
     with pytest.raises(ConfigurationError, match="not a BaseBackend subclass"):
         backend_class("weird")
+
+
+def test_entry_point_names_with_capitals_are_found(fake_plugins):
+    fake_plugins.add(plugins.BACKENDS, "MyCustomHPC", "tests.fakes:FakeBackend")
+    assert plugins.find(plugins.BACKENDS, "mycustomhpc") is not None
+    assert backend_class("MYCUSTOMHPC").__name__ == "FakeBackend"
+    assert load_one(backend_type="MyCustomHPC", backend_settings={}).backend_type == "MyCustomHPC"
+
+
+@pytest.mark.parametrize("written", ["ceph_s3", "ceph-s3", "croit_s3", "croit-s3", "Croit_S3"])
+@pytest.mark.parametrize("registered", ["ceph_s3", "croit_s3"])
+def test_renamed_s3_plugin_is_found_by_any_of_its_names(fake_plugins, written, registered):
+    """Upstream renamed `croit_s3` to `ceph_s3`: old configs and old plugin packages both work."""
+    fake_plugins.add(plugins.BACKENDS, registered, "tests.fakes:FakeBackend")
+    point = plugins.find(plugins.BACKENDS, written)
+    assert point is not None and point.name == registered
+    assert (
+        load_one(backend_type=written, backend_settings={}).backend_for("order") == written.lower()
+    )
+
+
+def test_an_installed_name_wins_over_an_alias(fake_plugins):
+    fake_plugins.add(plugins.BACKENDS, "croit_s3", "tests.fakes:FakeBackend")
+    fake_plugins.add(plugins.BACKENDS, "ceph_s3", "tests.fakes:StrictSettings")
+    assert plugins.find(plugins.BACKENDS, "croit_s3").value == "tests.fakes:FakeBackend"
+    assert plugins.find(plugins.BACKENDS, "ceph-s3").value == "tests.fakes:StrictSettings"
