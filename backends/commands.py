@@ -56,6 +56,8 @@ def execute_command(
         raise ValueError("empty command")
     started = time.monotonic()
     shown = mask(" ".join(argv))
+    # Errors carry the command masked too: they are logged and may be shown to Waldur users.
+    reported = [mask(a) for a in argv]
     try:
         process = subprocess.Popen(
             argv,
@@ -67,15 +69,15 @@ def execute_command(
             start_new_session=True,  # its own process group, so a timeout can kill grandchildren
         )
     except (FileNotFoundError, NotADirectoryError):
-        raise CommandNotFound(argv) from None
+        raise CommandNotFound(reported) from None
     except OSError as exc:  # not executable, exec format error, ...: like a shell's exit 126
-        raise CommandError(argv, 126, str(exc)) from None
+        raise CommandError(reported, 126, mask(str(exc))) from None
     try:
         stdout, stderr = process.communicate(input_text, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(process)
         log.warning("command timed out after %.1f s and was killed: %s", timeout, shown)
-        raise CommandTimeout(argv, timeout) from None
+        raise CommandTimeout(reported, timeout) from None
     elapsed = time.monotonic() - started
     if process.returncode != 0:
         log.warning(
@@ -85,7 +87,7 @@ def execute_command(
             shown,
             mask(stderr.strip()),
         )
-        raise CommandError(argv, process.returncode, mask(stderr), mask(stdout))
+        raise CommandError(reported, process.returncode, mask(stderr), mask(stdout))
     if not silent:
         log.debug("command ok (%.3f s): %s", elapsed, shown)
     return stdout

@@ -250,6 +250,16 @@ def test_failure_is_logged_with_exit_code_duration_and_masked_stderr(caplog):
     # The error's text reaches Waldur users: it is masked too.
     assert "hunter2" not in str(caught.value)
     assert "hunter2" not in caught.value.stderr
+    assert caught.value.argv[-1] == "--password=***"
+
+
+def test_timeout_and_not_found_errors_carry_the_masked_argv():
+    with pytest.raises(CommandTimeout) as timed_out:
+        execute_command(["sh", "-c", "sleep 5", "sh", "--password=hunter2"], timeout=0.2, mask=hide)
+    assert timed_out.value.argv == ["sh", "-c", "sleep 5", "sh", "--password=***"]
+    with pytest.raises(CommandNotFound) as missing:
+        execute_command(["no-such-binary-x", "--password=hunter2"], mask=hide)
+    assert missing.value.argv == ["no-such-binary-x", "--password=***"]
 
 
 def test_timeout_is_logged_masked(caplog):
