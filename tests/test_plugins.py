@@ -260,3 +260,19 @@ def test_an_installed_name_wins_over_an_alias(fake_plugins):
     fake_plugins.add(plugins.BACKENDS, "ceph_s3", "tests.fakes:StrictSettings")
     assert plugins.find(plugins.BACKENDS, "croit_s3").value == "tests.fakes:FakeBackend"
     assert plugins.find(plugins.BACKENDS, "ceph-s3").value == "tests.fakes:StrictSettings"
+
+
+def test_an_entry_point_naming_a_missing_attribute_is_broken(fake_plugins):
+    fake_plugins.add(plugins.BACKENDS, "typo", "fixture_plugin.backend:FixtureBackendd")
+    with pytest.raises(plugins.BrokenPlugin, match=r"plugin 'typo'.*FixtureBackendd"):
+        backend_class("typo")
+
+
+def test_a_broken_schema_is_reported_at_the_settings_path(fake_plugins):
+    fake_plugins.add(plugins.BACKENDS, "fixture", "fixture_plugin.backend:FixtureBackend")
+    fake_plugins.add(plugins.SETTINGS_SCHEMAS, "fixture", "fixture_plugin.broken:Settings")
+    (error,) = errors_of()
+    assert error.startswith(
+        "offerings[0].backend_settings: plugin 'fixture' (fixture_plugin.broken:Settings) "
+        "failed to import"
+    )
