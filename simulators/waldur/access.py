@@ -14,7 +14,7 @@ PROJECT_ROLES = ("PROJECT.ADMIN", "PROJECT.MANAGER", "PROJECT.MEMBER")
 
 def owns_customer(state: State, user: Obj, customer_uuid: str | None) -> bool:
     c = state.get("customers", customer_uuid)
-    return bool(c) and user["uuid"] in c.get("owners", [])
+    return c is not None and user["uuid"] in c.get("owners", [])
 
 
 def manages_offering(state: State, user: Obj, offering: Obj) -> bool:
@@ -47,7 +47,7 @@ def sees_resource(state: State, user: Obj, resource: Obj) -> bool:
 
 def sees_order(state: State, user: Obj, order: Obj) -> bool:
     resource = state.get("resources", order["resource"])
-    return bool(resource) and sees_resource(state, user, resource)
+    return resource is not None and sees_resource(state, user, resource)
 
 
 def lookup(

@@ -219,7 +219,7 @@ def register_service(req: Request) -> Response:
 
 def _visible_service(state: State, user: Obj, s: Obj) -> bool:
     identity = state.get("identities", s["identity"])
-    return bool(identity) and _visible_identity(state, user, identity)
+    return identity is not None and _visible_identity(state, user, identity)
 
 
 def list_services(req: Request) -> Response:

@@ -217,7 +217,7 @@ def create(req: Request) -> Response:
 def update(req: Request) -> Response:
     ou = _managed(req)
     data = req.data()
-    changed = []
+    changed: list[str] = []
     if "username" in data:
         username = data["username"]
         if username is not None and not isinstance(username, str):

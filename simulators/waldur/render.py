@@ -379,7 +379,7 @@ def _usage_context(req: Request, r: Obj) -> Obj:
 def component_usage(req: Request, cu: Obj) -> Obj:
     r = _get(req, "resources", cu["resource"])
     o = _get(req, "offerings", r.get("offering"))
-    comp = next((c for c in o.get("components", []) if c["type"] == cu["type"]), {})
+    comp: Obj = next((c for c in o.get("components", []) if c["type"] == cu["type"]), {})
     return {
         **_usage_context(req, r),
         "uuid": cu["uuid"],
@@ -423,7 +423,7 @@ def user_usage(req: Request, uu: Obj) -> Obj:
 def user_usage_limit(req: Request, lim: Obj) -> Obj:
     r = _get(req, "resources", lim["resource"])
     o = _get(req, "offerings", r.get("offering"))
-    comp = next((c for c in o.get("components", []) if c["type"] == lim["component_type"]), {})
+    comp: Obj = next((c for c in o.get("components", []) if c["type"] == lim["component_type"]), {})
     ou = _get(req, "offering_users", lim["offering_user"])
     return {
         "url": req.url("component-user-usage-limits", lim["uuid"]),

@@ -79,7 +79,12 @@ class App:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "WaldurSimulator/1.0"
+    wbufsize = -1  # one send per response (headers and body), flushed after each request
     app: App
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -137,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(Response(decision.status, detail, headers), method)
                 app.counters.record(key, split.path, decision.status, time.perf_counter() - started)
                 return
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        host = self.headers.get("Host") or "127.0.0.1"
         req = Request(
             method,
             split.path,
@@ -201,6 +206,8 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
         self.connection.close()
 
 

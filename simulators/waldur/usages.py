@@ -118,7 +118,7 @@ def set_usage(req: Request) -> Response:
 
 def _visible_usage(state: State, user: Obj, cu: Obj) -> bool:
     r = state.get("resources", cu["resource"])
-    return bool(r) and access.sees_resource(state, user, r)
+    return r is not None and access.sees_resource(state, user, r)
 
 
 def list_usages(req: Request) -> Response:
