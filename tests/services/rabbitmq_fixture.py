@@ -7,12 +7,18 @@ the session, and at the end stops the node only if this session started it and n
 session holds a lease. A node that was already running is left running, so repeated local runs
 are fast (`tests/services/rabbitmq up` once, then run the tests as often as you like).
 
+Several pytest sessions (other worktrees, other people's `./test`) may share the node, and some
+tests restart it. So every test that uses `rabbitmq` holds a shared lock on the node for its
+duration, and `restart()` takes it exclusively: a restart waits for the other sessions' running
+broker tests to finish, and their next test waits for the restart.
+
 When the script fails, the fixture fails with the script's output under CI (`CI` set to a true
 value); locally it skips with that output as the reason.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import time
@@ -37,6 +43,10 @@ def parse_env(text: str) -> dict[str, str]:
     return env
 
 
+def _text(out: str | bytes | None) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else out or ""
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -49,6 +59,29 @@ class RabbitMQ:
     broker: Broker
     started_here: bool = False
     restarts: int = field(default=0)
+    _use_lock: int | None = field(default=None, repr=False)
+    _holding: bool = field(default=False, repr=False)
+
+    def _lock(self, mode: int) -> None:
+        if self._use_lock is None:
+            path = Path(self.env[PREFIX + "DIR"]) / "use.lock"
+            self._use_lock = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._use_lock, mode)
+
+    def hold(self) -> None:
+        """Shared use for one test: no other session restarts the node meanwhile."""
+        self._lock(fcntl.LOCK_SH)
+        self._holding = True
+
+    def release(self) -> None:
+        if self._use_lock is not None:
+            fcntl.flock(self._use_lock, fcntl.LOCK_UN)
+        self._holding = False
+
+    def close(self) -> None:
+        if self._use_lock is not None:
+            os.close(self._use_lock)
+            self._use_lock = None
 
     @property
     def host(self) -> str:
@@ -89,11 +122,20 @@ class RabbitMQ:
     def restart(self, timeout: float = 300) -> None:
         """Stop and start the same node (durable queues and persistent messages survive).
 
-        Every client connection drops; returns once the management API answers again.
+        Every client connection drops; returns once the management API answers again. Waits
+        for tests of other sessions that are using the node to finish first.
         """
-        run = subprocess.run(
-            [str(SCRIPT), "restart"], capture_output=True, text=True, timeout=timeout
-        )
+        held = self._holding
+        self._lock(fcntl.LOCK_EX)  # converts this test's shared lock; others' tests drain
+        try:
+            run = subprocess.run(
+                [str(SCRIPT), "restart"], capture_output=True, text=True, timeout=timeout
+            )
+        finally:
+            if held:
+                self._lock(fcntl.LOCK_SH)
+            else:
+                self.release()
         if run.returncode != 0:
             raise RuntimeError(
                 f"tests/services/rabbitmq restart failed (exit {run.returncode}):\n"
@@ -105,6 +147,20 @@ class RabbitMQ:
                 raise RuntimeError("RabbitMQ management API does not answer after restart")
             time.sleep(0.2)
         self.restarts += 1
+
+
+@pytest.fixture(autouse=True)
+def _rabbitmq_in_use(request):
+    """Tests that use `rabbitmq` hold the node (shared) while they run; see the module doc."""
+    if "rabbitmq" not in request.fixturenames:
+        yield
+        return
+    node = request.getfixturevalue("rabbitmq")
+    node.hold()
+    try:
+        yield
+    finally:
+        node.release()
 
 
 @pytest.fixture(scope="session")
@@ -123,17 +179,19 @@ def rabbitmq():
         failure = "" if run.returncode == 0 else f"exit {run.returncode}"
         output = f"{run.stdout}{run.stderr}"
     except subprocess.TimeoutExpired as exc:
-        failure, output = "timed out", f"{exc.stdout or ''}{exc.stderr or ''}"
+        failure, output = "timed out", _text(exc.stdout) + _text(exc.stderr)
     if failure:
         message = f"tests/services/rabbitmq up failed ({failure}):\n{output}"
         if in_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     env = parse_env(run.stdout)
-    node = RabbitMQ(env=env, broker=Broker.from_env(env), started_here=not was_running)
+    started = env.get(PREFIX + "STARTED", "0" if was_running else "1") == "1"
+    node = RabbitMQ(env=env, broker=Broker.from_env(env), started_here=started)
     try:
         yield node
     finally:
+        node.close()
         if node.started_here:
             subprocess.run(
                 [str(SCRIPT), "down", "--if-unleased", lease],
