@@ -153,8 +153,14 @@ def ensure_offering_users(state: State, offering: Obj, project_uuid: str) -> Non
 
 
 def visible(state: State, user: Obj, ou: Obj) -> bool:
+    """Staff see all; a provider only offerings whose users it may create; a user itself."""
+    if user["is_staff"] or ou["user"] == user["uuid"]:
+        return True
     offering = state.get("offerings", ou["offering"]) or {}
-    return ou["user"] == user["uuid"] or access.manages_offering(state, user, offering)
+    return bool(
+        access.manages_offering(state, user, offering)
+        and offering["plugin_options"].get("service_provider_can_create_offering_user")
+    )
 
 
 # HTTP

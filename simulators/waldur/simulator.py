@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from simulators.waldur import seed as seeds
+from simulators.waldur.consumer import live_offerings
 from simulators.waldur.events import BrokerLike, EventRouter
 from simulators.waldur.faults import Counters, Fault, Faults
 from simulators.waldur.server import App, Server
-from simulators.waldur.state import Events, Obj, State
+from simulators.waldur.state import Events, Obj, State, parse_uuid
 from simulators.waldur.store import Store
 
 
@@ -154,6 +155,56 @@ class WaldurSimulator:
     @property
     def emitted(self) -> list[Obj]:
         return self.router.emitted
+
+    # events Waldur raises from its own side (no public trigger endpoint is simulated)
+
+    def _emit(self, object_type: str, offering_uuid: str, payload: Obj) -> None:
+        with self.state.lock:
+            self.state.emit(object_type, offering_uuid, payload)
+            self.state.commit()
+
+    def _resource(self, resource_uuid: str) -> Obj:
+        resource = self.state.get("resources", parse_uuid(resource_uuid))
+        if resource is None:
+            raise KeyError(resource_uuid)
+        return resource
+
+    def trigger_periodic_limits(self, resource_uuid: str, settings: Obj) -> str:
+        """A SLURM periodic usage policy changed what `resource` may use; returns the policy
+        UUID the agent reports back to (`report-command-result`)."""
+        with self.state.lock:
+            resource = self._resource(resource_uuid)
+            policy = self.state.put(
+                "policies", {"resource": resource["uuid"], "settings": settings}
+            )
+            payload = {
+                "resource_uuid": resource["uuid"],
+                "backend_id": resource.get("backend_id", ""),
+                "offering_uuid": resource["offering"],
+                "policy_uuid": policy["uuid"],
+                "action": "apply_periodic_settings",
+                "settings": settings,
+                "timestamp": self.state.timestamp(),
+            }
+            self._emit("resource_periodic_limits", resource["offering"], payload)
+            return str(policy["uuid"])
+
+    def request_offering_sync(self, offering_uuid: str, username: str = "provider") -> None:
+        """The provider's "sync resources" on the offering."""
+        offering = parse_uuid(offering_uuid) or offering_uuid
+        user = self.state.first("users", username=username) or {}
+        payload = {"offering_uuid": offering, "requested_by_user_uuid": user.get("uuid")}
+        self._emit("offering_resources_sync", offering, payload)
+
+    def resync_user_roles(self, project_uuid: str, resource_uuid: str | None = None) -> None:
+        """Staff's "sync user roles" on a project (optionally narrowed to one resource)."""
+        with self.state.lock:
+            project = self.state.get("projects", parse_uuid(project_uuid)) or {}
+            for offering in live_offerings(self.state, project["uuid"]):
+                payload = {"project_uuid": project["uuid"], "project_name": project["name"]}
+                if resource_uuid:
+                    payload["resource_uuid"] = parse_uuid(resource_uuid)
+                self._emit("user_role", offering["uuid"], payload)
 
     def objects(self, kind: str, **match: Any) -> list[Obj]:
         """A copy of stored objects, for assertions (read-only view of the world)."""

@@ -93,12 +93,15 @@ def set_usage(req: Request) -> Response:
                 ]
             },
         )
+    components = {c["type"]: c for c in offering["components"]}
     clean = []
     for item in usages:
         policy = item.get("missing_usage_policy") or ("reuse" if item.get("recurring") else "none")
         if policy not in POLICIES:
             raise invalid("missing_usage_policy", f'"{policy}" is not a valid choice.')
-        clean.append((item["type"], amount(item.get("amount"), "amount"), item, policy))
+        value = amount(item.get("amount"), "amount")
+        _check_limit(req.state, r, components[item["type"]], month_start(moment), value)
+        clean.append((item["type"], value, item, policy))
     for ctype, value, item, policy in clean:
         _upsert_usage(
             req.state,
@@ -114,6 +117,40 @@ def set_usage(req: Request) -> Response:
         r.setdefault("current_usages", {})[ctype] = float(value)
     req.state.put("resources", r)
     return created()
+
+
+def _same_window(period: str, other: str, limit_period: str) -> bool:
+    if limit_period == "total":
+        return True
+    if limit_period == "annual":
+        return period[:4] == other[:4]
+    if limit_period == "quarterly":
+        quarter = (int(period[5:7]) - 1) // 3
+        return period[:4] == other[:4] and (int(other[5:7]) - 1) // 3 == quarter
+    return period == other
+
+
+def _check_limit(state: State, r: Obj, component: Obj, period: str, value: str) -> None:
+    """Usage components with a limit period refuse a total above their limit amount."""
+    limit, limit_period = component.get("limit_amount"), component.get("limit_period")
+    if component["billing_type"] != "usage" or limit is None or not limit_period:
+        return
+    others = sum(
+        Decimal(cu["usage"])
+        for cu in state.find("component_usages", resource=r["uuid"], type=component["type"])
+        if cu["billing_period"] != period
+        and _same_window(period, cu["billing_period"], limit_period)
+    )
+    total = others + Decimal(value)
+    if total > Decimal(str(limit)):
+        raise ApiError(
+            400,
+            {
+                "non_field_errors": [
+                    f"Total amount exceeds limit. Total amount: {total}, limit: {limit}."
+                ]
+            },
+        )
 
 
 def _visible_usage(state: State, user: Obj, cu: Obj) -> bool:

@@ -174,7 +174,10 @@ def test_seeds_are_deterministic_and_files_load(tmp_path):
             {
                 "name": "Storage",
                 "customer": "Provider",
-                "plugin_options": {"username_generation_policy": "waldur_username"},
+                "plugin_options": {
+                    "username_generation_policy": "waldur_username",
+                    "service_provider_can_create_offering_user": True,
+                },
                 "components": [{"type": "storage", "name": "Storage", "billing_type": "limit"}],
                 "plans": [{"name": "Basic", "quotas": {"storage": 10}}],
             }

@@ -585,3 +585,65 @@ def test_uuids_with_or_without_dashes(provider, info, dashed):
     assert provider.get(f"marketplace-provider-offerings/{value}/").status_code == 200
     listed = provider.get("marketplace-orders/", offering_uuid=value)
     assert listed.status_code == 200
+
+
+def test_server_side_events_and_usage_limits(sim, staff, provider, info):
+    order = place(staff, info)
+    resource = order["marketplace_resource_uuid"]
+    policy = sim.trigger_periodic_limits(resource, {"fairshare": 10, "limits": {"cpu": 5}})
+    periodic = sim.emitted[-1]
+    assert periodic["object_type"] == "resource_periodic_limits"
+    assert periodic["payload"]["policy_uuid"] == policy
+    assert periodic["payload"]["action"] == "apply_periodic_settings"
+    answer = provider.post(
+        f"marketplace-slurm-periodic-usage-policies/{policy}/report-command-result/",
+        {"resource_uuid": resource, "success": True, "commands_executed": ["sacctmgr ..."]},
+    )
+    assert answer.status_code == 200
+    assert sim.objects("command_results")[0]["success"] is True
+    sim.request_offering_sync(info["offerings"][0]["uuid"])
+    assert sim.emitted[-1]["object_type"] == "offering_resources_sync"
+    sim.resync_user_roles(info["projects"][0]["uuid"], resource)
+    assert sim.emitted[-1]["payload"]["resource_uuid"] == resource
+
+    offering = info["offerings"][0]["uuid"]
+    component = {
+        "type": "storage",
+        "name": "Storage",
+        "billing_type": "usage",
+        "limit_period": "month",
+        "limit_amount": 10,
+    }
+    created = provider.post(
+        f"marketplace-provider-offerings/{offering}/create_offering_component/", component
+    )
+    assert created.status_code == 201
+    provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/")
+    over = provider.post(
+        "marketplace-component-usages/set_usage/",
+        {"resource": resource, "usages": [{"type": "storage", "amount": "10.50"}]},
+    )
+    assert over.json() == {
+        "non_field_errors": ["Total amount exceeds limit. Total amount: 10.50, limit: 10."]
+    }
+    past = provider.post(
+        "marketplace-component-usages/set_usage/",
+        {
+            "resource": resource,
+            "date": "2020-01-01T00:00:00+00:00",
+            "usages": [{"type": "cpu", "amount": "1"}],
+        },
+    )
+    assert past.status_code == 400 and "backfilling past billing periods" in past.text
+    assert (
+        staff.post(
+            "marketplace-component-usages/set_usage/",
+            {
+                "resource": resource,
+                "date": "2020-01-01T00:00:00+00:00",
+                "usages": [{"type": "cpu", "amount": "1"}],
+            },
+        ).status_code
+        == 201
+    )
