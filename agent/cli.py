@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 = any")
     simulator.add_argument("--seed", help="scenario file (TOML/YAML/JSON); default: built-in")
     simulator.add_argument("--state", help="SQLite file keeping the state across restarts")
+    simulator.add_argument(
+        "--broker",
+        action="store_true",
+        help="publish events to the RabbitMQ named by WALDUR_TEST_RABBITMQ_* variables",
+    )
 
     commands.add_parser("version", help="print the version")
     return parser
@@ -163,7 +168,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_simulator(args: argparse.Namespace) -> int:
     from simulators.waldur.serve import serve
 
-    return serve(args.port, seed=args.seed, state_file=args.state)
+    return serve(args.port, seed=args.seed, state_file=args.state, broker=args.broker)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
