@@ -1,0 +1,107 @@
+"""The project's own Waldur client (actors.waldur) against the simulator: every call the actors
+make decodes, and transient faults are retried as the client promises."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from actors.waldur.agents import Agents
+from actors.waldur.client import WaldurClient, WaldurError, WaldurUnreachable
+from actors.waldur.offering_users import OfferingUsers
+from actors.waldur.offerings import Offerings
+from actors.waldur.orders import Orders
+from actors.waldur.resources import Resources
+from actors.waldur.usages import Usages
+from tests.simulator.conftest import Api
+
+
+@pytest.fixture
+def client(sim):
+    c = WaldurClient(sim.api_url, sim.provider_token, backoff_base=0.01, backoff_max=0.05)
+    yield c
+    c.close()
+
+
+def test_order_cycle_through_the_agent_client(sim, client, info):
+    staff = Api(sim, sim.staff_token)
+    for i in range(12):  # more than one default page
+        staff.post(
+            "marketplace-orders/",
+            {
+                "offering": info["offerings"][0]["url"],
+                "project": info["projects"][i % 2]["url"],
+                "plan": info["offerings"][0]["plans"][0]["url"],
+                "limits": {"cpu": 10, "mem": 20},
+                "attributes": {"name": f"acc{i}"},
+            },
+        )
+    offering_uuid = info["offerings"][0]["uuid"]
+    orders, resources = Orders(client), Resources(client)
+    offerings, users = Offerings(client), OfferingUsers(client)
+    pending = orders.actionable(offering_uuid)
+    assert len(pending) == 12
+    order = pending[0]
+    orders.approve(order.uuid)
+    assert orders.get(order.uuid).state == "executing"
+    resource = resources.get(order.marketplace_resource_uuid)
+    assert resource.state == "Creating" and resource.limits == {"cpu": 10, "mem": 20}
+    team = resources.team(resource.uuid)
+    assert team and all(m.offering_user_state == "Requested" for m in team)
+    offering = offerings.get(offering_uuid)
+    assert {c.type for c in offering.components} == {"cpu", "mem", "gpu"}
+    sp = offerings.service_provider(offering.customer_uuid)
+    assert sp and offerings.provider_ssh_keys(sp)
+    assert offerings.plan(order.plan_uuid).quotas["cpu"] == 1000
+    assert offerings.is_backend_id_unique(offering_uuid, "acc0")
+    resources.set_backend_id(resource.uuid, "acc0")
+    assert not offerings.is_backend_id_unique(offering_uuid, "acc0")
+    resources.set_limits(resource.uuid, {"cpu": 10, "mem": 20})
+    resources.set_backend_metadata(resource.uuid, {"account": "acc0"})
+    resources.set_endpoints(resource.uuid, [{"name": "login", "url": "ssh://hpc"}])
+    orders.set_done(order.uuid)
+    assert resources.get(resource.uuid).state == "OK"
+    for ou in users.of_offering(offering_uuid):
+        users.begin_creating(ou.uuid)
+        users.set_username(ou.uuid, f"{ou.user_username}_x")
+    assert {u.state for u in users.of_offering(offering_uuid)} == {"OK"}
+    usages = Usages(client)
+    month = datetime.now(UTC).strftime("%Y-%m-01")
+    usages.set_usage(resource.uuid, f"{month}T00:00:00+00:00", {"cpu": 1.5, "gpu": 2})
+    rows = usages.of_month(resource.uuid, month)
+    assert sorted((r.type, r.usage) for r in rows) == [("cpu", "1.50"), ("gpu", "2.00")]
+    cpu = next(r for r in rows if r.type == "cpu")
+    usages.set_user_usages(cpu.uuid, f"{month}T00:00:00+00:00", {"alice_x": 1.0, "bob_x": 0.5})
+    assert len(usages.user_usages_of_month(resource.uuid, month)) == 2
+    assert usages.user_limits(resource.uuid) == []
+    ok = [r.uuid for r in resources.of_offering(offering_uuid, ("OK", "Erred"))]
+    assert ok == [resource.uuid]
+    second = pending[1]
+    orders.approve(second.uuid)
+    orders.set_erred(second.uuid, "backend said no")
+    assert orders.get(second.uuid).error_message == "backend said no"
+    with pytest.raises(WaldurError) as caught:
+        orders.approve(second.uuid)
+    assert caught.value.status == 409
+
+
+def test_agent_registration_through_the_agent_client(sim, client, info):
+    offering_uuid = info["offerings"][0]["uuid"]
+    agents = Agents(client)
+    identity = agents.ensure_identity(offering_uuid, "0.1.0", [])
+    assert agents.ensure_identity(offering_uuid, "0.1.1", []).uuid == identity.uuid
+    assert agents.register_service(identity.uuid, "order_process", "order_process")
+    unified = agents.register_queue(identity.uuid, ["order"])
+    assert unified and unified.queue_name == f"consumer_{identity.uuid}"
+    subscription = agents.register_subscription(identity.uuid, "order")
+    queue = agents.create_queue(subscription.uuid, offering_uuid, "order")
+    assert queue.vhost == subscription.user_uuid
+
+
+def test_transient_faults_are_retried(sim, client):
+    sim.add_fault(endpoint="GET /api/version/", error_rate=1.0, status=429, retry_after=0, times=2)
+    before = client.calls
+    assert client.get("version/", dict)["version"]
+    assert client.calls - before == 3
+    sim.add_fault(endpoint="GET /api/version/", reset_rate=1.0)
+    with pytest.raises(WaldurUnreachable):
+        client.get("version/", dict)
