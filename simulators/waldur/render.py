@@ -39,7 +39,46 @@ def user(req: Request, u: Obj) -> Obj:
 
 
 def me(req: Request, u: Obj) -> Obj:
-    return {**user(req, u), "token": u["token"], "permissions": [], "preferred_language": ""}
+    return {
+        **user(req, u),
+        "token": u["token"],
+        "permissions": permissions(req, u),
+        "preferred_language": "",
+    }
+
+
+def permissions(req: Request, u: Obj) -> list[Obj]:
+    """Customer ownerships and project roles, as `MePermission` items."""
+    found = []
+    for c in req.state.all("customers"):
+        if u["uuid"] in c.get("owners", []):
+            found.append(
+                {
+                    "role_name": "CUSTOMER.OWNER",
+                    "scope_type": "customer",
+                    "scope_uuid": c["uuid"],
+                    "scope_name": c["name"],
+                    "customer_uuid": c["uuid"],
+                    "customer_name": c["name"],
+                    "expiration_time": None,
+                }
+            )
+    for role in req.state.find("roles", user=u["uuid"]):
+        p = _get(req, "projects", role["project"])
+        c = _get(req, "customers", p.get("customer"))
+        found.append(
+            {
+                "role_name": role["role"],
+                "scope_type": "project",
+                "scope_uuid": role["project"],
+                "scope_name": p.get("name"),
+                "customer_uuid": c.get("uuid"),
+                "customer_name": c.get("name"),
+                "project_uuid": role["project"],
+                "expiration_time": role.get("expiration_time"),
+            }
+        )
+    return found
 
 
 def customer(req: Request, c: Obj) -> Obj:
