@@ -7,8 +7,8 @@ from simulators.waldur import access
 from simulators.waldur.errors import ApiError, detail, invalid
 from simulators.waldur.events import EventRouter
 from simulators.waldur.http import Request, Response, Router, created, ok
-from simulators.waldur.listing import choices, paginate, uuids
 from simulators.waldur.listing import one as one_body
+from simulators.waldur.listing import paginate, uuids
 from simulators.waldur.state import Obj, State, parse_uuid
 
 OBJECT_TYPES = (
@@ -538,22 +538,6 @@ def create_backend_resource(req: Request) -> Response:
     return created(backend_resource_body(req, b))
 
 
-def list_api_keys(req: Request) -> Response:
-    resources = uuids(req, "resource_uuid")
-    offerings = uuids(req, "offering_uuid")
-    states = choices(
-        req, "state", ("Creating", "OK", "Updating", "Paused", "Deleting", "Deleted", "Erred")
-    )
-    found = [
-        k
-        for k in req.state.all("api_keys")
-        if (resources is None or k["resource"] in resources)
-        and (offerings is None or k.get("offering") in offerings)
-        and (states is None or k.get("state") in states)
-    ]
-    return paginate(req, found, lambda k: k)
-
-
 def register(router: Router) -> None:
     base = "/api/marketplace-site-agent-identities/"
     router.add("GET", base, list_identities)
@@ -602,4 +586,3 @@ def register(router: Router) -> None:
     )
     router.add("GET", "/api/backend-resources/", list_backend_resources)
     router.add("POST", "/api/backend-resources/", create_backend_resource)
-    router.add("GET", "/api/marketplace-resource-api-keys/", list_api_keys)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from simulators.waldur import (
     admin,
     agents,
+    api_keys,
     catalog,
     consumer,
     offering_users,
@@ -40,7 +41,8 @@ NO_CREDENTIALS = "Authentication credentials were not provided."
 
 def build_router(app: App) -> Router:
     router = Router()
-    for module in (orders, resources, usages, offering_users, catalog, consumer, agents):
+    modules = (orders, resources, usages, offering_users, catalog, consumer, agents, api_keys)
+    for module in modules:
         module.register(router)
     admin.register(router, app)
     return router

@@ -647,3 +647,47 @@ def test_server_side_events_and_usage_limits(sim, staff, provider, info):
         ).status_code
         == 201
     )
+
+
+def test_resource_api_keys(sim, staff, provider, info, user_api):
+    order = place(staff, info)
+    resource = order["marketplace_resource_uuid"]
+    provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/")
+    alice = user_api("alice")
+    key = parse(
+        m.ResourceApiKeyStatus,
+        alice.post("marketplace-resource-api-keys/", {"resource": resource}),
+        201,
+    )
+    assert (key["state"], key["pending_action"]) == ("Creating", "create")
+    waiting = parse(
+        m.ResourceApiKeyStatus,
+        provider.get("marketplace-resource-api-keys/", resource_uuid=resource, state="Creating"),
+    )
+    assert [k["uuid"] for k in waiting] == [key["uuid"]]
+    base = f"marketplace-resource-api-keys/{key['uuid']}/"
+    issued = parse(m.ResourceApiKeyStatus, provider.post(base + "set_key/", {"api_key": "s3cr3t"}))
+    assert (issued["state"], issued["pending_action"]) == ("OK", "")
+    rotating = parse(m.ResourceApiKeyStatus, alice.post(base + "rotate/"))
+    assert rotating["state"] == "Updating"
+    event = sim.emitted[-1]
+    assert event["object_type"] == "resource_api_key_rotation"
+    assert event["payload"]["api_key_uuid"] == key["uuid"]
+    failed = parse(
+        m.ResourceApiKeyStatus, provider.post(base + "set_erred/", {"error_message": "x"})
+    )
+    assert failed["state"] == "Erred"
+    reported = parse(
+        m.ResourceApiKeyStatus,
+        provider.post(
+            "marketplace-resource-api-keys/report_created/",
+            {"resource": resource, "client_id": "c1", "api_key": "k1"},
+        ),
+        201,
+    )
+    assert reported["client_id"] == "c1"
+    answer = staff.post(f"marketplace-resources/{resource}/terminate/").json()
+    provider.post(f"marketplace-orders/{answer['order_uuid']}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{answer['order_uuid']}/set_state_done/")
+    assert provider.get("marketplace-resource-api-keys/").json() == []
