@@ -17,11 +17,13 @@ from simulators.waldur import (
     admin,
     agents,
     api_keys,
+    backend_imports,
     catalog,
     consumer,
     offering_users,
     orders,
     resources,
+    subscriptions,
     usages,
 )
 from simulators.waldur.errors import ApiError
@@ -41,7 +43,18 @@ NO_CREDENTIALS = "Authentication credentials were not provided."
 
 def build_router(app: App) -> Router:
     router = Router()
-    modules = (orders, resources, usages, offering_users, catalog, consumer, agents, api_keys)
+    modules = (
+        orders,
+        resources,
+        usages,
+        offering_users,
+        catalog,
+        consumer,
+        agents,
+        subscriptions,
+        backend_imports,
+        api_keys,
+    )
     for module in modules:
         module.register(router)
     admin.register(router, app)
