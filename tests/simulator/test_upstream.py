@@ -159,3 +159,63 @@ def test_upstream_agent_runs_unmodified(sim, info, upstream_venv, plugin_path, t
     counts = sim.counts()
     assert counts["POST /api/marketplace-orders/{uuid}/approve_by_provider/"] == 2
     assert counts["POST /api/marketplace-orders/{uuid}/set_state_done/"] == 2
+
+
+@pytest.mark.rabbitmq
+def test_upstream_event_process_over_real_rabbitmq(
+    rabbitmq, info, upstream_venv, plugin_path, tmp_path
+):
+    """Upstream's event mode registers its unified queue, connects over Web-STOMP, and handles
+    an order it only hears about through the broker."""
+    from simulators.waldur import WaldurSimulator
+
+    with WaldurSimulator(broker=rabbitmq.broker) as sim:
+        info = sim.summary()
+        cfg = config(sim, info, tmp_path / "config.yaml")
+        document = yaml.safe_load(cfg.read_text())
+        document["offerings"][0].update(
+            stomp_enabled=True,
+            websocket_use_tls=False,
+            stomp_ws_host=rabbitmq.host,
+            stomp_ws_port=rabbitmq.ws_port,
+            stomp_ws_path=rabbitmq.ws_path,
+        )
+        cfg.write_text(yaml.safe_dump(document))
+        env = {
+            **os.environ,
+            "PYTHONPATH": plugin_path,
+            "SIMMOCK_STATE": str(tmp_path / "backend.json"),
+        }
+        staff = Api(sim, sim.staff_token)
+        placed: list[str] = []
+
+        def listening_then_done():
+            queues = sim.objects("agent_queues")
+            if not queues:
+                return False
+            info_ = rabbitmq.broker.queue_info(queues[0]["vhost"], queues[0]["queue_name"])
+            if not placed:
+                if not info_ or not info_.get("consumers"):
+                    return False
+                answer = staff.post(
+                    "marketplace-orders/",
+                    {
+                        "offering": info["offerings"][0]["url"],
+                        "project": info["projects"][0]["url"],
+                        "limits": {"cpu": 5, "mem": 5},
+                        "attributes": {"name": "evented"},
+                    },
+                )
+                placed.append(answer.json()["uuid"])
+                return False
+            order = sim.objects("orders", uuid=placed[0])[0]
+            return order["state"] == "done"
+
+        try:
+            run_until(upstream_venv, "event_process", cfg, env, listening_then_done, timeout=90)
+        finally:
+            for queue in sim.objects("agent_queues"):
+                rabbitmq.broker.delete_user(queue["rmq_username"])
+                rabbitmq.broker.delete_vhost(queue["vhost"])
+        published = [m for m in sim.outbox if m["queue"].startswith("consumer_")]
+        assert published and all(m["published"] for m in published)
