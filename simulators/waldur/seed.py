@@ -77,6 +77,7 @@ DEFAULT: dict[str, Any] = {
                 "service_provider_can_create_offering_user": True,
                 "enable_membership_sync_status": True,
                 "auto_approve_remote_orders": False,
+                "can_restore_resource": True,
             },
             "components": SLURM_COMPONENTS,
             "partitions": [],

@@ -691,3 +691,32 @@ def test_resource_api_keys(sim, staff, provider, info, user_api):
     provider.post(f"marketplace-orders/{answer['order_uuid']}/approve_by_provider/")
     provider.post(f"marketplace-orders/{answer['order_uuid']}/set_state_done/")
     assert provider.get("marketplace-resource-api-keys/").json() == []
+
+
+def test_restore_order(staff, provider, info):
+    order = place(staff, info)
+    resource = order["marketplace_resource_uuid"]
+    refused = staff.post(f"marketplace-resources/{resource}/restore/")
+    assert refused.json() == {"detail": "Valid states for operation: Terminated."}
+    for uuid in (order["uuid"], None):
+        if uuid is None:
+            uuid = parse(m.OrderUUID, staff.post(f"marketplace-resources/{resource}/terminate/"))[
+                "order_uuid"
+            ]
+        provider.post(f"marketplace-orders/{uuid}/approve_by_provider/")
+        provider.post(f"marketplace-orders/{uuid}/set_state_done/")
+    answer = parse(m.OrderUUID, staff.post(f"marketplace-resources/{resource}/restore/"))
+    restore = parse(m.OrderDetails, provider.get(f"marketplace-orders/{answer['order_uuid']}/"))
+    assert (restore["type"], restore["state"]) == ("Restore", "pending-provider")
+    assert (
+        parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))["state"]
+        == "Creating"
+    )
+    provider.post(f"marketplace-orders/{restore['uuid']}/approve_by_provider/")
+    empty(provider.post(f"marketplace-orders/{restore['uuid']}/set_state_done/"))
+    assert (
+        parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))["state"]
+        == "OK"
+    )
+    types = {o["type"] for o in parse(m.OrderDetails, provider.get("marketplace-orders/"))}
+    assert types == {"Create", "Terminate", "Restore"}
