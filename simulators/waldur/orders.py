@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 from simulators.waldur import access, render
 from simulators.waldur.errors import detail, invalid, wrong_state
@@ -10,7 +11,7 @@ from simulators.waldur.http import Request, Response, Router, created, ok
 from simulators.waldur.listing import a_datetime, choices, order_by, paginate, parse_stamp, uuids
 from simulators.waldur.listing import one as one_body
 from simulators.waldur.offering_users import ensure_offering_users
-from simulators.waldur.state import Obj, State
+from simulators.waldur.state import Obj, State, isoformat
 
 STATES = (
     "pending-consumer",
@@ -98,6 +99,20 @@ def place_order(
         set_resource_state(state, resource, "Terminating")
     emit_order(state, order)
     return order
+
+
+def tick(state: State, resend_after: timedelta = timedelta(hours=1)) -> None:
+    """Mastermind's periodic order tasks: start orders whose start date has come, and announce
+    again the orders still waiting for the provider after `resend_after`."""
+    now = state.now()
+    today = now.date().isoformat()
+    for order in list(state.all("orders")):
+        last = parse_stamp(order.get("announced") or order["modified"])
+        if order["state"] == "pending-start-date" and order["start_date"] <= today:
+            set_order_state(state, order, "executing")
+        elif order["state"] in ("pending-provider", "executing") and now - last >= resend_after:
+            order["announced"] = isoformat(now)  # in memory only: `modified` stays as it was
+            emit_order(state, order)
 
 
 def on_done(state: State, order: Obj) -> None:
@@ -240,6 +255,12 @@ def create(req: Request) -> Response:
     if order_type != "Create":
         raise invalid("type", "Only Create orders are placed here; use the resource actions.")
     limits = _valid_limits(offering, data.get("limits") or {})
+    start_date = data.get("start_date")
+    if start_date is not None:
+        try:
+            start_date = date.fromisoformat(str(start_date)).isoformat()
+        except ValueError as exc:
+            raise invalid("start_date", "Date has wrong format. Use YYYY-MM-DD.") from exc
     attributes = data.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise invalid("attributes", "Expected a dictionary of items.")
@@ -264,6 +285,9 @@ def create(req: Request) -> Response:
     order = place_order(
         req, "Create", resource, limits=limits, attributes=attributes, plan=resource["plan"]
     )
+    if start_date:
+        order["start_date"] = start_date
+        req.state.put("orders", order)
     ensure_offering_users(req.state, offering, project["uuid"])
     return created(render.order(req, order))
 
@@ -289,6 +313,9 @@ def approve_by_provider(req: Request) -> Response:
         order["attributes"] = {**order.get("attributes", {}), **data["attributes"]}
     order["provider_reviewed_by"] = req.me["uuid"]
     order["provider_reviewed_at"] = req.state.timestamp()
+    if order.get("start_date") and order["start_date"] > req.state.now().date().isoformat():
+        set_order_state(req.state, order, "pending-start-date")
+        return ok({"detail": "Order is pending start date."})
     set_order_state(req.state, order, "executing")
     return ok({"detail": "Order has been approved and is being processed."})
 

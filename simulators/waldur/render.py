@@ -325,7 +325,7 @@ def order(req: Request, x: Obj) -> Obj:
         "error_message": x.get("error_message", ""),
         "error_traceback": x.get("error_traceback", ""),
         "completed_at": x.get("completed_at"),
-        "start_date": None,
+        "start_date": x.get("start_date"),
         "cost": None,
         "created_by_username": creator.get("username"),
         "created_by_full_name": creator.get("full_name"),

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from simulators.waldur import orders
 from simulators.waldur import seed as seeds
 from simulators.waldur.consumer import live_offerings
 from simulators.waldur.events import BrokerLike, EventRouter
@@ -35,6 +36,7 @@ class WaldurSimulator:
         port: int = 0,
         fault_seed: int = 0,
         events: Events | None = None,
+        tick_interval: float = 30.0,
     ) -> None:
         if seed is None:
             spec = seeds.default_scenario()
@@ -53,6 +55,7 @@ class WaldurSimulator:
         self.faults = Faults(fault_seed)
         self.counters = Counters()
         self.app = App(self.state, self.faults, self.counters)
+        self.tick_interval = tick_interval
         self._address = (host, port)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -68,7 +71,19 @@ class WaldurSimulator:
             daemon=True,
         )
         self._thread.start()
+        if self.tick_interval > 0:
+            threading.Thread(target=self._ticker, name="waldur-ticker", daemon=True).start()
         return self
+
+    def tick(self) -> None:
+        """Run Mastermind's periodic order tasks now (start dates, re-announcing old orders)."""
+        with self.state.lock:
+            orders.tick(self.state)
+            self.state.commit()
+
+    def _ticker(self) -> None:
+        while not self.app.stopping.wait(self.tick_interval):
+            self.tick()
 
     def stop(self) -> None:
         self.app.stopping.set()

@@ -2,7 +2,7 @@
 server's schema names (required keys present, UUIDs, dates and enums valid), over a scenario that
 walks every order type and state, usages, offering users and the agent registry."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from waldur_api_client import models as m
@@ -720,3 +720,32 @@ def test_restore_order(staff, provider, info):
     )
     types = {o["type"] for o in parse(m.OrderDetails, provider.get("marketplace-orders/"))}
     assert types == {"Create", "Terminate", "Restore"}
+
+
+def test_start_dates_and_reannounced_orders(sim, staff, provider, info):
+    body = {
+        "offering": info["offerings"][0]["url"],
+        "project": info["projects"][0]["url"],
+        "start_date": "2999-01-01",
+    }
+    later = parse(m.OrderDetails, staff.post("marketplace-orders/", body), 201)
+    answer = parse(
+        m.OrderInfoResponse,
+        provider.post(f"marketplace-orders/{later['uuid']}/approve_by_provider/"),
+    )
+    assert answer == {"detail": "Order is pending start date."}
+    assert provider.get(f"marketplace-orders/{later['uuid']}/").json()["state"] == (
+        "pending-start-date"
+    )
+    waiting = place(staff, info)
+    sim.emitted.clear()
+    sim.tick()
+    assert sim.emitted == []  # nothing is an hour old yet
+    sim.state.clock_offset = timedelta(days=365 * 1000)
+    sim.tick()
+    events = [(e["payload"]["order_uuid"], e["payload"]["order_state"]) for e in sim.emitted]
+    assert (later["uuid"], "executing") in events
+    assert (waiting["uuid"], "pending-provider") in events
+    sim.emitted.clear()
+    sim.tick()
+    assert [e["payload"]["order_uuid"] for e in sim.emitted] == []
