@@ -59,9 +59,10 @@ class Request:
         """The body as a JSON object, as DRF serializers want it."""
         body = self.json()
         if not isinstance(body, dict):
+            kind = type(body).__name__
             raise ApiError(
                 400,
-                {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]},
+                {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]},
             )
         return body
 

@@ -30,8 +30,6 @@ SLURM_COMPONENTS = [
         "billing_type": "limit",
         "measured_unit": "k-Hours",
         "unit_factor": 60000,
-        "limit_period": None,
-        "limit_amount": None,
     },
     {
         "type": "mem",
@@ -39,8 +37,6 @@ SLURM_COMPONENTS = [
         "billing_type": "limit",
         "measured_unit": "gb-Hours",
         "unit_factor": 61440,
-        "limit_period": None,
-        "limit_amount": None,
     },
     {
         "type": "gpu",
@@ -48,8 +44,6 @@ SLURM_COMPONENTS = [
         "billing_type": "usage",
         "measured_unit": "gpu-Hours",
         "unit_factor": 60,
-        "limit_period": None,
-        "limit_amount": None,
     },
 ]
 

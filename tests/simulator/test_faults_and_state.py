@@ -238,3 +238,25 @@ def test_the_simulator_command(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".yaml", ".json"])
+def test_the_default_scenario_as_a_file(tmp_path, suffix):
+    import tomli_w
+    import yaml
+
+    from simulators.waldur.seed import default_scenario
+
+    spec = default_scenario()
+    path = tmp_path / f"default{suffix}"
+    if suffix == ".toml":
+        path.write_text(tomli_w.dumps(spec))
+    elif suffix == ".yaml":
+        path.write_text(yaml.safe_dump(spec))
+    else:
+        path.write_text(json.dumps(spec))
+    with WaldurSimulator(seed=path) as from_file, WaldurSimulator() as built_in:
+        a, b = from_file.summary(), built_in.summary()
+        assert [o["uuid"] for o in a["offerings"]] == [o["uuid"] for o in b["offerings"]]
+        assert a["staff_token"] == b["staff_token"]
+        assert [p["uuid"] for p in a["projects"]] == [p["uuid"] for p in b["projects"]]
