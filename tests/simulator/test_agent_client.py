@@ -105,3 +105,27 @@ def test_transient_faults_are_retried(sim, client):
     sim.add_fault(endpoint="GET /api/version/", reset_rate=1.0)
     with pytest.raises(WaldurUnreachable):
         client.get("version/", dict)
+
+
+def test_consumer_client_drives_the_consumer_side(sim, info):
+    from simulators.waldur.client import ConsumerClient
+
+    consumer = ConsumerClient(sim.api_url, sim.staff_token)
+    offering, project = info["offerings"][0], info["projects"][0]
+    order = consumer.order(
+        offering["url"], project["url"], {"cpu": 5}, name="c1", plan_url=offering["plans"][0]["url"]
+    )
+    assert consumer.order_details(order["uuid"])["state"] == "pending-provider"
+    resource = order["marketplace_resource_uuid"]
+    assert consumer.resource(resource)["name"] == "c1"
+    carol = consumer.user_uuid("carol")
+    consumer.add_user(project["uuid"], carol, "PROJECT.MEMBER")
+    consumer.remove_user(project["uuid"], carol)
+    provider = Orders(WaldurClient(sim.api_url, sim.provider_token))
+    provider.approve(order["uuid"])
+    provider.set_done(order["uuid"])
+    update = consumer.update_limits(resource, {"cpu": 6})
+    assert consumer.order_details(update)["type"] == "Update"
+    with pytest.raises(RuntimeError, match="409"):
+        consumer.terminate(resource)
+    consumer.close()
