@@ -16,7 +16,7 @@ from backends.exceptions import (
     OfferingUserAccountLinkingRequiredError,
     OfferingUserAdditionalValidationRequiredError,
 )
-from backends.usernames import OfferingUserInfo
+from backends.usernames import USERNAME_MAX, OfferingUserInfo
 
 BACKEND_TIMEOUT = 600.0
 NEEDS_NAME = frozenset(
@@ -44,13 +44,15 @@ class UsernameSync:
             "service_provider_can_create_offering_user"
         ):
             return 0
+        users = waldur.offering_users.of_offering(self.context.uuid).get()
+        taken = {u.username for u in users if u.username}
         named = 0
-        for user in waldur.offering_users.of_offering(self.context.uuid).get():
+        for user in users:
             if user.state in NEEDS_NAME and not user.username:
-                named += self._name(waldur, user)
+                named += self._name(waldur, user, taken)
         return named
 
-    def _name(self, waldur: Any, user: OfferingUser) -> int:
+    def _name(self, waldur: Any, user: OfferingUser, taken: set[str]) -> int:
         users = waldur.offering_users
         if user.state in ("Requested", "Error creating"):
             users.begin_creating(user.uuid).get()
@@ -79,8 +81,21 @@ class UsernameSync:
             return 0
         if not username:
             return 0
+        username = unique(username, taken)
+        taken.add(username)
         if user.state in ("Pending account linking", "Pending additional validation"):
             users.set_validation_complete(user.uuid).get()
         users.set_username(user.uuid, username).get()
         self.log.info("offering user %s is now %r", user.uuid, username)
         return 1
+
+
+def unique(username: str, taken: set[str]) -> str:
+    """`alice` if free, else `alice2`, `alice3`, ... (within the 32 characters a name may use)."""
+    if username not in taken:
+        return username
+    for number in range(2, 10_000):
+        candidate = f"{username[: USERNAME_MAX - len(str(number))]}{number}"
+        if candidate not in taken:
+            return candidate
+    raise BackendError(f"no free username left for {username!r}")

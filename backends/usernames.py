@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import re
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -39,3 +41,33 @@ class UsernameManagementBackend(abc.ABC):
 
     def get_or_create_username(self, offering_user: OfferingUserInfo) -> str:
         return self.get_username(offering_user) or self.generate_username(offering_user)
+
+
+USERNAME_MAX = 32
+_ALLOWED = re.compile(r"[^a-z0-9_-]+")
+
+
+def ascii_fold(text: str) -> str:
+    """`Åsa Øberg` -> `Asa Oberg`: accents dropped, letters with no ASCII form removed."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("ø", "o").replace("Ø", "O"))
+    return decomposed.encode("ascii", "ignore").decode()
+
+
+def normalise(candidate: str) -> str:
+    """Lowercase ASCII letters, digits, `_` and `-`, starting with a letter, at most 32 long."""
+    name = _ALLOWED.sub("", ascii_fold(candidate).lower())
+    name = name.lstrip("0123456789_-")
+    return name[:USERNAME_MAX]
+
+
+class BaseUsernameBackend(UsernameManagementBackend):
+    """`base`: a username from the person, first initial and last name (`Alice Andersen` ->
+    `aandersen`), else their Waldur username; the core makes it unique within the offering."""
+
+    def generate_username(self, offering_user: OfferingUserInfo) -> str:
+        words = ascii_fold(offering_user.user_full_name).split()
+        if len(words) >= 2:
+            name = normalise(words[0][:1] + words[-1])
+            if name:
+                return name
+        return normalise(offering_user.user_username) or normalise(words[0] if words else "")

@@ -24,7 +24,6 @@ ENV_OVERRIDES = {
     "WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES": "membership_sync_period_minutes",
     "WALDUR_SITE_AGENT_RECONCILIATION_PERIOD_MINUTES": "reconciliation_period_minutes",
 }
-BUILTIN_USERNAME_BACKEND = "base"
 
 
 class ConfigError(Exception):
@@ -176,10 +175,8 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
             continue
         check_plugin_schemas(name, raw, path, problems)
     username_backend = raw.get("username_management_backend")
-    # `base` is the default and built in (no username generation): naming it is always fine.
     if (
         isinstance(username_backend, str)
-        and username_backend.lower() != BUILTIN_USERNAME_BACKEND
         and plugins.find(plugins.USERNAME_BACKENDS, username_backend) is None
     ):
         installed = sorted(plugins.installed(plugins.USERNAME_BACKENDS))

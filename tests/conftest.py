@@ -24,7 +24,8 @@ FAKE_BACKEND = "tests.fakes:FakeBackend"
 def fake_plugins(monkeypatch):
     """Entry points without installing anything: `{group: {name: EntryPoint}}`, editable.
 
-    Backends `mycustom` (the seed's example name) and `slurm` are registered; a test adds
+    Backends `mycustom` (the seed's example name) and `slurm` and the username plugin `base`
+    are registered; a test adds
     schemas with `fake_plugins.add(group, name, "tests.fakes:Thing")`.
     """
     from config import plugins
@@ -33,6 +34,8 @@ def fake_plugins(monkeypatch):
     registry = FakeRegistry()
     for name in ("mycustom", "slurm"):
         registry.add(plugins.BACKENDS, name, FAKE_BACKEND)
+    # The real `base` username plugin: the default every config names implicitly.
+    registry.add(plugins.USERNAME_BACKENDS, "base", "backends.usernames:BaseUsernameBackend")
     real.cache_clear()
     monkeypatch.setattr(plugins, "installed", registry.installed)
     yield registry
