@@ -749,3 +749,71 @@ def test_start_dates_and_reannounced_orders(sim, staff, provider, info):
     sim.emitted.clear()
     sim.tick()
     assert [e["payload"]["order_uuid"] for e in sim.emitted] == []
+
+
+def test_consumer_side_bodies(staff, info, user_api):
+    customer = parse(m.Customer, staff.post("customers/", {"name": "New Lab"}), 201)
+    project = parse(
+        m.Project, staff.post("projects/", {"customer": customer["url"], "name": "P9"}), 201
+    )
+    user = parse(m.User, staff.post("users/", {"username": "erin", "email": "e@x.org"}), 201)
+    erin = user_api("erin")
+    parse(m.UserMe, erin.get("users/me/"))
+    added = staff.post(
+        f"projects/{project['uuid']}/add_user/", {"user": user["uuid"], "role": "PROJECT.ADMIN"}
+    )
+    parse(m.UserRoleExpirationTime, added, 201)
+    members = parse(m.UserRoleDetails, staff.get(f"projects/{project['uuid']}/list_users/"))
+    assert [r["user_username"] for r in members] == ["erin"]
+    parse(m.Project, erin.get(f"projects/{project['uuid']}/"))
+    key = parse(
+        m.SshKey, erin.post("keys/", {"name": "k", "public_key": "ssh-ed25519 AAAAC3Nz erin"}), 201
+    )
+    assert [k["uuid"] for k in parse(m.SshKey, erin.get("keys/"))] == [key["uuid"]]
+    parse(m.Customer, staff.get(f"customers/{customer['uuid']}/"))
+    parse(m.User, staff.get(f"users/{user['uuid']}/"))
+    parse(m.ProviderOfferingDetails, staff.get("marketplace-provider-offerings/"))
+    parse(m.PublicOfferingDetails, staff.get("marketplace-public-offerings/"))
+
+
+AGENT_READS = {  # waldur-api.md §2: the keys the agent reads, present in every full body
+    "marketplace-orders/": """uuid type state resource_name marketplace_resource_uuid limits
+        attributes plan_uuid backend_id project_uuid customer_uuid offering_uuid project_name
+        created modified error_message""",
+    "marketplace-provider-resources/": """uuid name slug backend_id state limits attributes
+        plan_uuid project_uuid project_slug project_name project_description project_end_date
+        customer_uuid customer_slug customer_name offering_uuid offering_backend_id
+        offering_plugin_options restrict_member_access paused downscaled backend_metadata
+        end_date""",
+    "marketplace-offering-users/": """uuid user_uuid username state user_full_name user_email
+        user_username offering_uuid url""",
+    "marketplace-component-usages/": "uuid type usage billing_period resource_uuid date",
+    "marketplace-component-user-usages/": "component_usage username component_type usage",
+}
+
+
+def test_bodies_hold_every_key_the_agent_reads(staff, provider, info):
+    order = place(staff, info)
+    provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/")
+    resource = order["marketplace_resource_uuid"]
+    provider.post(
+        "marketplace-component-usages/set_usage/",
+        {"resource": resource, "usages": [{"type": "cpu", "amount": "1"}]},
+    )
+    usage = provider.get("marketplace-component-usages/").json()[0]["uuid"]
+    provider.post(
+        f"marketplace-component-usages/{usage}/set_user_usage/", {"username": "a", "usage": "1"}
+    )
+    for path, keys in AGENT_READS.items():
+        rows = provider.get(path).json()
+        assert rows, path
+        missing = set(keys.split()) - set(rows[0])
+        assert not missing, (path, missing)
+    offering = provider.get(
+        f"marketplace-provider-offerings/{info['offerings'][0]['uuid']}/"
+    ).json()
+    assert {"components", "customer_uuid", "partitions", "plugin_options"} <= set(offering)
+    assert {"type", "billing_type", "measured_unit", "unit_factor", "limit_amount"} <= set(
+        offering["components"][0]
+    )
