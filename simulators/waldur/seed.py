@@ -115,6 +115,9 @@ DEFAULT: dict[str, Any] = {
         },
     ],
     "resources": [],
+    "oidc_clients": [
+        {"client_id": "site-agent", "client_secret": "site-agent-secret", "user": "provider"}
+    ],
 }
 
 
@@ -186,6 +189,8 @@ def apply(state: State, spec: dict[str, Any]) -> None:
             grant_role(state, project, users[member["user"]], member["role"])
     for k in spec.get("ssh_keys", []):
         add_key(state, users[k["user"]], k.get("name", "key"), k["public_key"])
+    for client in spec.get("oidc_clients", []):
+        state.put("oidc_clients", {**client, "user": users[client["user"]]["uuid"]})
     for r in spec.get("resources", []):
         offering, project = offerings[r["offering"]], projects[r["project"]]
         plan = plans.get(r.get("plan", "")) or state.first("plans", offering=offering["uuid"])
@@ -244,6 +249,14 @@ def summary(state: State, api_url: str) -> dict[str, Any]:
         "projects": [
             {"uuid": p["uuid"], "name": p["name"], "url": f"{base}/projects/{p['uuid']}/"}
             for p in state.all("projects")
+        ],
+        "oidc": [
+            {
+                "token_url": f"{base.removesuffix('/api')}/_idp/token/",
+                "client_id": c["client_id"],
+                "client_secret": c["client_secret"],
+            }
+            for c in state.all("oidc_clients")
         ],
         "users": {
             u["username"]: {"uuid": u["uuid"], "token": u["token"]} for u in state.all("users")

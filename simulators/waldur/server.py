@@ -20,6 +20,7 @@ from simulators.waldur import (
     backend_imports,
     catalog,
     consumer,
+    idp,
     offering_users,
     orders,
     resources,
@@ -58,6 +59,7 @@ def build_router(app: App) -> Router:
     for module in modules:
         module.register(router)
     admin.register(router, app)
+    idp.register(router, app.issuer)
     return router
 
 
@@ -66,6 +68,7 @@ class App:
 
     def __init__(self, state: State, faults: Faults, counters: Counters) -> None:
         self.state, self.faults, self.counters = state, faults, counters
+        self.issuer = idp.TokenIssuer()
         self.router = build_router(self)
         self.stopping = threading.Event()
         self.extra: dict[str, Any] = {}
@@ -74,6 +77,11 @@ class App:
         if not header:
             raise ApiError(401, {"detail": NO_CREDENTIALS}, {"WWW-Authenticate": "Token"})
         parts = header.split()
+        if len(parts) == 2 and parts[0].lower() == "bearer":
+            bearer = self.issuer.user(self.state, parts[1])
+            if bearer is None or not bearer["is_active"]:
+                raise ApiError(401, {"detail": "Invalid token."}, {"WWW-Authenticate": "Token"})
+            return bearer
         if not parts or parts[0].lower() != "token":
             raise ApiError(401, {"detail": NO_CREDENTIALS}, {"WWW-Authenticate": "Token"})
         if len(parts) == 1:

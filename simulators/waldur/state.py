@@ -47,6 +47,7 @@ TABLES = (
     "backend_resources",
     "api_keys",
     "agent_logs",
+    "oidc_clients",
 )
 
 

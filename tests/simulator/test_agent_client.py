@@ -129,3 +129,19 @@ def test_consumer_client_drives_the_consumer_side(sim, info):
     with pytest.raises(RuntimeError, match="409"):
         consumer.terminate(resource)
     consumer.close()
+
+
+def test_oidc_client_credentials(sim, info):
+    oidc = info["oidc"][0]
+    client = WaldurClient(
+        sim.api_url, oidc=(oidc["token_url"], oidc["client_id"], oidc["client_secret"])
+    )
+    me = client.get("users/me/", dict)
+    assert me["username"] == "provider"
+    assert sim.counts()["GET /api/users/me/"] == 1
+    wrong = WaldurClient(sim.api_url, oidc=(oidc["token_url"], oidc["client_id"], "nope"))
+    with pytest.raises(Exception, match="401"):
+        wrong.get("users/me/", dict)
+    bogus = Api(sim, None)
+    bogus.session.headers["Authorization"] = "Bearer not-a-token"
+    assert bogus.get("users/me/").json() == {"detail": "Invalid token."}
