@@ -8,7 +8,7 @@ this actor's proxy (`backend.order.create_resource_with_id(...)` returns a futur
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import pykka
 
@@ -23,6 +23,7 @@ from config.secrets import SecretFilter, secret_values
 log = logging.getLogger("actors.backend")
 
 ROLES = ("order", "report", "membership")
+T = TypeVar("T")
 
 
 class BackendActor(pykka.ThreadingActor):
@@ -50,21 +51,20 @@ class BackendActor(pykka.ThreadingActor):
                     backend.client.command_timeout = self.root.command_timeout_seconds
                     backend.client.mask = masker.mask
                 instances[name] = backend
-            setattr(self, role, pykka.traversable(instances[name]))
+            setattr(self, role, exposed(instances[name]))
         self._start_username_backend()
 
     def _start_username_backend(self) -> None:
         name = self.offering.username_management_backend
         if not name or plugins.find(plugins.USERNAME_BACKENDS, name) is None:
             log.warning(
-                "offering %r: username backend %r is not installed; usernames are not "
-                "generated here",
-                self.offering.name,
+                "username backend %r is not installed; usernames are not generated here",
                 name,
+                extra={"offering": self.offering.name},
             )
             return
         cls = plugins.load(plugins.USERNAME_BACKENDS, name)
-        self.usernames = pykka.traversable(cls(self.offering.backend_settings, self.offering))
+        self.usernames = exposed(cls(self.offering.backend_settings, self.offering))
 
     def has_usernames(self) -> bool:
         return self.usernames is not None
@@ -98,3 +98,13 @@ class BackendActor(pykka.ThreadingActor):
             backend = getattr(self, role)
             if backend is not None:
                 backend.service_provider_uuid = uuid
+
+
+def exposed(plugin: T) -> T:
+    """Make a plugin's methods callable through this actor's proxy (`proxy.order.ping()`).
+
+    `pykka.traversable()` refuses classes that declare `__slots__`, and `abc.ABC` declares an
+    empty one, so the marker pykka looks for is set directly on the instance.
+    """
+    plugin.pykka_traversable = True  # type: ignore[attr-defined]
+    return plugin

@@ -13,6 +13,9 @@ import pykka
 from actors import messages as m
 from actors.context import OfferingContext
 
+BACKEND_TIMEOUT = 3600.0
+"""Longest wait for one plugin call. Each CLI call inside it has its own, shorter timeout."""
+
 
 class ModeActor(pykka.ThreadingActor):
     """One mode of one offering. An unexpected exception kills it and so its offering."""
@@ -30,6 +33,18 @@ class ModeActor(pykka.ThreadingActor):
         self.log = logging.LoggerAdapter(
             logging.getLogger(f"actors.{self.mode}"), {"offering": self.offering.name}
         )
+
+    def on_start(self) -> None:
+        # pykka calls on_failure only for errors in messages, not in on_start: report it here.
+        try:
+            self.setup()
+        except Exception as exc:
+            self.log.exception("%s failed to start", self.mode)
+            self.parent.tell(m.ChildDied(name=self.mode, error=f"{type(exc).__name__}: {exc}"))
+            self.stop()
+
+    def setup(self) -> None:
+        """Per-mode start-up, in the actor's thread."""
 
     @property
     def plugin(self) -> Any:

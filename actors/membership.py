@@ -10,21 +10,19 @@ import contextlib
 from typing import Any
 
 from actors import messages as m
-from actors.child import ModeActor
+from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.convert import waldur_resource
 from actors.usernames import UsernameSync
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Resource
-
-BACKEND_TIMEOUT = 3600.0
 
 
 class MembershipActor(ModeActor):
     mode = "membership_sync"
     role = "membership"
 
-    def on_start(self) -> None:
-        caps = self.backend.capabilities(self.role).get(BACKEND_TIMEOUT)
+    def setup(self) -> None:
+        caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
         self.states: tuple[str, ...] = caps["handled_resource_states"]
         self.usernames = UsernameSync(self.context, self.backend, self.log)
 
@@ -100,7 +98,7 @@ class MembershipActor(ModeActor):
     def _sync(self, resource: Resource, account_usernames: set[str]) -> None:
         backend_id = resource.backend_id or ""
         target = waldur_resource(resource)
-        info = self.plugin.pull_resource(target).get(BACKEND_TIMEOUT)
+        info = self.plugin.pull_resource(target).get(timeout=BACKEND_TIMEOUT)
         if info is None:
             self.log.warning("resource %s is in Waldur but not on the backend", backend_id)
             return
@@ -115,19 +113,19 @@ class MembershipActor(ModeActor):
         stale = existing - wanted
         missing = set() if resource.restrict_member_access else wanted - existing
         if missing:
-            self.plugin.add_users_to_resource(backend_id, missing).get(BACKEND_TIMEOUT)
+            self.plugin.add_users_to_resource(backend_id, missing).get(timeout=BACKEND_TIMEOUT)
             self.log.info("added %s to %s", ", ".join(sorted(missing)), backend_id)
         if stale:
-            self.plugin.remove_users_from_resource(backend_id, stale).get(BACKEND_TIMEOUT)
+            self.plugin.remove_users_from_resource(backend_id, stale).get(timeout=BACKEND_TIMEOUT)
             self.log.info("removed %s from %s", ", ".join(sorted(stale)), backend_id)
-        self.plugin.process_existing_users(existing & wanted).get(BACKEND_TIMEOUT)
+        self.plugin.process_existing_users(existing & wanted).get(timeout=BACKEND_TIMEOUT)
         if resource.paused:
-            self.plugin.pause_resource(backend_id).get(BACKEND_TIMEOUT)
+            self.plugin.pause_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
         elif resource.downscaled:
-            self.plugin.downscale_resource(backend_id).get(BACKEND_TIMEOUT)
+            self.plugin.downscale_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
         else:
-            self.plugin.restore_resource(backend_id).get(BACKEND_TIMEOUT)
-        metadata = self.plugin.get_resource_metadata(backend_id).get(BACKEND_TIMEOUT)
+            self.plugin.restore_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+        metadata = self.plugin.get_resource_metadata(backend_id).get(timeout=BACKEND_TIMEOUT)
         if metadata and metadata != (resource.backend_metadata or {}):
             self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
         self._sync_user_limits(resource)
@@ -158,5 +156,5 @@ class MembershipActor(ModeActor):
                 limits.setdefault(item.user, {})[item.component_type] = float(item.limit)
         for username, user_limits in sorted(limits.items()):
             self.plugin.set_resource_user_limits(resource.backend_id, username, user_limits).get(
-                BACKEND_TIMEOUT
+                timeout=BACKEND_TIMEOUT
             )

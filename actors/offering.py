@@ -46,6 +46,7 @@ class OfferingActor(pykka.ThreadingActor):
         self.timers: list[int] = []
         self.status: dict[str, ModeStatus] = {}
         self.dead = False
+        self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
 
     @property
     def name(self) -> str:
@@ -55,7 +56,7 @@ class OfferingActor(pykka.ThreadingActor):
         try:
             self._start_children()
         except Exception as exc:
-            log.exception("offering %r: start failed", self.name)
+            self.log.exception("start failed")
             self._die(f"start failed: {type(exc).__name__}: {exc}")
 
     def _start_children(self) -> None:
@@ -65,7 +66,7 @@ class OfferingActor(pykka.ThreadingActor):
         pings = self.backend.proxy().ping().get(timeout=context.root.command_timeout_seconds * 2)
         for role, ok in pings.items():
             if not ok:
-                log.warning("offering %r: %s backend did not answer its ping", self.name, role)
+                self.log.warning("%s backend did not answer its ping", role)
         backend = self.backend.proxy()
         me = self.actor_ref
         plan = {
@@ -88,7 +89,7 @@ class OfferingActor(pykka.ThreadingActor):
         if context.events and object_types(context):
             self.children["event_process"] = StompActor.start(context, me)
         if not self.children:
-            log.warning("offering %r: no mode enabled for it", self.name)
+            self.log.warning("no mode enabled for this offering")
 
     def _fall_back_to_subscriptions(self) -> None:
         """An older Waldur: one subscription, queue and connection per object type."""
@@ -130,7 +131,7 @@ class OfferingActor(pykka.ThreadingActor):
     def _route(self, mode: str, message: Any) -> None:
         child = self.children.get(mode)
         if child is None:
-            log.debug("offering %r: %s has no handler here", self.name, type(message).__name__)
+            self.log.debug("%s has no handler here", type(message).__name__)
             _acknowledge(message.ack)
             return
         child.tell(message)

@@ -9,15 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from actors import messages as m
-from actors.child import ModeActor
+from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.convert import waldur_resource
 from actors.user_context import resolve_user_context
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Order
 from actors.waldur.orders import TERMINAL_STATES
 from backends.exceptions import BackendNotReadyError
-
-BACKEND_TIMEOUT = 3600.0
 
 
 class OrderActor(ModeActor):
@@ -69,7 +67,7 @@ class OrderActor(ModeActor):
 
     def _process(self, order: Order) -> bool:
         if order.state == "pending-provider":
-            decision = self.plugin.evaluate_pending_order(order).get(BACKEND_TIMEOUT)
+            decision = self.plugin.evaluate_pending_order(order).get(timeout=BACKEND_TIMEOUT)
             if decision.verdict == "reject":
                 self.waldur.orders.reject(order.uuid, decision.reason).get()
                 self.log.info("order %s rejected: %s", order.uuid, decision.reason)
@@ -101,13 +99,15 @@ class OrderActor(ModeActor):
         return True
 
     def _pending_finished(self, order: Order) -> bool:
-        return bool(self.plugin.check_pending_order(order.backend_id).get(BACKEND_TIMEOUT))
+        return bool(self.plugin.check_pending_order(order.backend_id).get(timeout=BACKEND_TIMEOUT))
 
     def _create(self, order: Order) -> str | None:
         resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
         target = waldur_resource(resource)
         backend_id = resource.backend_id or self.plugin.resource_backend_id(target).get()
-        if self.plugin.pull_resource(target.with_backend_id(backend_id)).get(BACKEND_TIMEOUT):
+        if self.plugin.pull_resource(target.with_backend_id(backend_id)).get(
+            timeout=BACKEND_TIMEOUT
+        ):
             # Created by an earlier run that stopped before telling Waldur: adopt, not twice.
             self.log.info(
                 "resource %s already exists on the backend as %s", resource.uuid, backend_id
@@ -116,11 +116,13 @@ class OrderActor(ModeActor):
                 self.waldur.resources.set_backend_id(resource.uuid, backend_id).get()
             return None
         context = resolve_user_context(self.waldur, self.backend, self.context, resource)
-        info = self.plugin.create_resource_with_id(target, backend_id, context).get(BACKEND_TIMEOUT)
+        info = self.plugin.create_resource_with_id(target, backend_id, context).get(
+            timeout=BACKEND_TIMEOUT
+        )
         if info.pending_order_id:
             return str(info.pending_order_id)
         self.waldur.resources.set_backend_id(resource.uuid, info.backend_id).get()
-        _, waldur_limits = self.plugin.collect_limits(target).get(BACKEND_TIMEOUT)
+        _, waldur_limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
         if waldur_limits:
             self.waldur.resources.set_limits(resource.uuid, waldur_limits).get()
         if info.backend_metadata:
@@ -136,7 +138,9 @@ class OrderActor(ModeActor):
             if t.get("offering_user_username")
         } & usernames
         if team_usernames:
-            self.plugin.add_users_to_resource(info.backend_id, team_usernames).get(BACKEND_TIMEOUT)
+            self.plugin.add_users_to_resource(info.backend_id, team_usernames).get(
+                timeout=BACKEND_TIMEOUT
+            )
         self.log.info("order %s: created %s", order.uuid, info.backend_id)
         return None
 
@@ -149,13 +153,17 @@ class OrderActor(ModeActor):
             raise ValueError(f"resource {resource.uuid} has no backend id to update")
         if limits == (resource.limits or {}):
             return None
-        pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(BACKEND_TIMEOUT)
+        pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(
+            timeout=BACKEND_TIMEOUT
+        )
         self.log.info("order %s: limits of %s set to %s", order.uuid, resource.backend_id, limits)
         return str(pending) if pending else None
 
     def _terminate(self, order: Order) -> str | None:
         resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
-        pending = self.plugin.delete_resource(waldur_resource(resource)).get(BACKEND_TIMEOUT)
+        pending = self.plugin.delete_resource(waldur_resource(resource)).get(
+            timeout=BACKEND_TIMEOUT
+        )
         self.log.info("order %s: deleted %s", order.uuid, resource.backend_id)
         return str(pending) if pending else None
 

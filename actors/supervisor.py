@@ -77,13 +77,13 @@ class Supervisor(pykka.ThreadingActor):
         try:
             child.ref = self.start_child(child.offering, child.generation, self.actor_ref)
         except Exception as exc:  # a failing start is a death like any other
-            log.exception("offering %r failed to start", child.offering.name)
+            log.exception("failed to start", extra=_tag(child))
             self._died(
                 OfferingDied(offering_uuid=uuid, error=_describe(exc), generation=child.generation)
             )
             return
         child.state = RUNNING
-        log.info("offering %r running (generation %d)", child.offering.name, child.generation)
+        log.info("running (generation %d)", child.generation, extra=_tag(child))
 
     def _died(self, message: OfferingDied) -> None:
         child = self.children.get(message.offering_uuid)
@@ -98,12 +98,12 @@ class Supervisor(pykka.ThreadingActor):
         if len(child.restarts) > self.policy.max_restarts:
             child.state = FAILED
             log.error(
-                "offering %r FAILED: %d restarts within %g s; last error: %s (other offerings "
-                "keep running; fix the cause and reload or restart the agent)",
-                child.offering.name,
+                "FAILED: %d restarts within %g s; last error: %s (other offerings keep running; "
+                "fix the cause, then reload or restart the agent)",
                 len(child.restarts) - 1,
                 self.policy.within_seconds,
                 message.error,
+                extra=_tag(child),
             )
             return
         delay = min(
@@ -112,9 +112,7 @@ class Supervisor(pykka.ThreadingActor):
         )
         child.state = BACKOFF
         child.total_restarts += 1
-        log.warning(
-            "offering %r died (%s); restarting in %.1f s", child.offering.name, message.error, delay
-        )
+        log.warning("died (%s); restarting in %.1f s", message.error, delay, extra=_tag(child))
         self.timer.once(self.actor_ref, RestartOffering(offering_uuid=message.offering_uuid), delay)
 
     def _stop_child(self, child: Child) -> None:
@@ -122,7 +120,7 @@ class Supervisor(pykka.ThreadingActor):
             try:
                 child.ref.stop(block=True, timeout=30)
             except pykka.Timeout:
-                log.error("offering %r did not stop within 30 s", child.offering.name)
+                log.error("did not stop within 30 s", extra=_tag(child))
             child.ref = None
 
     # -- asked by the service ----------------------------------------------------------------
@@ -183,3 +181,7 @@ def _root(config: AgentConfig) -> dict[str, Any]:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _tag(child: Child) -> dict[str, str]:
+    return {"offering": child.offering.name}

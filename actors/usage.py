@@ -12,12 +12,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from actors import messages as m
-from actors.child import ModeActor
+from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Resource
 from backends.structures import TOTAL_ACCOUNT_USAGE, ResourceUsage
-
-BACKEND_TIMEOUT = 3600.0
 
 
 def billing_month(now: datetime) -> date:
@@ -32,10 +30,10 @@ class UsageActor(ModeActor):
     mode = "report"
     role = "report"
 
-    def on_start(self) -> None:
+    def setup(self) -> None:
         self.zone = zoneinfo.ZoneInfo(self.context.root.timezone)
         self.last_month: date | None = None
-        caps = self.backend.capabilities(self.role).get(BACKEND_TIMEOUT)
+        caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
         self.may_decrease = caps["supports_decreasing_usage"]
 
     def on_receive(self, message: Any) -> Any:
@@ -57,7 +55,7 @@ class UsageActor(ModeActor):
                 # First cycle after start or after a month boundary: close the previous month.
                 self.finalise(previous_month(month), resources)
             report = self.plugin.get_usage_report([r.backend_id for r in resources]).get(
-                BACKEND_TIMEOUT
+                timeout=BACKEND_TIMEOUT
             )
         except (WaldurError, WaldurUnreachable) as exc:
             self.finished(error=str(exc))
@@ -82,7 +80,7 @@ class UsageActor(ModeActor):
         """Right after a month boundary: the closing figures of the month that just ended."""
         ids = [r.backend_id for r in resources if r.backend_id]
         report = self.plugin.get_usage_report_for_period(ids, month.year, month.month).get(
-            BACKEND_TIMEOUT
+            timeout=BACKEND_TIMEOUT
         )
         for resource in resources:
             usage = report.get(resource.backend_id or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from actors.child import BACKEND_TIMEOUT
 from actors.context import OfferingContext
 from actors.waldur.models import OfferingUser
 from backends.exceptions import (
@@ -18,7 +19,6 @@ from backends.exceptions import (
 )
 from backends.usernames import USERNAME_MAX, OfferingUserInfo
 
-BACKEND_TIMEOUT = 600.0
 NEEDS_NAME = frozenset(
     {
         "Requested",
@@ -37,7 +37,7 @@ class UsernameSync:
         self.context, self.backend, self.log = context, backend, log
 
     def sync(self, waldur: Any) -> int:
-        if not self.backend.has_usernames().get(BACKEND_TIMEOUT):
+        if not self.backend.has_usernames().get(timeout=BACKEND_TIMEOUT):
             return 0
         options = waldur.offerings.get(self.context.uuid).get().plugin_options or {}
         if options.get("username_generation_policy") != "service_provider" or not options.get(
@@ -66,7 +66,9 @@ class UsernameSync:
             user_email=user.user_email or "",
         )
         try:
-            username = self.backend.usernames.get_or_create_username(info).get(BACKEND_TIMEOUT)
+            username = self.backend.usernames.get_or_create_username(info).get(
+                timeout=BACKEND_TIMEOUT
+            )
         except OfferingUserAccountLinkingRequiredError as exc:
             if user.state != "Pending account linking":
                 users.set_pending_account_linking(user.uuid, str(exc), exc.comment_url).get()

@@ -8,14 +8,19 @@ from collections.abc import Iterable
 
 from config.secrets import SecretFilter
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(offering)s]: %(message)s"
 _filter = SecretFilter()
 
 
 class OneLineFormatter(logging.Formatter):
-    """Tracebacks folded onto the record's line so log shippers keep one event per line."""
+    """Tracebacks folded onto the record's line so log shippers keep one event per line.
+
+    Every line names its offering (`-` for the agent as a whole); actors pass it as `extra`.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "offering"):
+            record.offering = "-"
         return super().format(record).replace("\n", " | ")
 
 
