@@ -162,3 +162,31 @@ def test_modified_before_filter(sim, staff, info):
     )
     later = staff.get("marketplace-orders/", modified_before="2999-01-01T00:00:00Z").json()
     assert len(later) == 2
+
+
+def test_offering_type_405_comes_after_the_state_409():
+    from simulators.waldur import WaldurSimulator
+    from simulators.waldur.seed import default_scenario
+    from tests.simulator.conftest import Api
+
+    spec = default_scenario()
+    spec["offerings"][0]["type"] = "Marketplace.Basic"
+    with WaldurSimulator(seed=spec) as sim:
+        info = sim.summary()
+        staff, provider = Api(sim, sim.staff_token), Api(sim, sim.provider_token)
+        body = {"offering": info["offerings"][0]["url"], "project": info["projects"][0]["url"]}
+        order = staff.post("marketplace-orders/", body).json()
+        early = provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/")
+        assert early.status_code == 409
+        executing = provider.post(f"marketplace-orders/{order['uuid']}/set_state_executing/")
+        assert executing.status_code == 405
+        assert executing.json() == {
+            "detail": "Method \"The order's offering with Marketplace.Basic type does not "
+            'support this action" not allowed.'
+        }
+        provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+        assert (
+            provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/").status_code == 200
+        )
+        # only orders of Marketplace.Slurm offerings are announced
+        assert [e for e in sim.emitted if e["object_type"] == "order"] == []
