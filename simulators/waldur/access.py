@@ -18,7 +18,11 @@ def owns_customer(state: State, user: Obj, customer_uuid: str | None) -> bool:
 
 
 def manages_offering(state: State, user: Obj, offering: Obj) -> bool:
-    return user["is_staff"] or owns_customer(state, user, offering.get("customer"))
+    """Staff, the provider's owners and service managers, and the offering's managers."""
+    if user["is_staff"] or user["uuid"] in offering.get("managers", []):
+        return True
+    customer = state.get("customers", offering.get("customer")) or {}
+    return user["uuid"] in customer.get("owners", []) + customer.get("service_managers", [])
 
 
 def project_role(state: State, user: Obj, project_uuid: str | None) -> str | None:

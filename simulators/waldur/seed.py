@@ -2,11 +2,15 @@
 
 seed = "uuid-seed"                         # UUIDs and tokens derive from it
 [[users]]      username, full_name?, email?, is_staff?, token?
-[[customers]]  name, owners = [usernames]  (an owner of an offering's customer is its provider)
-[[offerings]]  name, customer, type?, plugin_options, components = [...], plans = [...]
+[[customers]]  name, owners = [usernames], service_managers? = [usernames]
+[[offerings]]  name, customer, type?, plugin_options, components, plans, managers? = [users]
 [[projects]]   name, customer, members = [{user, role}]
 [[ssh_keys]]   user, name, public_key
 [[resources]]  name, offering, project, plan?, backend_id?, limits?, state? (already created)
+[[oidc_clients]] client_id, client_secret, user   (for Bearer tokens from /_idp/token/)
+
+Owners and service managers of an offering's customer, and the offering's managers, act as its
+service provider.
 """
 
 from __future__ import annotations
@@ -148,6 +152,9 @@ def apply(state: State, spec: dict[str, Any]) -> None:
     for c in spec.get("customers", []):
         owners = [users[name]["uuid"] for name in c.get("owners", [])]
         customers[c["name"]] = new_customer(state, c["name"], owners)
+        managers = [users[name]["uuid"] for name in c.get("service_managers", [])]
+        if managers:
+            customers[c["name"]]["service_managers"] = managers
     offerings: dict[str, Obj] = {}
     plans: dict[str, Obj] = {}
     for o in spec.get("offerings", []):
@@ -167,6 +174,7 @@ def apply(state: State, spec: dict[str, Any]) -> None:
                 "partitions": list(o.get("partitions", [])),
                 "backend_id": o.get("backend_id", ""),
                 "description": o.get("description", ""),
+                "managers": [users[name]["uuid"] for name in o.get("managers", [])],
             },
         )
         offerings[o["name"]] = offering

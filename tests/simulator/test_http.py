@@ -190,3 +190,25 @@ def test_offering_type_405_comes_after_the_state_409():
         )
         # only orders of Marketplace.Slurm offerings are announced
         assert [e for e in sim.emitted if e["object_type"] == "order"] == []
+
+
+def test_service_and_offering_managers_act_as_the_provider():
+    from simulators.waldur import WaldurSimulator
+    from simulators.waldur.seed import default_scenario
+    from tests.simulator.conftest import Api
+
+    spec = default_scenario()
+    spec["users"] += [{"username": "sm"}, {"username": "om"}]
+    spec["customers"][0]["service_managers"] = ["sm"]
+    spec["offerings"][0]["managers"] = ["om"]
+    with WaldurSimulator(seed=spec) as sim:
+        info = sim.summary()
+        staff = Api(sim, sim.staff_token)
+        body = {"offering": info["offerings"][0]["url"], "project": info["projects"][0]["url"]}
+        first, second = (staff.post("marketplace-orders/", body).json() for _ in range(2))
+        for username, order in (("sm", first), ("om", second)):
+            api = Api(sim, sim.token(username))
+            answer = api.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+            assert answer.status_code == 200, (username, answer.text)
+        outsider = Api(sim, sim.token("dave"))
+        assert outsider.get("marketplace-provider-resources/").json() == []
