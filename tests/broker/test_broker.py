@@ -200,6 +200,31 @@ def test_restart_keeps_durable_queue_and_persistent_messages(rabbitmq, made):
 
 
 @pytest.mark.rabbitmq
+def test_outage_refuses_everything_until_it_ends(rabbitmq, made):
+    broker = rabbitmq.broker
+    sub = new_subscription(broker, made)
+    conn, recorder = connect(rabbitmq, sub)
+    assert recorder.connected.is_set()
+    try:
+        with rabbitmq.outage():
+            assert recorder.disconnected.wait(10)
+            assert broker.ping() is False
+            with pytest.raises(BrokerUnavailable):
+                broker.publish(sub.vhost, sub.queue, {"during": "outage"})
+            with pytest.raises(stomp.exception.ConnectFailedException):
+                connect(rabbitmq, sub)
+    finally:
+        disconnect(conn)
+    broker.publish(sub.vhost, sub.queue, {"after": "outage"})
+    conn, recorder = connect(rabbitmq, sub)
+    try:
+        subscribe(conn, sub)
+        assert receive_json(conn, recorder)[1] == {"after": "outage"}
+    finally:
+        disconnect(conn)
+
+
+@pytest.mark.rabbitmq
 def test_wrong_password_is_refused(rabbitmq, made):
     sub = new_subscription(rabbitmq.broker, made)
     conn, recorder = connect(rabbitmq, sub, password="not-the-token")

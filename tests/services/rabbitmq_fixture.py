@@ -7,10 +7,14 @@ the session, and at the end stops the node only if this session started it and n
 session holds a lease. A node that was already running is left running, so repeated local runs
 are fast (`tests/services/rabbitmq up` once, then run the tests as often as you like).
 
+The object it yields has the node's addresses and admin credentials, a `Broker` (`.broker`),
+`restart()` (stop and start; durable queues and persistent messages survive) and `outage()` (a
+context manager: the node is down inside the block).
+
 Several pytest sessions (other worktrees, other people's `./test`) may share the node, and some
 tests restart it. So every test that uses `rabbitmq` holds a shared lock on the node for its
-duration, and `restart()` takes it exclusively: a restart waits for the other sessions' running
-broker tests to finish, and their next test waits for the restart.
+duration, and `restart()`/`outage()` take it exclusively: a restart waits for the other
+sessions' running broker tests to finish, and their next test waits for the restart.
 
 When the script fails, the fixture fails with the script's output under CI (`CI` set to a true
 value); locally it skips with that output as the reason.
@@ -22,6 +26,8 @@ import fcntl
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,28 +131,54 @@ class RabbitMQ:
         Every client connection drops; returns once the management API answers again. Waits
         for tests of other sessions that are using the node to finish first.
         """
+        with self._exclusive():
+            self._script("restart", timeout)
+            self._wait_ready()
+        self.restarts += 1
+
+    @contextmanager
+    def outage(self, timeout: float = 300) -> Iterator[None]:
+        """The node is down inside the block (connections drop, nothing answers), up after it.
+
+        Like `restart`, it waits for other sessions' tests using the node, and they wait for it.
+        """
+        with self._exclusive():
+            self._script("stop", timeout)
+            try:
+                yield
+            finally:
+                self._script("start", timeout)
+                self._wait_ready()
+        self.restarts += 1
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
         held = self._holding
         self._lock(fcntl.LOCK_EX)  # converts this test's shared lock; others' tests drain
         try:
-            run = subprocess.run(
-                [str(SCRIPT), "restart"], capture_output=True, text=True, timeout=timeout
-            )
+            yield
         finally:
             if held:
                 self._lock(fcntl.LOCK_SH)
             else:
                 self.release()
+
+    def _script(self, command: str, timeout: float) -> None:
+        run = subprocess.run(
+            [str(SCRIPT), command], capture_output=True, text=True, timeout=timeout
+        )
         if run.returncode != 0:
             raise RuntimeError(
-                f"tests/services/rabbitmq restart failed (exit {run.returncode}):\n"
+                f"tests/services/rabbitmq {command} failed (exit {run.returncode}):\n"
                 f"{run.stdout}{run.stderr}"
             )
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
         while not self.broker.ping():
             if time.monotonic() > deadline:
-                raise RuntimeError("RabbitMQ management API does not answer after restart")
+                raise RuntimeError("RabbitMQ management API does not answer after a start")
             time.sleep(0.2)
-        self.restarts += 1
 
 
 @pytest.fixture(autouse=True)
