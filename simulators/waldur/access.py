@@ -17,12 +17,18 @@ def owns_customer(state: State, user: Obj, customer_uuid: str | None) -> bool:
     return c is not None and user["uuid"] in c.get("owners", [])
 
 
+def provides_for(state: State, user: Obj, customer_uuid: str | None) -> bool:
+    """Staff, or an owner or service manager of the (provider) customer."""
+    customer = state.get("customers", customer_uuid) or {}
+    staff_of = customer.get("owners", []) + customer.get("service_managers", [])
+    return bool(user["is_staff"]) or user["uuid"] in staff_of
+
+
 def manages_offering(state: State, user: Obj, offering: Obj) -> bool:
-    """Staff, the provider's owners and service managers, and the offering's managers."""
-    if user["is_staff"] or user["uuid"] in offering.get("managers", []):
+    """The provider's staff (see `provides_for`) and the offering's managers."""
+    if user["uuid"] in offering.get("managers", []):
         return True
-    customer = state.get("customers", offering.get("customer")) or {}
-    return user["uuid"] in customer.get("owners", []) + customer.get("service_managers", [])
+    return provides_for(state, user, offering.get("customer"))
 
 
 def project_role(state: State, user: Obj, project_uuid: str | None) -> str | None:

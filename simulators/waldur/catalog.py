@@ -180,7 +180,7 @@ def retrieve_provider(req: Request) -> Response:
 
 
 def _provider_projects(req: Request, sp: Obj) -> list[str]:
-    access.require(req.me["is_staff"] or access.owns_customer(req.state, req.me, sp["customer"]))
+    access.require(access.provides_for(req.state, req.me, sp["customer"]))
     offerings = {o["uuid"] for o in req.state.find("offerings", customer=sp["customer"])}
     seen: dict[str, None] = {}
     for r in req.state.all("resources"):
