@@ -12,6 +12,7 @@ from simulators.waldur.listing import one as one_body
 from simulators.waldur.listing import paginate, uuids
 from simulators.waldur.offering_users import ensure_offering_users
 from simulators.waldur.orders import slugify
+from simulators.waldur.resources import emit_resource
 from simulators.waldur.state import Obj, State
 
 CUSTOMER_ROLES = ("CUSTOMER.OWNER", "CUSTOMER.MANAGER", "CUSTOMER.SUPPORT")
@@ -230,6 +231,20 @@ def delete_user(req: Request) -> Response:
     return ok()
 
 
+def move_project(req: Request) -> Response:
+    """Staff move a project to another customer; its live resources are announced again."""
+    p = _project(req)
+    access.require_staff(req)
+    c = access.hyperlink(req, req.data(), "customer", ("customers",), "customers")
+    if c["uuid"] != p["customer"]:
+        p["customer"] = c["uuid"]
+        req.state.put("projects", p)
+        for r in req.state.find("resources", project=p["uuid"]):
+            if r["state"] != "Terminated":
+                emit_resource(req.state, r)
+    return ok(render.project(req, p))
+
+
 def list_project_users(req: Request) -> Response:
     p = _project(req)
     roles = req.state.find("roles", project=p["uuid"])
@@ -380,6 +395,7 @@ def register(router: Router) -> None:
     router.add("POST", "/api/projects/{uuid}/add_user/", add_user)
     router.add("POST", "/api/projects/{uuid}/delete_user/", delete_user)
     router.add("GET", "/api/projects/{uuid}/list_users/", list_project_users)
+    router.add("POST", "/api/projects/{uuid}/move_project/", move_project)
     router.add("POST", "/api/users/", create_user)
     router.add("GET", "/api/keys/", list_keys)
     router.add("POST", "/api/keys/", create_key)

@@ -570,6 +570,11 @@ def test_events_on_roles_flags_and_usernames(sim, staff, provider, info):
     staff.post(f"marketplace-resources/{resource}/set_paused/", {"paused": True})
     flags = [e["payload"] for e in sim.emitted if e["object_type"] == "resource"]
     assert flags[-1]["paused"] is True
+    other = staff.get("customers/").json()[0]
+    moved = staff.post(f"projects/{project['uuid']}/move_project/", {"customer": other["url"]})
+    assert parse(m.Project, moved)["customer_uuid"] == other["uuid"]
+    assert sim.emitted[-1]["object_type"] == "resource"
+    assert sim.emitted[-1]["payload"]["resource_uuid"] == resource
     ou = provider.get("marketplace-offering-users/", user_uuid=carol["uuid"]).json()[0]
     provider.send("PATCH", f"marketplace-offering-users/{ou['uuid']}/", {"username": "carol9"})
     named = [e["payload"] for e in sim.emitted if e["object_type"] == "offering_user"]
