@@ -12,6 +12,7 @@ from typing import Any
 from actors import messages as m
 from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.convert import waldur_resource
+from actors.user_context import is_linked
 from actors.usernames import UsernameSync
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Resource
@@ -106,7 +107,8 @@ class MembershipActor(ModeActor):
         wanted = {
             t.offering_user_username
             for t in team
-            if t.offering_user_username and t.offering_user_state in (None, "OK")
+            if t.offering_user_username
+            and is_linked(t.offering_user_username, t.offering_user_state)
         }
         wanted |= account_usernames
         existing = set(info.users)

@@ -11,11 +11,12 @@ from typing import Any
 from actors import messages as m
 from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.convert import waldur_resource
-from actors.user_context import resolve_user_context
+from actors.user_context import is_linked, resolve_user_context
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Order
 from actors.waldur.orders import TERMINAL_STATES
 from backends.exceptions import BackendNotReadyError
+from backends.structures import BackendResourceInfo, WaldurResource
 
 
 class OrderActor(ModeActor):
@@ -105,44 +106,47 @@ class OrderActor(ModeActor):
         resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
         target = waldur_resource(resource)
         backend_id = resource.backend_id or self.plugin.resource_backend_id(target).get()
-        if self.plugin.pull_resource(target.with_backend_id(backend_id)).get(
-            timeout=BACKEND_TIMEOUT
-        ):
+        context = resolve_user_context(self.waldur, self.backend, self.context, resource)
+        existing = self.plugin.pull_resource(target.with_backend_id(backend_id))
+        if existing.get(timeout=BACKEND_TIMEOUT) is not None:
             # Created by an earlier run that stopped before telling Waldur: adopt, not twice.
             self.log.info(
                 "resource %s already exists on the backend as %s", resource.uuid, backend_id
             )
-            if not resource.backend_id:
-                self.waldur.resources.set_backend_id(resource.uuid, backend_id).get()
-            return None
-        context = resolve_user_context(self.waldur, self.backend, self.context, resource)
-        info = self.plugin.create_resource_with_id(target, backend_id, context).get(
-            timeout=BACKEND_TIMEOUT
-        )
-        if info.pending_order_id:
-            return str(info.pending_order_id)
-        self.waldur.resources.set_backend_id(resource.uuid, info.backend_id).get()
+            info = BackendResourceInfo(backend_id=backend_id)
+        else:
+            created = self.plugin.create_resource_with_id(target, backend_id, context)
+            info = created.get(timeout=BACKEND_TIMEOUT)
+            self.log.info("order %s: created %s", order.uuid, info.backend_id)
+        self._publish(resource.uuid, target, info, context)
+        return str(info.pending_order_id) if info.pending_order_id else None
+
+    def _publish(
+        self,
+        resource_uuid: str,
+        target: WaldurResource,
+        info: BackendResourceInfo,
+        context: dict[str, Any],
+    ) -> None:
+        """Tell Waldur what the backend made, and link the team; every step is idempotent."""
+        resources = self.waldur.resources
+        resources.set_backend_id(resource_uuid, info.backend_id).get()
         _, waldur_limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
         if waldur_limits:
-            self.waldur.resources.set_limits(resource.uuid, waldur_limits).get()
+            resources.set_limits(resource_uuid, waldur_limits).get()
         if info.backend_metadata:
-            self.waldur.resources.set_backend_metadata(resource.uuid, info.backend_metadata).get()
+            resources.set_backend_metadata(resource_uuid, info.backend_metadata).get()
         if info.endpoints:
-            self.waldur.resources.set_endpoints(
-                resource.uuid, [{"name": e.name, "url": e.url} for e in info.endpoints]
-            ).get()
-        usernames = {u["username"] for u in context.get("offering_users", []) if u["username"]}
-        team_usernames = {
+            endpoints = [{"name": e.name, "url": e.url} for e in info.endpoints]
+            resources.set_endpoints(resource_uuid, endpoints).get()
+        usernames = {
             t["offering_user_username"]
             for t in context.get("team", [])
-            if t.get("offering_user_username")
-        } & usernames
-        if team_usernames:
-            self.plugin.add_users_to_resource(info.backend_id, team_usernames).get(
-                timeout=BACKEND_TIMEOUT
-            )
-        self.log.info("order %s: created %s", order.uuid, info.backend_id)
-        return None
+            if is_linked(t.get("offering_user_username"), t.get("offering_user_state"))
+        }
+        if usernames:
+            added = self.plugin.add_users_to_resource(info.backend_id, usernames)
+            added.get(timeout=BACKEND_TIMEOUT)
 
     def _update(self, order: Order) -> str | None:
         resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()

@@ -53,3 +53,8 @@ def resolve_user_context(
         "ssh_keys": ssh_keys,
         "plan_quotas": plan_quotas,
     }
+
+
+def is_linked(offering_username: str | None, offering_user_state: str | None) -> bool:
+    """A team member belongs on the backend once their offering user has a name and is OK."""
+    return bool(offering_username) and offering_user_state in (None, "OK")

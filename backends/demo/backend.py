@@ -13,7 +13,13 @@ from backends import units
 from backends.base import BaseBackend, UserContext
 from backends.demo.client import DemoClient, current_month
 from backends.demo.store import Store
-from backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport, WaldurResource
+from backends.exceptions import BackendError
+from backends.structures import (
+    TOTAL_ACCOUNT_USAGE,
+    BackendResourceInfo,
+    UsageReport,
+    WaldurResource,
+)
 
 STATE_DIR_VARIABLE = "WALDUR_SITE_AGENT_STATE_DIR"
 
@@ -26,6 +32,8 @@ class DemoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allocation_prefix: str = "demo_"
     default_account: str = ""
     fail_on: list[str] = msgspec.field(default_factory=list)
+    pending_seconds: float = 0.0
+    """> 0: creates are non-blocking orders that complete this many seconds later."""
 
 
 class DemoBackend(BaseBackend):
@@ -83,6 +91,32 @@ class DemoBackend(BaseBackend):
         self, waldur_resource: WaldurResource, user_context: UserContext | None = None
     ) -> None:
         self._maybe_fail("create")
+
+    def create_resource_with_id(
+        self,
+        waldur_resource: WaldurResource,
+        backend_id: str,
+        user_context: UserContext | None = None,
+    ) -> BackendResourceInfo:
+        info = super().create_resource_with_id(waldur_resource, backend_id, user_context)
+        if self.settings.pending_seconds > 0:
+            info.pending_order_id = f"demo-order-{backend_id}"
+            ready_at = time.time() + self.settings.pending_seconds
+            self.demo.store.execute(
+                "INSERT OR REPLACE INTO pending_orders VALUES (?, ?, ?)",
+                info.pending_order_id,
+                backend_id,
+                ready_at,
+            )
+        return info
+
+    def check_pending_order(self, order_backend_id: str) -> bool:
+        rows = self.demo.store.execute(
+            "SELECT ready_at FROM pending_orders WHERE order_id = ?", order_backend_id
+        )
+        if not rows:
+            raise BackendError(f"no pending demo order {order_backend_id!r}")
+        return time.time() >= float(rows[0][0])  # type: ignore[arg-type]
 
     def _pre_delete_resource(self, waldur_resource: WaldurResource) -> None:
         self._maybe_fail("delete")

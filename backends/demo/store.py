@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS user_limits (
     PRIMARY KEY (account, username, component));
 CREATE TABLE IF NOT EXISTS associations (
     account TEXT, username TEXT, PRIMARY KEY (account, username));
+CREATE TABLE IF NOT EXISTS pending_orders (
+    order_id TEXT PRIMARY KEY, account TEXT, ready_at REAL);
 CREATE TABLE IF NOT EXISTS usage (
     account TEXT, username TEXT, component TEXT, month TEXT, amount REAL, updated REAL,
     PRIMARY KEY (account, username, component, month));

@@ -1,0 +1,114 @@
+"""membership_sync and report through the real service, checked on both sides."""
+
+from tests.e2e.harness import Agent, DemoDb, offering_config, terminal, wait_for
+
+
+def created_account(consumer, offering, project, agent):
+    order = consumer.order(offering["url"], project["url"], {"cpu": 5, "mem": 5})
+    done = wait_for(lambda: terminal(consumer, order["uuid"]), what="create", log=agent.log)
+    assert done["state"] == "done", done
+    return consumer.resource(done["marketplace_resource_uuid"])
+
+
+def test_team_changes_become_associations(tmp_path, sim, consumer, world):
+    offering, projects = world
+    db = DemoDb(tmp_path / "state" / "demo-hpc.sqlite")
+    agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")]).start()
+    try:
+        resource = created_account(consumer, offering, projects[0], agent)
+        account = resource["backend_id"]
+        wait_for(
+            lambda: db.members(account) == {"aandersen", "bberg"},
+            what="alice and bob linked",
+            log=agent.log,
+        )
+
+        consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
+        consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
+        wait_for(
+            lambda: db.members(account) == {"aandersen", "cclark"},
+            what="carol in, bob out",
+            log=agent.log,
+        )
+        names = {u["username"] for u in consumer._call("GET", "marketplace-offering-users/")}
+        assert "cclark" in names
+    finally:
+        assert agent.stop() == 0
+
+
+def test_pause_downscale_restore_switch_the_backend_state(tmp_path, sim, consumer, world):
+    offering, projects = world
+    db = DemoDb(tmp_path / "state" / "demo-hpc.sqlite")
+    agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")]).start()
+
+    def flag(name, value):
+        consumer._call(
+            "POST", f"marketplace-resources/{resource['uuid']}/set_{name}/", {name: value}
+        )
+
+    try:
+        resource = created_account(consumer, offering, projects[1], agent)
+        account = resource["backend_id"]
+        flag("paused", True)
+        wait_for(lambda: db.state(account) == "paused", what="paused", log=agent.log)
+        wait_for(
+            lambda: consumer.resource(resource["uuid"])["backend_metadata"] == {"state": "paused"},
+            what="metadata in Waldur",
+            log=agent.log,
+        )
+        flag("paused", False)
+        flag("downscaled", True)
+        wait_for(lambda: db.state(account) == "downscaled", what="downscaled", log=agent.log)
+        flag("downscaled", False)
+        wait_for(lambda: db.state(account) == "active", what="restored", log=agent.log)
+    finally:
+        assert agent.stop() == 0
+
+
+def usages(consumer, resource_uuid):
+    rows = consumer._call("GET", "marketplace-component-usages/", resource_uuid=resource_uuid)
+    return {row["type"]: float(row["usage"]) for row in rows}
+
+
+def user_usages(consumer, resource_uuid):
+    rows = consumer._call("GET", "marketplace-component-user-usages/", resource_uuid=resource_uuid)
+    return {(row["username"], row["component_type"]): float(row["usage"]) for row in rows}
+
+
+def test_usage_reaches_waldur_in_waldur_units_and_never_decreases(tmp_path, sim, consumer, world):
+    offering, projects = world
+    db = DemoDb(tmp_path / "state" / "demo-hpc.sqlite")
+    config = offering_config(sim, offering, tmp_path / "state", usage_per_second=600)
+    agent = Agent(tmp_path, [config]).start()
+    try:
+        resource = created_account(consumer, offering, projects[0], agent)
+        account = resource["backend_id"]
+        first = wait_for(
+            lambda: (
+                usages(consumer, resource["uuid"]).get("gpu", 0) > 0
+                and usages(consumer, resource["uuid"])
+            ),
+            what="gpu usage",
+            log=agent.log,
+        )
+        raw = sum(
+            r[0]
+            for r in db.query(
+                "SELECT amount FROM usage WHERE account = ? AND component = 'gpu'", account
+            )
+        )
+        # 600 GPU-minutes per second per user; unit_factor 60: Waldur sees GPU-hours.
+        assert 0 < first["gpu"] <= raw / 60 + 1
+        assert first.get("cpu", 0) == 0 and first.get("mem", 0) == 0, "the demo meters only gpu"
+        per_user = wait_for(
+            lambda: user_usages(consumer, resource["uuid"]), what="per-user usage", log=agent.log
+        )
+        assert {user for user, _ in per_user} <= {"aandersen", "bberg"}
+        later = wait_for(
+            lambda: (u := usages(consumer, resource["uuid"]))["gpu"] > first["gpu"] and u,
+            what="usage to grow",
+            log=agent.log,
+        )
+        assert later["gpu"] >= first["gpu"]
+    finally:
+        assert agent.stop() == 0
