@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simulators.waldur.events")
 SCHEMA_VERSION = "1.0"
+KEEP = 100_000  # messages and events kept in memory; the older half goes when it is exceeded
+
+
+def _append(items: list[Obj], item: Obj) -> None:
+    items.append(item)
+    if len(items) > KEEP:
+        del items[: KEEP // 2]
 
 
 class BrokerLike(Protocol):
@@ -35,9 +42,8 @@ class EventRouter:
 
     def emit(self, state: State, object_type: str, offering_uuid: str, payload: Obj) -> None:
         with self._lock:
-            self.emitted.append(
-                {"object_type": object_type, "offering_uuid": offering_uuid, "payload": payload}
-            )
+            event = {"object_type": object_type, "offering_uuid": offering_uuid, "payload": payload}
+            _append(self.emitted, event)
         for queue in state.find("queues", offering=offering_uuid, object_type=object_type):
             self._send(queue["vhost"], queue["queue_name"], object_type, payload)
         for queue in state.find("agent_queues", offering=offering_uuid):
@@ -59,7 +65,7 @@ class EventRouter:
             "published": False,
         }
         with self._lock:
-            self.outbox.append(message)
+            _append(self.outbox, message)
         if self.broker is None:
             return
         if self.broker_down:
