@@ -73,7 +73,7 @@ def _page_url(req: Request, page: int) -> str:
 
 
 def uuids(req: Request, name: str) -> set[str] | None:
-    values = req.params(name)
+    values = [v for v in req.params(name) if v != ""]  # an empty value filters nothing
     if not values:
         return None
     parsed = {parse_uuid(v) for v in values}
@@ -83,7 +83,7 @@ def uuids(req: Request, name: str) -> set[str] | None:
 
 
 def choices(req: Request, name: str, allowed: Iterable[str]) -> set[str] | None:
-    values = req.params(name)
+    values = [v for v in req.params(name) if v != ""]  # an empty value filters nothing
     if not values:
         return None
     allowed = set(allowed)

@@ -212,3 +212,8 @@ def test_service_and_offering_managers_act_as_the_provider():
             assert answer.status_code == 200, (username, answer.text)
         outsider = Api(sim, sim.token("dave"))
         assert outsider.get("marketplace-provider-resources/").json() == []
+
+
+def test_empty_filter_values_filter_nothing(sim, staff, info):
+    orders_for(staff, info, 2)
+    assert len(staff.get("marketplace-orders/", state="", offering_uuid="").json()) == 2
