@@ -41,8 +41,9 @@ class Request:
     template: str = ""
 
     def param(self, name: str) -> str | None:
+        """The last value of a query parameter; an empty value counts as absent (django-filter)."""
         values = self.query.get(name)
-        return values[-1] if values else None
+        return values[-1] or None if values else None
 
     def params(self, name: str) -> list[str]:
         return self.query.get(name, [])

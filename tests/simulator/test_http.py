@@ -217,3 +217,4 @@ def test_service_and_offering_managers_act_as_the_provider():
 def test_empty_filter_values_filter_nothing(sim, staff, info):
     orders_for(staff, info, 2)
     assert len(staff.get("marketplace-orders/", state="", offering_uuid="").json()) == 2
+    assert len(staff.get("marketplace-resources/", backend_id="", name="").json()) == 2
