@@ -72,6 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish events to the RabbitMQ named by WALDUR_TEST_RABBITMQ_* variables",
     )
 
+    demo = commands.add_parser(
+        "demo", help="the agent at work: simulator, demo backend, orders and team changes"
+    )
+    demo.add_argument("--state-dir", help="keep config, log and backend here; default: a temp dir")
+    demo.add_argument(
+        "--serve", action="store_true", help="keep everything running after the scenario"
+    )
+    demo.add_argument(
+        "--events",
+        action="store_true",
+        help="event_process over the RabbitMQ of `tests/services/rabbitmq up`",
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds the scenario may take (default 60)"
+    )
+
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -171,6 +187,12 @@ def cmd_simulator(args: argparse.Namespace) -> int:
     return serve(args.port, seed=args.seed, state_file=args.state, broker=args.broker)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.demo import run_demo
+
+    return run_demo(args.state_dir, serve=args.serve, events=args.events, timeout=args.timeout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -184,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "diagnostics": cmd_diagnostics,
         "status": cmd_status,
         "simulator": cmd_simulator,
+        "demo": cmd_demo,
     }
     if args.command not in handlers:
         parser.print_help()
