@@ -12,6 +12,7 @@ Only this command and `simulator` import `simulators`; the service never does.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -188,7 +189,7 @@ class Demo:
             if result:
                 return result
             if time.monotonic() > self.deadline:
-                raise DemoFailed(f"timed out after {self.timeout:.0f} s {what}")
+                raise DemoFailed(f"timed out after {self.timeout:g} s {what}")
             time.sleep(every)
 
     def call(self, method: str, path: str, **params: Any) -> Any:
@@ -542,6 +543,16 @@ class Demo:
             f"  curl -H 'Authorization: Token {token}' "
             f"{self.sim.api_url}marketplace-resources/?offering_uuid={self.offering['uuid']}"
         )
+        order = {
+            "offering": self.offering["url"],
+            "project": self.projects[0]["url"],
+            "limits": {"cpu": 2, "mem": 4},
+            "attributes": {"name": "mine"},
+        }
+        self.out.plain(
+            f"  curl -H 'Authorization: Token {token}' -H 'Content-Type: application/json' "
+            f"-d '{json.dumps(order)}' {self.sim.api_url}marketplace-orders/"
+        )
         self.out.plain(
             f"  curl -H 'Authorization: Token {token}' {self.sim.base_url}/_sim/counters/"
         )
@@ -610,10 +621,14 @@ def run_demo(
         demo = Demo(prepare_state_dir(state_dir), events, timeout)
         return _scenario(demo, broker, serve)
     except DemoFailed as exc:
-        print(f"demo failed: {exc}", file=sys.stderr, flush=True)
+        where = ""
         if demo is not None:
+            demo.out.plain()
+            demo.out.plain(demo.out.paint(f"demo FAILED: {exc}", "red"))
             demo.stop_agent()
             demo.log_tail()
+            where = f" (agent log: {demo.log_path})"
+        print(f"demo failed: {exc}{where}", file=sys.stderr, flush=True)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("demo interrupted", file=sys.stderr, flush=True)
