@@ -1,8 +1,9 @@
 """The simulator's side of RabbitMQ: vhosts, users, queues and publishing, as Mastermind does them.
 
-Everything goes through the RabbitMQ management HTTP API (one pooled `requests` session per
-thread), never through `rabbitmqctl`, so a call costs milliseconds. The broker itself is the one
-`tests/services/rabbitmq up` starts; `Broker.from_env()` reads the variables that script prints.
+Everything goes through the RabbitMQ management HTTP API (a few pooled keep-alive `requests`
+sessions shared by all threads), never through `rabbitmqctl`, so a call costs milliseconds. The
+broker itself is the one `tests/services/rabbitmq up` starts; `Broker.from_env()` reads the
+variables that script prints.
 
 Waldur's conventions reproduced here (see ../shared/notes/waldur-api.md §5):
 
@@ -10,19 +11,27 @@ Waldur's conventions reproduced here (see ../shared/notes/waldur-api.md §5):
   uuid hex) or per agent identity queue (`rmq_username`), whose password is the API token, with
   `.*` configure/write/read on that vhost;
 - durable queues with Waldur's arguments (`QUEUE_ARGUMENTS`);
-- messages on the default exchange with the queue name as routing key, persistent, JSON, with the
-  headers Mastermind's STOMP publisher leaves on them. A consumer subscribed to
-  `/amq/queue/<name>` receives them with `destination: /queue/<name>`, exactly as it receives
-  Mastermind's own `SEND /amq/queue/<name>` (checked against a real node).
+- messages published the way Mastermind publishes them: over STOMP (TCP) with the admin user
+  into the subscriber's vhost, `SEND /amq/queue/<name>` with `persistent:true`, `durable:true`,
+  `auto-delete:false`, `content-type:application/json`, `x-message-id` (Mastermind's: a hash of
+  vhost, queue and body), a JSON body. Mastermind connects per message; here one connection per
+  vhost is kept open and each publish waits for a barrier receipt, so a publish that returned has
+  been taken by RabbitMQ. Without a STOMP port the management API's publish endpoint is used
+  instead (~9 ms each), with the same result for a consumer. A consumer subscribed to
+  `/amq/queue/<name>` gets them with `destination: /queue/<name>` either way (checked against a
+  real node).
 
 Passwords never appear in logs or in error messages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import queue
+import socket
 import threading
 import uuid
 from collections.abc import Mapping
@@ -30,6 +39,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import stomp
+from stomp.exception import StompException
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +87,7 @@ class Broker:
         *,
         ws_url: str | None = None,
         stomp_port: int | None = None,
+        stomp_host: str | None = None,
         timeout: float = 10.0,
     ) -> None:
         self.mgmt_url = mgmt_url if mgmt_url.endswith("/") else mgmt_url + "/"
@@ -83,8 +95,14 @@ class Broker:
         self._auth = (admin_user, admin_password)
         self.ws_url = ws_url
         self.stomp_port = stomp_port
+        self.stomp_host = stomp_host or urlsplit(self.mgmt_url).hostname or "127.0.0.1"
         self.timeout = timeout
-        self._local = threading.local()
+        # Idle sessions, each with its own keep-alive connection; a caller takes one for a call
+        # and puts it back, so any number of threads (one per simulator request) share a few.
+        self._idle: queue.LifoQueue[requests.Session] = queue.LifoQueue()
+        self._publishers: dict[str, _StompPublisher] = {}
+        self._publishers_lock = threading.Lock()
+        self._known_queues: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"Broker({self.mgmt_url!r}, admin_user={self.admin_user!r})"
@@ -110,6 +128,7 @@ class Broker:
             env[ENV_PREFIX + "ADMIN_PASSWORD"],
             ws_url=env.get(ENV_PREFIX + "WS_URL") or None,
             stomp_port=int(stomp_port) if stomp_port else None,
+            stomp_host=env.get(ENV_PREFIX + "HOST") or None,
         )
 
     # Web-STOMP endpoint, split the way stomp.py's WSStompConnection wants it.
@@ -134,14 +153,23 @@ class Broker:
 
     # HTTP plumbing.
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.auth = self._auth
-            session.headers["content-type"] = "application/json"
-            self._local.session = session
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.auth = self._auth
+        session.headers["content-type"] = "application/json"
         return session
+
+    def close(self) -> None:
+        """Close the publishing connections and idle HTTP connections (it stays usable)."""
+        with self._publishers_lock:
+            publishers, self._publishers = list(self._publishers.values()), {}
+        for publisher in publishers:
+            publisher.close()
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
     def _call(
         self,
@@ -160,7 +188,11 @@ class Broker:
         """
         url = self.mgmt_url + path
         try:
-            response = self._session().request(
+            session = self._idle.get_nowait()
+        except queue.Empty:
+            session = self._new_session()
+        try:
+            response = session.request(
                 method,
                 url,
                 data=None if body is None else json.dumps(body),
@@ -168,10 +200,12 @@ class Broker:
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
+            session.close()
             raise BrokerUnavailable(
                 f"RabbitMQ management API at {self.mgmt_url} unreachable "
                 f"({method} {path}): {type(exc).__name__}: {exc}"
             ) from exc
+        self._idle.put(session)
         log.debug("rabbitmq %s %s -> %s", method, path, response.status_code)
         if response.status_code == 404 and ok_missing:
             return None
@@ -218,6 +252,11 @@ class Broker:
     def delete_vhost(self, vhost: str) -> bool:
         """Delete the vhost with everything in it; False if there was none."""
         existed = self.vhost_exists(vhost)
+        self._known_queues = {known for known in self._known_queues if known[0] != vhost}
+        with self._publishers_lock:
+            publisher = self._publishers.pop(vhost, None)
+        if publisher:
+            publisher.close()
         self._call("DELETE", f"vhosts/{_q(vhost)}", ok_missing=True, what=vhost)
         return existed
 
@@ -266,6 +305,7 @@ class Broker:
         redeclaration), as it would be for Mastermind.
         """
         existed = self.queue_exists(vhost, queue)
+        self._known_queues.add((vhost, queue))
         self._call(
             "PUT",
             f"queues/{_q(vhost)}/{_q(queue)}",
@@ -288,6 +328,7 @@ class Broker:
     def delete_queue(self, vhost: str, queue: str) -> bool:
         """Delete the queue; False if there was none."""
         existed = self.queue_exists(vhost, queue)
+        self._known_queues.discard((vhost, queue))
         self._call("DELETE", f"queues/{_q(vhost)}/{_q(queue)}", ok_missing=True, what=queue)
         return existed
 
@@ -303,14 +344,35 @@ class Broker:
         payload: Mapping[str, Any],
         *,
         message_id: str | None = None,
+        via: str | None = None,
     ) -> str:
-        """Publish `payload` as JSON to `queue` (default exchange); returns the x-message-id.
+        """Publish `payload` as JSON to `queue` as Mastermind does; returns the x-message-id.
 
-        Raises `QueueNotFound` when nothing routed it (no such queue in that vhost): Mastermind
-        never publishes without a queue row, so for the simulator that is a bug worth seeing.
+        `via`: "stomp" (the default when the STOMP port is known) or "management".
+        Raises `QueueNotFound` when there is no such queue in that vhost (Mastermind never
+        publishes without a queue row, so for the simulator that is a bug worth seeing; a queue
+        deleted behind this Broker's back is not noticed on the STOMP path, as on Mastermind's),
+        `BrokerUnavailable` when the broker is down.
         """
-        message_id = message_id or uuid.uuid4().hex
-        body = {
+        body = json.dumps(payload)
+        message_id = message_id or mastermind_message_id(vhost, queue, body)
+        via = via or ("stomp" if self.stomp_port else "management")
+        if via == "management":
+            self._publish_management(vhost, queue, body, message_id)
+        elif via == "stomp":
+            if (vhost, queue) not in self._known_queues:
+                if not self.queue_exists(vhost, queue):
+                    raise QueueNotFound(f"no queue {queue} in vhost {vhost}: nothing published")
+                self.set_permissions(vhost, self.admin_user)  # declared by someone else
+                self._known_queues.add((vhost, queue))
+            headers = {**MASTERMIND_HEADERS, "x-message-id": message_id}
+            self._publisher(vhost).send(f"/amq/queue/{queue}", body, headers)
+        else:
+            raise ValueError(f"via must be 'stomp' or 'management', not {via!r}")
+        return message_id
+
+    def _publish_management(self, vhost: str, queue: str, body: str, message_id: str) -> None:
+        request = {
             "properties": {
                 "delivery_mode": 2,
                 "content_type": "application/json",
@@ -318,18 +380,28 @@ class Broker:
                 "headers": {"x-message-id": message_id, "durable": "true", "auto-delete": "false"},
             },
             "routing_key": queue,
-            "payload": json.dumps(payload),
+            "payload": body,
             "payload_encoding": "string",
         }
         result = self._call(
             "POST",
             f"exchanges/{_q(vhost)}/amq.default/publish",
-            body,
+            request,
             what=f"publish to {queue} in vhost {vhost}",
         )
         if not (isinstance(result, dict) and result.get("routed")):
             raise QueueNotFound(f"message to queue {queue} in vhost {vhost} was not routed")
-        return message_id
+
+    def _publisher(self, vhost: str) -> _StompPublisher:
+        assert self.stomp_port is not None
+        with self._publishers_lock:
+            publisher = self._publishers.get(vhost)
+            if publisher is None:
+                publisher = _StompPublisher(
+                    self.stomp_host, self.stomp_port, vhost, self._auth, self.timeout
+                )
+                self._publishers[vhost] = publisher
+            return publisher
 
     # Connections.
 
@@ -362,3 +434,159 @@ class Broker:
     def close_all_connections(self, reason: str = "closed by test") -> int:
         """Force-close every client connection (what `rabbitmqctl close_all_connections` does)."""
         return self.close_connections(reason=reason)
+
+
+def mastermind_message_id(vhost: str, queue: str, body: str) -> str:
+    """Mastermind's deterministic `x-message-id` (for deduplication): sha256 of
+    `<vhost>:<queue>:<body>`, first 32 hex digits."""
+    return hashlib.sha256(f"{vhost}:{queue}:{body}".encode()).hexdigest()[:32]
+
+
+MASTERMIND_HEADERS = {
+    "persistent": "true",
+    "durable": "true",
+    "auto-delete": "false",
+    "content-type": "application/json",
+}
+
+
+class _Link(stomp.ConnectionListener):
+    """The listener of one STOMP connection: records frames and wakes the sender, nothing else
+    (it runs on stomp.py's receiver thread). A fresh one per connection, so a late callback of
+    a dropped connection never touches the state of its replacement."""
+
+    def __init__(self) -> None:
+        self.connected = threading.Event()
+        self.receipts: dict[str, threading.Event] = {}
+        self.error = ""
+
+    def on_connected(self, frame: Any) -> None:
+        self.connected.set()
+
+    def on_receipt(self, frame: Any) -> None:
+        waiter = self.receipts.pop(frame.headers.get("receipt-id", ""), None)
+        if waiter is not None:
+            waiter.set()
+
+    def on_error(self, frame: Any) -> None:
+        self.error = f"{frame.headers.get('message', 'ERROR')}: {str(frame.body).strip()}"
+        self._wake_all()
+
+    def on_disconnected(self) -> None:
+        self.connected.clear()
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for waiter in list(self.receipts.values()):
+            waiter.set()
+
+
+class _StompPublisher:
+    """One STOMP connection into one vhost with the admin user, as Mastermind publishes.
+
+    Sends are serialised, each followed by a receipted barrier (see `_send`). A dropped
+    connection is replaced on the next send; a send that fails on a stale connection is tried
+    once more on a fresh one.
+    """
+
+    def __init__(
+        self, host: str, port: int, vhost: str, auth: tuple[str, str], timeout: float
+    ) -> None:
+        self.host, self.port, self.vhost, self.timeout = host, port, vhost, timeout
+        self._auth = auth
+        self._lock = threading.Lock()
+        self._conn: stomp.Connection | None = None
+        self._link = _Link()
+
+    def send(self, destination: str, body: str, headers: dict[str, str]) -> None:
+        with self._lock:
+            try:
+                self._send(destination, body, headers)
+            except _Stale:
+                self._drop()
+                self._send(destination, body, headers, last_try=True)
+
+    def _send(
+        self, destination: str, body: str, headers: dict[str, str], last_try: bool = False
+    ) -> None:
+        conn, link = self._connection()
+        # Mastermind asks no receipt for its SEND (and a receipt header would reach the
+        # consumer), so a receipted empty transaction right after it is the barrier: once its
+        # RECEIPT is back, RabbitMQ has taken the SEND (or refused it with an ERROR).
+        receipt = uuid.uuid4().hex
+        waiter = link.receipts[receipt] = threading.Event()
+        try:
+            conn.send(destination, body, headers=headers)
+            transaction = conn.begin()
+            conn.abort(transaction, headers={"receipt": receipt})
+        except (StompException, OSError) as exc:
+            link.receipts.pop(receipt, None)
+            if not last_try:
+                raise _Stale from exc
+            self._drop()
+            raise BrokerUnavailable(
+                f"STOMP publish to vhost {self.vhost} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        # on_receipt removes the entry before waking us; a failure wakes us and leaves it.
+        arrived = waiter.wait(self.timeout) and receipt not in link.receipts
+        link.receipts.pop(receipt, None)
+        if arrived:
+            return
+        self._drop()
+        raise BrokerUnavailable(
+            f"no receipt from RabbitMQ for a message to {destination} in vhost {self.vhost}"
+            f" ({link.error or 'connection lost'}); it may or may not have been queued"
+        )
+
+    def _connection(self) -> tuple[stomp.Connection, _Link]:
+        if self._conn is not None and self._conn.is_connected() and self._link.connected.is_set():
+            return self._conn, self._link
+        self._drop()
+        conn = stomp.Connection(
+            [(self.host, self.port)],
+            vhost=self.vhost,
+            heartbeats=(0, 0),
+            reconnect_attempts_max=1,
+            timeout=self.timeout,
+        )
+        link = _Link()
+        conn.set_listener("publisher", link)
+        try:
+            conn.connect(*self._auth, wait=False)
+        except (StompException, OSError) as exc:
+            raise BrokerUnavailable(
+                f"RabbitMQ STOMP at {self.host}:{self.port} unreachable: {type(exc).__name__}"
+            ) from exc
+        sock = getattr(conn.transport, "socket", None)
+        if sock is not None:  # three small frames per publish: no Nagle/delayed-ACK 40 ms stall
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not link.connected.wait(self.timeout):
+            self._stop(conn)
+            raise BrokerError(
+                f"STOMP login into vhost {self.vhost} failed: {link.error or 'no CONNECTED frame'}"
+            )
+        self._conn, self._link = conn, link
+        return conn, link
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._stop(conn)
+
+    @staticmethod
+    def _stop(conn: stomp.Connection) -> None:
+        try:
+            if conn.is_connected():
+                conn.disconnect()
+        except (StompException, OSError):
+            pass
+        finally:
+            conn.transport.stop()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+class _Stale(Exception):
+    """A send failed on a connection that may have died unnoticed: retry on a fresh one."""

@@ -1,0 +1,77 @@
+"""event_process over a real RabbitMQ: orders complete by event, and survive broker restarts."""
+
+import time
+
+import pytest
+
+from simulators.waldur import WaldurSimulator
+from simulators.waldur.client import ConsumerClient
+from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+
+pytestmark = pytest.mark.rabbitmq
+
+
+def event_offering(sim, offering, state, rabbitmq):
+    return {
+        **offering_config(sim, offering, state),
+        "stomp_enabled": True,
+        "stomp_ws_host": rabbitmq.host,
+        "stomp_ws_port": rabbitmq.ws_port,
+        "stomp_ws_path": rabbitmq.ws_path,
+        "websocket_use_tls": False,
+    }
+
+
+def test_orders_complete_by_event_and_across_a_broker_outage(tmp_path, rabbitmq):
+    with WaldurSimulator(broker=rabbitmq.broker, tick_interval=0) as sim:
+        summary = sim.summary()
+        offering, projects = summary["offerings"][0], summary["projects"]
+        # Polling only once an hour: anything done within seconds was done by an event.
+        agent = Agent(
+            tmp_path,
+            [event_offering(sim, offering, tmp_path / "state", rabbitmq)],
+            order_process_period_minutes=60,
+            reconciliation_period_minutes=60,
+        ).start()
+        consumer = ConsumerClient(sim.api_url, sim.staff_token)
+        try:
+            wait_for(
+                lambda: "listening on consumer_" in agent.log(),
+                what="the agent to listen",
+                log=agent.log,
+            )
+            time.sleep(0.5)  # the first polling sweep has run; what follows is events only
+            started = time.monotonic()
+            order = consumer.order(offering["url"], projects[0]["url"], {"cpu": 1, "mem": 1})
+            done = wait_for(
+                lambda: terminal(consumer, order["uuid"]),
+                timeout=15,
+                what="the order, by event",
+                log=agent.log,
+            )
+            assert done["state"] == "done"
+            assert time.monotonic() - started < 10
+
+            with rabbitmq.outage():
+                # Published while the broker is down: the event is lost at the source.
+                missed = consumer.order(offering["url"], projects[1]["url"], {"cpu": 2, "mem": 2})
+            done = wait_for(
+                lambda: terminal(consumer, missed["uuid"]),
+                timeout=60,
+                what="the order missed during the outage",
+                log=agent.log,
+            )
+            assert done["state"] == "done"
+            assert "broker connection lost" in agent.log()
+
+            after = consumer.order(offering["url"], projects[0]["url"], {"cpu": 3, "mem": 3})
+            done = wait_for(
+                lambda: terminal(consumer, after["uuid"]),
+                timeout=30,
+                what="an order after the reconnect",
+                log=agent.log,
+            )
+            assert done["state"] == "done"
+        finally:
+            consumer.close()
+            assert agent.stop() == 0
