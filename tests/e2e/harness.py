@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -82,13 +83,14 @@ class Agent:
         self.config.write_text(tomli_w.dumps(document))
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *args: str) -> Agent:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> Agent:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "agent.cli", "run", "-c", str(self.config), *args],
             stdout=log,
             stderr=log,
             cwd=Path(__file__).parents[2],
+            env={**os.environ, **(env or {})},
         )
         return self
 

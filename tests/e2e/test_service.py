@@ -1,6 +1,8 @@
 """The service as a whole: fault isolation between offerings, status, signals, secrets."""
 
+import contextlib
 import copy
+import socket
 
 from simulators.waldur import WaldurSimulator
 from simulators.waldur.client import ConsumerClient
@@ -86,3 +88,26 @@ def test_sigterm_status_and_no_secret_in_the_log(tmp_path, sim, consumer, world)
     assert "order_process" in log and "stopped" in log
     for token in (sim.provider_token, sim.staff_token):
         assert token not in log
+
+
+def test_sd_notify_ready_watchdog_and_stopping(tmp_path, sim, world):
+    offering, _ = world
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(20)
+        agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")])
+        # WATCHDOG_USEC=1 s: systemd expects a ping at least every second, we send one every 0.5 s.
+        agent.start(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1000000"})
+        try:
+            assert listener.recv(256) == b"READY=1"
+            pings = [listener.recv(256) for _ in range(3)]
+            assert pings == [b"WATCHDOG=1"] * 3
+        finally:
+            assert agent.stop() == 0
+        messages = []
+        listener.settimeout(1)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                messages.append(listener.recv(256))
+        assert b"STOPPING=1" in messages
