@@ -67,12 +67,6 @@ class ModeActor(pykka.ThreadingActor):
         )
 
     @staticmethod
-    def acknowledge(message: Any) -> None:
-        ack = getattr(message, "ack", None)
-        if ack is not None:
-            ack.stomp.tell(m.EventHandled(message_id=ack.message_id, subscription=ack.subscription))
-
-    @staticmethod
     def describe(exc: BaseException) -> tuple[str, str]:
         """The message and traceback an operator sees in Waldur for a failed operation."""
         return str(exc) or type(exc).__name__, "".join(traceback.format_exception(exc))

@@ -73,7 +73,7 @@ class MembershipActor(ModeActor):
             self.log.warning(
                 "event %s not applied now (the next sweep will): %s", type(event).__name__, exc
             )
-        self.acknowledge(event)
+        m.acknowledge(event)
 
     def _resources(self) -> list[Resource]:
         return [

@@ -92,6 +92,13 @@ class EventHandled(Message, frozen=True):
     subscription: str
 
 
+def acknowledge(message: Any) -> None:
+    """Acknowledge the event `message` came from, if it came from one (a tick did not)."""
+    ack: Acknowledgement | None = getattr(message, "ack", None)
+    if ack is not None:
+        ack.stomp.tell(EventHandled(message_id=ack.message_id, subscription=ack.subscription))
+
+
 class BrokerReconnected(Message, frozen=True):
     """The event stream was interrupted: events may be missing, reconcile now."""
 

@@ -123,7 +123,7 @@ class OfferingActor(pykka.ThreadingActor):
             ):
                 if mode in self.children:
                     self.children[mode].tell(tick)
-            _acknowledge(getattr(message, "ack", None))
+            m.acknowledge(message)
         else:
             return super().on_receive(message)
         return None
@@ -132,7 +132,7 @@ class OfferingActor(pykka.ThreadingActor):
         child = self.children.get(mode)
         if child is None:
             self.log.debug("%s has no handler here", type(message).__name__)
-            _acknowledge(message.ack)
+            m.acknowledge(message)
             return
         child.tell(message)
 
@@ -163,8 +163,3 @@ class OfferingActor(pykka.ThreadingActor):
             mode: ModeStatus(**{f: getattr(s, f) for f in s.__struct_fields__})
             for mode, s in self.status.items()
         }
-
-
-def _acknowledge(ack: m.Acknowledgement | None) -> None:
-    if ack is not None:
-        ack.stomp.tell(m.EventHandled(message_id=ack.message_id, subscription=ack.subscription))

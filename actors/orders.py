@@ -49,7 +49,7 @@ class OrderActor(ModeActor):
             except (WaldurError, WaldurUnreachable) as exc:
                 # The periodic sweep picks the order up again; the event is not lost.
                 self.log.warning("order %s from an event: %s", event.order_uuid, exc)
-        self.acknowledge(event)
+        m.acknowledge(event)
 
     def process(self, order: Order) -> bool:
         """Carry one order as far as it can go now; True when it reached a final state."""

@@ -14,26 +14,7 @@ from typing import Any
 
 import tomli_w
 
-COMPONENTS = {
-    "cpu": {
-        "measured_unit": "k-Hours",
-        "accounting_type": "limit",
-        "label": "CPU",
-        "unit_factor": 60000,
-    },
-    "mem": {
-        "measured_unit": "gb-Hours",
-        "accounting_type": "limit",
-        "label": "Memory",
-        "unit_factor": 61440,
-    },
-    "gpu": {
-        "measured_unit": "gpu-Hours",
-        "accounting_type": "usage",
-        "label": "GPU",
-        "unit_factor": 60,
-    },
-}
+from agent.demo import COMPONENTS  # the default simulator offering's components
 
 
 def wait_for(
