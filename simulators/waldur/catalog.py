@@ -212,11 +212,12 @@ def provider_projects(req: Request) -> Response:
 
 
 def list_users(req: Request) -> Response:
-    username = req.param("username")
+    username, email = req.param("username"), req.param("email")
     found = [
         u
         for u in req.state.all("users")
         if (username is None or u["username"] == username)
+        and (email is None or email.lower() in u["email"].lower())
         and (req.me["is_staff"] or u["uuid"] == req.me["uuid"] or not u["is_staff"])
     ]
     return paginate(req, found, lambda u: render.user(req, u))
@@ -224,6 +225,18 @@ def list_users(req: Request) -> Response:
 
 def retrieve_user(req: Request) -> Response:
     return one_body(req, render.user(req, access.lookup(req, "users", req.args[0], "User")))
+
+
+def remote_eduteams(req: Request) -> Response:
+    """The user an eduTEAMS CUID stands for; Waldur pulls it from eduTEAMS, whose users here are
+    the simulator's own (their username is the CUID)."""
+    cuid = req.data().get("cuid")
+    if not isinstance(cuid, str) or not cuid:
+        raise invalid("cuid", "This field is required.")
+    user = req.state.first("users", username=cuid)
+    if user is None:
+        raise ApiError(404, {"detail": f"User with CUID {cuid} is not found in eduTEAMS."})
+    return ok({"uuid": user["uuid"]})
 
 
 def me(req: Request) -> Response:
@@ -256,5 +269,6 @@ def register(router: Router) -> None:
     router.add("GET", base + "{uuid}/projects/", provider_projects)
     router.add("GET", "/api/users/", list_users)
     router.add("GET", "/api/users/me/", me)
+    router.add("POST", "/api/remote-eduteams/", remote_eduteams)
     router.add("GET", "/api/users/{uuid}/", retrieve_user)
     router.add("GET", "/api/version/", version, public=True)

@@ -65,6 +65,7 @@ def new_project(state: State, customer_uuid: str, name: str, fields: Obj | None 
             "description": str(fields.get("description") or ""),
             "end_date": fields.get("end_date"),
             "start_date": fields.get("start_date"),
+            "backend_id": str(fields.get("backend_id") or ""),
         },
     )
 
@@ -172,11 +173,13 @@ def _visible_project(state: State, user: Obj, p: Obj) -> bool:
 def list_projects(req: Request) -> Response:
     customers = uuids(req, "customer_uuid")
     slug, name = req.param("slug"), req.param("name")
+    backend_id = req.param("backend_id")
     found = [
         p
         for p in req.state.all("projects")
         if (customers is None or p["customer"] in customers)
         and (slug is None or p["slug"] == slug)
+        and (backend_id is None or p.get("backend_id", "") == backend_id)
         and (name is None or name.lower() in p["name"].lower())
         and _visible_project(req.state, req.me, p)
     ]
