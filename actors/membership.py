@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import msgspec
+
 from actors import messages as m
 from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.convert import waldur_resource
-from actors.user_context import is_linked
+from actors.user_context import is_linked, member_details
 from actors.usernames import UsernameSync
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Resource
@@ -115,7 +117,9 @@ class MembershipActor(ModeActor):
         stale = existing - wanted
         missing = set() if resource.restrict_member_access else wanted - existing
         if missing:
-            self.plugin.add_users_to_resource(backend_id, missing).get(timeout=BACKEND_TIMEOUT)
+            details = member_details([msgspec.structs.asdict(t) for t in team])
+            added = self.plugin.add_users_to_resource(backend_id, missing, **details)
+            added.get(timeout=BACKEND_TIMEOUT)
             self.log.info("added %s to %s", ", ".join(sorted(missing)), backend_id)
         if stale:
             self.plugin.remove_users_from_resource(backend_id, stale).get(timeout=BACKEND_TIMEOUT)

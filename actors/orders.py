@@ -11,7 +11,7 @@ from typing import Any
 from actors import messages as m
 from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.convert import waldur_resource
-from actors.user_context import is_linked, resolve_user_context
+from actors.user_context import is_linked, member_details, resolve_user_context
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Order
 from actors.waldur.orders import TERMINAL_STATES
@@ -145,7 +145,8 @@ class OrderActor(ModeActor):
             if is_linked(t.get("offering_user_username"), t.get("offering_user_state"))
         }
         if usernames:
-            added = self.plugin.add_users_to_resource(info.backend_id, usernames)
+            details = member_details(context.get("team", []))
+            added = self.plugin.add_users_to_resource(info.backend_id, usernames, **details)
             added.get(timeout=BACKEND_TIMEOUT)
 
     def _update(self, order: Order) -> str | None:

@@ -58,3 +58,21 @@ def resolve_user_context(
 def is_linked(offering_username: str | None, offering_user_state: str | None) -> bool:
     """A team member belongs on the backend once their offering user has a name and is OK."""
     return bool(offering_username) and offering_user_state in (None, "OK")
+
+
+def member_details(team: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`add_users_to_resource` keyword arguments for the linked members of a team (upstream's
+    `user_emails` and `user_attributes`), so a backend that registers accounts itself (MUP) can."""
+    linked = [
+        t for t in team if is_linked(t.get("offering_user_username"), t.get("offering_user_state"))
+    ]
+    return {
+        "user_emails": {t["offering_user_username"]: t["email"] for t in linked if t.get("email")},
+        "user_attributes": {
+            t["offering_user_username"]: {
+                "email": t.get("email") or "",
+                "full_name": t.get("full_name") or "",
+            }
+            for t in linked
+        },
+    }
