@@ -25,6 +25,11 @@ class OfferingContext:
         """Orders (and maybe memberships) arrive as events; polling becomes reconciliation."""
         return "event_process" in self.modes and self.offering.stomp_enabled
 
+    def runs(self, mode: str) -> bool:
+        """Upstream's event_process alone handles orders and memberships, so with events the
+        order and membership actors run too, their periodic sweep being the reconciliation."""
+        return mode in self.modes or (self.events and mode in ("order_process", "membership_sync"))
+
     @property
     def order_period(self) -> float:
         if self.events:

@@ -75,7 +75,7 @@ class OfferingActor(pykka.ThreadingActor):
             "membership_sync": (MembershipActor, "membership", context.membership_period),
         }
         for mode, (cls, role, period) in plan.items():
-            if mode not in context.modes or not context.offering.backend_for(role):  # type: ignore[arg-type]
+            if not context.runs(mode) or not context.offering.backend_for(role):  # type: ignore[arg-type]
                 continue
             child = cls.start(context, backend, me)
             self.children[mode] = child

@@ -53,10 +53,10 @@ class Disconnected(m.Message, frozen=True):
 
 def object_types(context: OfferingContext) -> list[str]:
     types: list[str] = []
-    if "order_process" in context.modes and context.offering.backend_for("order"):
+    if context.runs("order_process") and context.offering.backend_for("order"):
         types += ORDER_TYPES
     if (
-        "membership_sync" in context.modes
+        context.runs("membership_sync")
         and context.offering.backend_for("membership")
         and context.offering.membership_on_stomp
     ):

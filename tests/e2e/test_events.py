@@ -32,7 +32,7 @@ def test_orders_complete_by_event_and_across_a_broker_outage(tmp_path, rabbitmq)
             [event_offering(sim, offering, tmp_path / "state", rabbitmq)],
             order_process_period_minutes=60,
             reconciliation_period_minutes=60,
-        ).start()
+        ).start("-m", "event_process")  # alone, as upstream's event mode runs
         consumer = ConsumerClient(sim.api_url, sim.staff_token)
         try:
             wait_for(
