@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:cli_start -->", "<!-- /bench:cli_start -->"
+from common import (
+    DOCS,
+    ROOT,
+    describe_machine,
+    machine,
+    now,
+    percentile,
+    upstream_venv,
+    write_docs,
+)
+
 COMMAND = ".venv/bin/python bench/cli_start.py --write-docs"
 GOAL_HELP = 10.0  # upstream/ours on `--help`: ours at least ten times faster
 
@@ -70,16 +74,6 @@ class Case:
         }
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * pct / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def run_once(argv: list[str]) -> tuple[float, int, int, str]:
     """(wall seconds, child's peak RSS in KiB, exit code, stderr) of one run of `argv`."""
     with tempfile.TemporaryFile() as err:
@@ -107,53 +101,6 @@ def measure(case: Case, runs: int, warmup: int) -> None:
             case.rss_kib.append(rss)
 
 
-def machine() -> dict[str, object]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    return {
-        "cpu": model or platform.processor() or "unknown",
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-    }
-
-
-def upstream_venv(explicit: str | None) -> tuple[Path, str]:
-    """The upstream venv and the installed upstream version (installing it when missing)."""
-    if explicit:
-        venv = Path(explicit)
-        out = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-c",
-                "from importlib.metadata import version; print(version('waldur-site-agent'))",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        return venv, out.strip()
-    out = subprocess.run(
-        ["sh", str(ROOT / "bench" / "upstream_venv.sh")],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout
-    path, version = out.strip().splitlines()[-1].rsplit(" ", 1)
-    return Path(path), version
-
-
 def ours_version(bindir: Path) -> str:
     out = subprocess.run(
         [str(bindir / "waldur-site-agent"), "version"], capture_output=True, text=True, check=True
@@ -177,8 +124,7 @@ def ratio(cases: dict[str, Case], upstream: str, ours: str) -> dict[str, object]
 def render(result: dict) -> str:
     m = result["machine"]
     lines = [
-        f"Measured {result['date']} on {m['cpu']}, {m['cores']} cores "
-        f"({m['usable_cores']} usable), {m['os']}, Python {m['python']}; "
+        f"Measured {result['date']} on {describe_machine(m)}; "
         f"{result['runs']} runs each after {result['warmup']} warm-up. "
         f"Ours: waldur-site-agent-actors {result['ours_version']}; "
         f"upstream: waldur-site-agent {result['upstream_version']} (+ waldur-site-agent-slurm).",
@@ -214,21 +160,6 @@ def render(result: dict) -> str:
     for note in result["notes"]:
         lines.append(f"\nNote: {note}")
     return "\n".join(lines) + "\n"
-
-
-def write_docs(table: str) -> None:
-    section = f"{BEGIN}\n\nRegenerate with `{COMMAND}`.\n\n{table}\n{END}"
-    if DOCS.exists():
-        text = DOCS.read_text()
-    else:
-        text = "# Benchmarks\n\nMeasured against the upstream agent from PyPI.\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n## CLI start\n\n" + section + "\n"
-    DOCS.write_text(text)
-    print(f"wrote {DOCS.relative_to(ROOT)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     help_ratio = float(ratios[0]["time"])  # type: ignore[arg-type]
     result = {
         "benchmark": "cli_start",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now(),
         "machine": machine(),
         "runs": args.runs,
         "warmup": args.warmup,
@@ -323,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
     if args.write_docs:
-        write_docs(table)
+        write_docs("cli_start", "CLI start", COMMAND, table)
     return 0 if result["goal"]["met"] else 1
 
 
