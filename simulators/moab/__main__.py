@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulators.moab import install
+from simulators.moab.install import install
 
 
 def main() -> None:

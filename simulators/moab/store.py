@@ -8,9 +8,8 @@ change. Amounts are credits; a fund's balance is what its transactions add up to
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -41,8 +40,7 @@ class Refused(Exception):
     """The accounting server refused the request (the real clients exit non-zero with a reason)."""
 
 
-@dataclass(frozen=True)
-class Fund:
+class Fund(NamedTuple):
     id: int
     name: str
     account: str
@@ -58,8 +56,8 @@ def now() -> str:
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    def __init__(self, path: str) -> None:
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
         self.db.execute("BEGIN IMMEDIATE")

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from simulators.moab import install
 from simulators.moab.commands import DB_VARIABLE, main
+from simulators.moab.install import install
 
 
 class Mam:

@@ -1,0 +1,1 @@
+"""The `moab` backend: Moab Accounting Manager accounts, funds and charges through `mam-*`."""
