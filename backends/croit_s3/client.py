@@ -1,0 +1,220 @@
+"""A `requests` client for the S3 part of Croit's management API.
+
+Every request has a connect and a read timeout; idempotent requests (GET, PUT, DELETE) are
+retried on connection failures and 502/503/504. Croit's answers become typed errors whose text
+says what Croit refused and why, and never holds a credential: the token, password and secret
+keys travel only in headers and query strings, which are neither logged nor put in messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from backends.exceptions import BackendError, BackendNotReadyError
+
+log = logging.getLogger("backends.croit_s3.client")
+
+STORAGE_GRAPH = "s3-user-data"
+STORAGE_GRAPH_USER = "template-s3-user-name"
+MAX_DATA_POINTS = 2000
+QuotaScope = Literal["user", "bucket"]
+"""`user`: the user's total; `bucket`: each of the user's buckets."""
+
+
+class CroitError(BackendError):
+    """Croit answered with an error; the text is Croit's own message, with the request."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CroitNotFound(CroitError):
+    pass
+
+
+class CroitConflict(CroitError):
+    pass
+
+
+class BucketUsage(NamedTuple):
+    name: str
+    size: int
+    objects: int
+
+
+class CroitClient:
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        token: str = "",
+        username: str = "",
+        password: str = "",
+        verify: bool | str = True,
+        timeout: float = 30.0,
+        retries: int = 2,
+    ) -> None:
+        self.api = api_url.rstrip("/") + "/api"
+        self.timeout = timeout
+        self.credential = "the API token" if token else f"the password of user {username!r}"
+        self.session = requests.Session()
+        self.session.verify = verify
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        else:
+            self.session.auth = (username, password)
+        self.session.headers["Accept"] = "application/json"
+        retry = Retry(
+            total=retries,
+            read=0,  # an unanswered request may have been carried out: not replayed blindly
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
+            backoff_factor=0.2,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                self.api + path,
+                params=params,
+                json=body,
+                timeout=(self.timeout, self.timeout),
+            )
+        except requests.exceptions.SSLError:
+            raise CroitError(
+                f"TLS connection to Croit at {self.api} failed: its certificate is not trusted "
+                "(set ca_bundle to the CA's PEM file, or verify_ssl: false)"
+            ) from None
+        except requests.Timeout:
+            raise BackendNotReadyError(
+                f"Croit did not answer {method} {path} within {self.timeout:g} s"
+            ) from None
+        except requests.ConnectionError:
+            # The exception's text would repeat the URL with its query: not passed on.
+            raise BackendNotReadyError(f"cannot connect to Croit at {self.api}") from None
+        elapsed = (time.monotonic() - started) * 1000
+        log.debug("%s %s -> %d (%.0f ms)", method, path, response.status_code, elapsed)
+        if response.status_code >= 400:
+            raise self._error(method, path, response)
+        return response.json() if response.content else None
+
+    def _error(self, method: str, path: str, response: requests.Response) -> CroitError:
+        status = response.status_code
+        if status == 401:
+            return CroitError(
+                f"Croit rejected {self.credential}: check that it is valid and, for a token, "
+                "that it has not expired",
+                status,
+            )
+        if status == 403:
+            return CroitError(
+                f"Croit refused {method} {path} to {self.credential}: missing permission", status
+            )
+        message = f"Croit answered {method} {path} with {status}: {_message(response)}"
+        if status == 404:
+            return CroitNotFound(message, status)
+        if status == 409:
+            return CroitConflict(message, status)
+        return CroitError(message, status)
+
+    # -- the S3 endpoints --------------------------------------------------------------------
+
+    def users(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/s3/users") or [])
+
+    def user(self, uid: str) -> dict[str, Any] | None:
+        """One user, or None; Croit has no single-user read, so the list is filtered."""
+        found = self.request("GET", "/s3/users", params={"uid": uid}) or []
+        return next((u for u in found if u.get("uid") == uid), None)
+
+    def create_user(self, body: dict[str, str]) -> None:
+        self.request("POST", "/s3/users", body=body)
+
+    def delete_user(self, uid: str) -> None:
+        self.request("DELETE", f"/s3/users/{_part(uid)}")
+
+    def keys(self, uid: str) -> list[dict[str, str]]:
+        return list(self.request("GET", f"/s3/users/{_part(uid)}/keys") or [])
+
+    def add_key(self, uid: str, access_key: str, secret_key: str) -> None:
+        """Croit takes the secret in the query string; it is never logged from there."""
+        path = f"/s3/users/{_part(uid)}/keys/{_part(access_key)}"
+        self.request("PUT", path, params={"secretKey": secret_key})
+
+    def buckets(self, uid: str) -> list[BucketUsage]:
+        buckets = []
+        for bucket in self.request("GET", f"/s3/users/{_part(uid)}/buckets") or []:
+            usage = bucket.get("usageSum") or {}  # null for a bucket without statistics yet
+            buckets.append(
+                BucketUsage(
+                    str(bucket.get("bucket", "")),
+                    int(usage.get("size") or 0),
+                    int(usage.get("numObjects") or 0),
+                )
+            )
+        return buckets
+
+    def set_quota(self, uid: str, scope: QuotaScope, body: dict[str, Any]) -> None:
+        path = f"/s3/users/{_part(uid)}/{'quota' if scope == 'user' else 'bucket-quota'}"
+        self.request("PUT", path, body=body)
+
+    def storage_series(self, uid: str, start: int, end: int) -> list[tuple[int, float | None]]:
+        """The user's stored bytes over [start, end] (unix seconds), oldest first."""
+        params = {
+            "graph": STORAGE_GRAPH,
+            STORAGE_GRAPH_USER: uid,
+            "startTime": start,
+            "endTime": end,
+            "maxDataPoints": MAX_DATA_POINTS,
+        }
+        try:
+            answer = self.request("GET", "/stats", params=params) or {}
+        except CroitNotFound as exc:
+            # A 404 here is about the graph, not the user: do not let it read as "gone".
+            raise CroitError(f"Croit has no graph {STORAGE_GRAPH!r}: {exc}", 404) from None
+        graphs = (answer.get("axis1") or {}).get("graphs") or []
+        if not graphs:
+            return []
+        return [(int(p["t"]), p.get("v")) for p in graphs[0].get("datapoints") or []]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _part(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text.strip()[:200] or response.reason
+    if isinstance(data, dict):
+        for key in ("message", "error", "detail"):
+            if data.get(key):
+                return str(data[key])[:200]
+    return str(data)[:200]

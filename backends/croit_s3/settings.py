@@ -1,0 +1,84 @@
+"""`backend_settings` and the component keys of the Croit S3 plugin, declared once.
+
+Both the seed's keys (`user_prefix`, `slug_separator`, ...) and those upstream's renamed
+`ceph_s3` plugin reads (`allocation_prefix`, `s3_endpoint`, `s3_region`, `flavour`) are accepted,
+so an operator's file for either loads unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+import msgspec
+from msgspec import Meta
+
+DEFAULT_PREFIX = "waldur_"
+NAME_PART = re.compile(r"(?:[a-z0-9][a-z0-9_.-]*)?")
+
+
+class CroitS3Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    api_url: str
+    """Croit's address; the API is under `<api_url>/api`."""
+    token: str = ""
+    """A Croit API token, sent as `Authorization: Bearer`. Or `username` and `password`."""
+    username: str = ""
+    password: str = ""
+    verify_ssl: bool = True
+    ca_bundle: str = ""
+    """A PEM file of the CA that signed Croit's certificate (instead of `verify_ssl: false`)."""
+    timeout: Annotated[float, Meta(gt=0)] = 30.0
+    """Seconds to connect, and seconds to wait for each answer."""
+    user_prefix: str | None = None
+    """Prefix of S3 user names (default `waldur_`)."""
+    allocation_prefix: str | None = None
+    """Upstream `ceph_s3`'s name for `user_prefix`."""
+    slug_separator: Literal["_", "-", "."] = "_"
+    max_username_length: Annotated[int, Meta(ge=16, le=128)] = 64
+    default_tenant: str = ""
+    default_placement: str = ""
+    default_storage_class: str = ""
+    s3_endpoint: str = ""
+    """Where tenants point their S3 clients; published in the resource metadata (default:
+    `api_url`)."""
+    s3_region: str = "default"
+    quota_scope: Literal["both", "bucket", "user"] = "both"
+    """Where safety limits go: RadosGW's per-bucket quota, the user's total, or both (a bucket
+    quota alone bounds each bucket, not how many buckets a user makes)."""
+    flavour: Literal["croit"] = "croit"
+    """Upstream `ceph_s3` also speaks to plain RadosGW (`radosgw`); this plugin only to Croit."""
+
+    def __post_init__(self) -> None:
+        for name, url in (("api_url", self.api_url), ("s3_endpoint", self.s3_endpoint)):
+            if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
+                raise ValueError(f"{name}: expected an http(s) URL")
+        if bool(self.token) == bool(self.username or self.password):
+            raise ValueError("set either token, or username and password")
+        if not self.token and not (self.username and self.password):
+            raise ValueError("username and password go together")
+        if self.user_prefix is not None and self.allocation_prefix is not None:
+            raise ValueError("user_prefix and allocation_prefix are one setting: set one")
+        if not NAME_PART.fullmatch(self.prefix):
+            raise ValueError("user_prefix: lower-case letters, digits and _ . - only")
+
+    @property
+    def prefix(self) -> str:
+        for value in (self.user_prefix, self.allocation_prefix):
+            if value is not None:
+                return value
+        return DEFAULT_PREFIX
+
+    @property
+    def endpoint(self) -> str:
+        return (self.s3_endpoint or self.api_url).rstrip("/")
+
+
+class CroitS3Component(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The keys a component of this plugin adds to the standard ones."""
+
+    backend_name: Literal["storage", "objects"]
+    """What the component measures: stored bytes, or the number of objects."""
+    enforce_limits: bool = False
+    """Apply the resource's ceiling for it (its limit, or the order's `storage_limit` /
+    `object_limit`) as a RadosGW quota."""
