@@ -1,0 +1,1 @@
+"""The SLURM plugin: accounts, associations, limits, QoS and usage through sacctmgr and sacct."""

@@ -1,0 +1,436 @@
+"""`SlurmClient`: sacctmgr, sacct, squeue and scancel, as argv lists with timeouts.
+
+Every name reaching a command line has passed `backends.slurm.naming` first. Limits here are in
+backend units (TRES-minutes or TRES counts) keyed by Waldur component; this class knows how a
+component maps onto a TRES and a limit type.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+import msgspec
+
+from backends.client import BaseClient
+from backends.slurm import naming, usage
+from backends.slurm.settings import LimitType
+from backends.structures import Association, ClientResource
+
+log = logging.getLogger("backends.slurm")
+
+LIMIT_TYPES: tuple[LimitType, ...] = ("GrpTRESMins", "MaxTRESMins", "GrpTRES")
+ASSOC_FORMAT = "Account,User,ParentName,QOS,DefaultQOS," + ",".join(LIMIT_TYPES)
+# One argv item may not exceed 128 KiB (MAX_ARG_STRLEN); stay well below it.
+MAX_ACCOUNTS_ARG = 100_000
+
+
+class ComponentMap(msgspec.Struct, frozen=True):
+    """Where one Waldur component lives in SLURM."""
+
+    tres: str
+    limit_type: LimitType
+
+
+class AssocRow(msgspec.Struct, frozen=True):
+    """One line of `sacctmgr show association`; `user` is empty for the account's own row."""
+
+    account: str
+    user: str
+    parent: str
+    qos: str
+    default_qos: str
+    limits: dict[str, dict[str, float]]  # limit type -> TRES -> value
+
+
+class SlurmClient(BaseClient):
+    def __init__(
+        self,
+        bin_path: str,
+        cluster: str | None,
+        components: dict[str, ComponentMap],
+        partition: str | None = None,
+        preferred_default: str = "",
+    ) -> None:
+        self.bin_path = bin_path
+        self.preferred_default = preferred_default
+        self.cluster = cluster
+        self.components = components
+        self.partition = partition
+        self._cluster_tres: set[str] | None = None
+
+    # -- command lines ------------------------------------------------------------------------
+
+    def _bin(self, command: str) -> str:
+        return os.path.join(self.bin_path, command) if self.bin_path else command
+
+    def sacctmgr(self, *args: str, write: bool = False) -> str:
+        flags = ["--parsable2", "--noheader"] + (["--immediate"] if write else [])
+        return self.execute_command([self._bin("sacctmgr"), *flags, *args])
+
+    def _scope(self) -> list[str]:
+        """`cluster=C` inside a where clause (or after `add ...`) when one cluster is served."""
+        return [f"cluster={self.cluster}"] if self.cluster else []
+
+    def _cluster_flag(self) -> list[str]:
+        return [f"--clusters={self.cluster}"] if self.cluster else []
+
+    # -- cluster --------------------------------------------------------------------------------
+
+    def version(self) -> str:
+        return self.execute_command([self._bin("sacctmgr"), "--version"]).strip()
+
+    def clusters(self) -> list[str]:
+        return _lines(self.sacctmgr("show", "cluster", "format=Cluster"))
+
+    def cluster_tres(self) -> set[str]:
+        """TRES the cluster accounts for (`cpu`, `mem`, `gres/gpu`, ...); read once."""
+        if self._cluster_tres is None:
+            names = set()
+            for line in _lines(self.sacctmgr("show", "tres", "format=Type,Name")):
+                kind, _, name = line.partition("|")
+                names.add(f"{kind}/{name}" if name else kind)
+            self._cluster_tres = names
+        return self._cluster_tres
+
+    def qos_names(self) -> set[str]:
+        return set(_lines(self.sacctmgr("show", "qos", "format=Name")))
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def list_resources(self) -> list[ClientResource]:
+        return self._accounts()
+
+    def get_resource(self, resource_id: str) -> ClientResource | None:
+        found = self._accounts(f"name={naming.account(resource_id)}")
+        return found[0] if found else None
+
+    def _accounts(self, *where: str) -> list[ClientResource]:
+        args = ["show", "account", *(["where", *where] if where else [])]
+        args.append("format=Account,Description,Organization")
+        result = []
+        for line in _lines(self.sacctmgr(*args)):
+            name, description, organization = [*line.split("|"), "", ""][:3]
+            result.append(
+                ClientResource(
+                    name=name,
+                    description=description,
+                    organization=organization,
+                    backend_id=name,
+                )
+            )
+        return result
+
+    def create_resource(
+        self, name: str, description: str, organization: str, parent_name: str | None = None
+    ) -> str:
+        args = [
+            "add",
+            "account",
+            naming.account(name),
+            f"description={naming.description(description) or name}",
+            f"organization={naming.description(organization) or name}",
+        ]
+        if parent_name:
+            args.append(f"parent={naming.account(parent_name)}")
+        self.sacctmgr(*args, *self._scope(), write=True)
+        return name
+
+    def set_parent(self, name: str, parent: str) -> None:
+        self.sacctmgr(
+            "modify",
+            "account",
+            "where",
+            f"name={naming.account(name)}",
+            *self._scope(),
+            "set",
+            f"parent={naming.account(parent)}",
+            write=True,
+        )
+
+    def delete_resource(self, name: str) -> str:
+        self.sacctmgr(
+            "remove",
+            "account",
+            "where",
+            f"name={naming.account(name)}",
+            *self._scope(),
+            write=True,
+        )
+        return name
+
+    def associations(self, account: str | None = None, user: str | None = None) -> list[AssocRow]:
+        where = [f"account={naming.account(account)}"] if account else []
+        where += [f"user={naming.user(user)}"] if user else []
+        where += self._scope()
+        args = ["show", "association", *(["where", *where] if where else [])]
+        rows = []
+        for line in _lines(self.sacctmgr(*args, f"format={ASSOC_FORMAT}")):
+            fields = line.split("|")
+            if len(fields) != 5 + len(LIMIT_TYPES):
+                continue
+            limits: dict[str, dict[str, float]] = {
+                kind: usage.parse_tres(text)
+                for kind, text in zip(LIMIT_TYPES, fields[5:], strict=True)
+            }
+            account, user, parent, qos, default_qos = fields[:5]
+            rows.append(
+                AssocRow(
+                    account=account.lower(),
+                    user=user.lower(),
+                    parent=parent.lower(),
+                    qos=qos,
+                    default_qos=default_qos,
+                    limits=limits,
+                )
+            )
+        return rows
+
+    def account_row(self, account: str) -> AssocRow | None:
+        return next((r for r in self.associations(account=account) if not r.user), None)
+
+    def children(self, account: str) -> list[str]:
+        """Accounts directly under `account`."""
+        output = self.sacctmgr(
+            "show",
+            "association",
+            "where",
+            f"parent={naming.account(account)}",
+            *self._scope(),
+            "format=Account,User",
+        )
+        return sorted({line.split("|")[0] for line in _lines(output) if line.endswith("|")})
+
+    # -- limits ---------------------------------------------------------------------------------
+
+    def _limit_args(self, limits: dict[str, int]) -> list[str]:
+        """`GrpTRESMins=cpu=600,mem=1024 GrpTRES=gres/gpu=2` for the components given."""
+        known = self.cluster_tres()
+        by_type: dict[str, list[str]] = {}
+        for component, value in sorted(limits.items()):
+            where = self.components.get(component)
+            if where is None:
+                continue
+            if known and where.tres not in known:
+                log.warning("TRES %r of component %r is not on the cluster", where.tres, component)
+                continue
+            by_type.setdefault(where.limit_type, []).append(f"{where.tres}={int(value)}")
+        return [f"{kind}={','.join(items)}" for kind, items in sorted(by_type.items())]
+
+    def set_resource_limits(self, resource_id: str, limits_dict: dict[str, int]) -> str | None:
+        settings = self._limit_args(limits_dict)
+        if settings:
+            self.sacctmgr(
+                "modify",
+                "account",
+                "where",
+                f"name={naming.account(resource_id)}",
+                *self._scope(),
+                "set",
+                *settings,
+                write=True,
+            )
+        return resource_id
+
+    def limits_of(self, row: AssocRow) -> dict[str, int]:
+        """The components' limits on one association, in backend units."""
+        return {
+            component: int(row.limits[where.limit_type][where.tres])
+            for component, where in self.components.items()
+            if where.tres in row.limits.get(where.limit_type, {})
+        }
+
+    def get_resource_limits(self, resource_id: str) -> dict[str, int]:
+        row = self.account_row(resource_id)
+        return self.limits_of(row) if row else {}
+
+    def get_resource_user_limits(self, resource_id: str) -> dict[str, dict[str, int]]:
+        return {
+            row.user: limits
+            for row in self.associations(account=resource_id)
+            if row.user and (limits := self.limits_of(row))
+        }
+
+    def set_resource_user_limits(
+        self, resource_id: str, username: str, limits_dict: dict[str, int]
+    ) -> str:
+        settings = self._limit_args(limits_dict)
+        if settings:
+            self.sacctmgr(
+                "modify",
+                "user",
+                "where",
+                f"name={naming.user(username)}",
+                f"account={naming.account(resource_id)}",
+                *self._scope(),
+                "set",
+                *settings,
+                write=True,
+            )
+        return username
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def get_association(self, user: str, resource_id: str) -> Association | None:
+        rows = self.associations(account=resource_id, user=user)
+        return Association(account=resource_id, user=user) if rows else None
+
+    def list_resource_users(self, resource_id: str) -> list[str]:
+        return sorted({r.user for r in self.associations(account=resource_id) if r.user})
+
+    def create_association(
+        self, username: str, resource_id: str, default_account: str | None = None
+    ) -> str:
+        args = ["add", "user", naming.user(username), f"account={naming.account(resource_id)}"]
+        if default_account:
+            args.append(f"defaultaccount={naming.account(default_account)}")
+        if self.partition:
+            args.append(f"partition={naming.qos(self.partition, 'partition')}")
+        self.sacctmgr(*args, *self._scope(), write=True)
+        return username
+
+    def delete_association(self, username: str, resource_id: str) -> str:
+        user = naming.user(username)
+        self.move_default_account(user, away_from=resource_id)
+        self.sacctmgr(
+            "remove",
+            "user",
+            "where",
+            f"name={user}",
+            f"account={naming.account(resource_id)}",
+            *self._scope(),
+            write=True,
+        )
+        return username
+
+    def default_account(self, user: str) -> str:
+        lines = _lines(
+            self.sacctmgr(
+                "show", "user", "where", f"name={naming.user(user)}", "format=DefaultAccount"
+            )
+        )
+        return lines[0].lower() if lines else ""
+
+    def move_default_account(self, user: str, away_from: str) -> None:
+        """Before `user` leaves `away_from`: make another of their accounts their default.
+
+        SLURM refuses to remove an account that is some user's default, and removing a user's
+        default association leaves them with none (every job then needs `-A`).
+        """
+        user, away_from = naming.user(user), naming.account(away_from)
+        if self.default_account(user) != away_from:
+            return
+        others = sorted({r.account for r in self.associations(user=user)} - {away_from})
+        if not others:
+            return  # the user goes away with their last association
+        target = self.preferred_default if self.preferred_default in others else others[0]
+        self.sacctmgr(
+            "modify",
+            "user",
+            "where",
+            f"name={user}",
+            *self._scope(),
+            "set",
+            f"defaultaccount={target}",
+            write=True,
+        )
+
+    def users_defaulting_to(self, account: str) -> list[str]:
+        return [
+            u.lower()
+            for u in _lines(
+                self.sacctmgr(
+                    "show",
+                    "user",
+                    "where",
+                    f"defaultaccount={naming.account(account)}",
+                    "format=User",
+                )
+            )
+        ]
+
+    # -- QoS ------------------------------------------------------------------------------------
+
+    def set_qos(self, account: str, qos: str) -> None:
+        # defaultqos in the same command: SLURM refuses a QoS list without the default in it.
+        self.sacctmgr(
+            "modify",
+            "account",
+            "where",
+            f"name={naming.account(account)}",
+            *self._scope(),
+            "set",
+            f"qos={naming.qos(qos)}",
+            f"defaultqos={qos}",
+            write=True,
+        )
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def active_jobs(self, account: str) -> list[str]:
+        output = self.execute_command(
+            [
+                self._bin("squeue"),
+                "--noheader",
+                f"--account={naming.account(account)}",
+                "--format=%i",
+                *self._cluster_flag(),
+            ]
+        )
+        return [line.strip() for line in output.splitlines() if line.strip()[:1].isdigit()]
+
+    def cancel_jobs(self, account: str) -> None:
+        self.execute_command(
+            [self._bin("scancel"), f"--account={naming.account(account)}", *self._cluster_flag()]
+        )
+
+    # -- usage ----------------------------------------------------------------------------------
+
+    def get_usage_report(
+        self, resource_ids: list[str], window: tuple[str, str] | None = None
+    ) -> list[usage.JobUsage]:
+        """Job allocations of these accounts in the window (default: this month, host time)."""
+        if window is None:
+            now = datetime.now().astimezone()
+            window = usage.month_window(now.year, now.month, now.tzinfo)
+        jobs: list[usage.JobUsage] = []
+        accounts = sorted({naming.account(a) for a in resource_ids})
+        for chunk in _chunks(accounts, MAX_ACCOUNTS_ARG):
+            output = self.execute_command(
+                [
+                    self._bin("sacct"),
+                    "--parsable2",
+                    "--noheader",
+                    "--noconvert",
+                    "--truncate",
+                    "--allocations",
+                    "--allusers",
+                    f"--starttime={window[0]}",
+                    f"--endtime={window[1]}",
+                    f"--accounts={','.join(chunk)}",
+                    f"--format={usage.FORMAT}",
+                    *self._cluster_flag(),
+                ]
+            )
+            jobs.extend(usage.parse_lines(output))
+        return jobs
+
+
+def _lines(output: str) -> list[str]:
+    return [line.strip() for line in output.splitlines() if line.strip()]
+
+
+def _chunks(names: Sequence[str], limit: int) -> Iterator[list[str]]:
+    """Groups of names whose comma-joined length stays under `limit`."""
+    chunk: list[str] = []
+    size = 0
+    for name in names:
+        if chunk and size + len(name) + 1 > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(name)
+        size += len(name) + 1
+    if chunk:
+        yield chunk

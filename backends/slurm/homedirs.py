@@ -1,0 +1,34 @@
+"""Home directories for users who get access to an allocation (`create_homedirs`).
+
+`mkhomedir_helper` (from PAM) creates the directory named in the user's passwd entry, copies the
+skeleton and applies the umask, exactly as a first login through pam_mkhomedir would. Users the
+system does not know yet (directory services not synced) are skipped and tried again on the next
+membership cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+from collections.abc import Callable, Sequence
+
+log = logging.getLogger("backends.slurm")
+
+HELPER = "/sbin/mkhomedir_helper"
+
+
+def ensure_homedir(
+    username: str, umask: str, skeleton: str, run: Callable[[Sequence[str]], str]
+) -> bool:
+    """True when a home directory was created now."""
+    try:
+        entry = pwd.getpwnam(username)
+    except KeyError:
+        log.info("no home directory for %s yet: the system does not know the user", username)
+        return False
+    if os.path.isdir(entry.pw_dir):
+        return False
+    run([HELPER, username, umask, skeleton])
+    log.info("created home directory %s for %s", entry.pw_dir, username)
+    return True
