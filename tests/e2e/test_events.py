@@ -75,3 +75,4 @@ def test_orders_complete_by_event_and_across_a_broker_outage(tmp_path, rabbitmq)
         finally:
             consumer.close()
             assert agent.stop() == 0
+            rabbitmq.forget(sim)

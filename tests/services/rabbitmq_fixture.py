@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,6 +125,16 @@ class RabbitMQ:
     @property
     def nodename(self) -> str:
         return self.env[PREFIX + "NODENAME"]
+
+    def forget(self, sim: Any) -> None:
+        """Delete the vhosts and users `sim` registered: simulators share seeded UUIDs, so a
+        later test would otherwise inherit this one's queues and the messages left in them."""
+        for queue in sim.objects("agent_queues"):
+            self.broker.delete_user(queue["rmq_username"])
+            self.broker.delete_vhost(queue["vhost"])
+        for subscription in sim.objects("subscriptions"):
+            self.broker.delete_user(subscription["uuid"])
+            self.broker.delete_vhost(subscription["user"])
 
     def restart(self, timeout: float = 300) -> None:
         """Stop and start the same node (durable queues and persistent messages survive).

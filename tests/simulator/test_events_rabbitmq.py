@@ -103,6 +103,5 @@ def test_order_events_reach_the_agent_over_web_stomp(rabbitmq):
             for c in conns:
                 if c.is_connected():
                     c.disconnect()
+            rabbitmq.forget(sim)
             provider.send("DELETE", f"event-subscriptions/{sub['uuid']}/")
-            broker.delete_user(unified["rmq_username"])
-            broker.delete_vhost(sub["user_uuid"])

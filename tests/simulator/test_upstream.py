@@ -214,8 +214,6 @@ def test_upstream_event_process_over_real_rabbitmq(
         try:
             run_until(upstream_venv, "event_process", cfg, env, listening_then_done, timeout=90)
         finally:
-            for queue in sim.objects("agent_queues"):
-                rabbitmq.broker.delete_user(queue["rmq_username"])
-                rabbitmq.broker.delete_vhost(queue["vhost"])
+            rabbitmq.forget(sim)
         published = [m for m in sim.outbox if m["queue"].startswith("consumer_")]
         assert published and all(m["published"] for m in published)
