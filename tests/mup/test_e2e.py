@@ -1,0 +1,223 @@
+"""The mup backend through the real agent service, between the Waldur and the MUP simulators."""
+
+import pytest
+
+from simulators.waldur import WaldurSimulator
+from simulators.waldur.client import ConsumerClient
+from tests.e2e.harness import Agent, terminal, wait_for
+
+GRANT = "2024.00042.CPCA"
+COMPONENTS = {
+    "cpu": {
+        "measured_unit": "k-core-hours",
+        "accounting_type": "limit",
+        "label": "CPU",
+        "unit_factor": 1000,
+        "mup_allocation_type": "Deucalion x86_64",
+    },
+    "storage": {
+        "measured_unit": "GB",
+        "accounting_type": "limit",
+        "label": "Storage",
+        "unit_factor": 1,
+        "mup_allocation_type": "storage",
+    },
+}
+SEED = {
+    "seed": "mup-e2e",
+    "users": [
+        {"username": "staff", "is_staff": True},
+        {"username": "provider", "full_name": "Provider Admin"},
+        {"username": "alice", "full_name": "Alice Andersen"},
+        {"username": "bob", "full_name": "Bob Berg"},
+        {"username": "carol", "full_name": "Carol Clark"},
+        {"username": "dave", "full_name": "Dave Dahl", "email": "dave at example.org"},
+    ],
+    "customers": [
+        {"name": "FCT Computing", "owners": ["provider"]},
+        {"name": "University", "owners": []},
+    ],
+    "offerings": [
+        {
+            "name": "Deucalion via MUP",
+            "customer": "FCT Computing",
+            "plugin_options": {
+                "username_generation_policy": "service_provider",
+                "service_provider_can_create_offering_user": True,
+            },
+            "components": [
+                {"type": k, "name": c["label"], "billing_type": "limit", **c}
+                for k, c in COMPONENTS.items()
+            ],
+            "plans": [{"name": "Default", "quotas": {}, "prices": {"cpu": "1", "storage": "1"}}],
+        }
+    ],
+    "projects": [
+        {
+            "name": f"Climate modelling / {GRANT}",
+            "customer": "University",
+            "members": [
+                {"user": "alice", "role": "PROJECT.MANAGER"},
+                {"user": "bob", "role": "PROJECT.MEMBER"},
+            ],
+        },
+        {
+            "name": "Protein folding / 2024.00077.CPCA",
+            "customer": "University",
+            "members": [{"user": "dave", "role": "PROJECT.MANAGER"}],
+        },
+        {
+            "name": "Ocean currents",
+            "customer": "University",
+            "members": [{"user": "carol", "role": "PROJECT.MANAGER"}],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def world(mup):
+    with WaldurSimulator(SEED, tick_interval=0) as sim:
+        consumer = ConsumerClient(sim.api_url, sim.staff_token)
+        summary = sim.summary()
+        projects = {p["name"].split(" /")[0]: p for p in summary["projects"]}
+        yield sim, consumer, summary["offerings"][0], projects
+        consumer.close()
+
+
+def agent_for(tmp_path, sim, offering, mup):
+    config = {
+        "name": "mup",
+        "waldur_api_url": sim.api_url,
+        "waldur_api_token": sim.provider_token,
+        "waldur_offering_uuid": offering["uuid"],
+        "backend_type": "mup",
+        "backend_settings": {
+            "api_url": mup.api_url,
+            "username": mup.username,
+            "password": mup.password,
+        },
+        "backend_components": COMPONENTS,
+    }
+    return Agent(tmp_path, [config]).start()
+
+
+def finished(consumer, order_uuid, agent, what):
+    return wait_for(lambda: terminal(consumer, order_uuid), what=what, log=agent.log)
+
+
+def members(mup, project_id):
+    return {m["username"]: m["active"] for m in mup.portal.list_members(project_id)}
+
+
+def test_create_update_terminate_reach_done_with_mup_state_to_match(tmp_path, mup, world):
+    sim, consumer, offering, projects = world
+    agent = agent_for(tmp_path, sim, offering, mup)
+    try:
+        order = consumer.order(
+            offering["url"], projects["Climate modelling"]["url"], {"cpu": 5, "storage": 100}
+        )
+        done = finished(consumer, order["uuid"], agent, "create")
+        assert done["state"] == "done", done
+        resource = consumer.resource(done["marketplace_resource_uuid"])
+        backend_id = resource["backend_id"]
+        assert backend_id == f"alloc_{resource['uuid'].replace('-', '')}"
+        project = mup.portal.project_by_grant(GRANT)
+        assert (project["title"], project["active"]) == ("Climate modelling", True)
+        assert project["pi"] == "alice@example.org"
+        allocations = {a["identifier"]: a for a in mup.portal.list_allocations(project["id"])}
+        assert allocations[f"{backend_id}_cpu"]["size"] == 5000
+        assert allocations[f"{backend_id}_storage"]["size"] == 100
+        assert resource["backend_metadata"]["mup_project_id"] == project["id"]
+        wait_for(
+            lambda: members(mup, project["id"]) == {"aandersen": True, "bberg": True},
+            what="the team in MUP",
+            log=agent.log,
+        )
+
+        update = consumer.update_limits(resource["uuid"], {"cpu": 8, "storage": 100})
+        assert finished(consumer, update, agent, "update")["state"] == "done"
+        assert mup.portal.allocation_by_identifier(f"{backend_id}_cpu")["size"] == 8000
+
+        terminate = consumer.terminate(resource["uuid"])
+        assert finished(consumer, terminate, agent, "terminate")["state"] == "done"
+        assert consumer.resource(resource["uuid"])["state"] == "Terminated"
+        assert not any(a["active"] for a in mup.portal.list_allocations(project["id"]))
+        assert mup.portal.project(project["id"])["active"] is False
+    finally:
+        assert agent.stop() == 0
+    assert mup.password not in agent.log()
+
+
+def test_usage_and_team_changes_reach_the_other_side(tmp_path, mup, world):
+    sim, consumer, offering, projects = world
+    climate = projects["Climate modelling"]
+    agent = agent_for(tmp_path, sim, offering, mup)
+    try:
+        order = consumer.order(offering["url"], climate["url"], {"cpu": 5, "storage": 100})
+        resource = consumer.resource(
+            finished(consumer, order["uuid"], agent, "create")["marketplace_resource_uuid"]
+        )
+        backend_id = resource["backend_id"]
+        mup.portal.record_usage(f"{backend_id}_cpu", "aandersen", 1500)
+        mup.portal.record_usage(f"{backend_id}_cpu", "bberg", 2600)
+        mup.portal.record_usage(f"{backend_id}_storage", "aandersen", 42)
+
+        def usage():
+            rows = consumer._call(
+                "GET", "marketplace-component-usages/", resource_uuid=resource["uuid"]
+            )
+            return {row["type"]: float(row["usage"]) for row in rows}
+
+        # MUP counts core-hours, Waldur k-core-hours (unit_factor 1000).
+        wait_for(
+            lambda: usage() == {"cpu": 4.0, "storage": 42.0}, what="usage in Waldur", log=agent.log
+        )
+        per_user = wait_for(
+            lambda: {
+                (r["username"], r["component_type"]): float(r["usage"])
+                for r in consumer._call(
+                    "GET", "marketplace-component-user-usages/", resource_uuid=resource["uuid"]
+                )
+            },
+            what="per-user usage",
+            log=agent.log,
+        )
+        assert per_user[("aandersen", "cpu")] == 2.0 and per_user[("bberg", "cpu")] == 3.0
+
+        project_id = mup.portal.project_by_grant(GRANT)["id"]
+        consumer.add_user(climate["uuid"], consumer.user_uuid("carol"))
+        consumer.remove_user(climate["uuid"], consumer.user_uuid("bob"))
+        wait_for(
+            lambda: members(mup, project_id) == {"aandersen": True, "bberg": False, "cclark": True},
+            what="carol registered and in, bob deactivated",
+            log=agent.log,
+        )
+        assert mup.portal.user("username", "cclark")["email"] == "carol@example.org"
+    finally:
+        assert agent.stop() == 0
+    assert mup.password not in agent.log()
+
+
+def test_orders_mup_cannot_take_end_erred_with_a_readable_reason(tmp_path, mup, world):
+    sim, consumer, offering, projects = world
+    agent = agent_for(tmp_path, sim, offering, mup)
+    try:
+        refused = consumer.order(
+            offering["url"], projects["Protein folding"]["url"], {"cpu": 1, "storage": 1}
+        )
+        erred = finished(consumer, refused["uuid"], agent, "the order MUP refuses")
+        assert erred["state"] == "erred"
+        assert erred["error_message"] == (
+            "MUP refused POST /api/user/ (HTTP 400): email: Enter a valid email address."
+        )
+        unnamed = consumer.order(
+            offering["url"], projects["Ocean currents"]["url"], {"cpu": 1, "storage": 1}
+        )
+        erred = finished(consumer, unnamed["uuid"], agent, "the order without a grant")
+        assert erred["state"] == "erred"
+        assert "'Ocean currents' names no grant number" in erred["error_message"]
+        assert mup.portal.list_projects() == []
+    finally:
+        assert agent.stop() == 0
+    assert mup.password not in agent.log()
