@@ -1,0 +1,1 @@
+"""Waldur federation: this offering's resources live on an offering of another Waldur (B)."""

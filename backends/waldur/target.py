@@ -1,0 +1,144 @@
+"""Waldur B's objects as this plugin uses them: the offering, projects, resources, orders, usage,
+and this agent's event queue there. Reads and creations only; decisions are the backend's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.waldur.http import TargetApi, TargetError
+from backends.waldur.models import (
+    ComponentUsage,
+    ComponentUserUsage,
+    Customer,
+    Identity,
+    Offering,
+    Order,
+    OrderReference,
+    Plan,
+    Project,
+    Queue,
+    Resource,
+)
+from backends.waldur.settings import WaldurSettings
+
+IN_FLIGHT_STATES = ("pending-consumer", "pending-provider", "pending-start-date", "executing")
+
+
+class WaldurB:
+    def __init__(self, api: TargetApi, settings: WaldurSettings) -> None:
+        self.api = api
+        self.offering_uuid = settings.target_offering_uuid
+        self.customer_uuid = settings.target_customer_uuid
+
+    def offering(self) -> Offering:
+        return self.api.get(f"marketplace-public-offerings/{self.offering_uuid}/", Offering)
+
+    def customer(self) -> Customer:
+        return self.api.get(f"customers/{self.customer_uuid}/", Customer)
+
+    def project(self, backend_id: str, name: str, description: str) -> Project:
+        """The customer's project with this backend id, created on first use."""
+        found = self.api.list(
+            "projects/", Project, {"backend_id": backend_id, "customer_uuid": self.customer_uuid}
+        )
+        if found:
+            return found[0]
+        body = {
+            "name": name,
+            "customer": self.api.url(f"customers/{self.customer_uuid}/"),
+            "backend_id": backend_id,
+            "description": description,
+        }
+        return self.api.post("projects/", body, Project)
+
+    def order(self, project: Project, limits: dict[str, int], attributes: dict[str, Any]) -> Order:
+        """A Create order in `project` for the offering, on its first plan if it has plans."""
+        body: dict[str, Any] = {
+            "offering": self.api.url(f"marketplace-public-offerings/{self.offering_uuid}/"),
+            "project": project.url,
+            "limits": limits,
+            "attributes": attributes,
+        }
+        plans = self.api.list(
+            "marketplace-public-plans/", Plan, {"offering_uuid": self.offering_uuid}
+        )
+        if plans:
+            body["plan"] = plans[0].url
+        return self.api.post("marketplace-orders/", body, Order)
+
+    def get_order(self, uuid: str) -> Order:
+        return self.api.get(f"marketplace-orders/{uuid}/", Order)
+
+    def in_flight_order(self, resource_uuid: str, order_type: str) -> Order | None:
+        orders = self.api.list(
+            "marketplace-orders/",
+            Order,
+            {"resource_uuid": resource_uuid, "type": order_type, "state": list(IN_FLIGHT_STATES)},
+        )
+        return orders[0] if orders else None
+
+    def update_limits(self, resource_uuid: str, limits: dict[str, int]) -> str:
+        path = f"marketplace-resources/{resource_uuid}/update_limits/"
+        return self.api.post(path, {"limits": limits}, OrderReference).order_uuid
+
+    def terminate(self, resource_uuid: str) -> str:
+        path = f"marketplace-resources/{resource_uuid}/terminate/"
+        return self.api.post(path, {}, OrderReference).order_uuid
+
+    def resource(self, uuid: str) -> Resource | None:
+        """None when B has no such resource (or the id is not one of B's)."""
+        if not uuid:
+            return None
+        try:
+            return self.api.get(f"marketplace-resources/{uuid}/", Resource)
+        except TargetError as exc:
+            if exc.status in (400, 404):
+                return None
+            raise
+
+    def resources(self) -> list[Resource]:
+        return self.api.list(
+            "marketplace-resources/", Resource, {"offering_uuid": self.offering_uuid}
+        )
+
+    def usage(
+        self, resource_uuid: str, period: str
+    ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """(component totals, per-username component amounts) of one billing month."""
+        totals: dict[str, float] = {}
+        query = {"resource_uuid": resource_uuid, "billing_period": period}
+        for item in self.api.list("marketplace-component-usages/", ComponentUsage, query):
+            totals[item.type] = totals.get(item.type, 0.0) + item.usage
+        per_user: dict[str, dict[str, float]] = {}
+        query = {"resource_uuid": resource_uuid, "component_usage_billing_period": period}
+        for user in self.api.list("marketplace-component-user-usages/", ComponentUserUsage, query):
+            amounts = per_user.setdefault(user.username, {})
+            amounts[user.component_type] = amounts.get(user.component_type, 0.0) + user.usage
+        return totals, per_user
+
+    def order_queue(self) -> Queue:
+        """This agent's queue of the offering's order events (registration is idempotent).
+
+        The identity is this agent's own, `federation-<customer>`, never `agent-<offering>`:
+        that is B's own agent's, whose queue this agent would share and steal messages from.
+        """
+        name = f"federation-{self.customer_uuid}"
+        found = self.api.list(
+            "marketplace-site-agent-identities/",
+            Identity,
+            {"name": name, "offering_uuid": self.offering_uuid},
+        )
+        identity = (
+            found[0]
+            if found
+            else self.api.post(
+                "marketplace-site-agent-identities/",
+                {"offering": self.offering_uuid, "name": name},
+                Identity,
+            )
+        )
+        return self.api.post(
+            f"marketplace-site-agent-identities/{identity.uuid}/register_queue/",
+            {"object_types": ["order"]},
+            Queue,
+        )
