@@ -9,6 +9,7 @@ keys travel only in headers and query strings, which are neither logged nor put 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
@@ -20,6 +21,24 @@ from urllib3.util.retry import Retry
 from backends.exceptions import BackendError, BackendNotReadyError
 
 log = logging.getLogger("backends.croit_s3.client")
+
+
+class _HideSecretKeys(logging.Filter):
+    """urllib3 logs each request line at DEBUG, query included, and Croit takes new secret keys
+    in the query: their values are blanked in those records."""
+
+    pattern = re.compile(r"(secretKey=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "secretKey=" in message:
+            record.msg, record.args = self.pattern.sub(r"\1***", message), None
+        return True
+
+
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _HideSecretKeys) for f in _urllib3_log.filters):
+    _urllib3_log.addFilter(_HideSecretKeys())
 
 STORAGE_GRAPH = "s3-user-data"
 STORAGE_GRAPH_USER = "template-s3-user-name"
@@ -65,8 +84,8 @@ class CroitClient:
         self.api = api_url.rstrip("/") + "/api"
         self.timeout = timeout
         self.credential = "the API token" if token else f"the password of user {username!r}"
+        self.verify = verify  # per request: a session's own is overridden by REQUESTS_CA_BUNDLE
         self.session = requests.Session()
-        self.session.verify = verify
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         else:
@@ -74,7 +93,7 @@ class CroitClient:
         self.session.headers["Accept"] = "application/json"
         retry = Retry(
             total=retries,
-            read=0,  # an unanswered request may have been carried out: not replayed blindly
+            read=False,  # an unanswered request may have been carried out: never replayed
             status_forcelist=(502, 503, 504),
             allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
             backoff_factor=0.2,
@@ -102,6 +121,7 @@ class CroitClient:
                 params=params,
                 json=body,
                 timeout=(self.timeout, self.timeout),
+                verify=self.verify,
             )
         except requests.exceptions.SSLError:
             raise CroitError(
