@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from agent.init_args import add_init_parser
+
 if TYPE_CHECKING:
     from config import Loaded
 
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     diagnostics = commands.add_parser("diagnostics", help="check Waldur and backend connectivity")
     with_config(diagnostics)
+
+    add_init_parser(commands)
 
     status = commands.add_parser("status", help="show the running agent's offerings and modes")
     status.add_argument(
@@ -148,6 +152,12 @@ def cmd_diagnostics(args: argparse.Namespace) -> int:
     return EXIT_OK if run_diagnostics(loaded.config) else EXIT_FAILURE
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from agent.init import run_init
+
+    return run_init(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config_file, args.strict)
     if loaded is None:
@@ -204,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": cmd_validate,
         "config": cmd_config_show,
         "diagnostics": cmd_diagnostics,
+        "init": cmd_init,
         "status": cmd_status,
         "simulator": cmd_simulator,
         "demo": cmd_demo,

@@ -1,0 +1,260 @@
+"""`waldur-site-agent init` on a terminal (pexpect) and from flags, against the Waldur simulator."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+import yaml
+
+from config import load_file
+from simulators.waldur import WaldurSimulator
+from simulators.waldur.client import ConsumerClient
+from tests.e2e.harness import DemoDb, terminal, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENT = [sys.executable, "-m", "agent.cli"]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with WaldurSimulator(tick_interval=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def offering(sim):
+    return sim.summary()["offerings"][0]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/"
+
+
+def init(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AGENT, "init", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def flags(sim, tmp_path: Path, *extra: str, token: bool = True) -> list[str]:
+    return [
+        "--non-interactive",
+        "--url",
+        sim.api_url,
+        *(["--token", sim.provider_token] if token else []),
+        "--backend",
+        "demo",
+        "--setting",
+        f"path={tmp_path / 'demo.sqlite'}",
+        "--state-dir",
+        str(tmp_path / "state"),
+        *extra,
+    ]
+
+
+def test_interactive_asks_again_after_an_unreachable_url_and_a_wrong_token(sim, offering, tmp_path):
+    output = tmp_path / "agent.toml"
+    child = pexpect.spawn(
+        AGENT[0],
+        [*AGENT[1:], "init", "-o", str(output), "--state-dir", str(tmp_path / "state")],
+        cwd=str(ROOT),
+        encoding="utf-8",
+        timeout=20,
+    )
+    transcript: list[str] = []
+    child.logfile_read = _Collect(transcript)
+    child.expect_exact("Waldur API URL")
+    child.sendline(closed_port_url())
+    child.expect_exact("cannot reach Waldur at")
+    child.expect_exact("Waldur API URL")
+    # Without the trailing `api/`: init finds the API root by itself.
+    child.sendline(sim.api_url.removesuffix("api/"))
+    child.expect_exact(f"at {sim.api_url}")
+    child.expect_exact("API token")
+    child.sendline("not-a-token")
+    child.expect_exact("Waldur refused this token (HTTP 401)")
+    child.expect_exact("API token")
+    child.sendline(sim.provider_token)
+    child.expect_exact("signed in as provider")
+    child.expect_exact(f"1. {offering['name']}")
+    child.expect_exact("Offering (number or UUID) [1]:")
+    child.sendline("7")
+    child.expect_exact("no offering '7'")
+    child.sendline("")
+    child.expect_exact("Backend")
+    child.sendline("no-such-backend")
+    child.expect_exact("no backend 'no-such-backend' installed")
+    child.sendline("demo")
+    child.expect_exact("Settings of demo")
+    child.expect_exact("path:")
+    child.sendline(str(tmp_path / "demo.sqlite"))
+    child.expect_exact("usage_per_second [100.0]:")
+    child.sendline("fast")
+    child.expect_exact("usage_per_second: Expected `float`")
+    child.sendline("")  # Enter keeps the default after all
+    child.expect_exact("allocation_prefix [demo_]:")
+    child.sendline("site_")
+    for _ in ("default_account", "fail_on", "pending_seconds"):
+        child.expect(r"\]?: ")
+        child.sendline("")
+    child.expect_exact("Serve cpu (CPU, k-Hours, billed by limit)? [Y/n]")
+    child.sendline("")
+    child.expect_exact("backend units per k-Hours (unit_factor) [1]:")
+    child.sendline("60000")
+    child.expect_exact("Serve mem")
+    child.sendline("n")
+    child.expect_exact("Serve gpu")
+    child.sendline("y")
+    child.expect_exact("backend units per gpu-Hours (unit_factor) [1]:")
+    child.sendline("60")
+    child.expect_exact("backend demo: ping ok")
+    child.expect_exact(f"Wrote {output} (mode 600)")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, "".join(transcript)
+
+    assert sim.provider_token not in "".join(transcript)  # typed blind, never echoed
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    (written,) = load_file(output, strict=True).config.offerings
+    assert written.waldur_api_url == sim.api_url
+    assert written.waldur_api_token == sim.provider_token
+    assert written.waldur_offering_uuid == offering["uuid"]
+    assert written.backend_settings == {
+        "path": str(tmp_path / "demo.sqlite"),
+        "allocation_prefix": "site_",
+    }
+    assert sorted(written.backend_components) == ["cpu", "gpu"]
+    cpu = written.backend_components["cpu"]
+    assert (cpu.accounting_type, cpu.unit_factor, cpu.label) == ("limit", 60000, "CPU")
+
+    # ... and `run` serves the offering with it: an order reaches the backend in backend units.
+    consumer = ConsumerClient(sim.api_url, sim.staff_token)
+    project = sim.summary()["projects"][0]
+    order = consumer.order(offering["url"], project["url"], {"cpu": 3}, name="from init")
+    log = tmp_path / "agent.log"
+    with log.open("wb") as sink:
+        agent = subprocess.Popen(
+            [*AGENT, "run", "-c", str(output)], cwd=ROOT, stdout=sink, stderr=sink
+        )
+    try:
+        done = wait_for(
+            lambda: terminal(consumer, order["uuid"]), what="the order", log=log.read_text
+        )
+        assert done["state"] == "done", done
+        account = consumer.resource(done["marketplace_resource_uuid"])["backend_id"]
+        assert account.startswith("site_")
+        assert DemoDb(tmp_path / "demo.sqlite").limits(account) == {"cpu": 3 * 60000}
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+        consumer.close()
+
+
+def test_failed_checks_write_nothing_unless_told_to(sim, offering, tmp_path):
+    output = tmp_path / "agent.toml"
+    args = ["-o", str(output), "--setting", 'fail_on=["ping"]', "--components", "cpu"]
+    args += ["--offering", offering["uuid"]]
+    refused = init(*flags(sim, tmp_path, *args))
+    assert refused.returncode == 1, refused.stderr
+    assert "backend demo: FAILED: demo backend was told to fail on ping" in refused.stdout
+    assert "checks failed, nothing written" in refused.stderr
+    assert not output.exists()
+
+    child = pexpect.spawn(
+        AGENT[0],
+        [*AGENT[1:], "init", *flags(sim, tmp_path, *args)[1:]],
+        cwd=str(ROOT),
+        encoding="utf-8",
+        timeout=20,
+    )
+    for prompt in ("usage_per_second", "allocation_prefix", "default_account", "pending_seconds"):
+        child.expect_exact(f"  {prompt}")  # the settings no flag gave
+        child.sendline("")
+    child.expect_exact("(unit_factor) [1]:")
+    child.sendline("")
+    child.expect_exact("The checks failed: write the config anyway? [y/N]")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert load_file(output).config.offerings[0].backend_settings["fail_on"] == ["ping"]
+
+
+def test_non_interactive_wrong_token_fails_and_writes_nothing(sim, tmp_path):
+    output = tmp_path / "agent.toml"
+    result = init(*flags(sim, tmp_path, "-o", str(output), "--token", "wrong"))
+    assert result.returncode == 1
+    assert "Waldur refused this token (HTTP 401)" in result.stderr
+    assert "wrong" not in result.stderr + result.stdout
+    assert not output.exists()
+
+
+def test_non_interactive_unreachable_url_fails_and_writes_nothing(sim, tmp_path):
+    output = tmp_path / "agent.toml"
+    result = init(*flags(sim, tmp_path, "-o", str(output), "--url", closed_port_url()))
+    assert result.returncode == 1
+    assert "cannot reach Waldur at http://127.0.0.1:" in result.stderr
+    assert not output.exists()
+
+
+def test_non_interactive_yaml_with_token_file_and_unit_factors(sim, offering, tmp_path):
+    output = tmp_path / "agent.yaml"
+    token = tmp_path / "token"
+    token.write_text(sim.provider_token + "\n")
+    args = ["-o", str(output), "--token-file", str(token), "--offering", offering["uuid"]]
+    args += ["--unit-factor", "cpu=60000", "--unit-factor", "mem=61440", "--no-backend-check"]
+    result = init(*flags(sim, tmp_path, *args, token=False))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    document = yaml.safe_load(output.read_text())
+    (entry,) = document["offerings"]
+    assert entry["waldur_api_token"] == sim.provider_token
+    assert entry["backend_components"]["mem"]["unit_factor"] == 61440
+    assert entry["backend_components"]["gpu"]["unit_factor"] == 1
+    validated = subprocess.run(
+        [*AGENT, "validate", "-c", str(output), "--strict"], cwd=ROOT, capture_output=True
+    )
+    assert validated.returncode == 0, validated.stderr
+
+    again = init(*flags(sim, tmp_path, *args, token=False))
+    assert again.returncode == 2
+    assert "exists (--force overwrites it)" in again.stderr
+
+
+def test_non_interactive_input_errors_are_config_errors(sim, tmp_path):
+    output = str(tmp_path / "agent.toml")
+    no_backend = init(*flags(sim, tmp_path, "-o", output, "--backend", "nope"))
+    assert no_backend.returncode == 2
+    assert "no backend 'nope' installed" in no_backend.stderr
+    bad_component = init(*flags(sim, tmp_path, "-o", output, "--unit-factor", "disk=2"))
+    assert bad_component.returncode == 2
+    assert "the offering has no component ['disk']" in bad_component.stderr
+    bad_setting = init(*flags(sim, tmp_path, "-o", output, "--setting", "pending_seconds=soon"))
+    assert bad_setting.returncode == 2
+    assert "pending_seconds: Expected `float`" in bad_setting.stderr
+    wrong_name = init(*flags(sim, tmp_path, "-o", output + ".yaml", "--format", "toml"))
+    assert wrong_name.returncode == 2
+    assert not Path(output).exists()
+
+
+class _Collect:
+    """pexpect's logfile: keeps what the child printed, for the assertion messages."""
+
+    def __init__(self, into: list[str]) -> None:
+        self.into = into
+
+    def write(self, data: str) -> None:
+        self.into.append(data)
+
+    def flush(self) -> None:
+        pass
