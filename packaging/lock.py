@@ -14,11 +14,8 @@ from pathlib import Path
 
 
 def pins(wanted: Path, into: Path) -> list[str]:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--only-binary", ":all:"]
-        + ["-r", str(wanted), "-d", str(into)],
-        check=True,
-    )
+    download = [sys.executable, "-m", "pip", "download", "-q", "--only-binary", ":all:"]
+    subprocess.run([*download, "-r", str(wanted), "-d", str(into)], check=True)
     lines = []
     for wheel in sorted(into.glob("*.whl"), key=lambda p: p.name.lower()):
         name, version = wheel.name.split("-")[:2]
