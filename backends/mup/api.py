@@ -88,7 +88,7 @@ class MupApi:
                 )
             else:
                 if response.status_code < 400:
-                    return response.json() if response.content else None
+                    return _json(method, path, response)
                 answer = _decoded(response)
                 if response.status_code == 401:
                     raise BackendError(
@@ -180,6 +180,17 @@ class MupApi:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _json(method: str, path: str, response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise BackendError(
+            f"MUP answered {method} {path} with something other than JSON: {response.text[:120]!r}"
+        ) from None
 
 
 def _decoded(response: requests.Response) -> Any:
