@@ -91,6 +91,10 @@ class BackendActor(pykka.ThreadingActor):
                 getattr(backend, "handled_resource_states", ("OK", "Erred"))
             ),
             "backend_type": getattr(backend, "backend_type", ""),
+            # Duck-typed, as upstream's optional flags: the federation plugin declares them.
+            "reconciles_team": bool(getattr(backend, "reconciles_team", False)),
+            "target_events": bool(getattr(backend, "target_events_enabled", False)),
+            "target_poll_seconds": getattr(backend, "target_poll_seconds", None),
         }
 
     def set_service_provider(self, uuid: str) -> None:

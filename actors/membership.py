@@ -17,7 +17,8 @@ from actors.convert import waldur_resource
 from actors.user_context import is_linked, member_details
 from actors.usernames import UsernameSync
 from actors.waldur.client import WaldurError, WaldurUnreachable
-from actors.waldur.models import Resource
+from actors.waldur.models import Resource, TeamMember
+from backends.structures import BackendResourceInfo
 
 
 class MembershipActor(ModeActor):
@@ -27,6 +28,7 @@ class MembershipActor(ModeActor):
     def setup(self) -> None:
         caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
         self.states: tuple[str, ...] = caps["handled_resource_states"]
+        self.reconciles_team: bool = caps["reconciles_team"]
         self.usernames = UsernameSync(self.context, self.backend, self.log)
 
     def on_receive(self, message: Any) -> Any:
@@ -106,6 +108,33 @@ class MembershipActor(ModeActor):
             self.log.warning("resource %s is in Waldur but not on the backend", backend_id)
             return
         team = self.waldur.resources.team(resource.uuid).get()
+        if self.reconciles_team:
+            self._mirror_team(resource, team)
+        else:
+            self._sync_members(resource, info, team, account_usernames)
+        if resource.paused:
+            self.plugin.pause_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+        elif resource.downscaled:
+            self.plugin.downscale_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+        else:
+            self.plugin.restore_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+        metadata = self.plugin.get_resource_metadata(backend_id).get(timeout=BACKEND_TIMEOUT)
+        if metadata and metadata != (resource.backend_metadata or {}):
+            self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
+        self._sync_user_limits(resource)
+        if resource.state == "Erred":
+            self.waldur.resources.set_ok(resource.uuid).get()
+        self.waldur.resources.refresh_last_sync(resource.uuid).get()
+
+    def _sync_members(
+        self,
+        resource: Resource,
+        info: BackendResourceInfo,
+        team: list[TeamMember],
+        account_usernames: set[str],
+    ) -> None:
+        """Link the users Waldur wants and the backend lacks, unlink those it no longer wants."""
+        backend_id = resource.backend_id or ""
         wanted = {
             t.offering_user_username
             for t in team
@@ -125,19 +154,23 @@ class MembershipActor(ModeActor):
             self.plugin.remove_users_from_resource(backend_id, stale).get(timeout=BACKEND_TIMEOUT)
             self.log.info("removed %s from %s", ", ".join(sorted(stale)), backend_id)
         self.plugin.process_existing_users(existing & wanted).get(timeout=BACKEND_TIMEOUT)
-        if resource.paused:
-            self.plugin.pause_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
-        elif resource.downscaled:
-            self.plugin.downscale_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
-        else:
-            self.plugin.restore_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
-        metadata = self.plugin.get_resource_metadata(backend_id).get(timeout=BACKEND_TIMEOUT)
-        if metadata and metadata != (resource.backend_metadata or {}):
-            self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
-        self._sync_user_limits(resource)
-        if resource.state == "Erred":
-            self.waldur.resources.set_ok(resource.uuid).get()
-        self.waldur.resources.refresh_last_sync(resource.uuid).get()
+
+    def _mirror_team(self, resource: Resource, team: list[TeamMember]) -> None:
+        """The plugin mirrors the whole team itself (the federation: who a member is on Waldur B
+        takes more than their username here, so the plugin does the diff)."""
+        linked = [
+            msgspec.structs.asdict(t)
+            for t in team
+            if is_linked(t.offering_user_username, t.offering_user_state)
+        ]
+        mirrored = self.plugin.sync_resource_team(
+            resource.backend_id, linked, not resource.restrict_member_access
+        )
+        added, removed = mirrored.get(timeout=BACKEND_TIMEOUT)
+        if added:
+            self.log.info("added %s to %s", ", ".join(sorted(added)), resource.backend_id)
+        if removed:
+            self.log.info("removed %s from %s", ", ".join(sorted(removed)), resource.backend_id)
 
     def _project_accounts(self) -> dict[str, set[str]]:
         """Project uuid -> usernames of its open service and course accounts."""
