@@ -1,13 +1,16 @@
 """Username generation for offering users, when the offering lets the provider make them.
 
 Waldur's policy decides: only `username_generation_policy: service_provider` together with
-`service_provider_can_create_offering_user` hands the job to the agent.
+`service_provider_can_create_offering_user` hands the job to the agent. Every membership sweep
+(and every offering-user event) looks at the offering's users, so a user left without a name by
+an earlier failure (a crash between two calls, Waldur unreachable, a plugin error) is picked up
+again: that is the reconciliation. docs/usernames.md describes the states.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 from actors.child import BACKEND_TIMEOUT
 from actors.context import OfferingContext
@@ -17,17 +20,19 @@ from backends.exceptions import (
     OfferingUserAccountLinkingRequiredError,
     OfferingUserAdditionalValidationRequiredError,
 )
-from backends.usernames import USERNAME_MAX, OfferingUserInfo
+from backends.usernames import RESERVED, USERNAME_MAX, OfferingUserInfo
 
-NEEDS_NAME = frozenset(
-    {
-        "Requested",
-        "Error creating",
-        "Creating",
-        "Pending account linking",
-        "Pending additional validation",
-    }
+LINKING = "Pending account linking"
+VALIDATION = "Pending additional validation"
+NEEDS_NAME = frozenset({"Requested", "Creating", "Error creating", LINKING, VALIDATION, "OK"})
+"""States in which a user without a username gets one (OK: a name cleared or never set)."""
+Parked: TypeAlias = (
+    OfferingUserAccountLinkingRequiredError | OfferingUserAdditionalValidationRequiredError
 )
+"""What a plugin raises when the user (or the provider) must act before a name can be made."""
+PARKED = (OfferingUserAccountLinkingRequiredError, OfferingUserAdditionalValidationRequiredError)
+MAY_BEGIN = frozenset({"Requested", "Error creating"})
+"""States Waldur leaves only through `begin_creating`."""
 
 
 class UsernameSync:
@@ -37,6 +42,7 @@ class UsernameSync:
         self.context, self.backend, self.log = context, backend, log
 
     def sync(self, waldur: Any) -> int:
+        """Name every user of the offering that needs one; returns how many were named."""
         if not self.backend.has_usernames().get(timeout=BACKEND_TIMEOUT):
             return 0
         options = waldur.offerings.get(self.context.uuid).get().plugin_options or {}
@@ -44,18 +50,68 @@ class UsernameSync:
             "service_provider_can_create_offering_user"
         ):
             return 0
-        users = waldur.offering_users.of_offering(self.context.uuid).get()
-        taken = {u.username for u in users if u.username}
-        named = 0
-        for user in users:
-            if user.state in NEEDS_NAME and not user.username:
-                named += self._name(waldur, user, taken)
-        return named
+        offering_users = waldur.offering_users
+        # The earliest user of the offering gets the plain name, later ones a number.
+        waiting = sorted(
+            (
+                u
+                for u in offering_users.of_offering(self.context.uuid).get()
+                if u.state in NEEDS_NAME and not u.username
+            ),
+            key=lambda u: u.created or "",
+        )
+        if not waiting:
+            return 0
+        # Restricted users keep their names too: uniqueness is over the whole offering.
+        everyone = offering_users.of_offering(self.context.uuid, include_restricted=True).get()
+        taken = {u.username for u in everyone if u.username}
+        return sum(self._name(waldur, user, taken) for user in waiting)
 
     def _name(self, waldur: Any, user: OfferingUser, taken: set[str]) -> int:
         users = waldur.offering_users
-        if user.state in ("Requested", "Error creating"):
+        state = user.state or ""
+        try:
+            username = self._username(user, taken)
+        except PARKED as exc:
+            return self._park(users, user, exc)
+        except BackendError as exc:
+            self.log.error("no username for offering user %s: %s", user.uuid, exc)
+            if state not in ("Error creating", "OK"):
+                users.set_error_creating(user.uuid).get()
+            return 0
+        if not username:
+            return 0  # a plugin that makes no names: the user stays where it is, not stranded
+        self._begin(users, user)
+        if state in (LINKING, VALIDATION):
+            users.set_validation_complete(user.uuid).get()
+        users.set_username(user.uuid, username).get()
+        taken.add(username)
+        self.log.info("offering user %s is now %r", user.uuid, username)
+        return 1
+
+    def _park(self, users: Any, user: OfferingUser, exc: Parked) -> int:
+        """The plugin needs the user (or the provider) to act first: move it to that state."""
+        linking = isinstance(exc, OfferingUserAccountLinkingRequiredError)
+        target = LINKING if linking else VALIDATION
+        if user.state == target:
+            return 0
+        if user.state == "OK":  # Waldur has no way back from OK; the log says what is missing
+            self.log.warning("offering user %s has no username: %s", user.uuid, exc)
+            return 0
+        self._begin(users, user)
+        if linking:
+            users.set_pending_account_linking(user.uuid, str(exc), exc.comment_url).get()
+        else:
+            users.set_pending_additional_validation(user.uuid, str(exc), exc.comment_url).get()
+        self.log.info("offering user %s is now %s: %s", user.uuid, target.lower(), exc)
+        return 0
+
+    def _begin(self, users: Any, user: OfferingUser) -> None:
+        if user.state in MAY_BEGIN:
             users.begin_creating(user.uuid).get()
+
+    def _username(self, user: OfferingUser, taken: set[str]) -> str:
+        """An existing backend account as it is; a generated name made unique in the offering."""
         info = OfferingUserInfo(
             uuid=user.uuid,
             user_uuid=user.user_uuid or "",
@@ -65,34 +121,17 @@ class UsernameSync:
             user_full_name=user.user_full_name or "",
             user_email=user.user_email or "",
         )
-        try:
-            username = self.backend.usernames.get_or_create_username(info).get(
-                timeout=BACKEND_TIMEOUT
-            )
-        except OfferingUserAccountLinkingRequiredError as exc:
-            if user.state != "Pending account linking":
-                users.set_pending_account_linking(user.uuid, str(exc), exc.comment_url).get()
-            return 0
-        except OfferingUserAdditionalValidationRequiredError as exc:
-            if user.state != "Pending additional validation":
-                users.set_pending_additional_validation(user.uuid, str(exc), exc.comment_url).get()
-            return 0
-        except BackendError as exc:
-            self.log.error("no username for offering user %s: %s", user.uuid, exc)
-            users.set_error_creating(user.uuid).get()
-            return 0
-        if not username:
-            return 0
-        username = unique(username, taken)
-        taken.add(username)
-        if user.state in ("Pending account linking", "Pending additional validation"):
-            users.set_validation_complete(user.uuid).get()
-        users.set_username(user.uuid, username).get()
-        self.log.info("offering user %s is now %r", user.uuid, username)
-        return 1
+        plugin = self.backend.usernames
+        existing = plugin.get_username(info).get(timeout=BACKEND_TIMEOUT)
+        if existing:
+            if existing in taken:
+                raise BackendError(f"backend account {existing!r} belongs to another user here")
+            return str(existing)
+        generated = plugin.generate_username(info).get(timeout=BACKEND_TIMEOUT)
+        return unique(generated, taken | RESERVED) if generated else ""
 
 
-def unique(username: str, taken: set[str]) -> str:
+def unique(username: str, taken: set[str] | frozenset[str]) -> str:
     """`alice` if free, else `alice2`, `alice3`, ... (within the 32 characters a name may use)."""
     if username not in taken:
         return username

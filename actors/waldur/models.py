@@ -90,6 +90,7 @@ class OfferingUser(Model, frozen=True):
     user_email: str | None = None
     user_username: str | None = None
     url: str | None = None
+    created: str | None = None
 
 
 class ComponentUsage(Model, frozen=True):

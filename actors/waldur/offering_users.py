@@ -10,8 +10,13 @@ class OfferingUsers:
     def __init__(self, client: WaldurClient) -> None:
         self.client = client
 
-    def of_offering(self, offering_uuid: str, user_uuid: str | None = None) -> list[OfferingUser]:
-        params: dict[str, object] = {"offering_uuid": offering_uuid, "is_restricted": "false"}
+    def of_offering(
+        self, offering_uuid: str, user_uuid: str | None = None, include_restricted: bool = False
+    ) -> list[OfferingUser]:
+        """Unrestricted users (those the agent serves); all of them with `include_restricted`."""
+        params: dict[str, object] = {"offering_uuid": offering_uuid}
+        if not include_restricted:
+            params["is_restricted"] = "false"
         if user_uuid:
             params["user_uuid"] = user_uuid
         return self.client.list("marketplace-offering-users/", OfferingUser, params)
