@@ -19,6 +19,7 @@ from actors.membership import MembershipActor
 from actors.orders import OrderActor
 from actors.status import ModeStatus
 from actors.stomp import StompActor, UnifiedQueueUnsupported, object_types
+from actors.target_events import TargetEventsActor
 from actors.usage import UsageActor
 
 log = logging.getLogger("actors.offering")
@@ -88,6 +89,11 @@ class OfferingActor(pykka.ThreadingActor):
             self.timers.append(context.timer.every(child, tick, period, first=0.0))
         if context.events and object_types(context):
             self.children["event_process"] = StompActor.start(context, me)
+        if "order_process" in self.children:
+            caps = backend.capabilities("order").get(timeout=context.root.command_timeout_seconds)
+            if caps["target_events"] or caps["target_poll_seconds"]:
+                # Orders waiting on the backend's own system end when it says they did.
+                self.children["target_events"] = TargetEventsActor.start(context, backend, me, caps)
         if not self.children:
             self.log.warning("no mode enabled for this offering")
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -37,6 +37,17 @@ class Registration:
     queue_name: str
     login: str
     vhost: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the broker listens (Web-STOMP) and the passcode to log in with."""
+
+    host: str
+    port: int
+    path: str
+    use_tls: bool
+    passcode: str = field(repr=False)
 
 
 class UnifiedQueueUnsupported(m.Message, frozen=True):
@@ -84,7 +95,7 @@ class Listener(stomp.ConnectionListener):
         ack_id = frame.headers.get("ack") or frame.headers.get("message-id", "")
         subscription = frame.headers.get("subscription", "")
         ack = m.Acknowledgement(stomp=self.actor, message_id=ack_id, subscription=subscription)
-        message, reason = decode(frame.body, self.queue, ack)
+        message, reason = self.decode(frame.body, ack)
         try:
             if message is None:
                 log.warning("event dropped from %s: %s", self.queue, reason)
@@ -93,6 +104,9 @@ class Listener(stomp.ConnectionListener):
                 self.parent.tell(message)
         except pykka.ActorDeadError:
             pass  # not acknowledged: the broker redelivers it to the next connection
+
+    def decode(self, body: bytes | str, ack: m.Acknowledgement) -> tuple[m.Message | None, str]:
+        return decode(body, self.queue, ack)
 
 
 class StompActor(pykka.ThreadingActor):
@@ -153,23 +167,21 @@ class StompActor(pykka.ThreadingActor):
             return
         if registration is None:
             return
-        offering = self.context.offering
-        api = urlparse(offering.waldur_api_url)
-        host = offering.stomp_ws_host or api.hostname or "localhost"
-        port = offering.stomp_ws_port or (443 if offering.websocket_use_tls else 80)
+        endpoint = self._endpoint()
+        host, port = endpoint.host, endpoint.port
         connection = stomp.WSStompConnection(
             host_and_ports=[(host, port)],
-            ws_path=offering.stomp_ws_path or "/rmqws-stomp",
+            ws_path=endpoint.path,
             vhost=registration.vhost,
             heartbeats=HEARTBEATS,
             reconnect_attempts_max=1,
         )
-        if offering.websocket_use_tls:
+        if endpoint.use_tls:
             connection.set_ssl(for_hosts=[(host, port)])
-        listener = Listener(self.actor_ref, self.parent, registration.queue_name, self.generation)
+        listener = self._listener(registration.queue_name)
         connection.set_listener("waldur", listener)
         try:
-            connection.connect(registration.login, offering.waldur_api_token, wait=False)
+            connection.connect(registration.login, endpoint.passcode, wait=False)
             if not listener.connected.wait(CONNECT_TIMEOUT):
                 raise ConnectionError(
                     f"no CONNECTED from {host}:{port} within "
@@ -193,6 +205,20 @@ class StompActor(pykka.ThreadingActor):
             # Events may have been published while nobody listened: sweep for them now.
             self.reconcile_after_connect = False
             self.parent.tell(m.BrokerReconnected())
+
+    def _endpoint(self) -> Endpoint:
+        offering = self.context.offering
+        api_host = urlparse(offering.waldur_api_url).hostname
+        return Endpoint(
+            host=offering.stomp_ws_host or api_host or "localhost",
+            port=offering.stomp_ws_port or (443 if offering.websocket_use_tls else 80),
+            path=offering.stomp_ws_path or "/rmqws-stomp",
+            use_tls=offering.websocket_use_tls,
+            passcode=offering.waldur_api_token,
+        )
+
+    def _listener(self, queue_name: str) -> Listener:
+        return Listener(self.actor_ref, self.parent, queue_name, self.generation)
 
     def _retry_later(self) -> None:
         self._close()

@@ -1,0 +1,177 @@
+"""The federation through the real agent service: Waldur A's orders, usage and teams, served by
+Waldur B, whose provider (the test, acting as B's own agent) approves and carries out B's orders."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from simulators.waldur import WaldurSimulator
+from simulators.waldur.client import ConsumerClient
+from tests.e2e.harness import Agent, terminal, wait_for
+from tests.federation.conftest import COMPONENTS, a_scenario
+
+LIMITS = {"cpu": 100, "small_nodes": 2, "large_nodes": 3}
+
+
+@pytest.fixture
+def sim_a():
+    with WaldurSimulator(seed=a_scenario(), tick_interval=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def a(sim_a):
+    consumer = ConsumerClient(sim_a.api_url, sim_a.staff_token)
+    yield consumer
+    consumer.close()
+
+
+def offering_config(sim_a, b, **settings):
+    return {
+        "name": "federated",
+        "waldur_api_url": sim_a.api_url,
+        "waldur_api_token": sim_a.provider_token,
+        "waldur_offering_uuid": sim_a.summary()["offerings"][0]["uuid"],
+        "backend_type": "waldur",
+        "backend_settings": b.settings(order_poll_interval=0.5, **settings),
+        "backend_components": COMPONENTS,
+    }
+
+
+def place(sim_a, a, project_index=0, limits=LIMITS):
+    summary = sim_a.summary()
+    offering, project = summary["offerings"][0], summary["projects"][project_index]
+    return a.order(offering["url"], project["url"], limits, name="climate run"), project
+
+
+def b_order(b, order_type, agent):
+    """The order the agent placed on B, waiting for B's provider."""
+    orders = wait_for(
+        lambda: [o for o in b.orders("pending-provider") if o["type"] == order_type],
+        what=f"a {order_type} order on Waldur B",
+        log=agent.log,
+    )
+    assert len(orders) == 1, orders
+    return orders[0]
+
+
+def project_backend_id(sim_a, project):
+    (stored,) = sim_a.objects("projects", uuid=project["uuid"])
+    return f"{stored['customer']}_{project['uuid']}"
+
+
+def created(sim_a, a, b, agent, project_index=0):
+    """A resource on A whose B twin exists: (A resource, B resource UUID, the B project's id)."""
+    order, project = place(sim_a, a, project_index)
+    b.finish(b_order(b, "Create", agent)["uuid"])
+    done = wait_for(lambda: terminal(a, order["uuid"]), what="create on A", log=agent.log)
+    assert done["state"] == "done", done
+    resource = a.resource(done["marketplace_resource_uuid"])
+    return resource, resource["backend_id"], project_backend_id(sim_a, project)
+
+
+def test_create_update_terminate_wait_for_b_and_finish_with_it(tmp_path, sim_a, a, b):
+    agent = Agent(tmp_path, [offering_config(sim_a, b)]).start()
+    try:
+        order, project = place(sim_a, a)
+        forwarded = b_order(b, "Create", agent)
+        assert forwarded["limits"] == {"cpu": 100, "nodes": 2 * 1 + 3 * 4}
+        assert forwarded["attributes"]["name"] == "climate run"
+        waiting = wait_for(
+            lambda: (o := a.order_details(order["uuid"]))["backend_id"] and o,
+            what="A's order to remember B's",
+            log=agent.log,
+        )
+        assert (waiting["state"], waiting["backend_id"]) == ("executing", forwarded["uuid"])
+        time.sleep(1.5)  # several order cycles: A's order waits for B's, it does not guess
+        assert a.order_details(order["uuid"])["state"] == "executing"
+        backend_id = project_backend_id(sim_a, project)
+        assert b.project_team(backend_id) == {"alice-b": "PROJECT.ADMIN", "bob-b": "PROJECT.MEMBER"}
+
+        b.finish(forwarded["uuid"])
+        done = wait_for(lambda: terminal(a, order["uuid"]), what="create on A", log=agent.log)
+        assert done["state"] == "done", done
+        resource = a.resource(done["marketplace_resource_uuid"])
+        assert resource["state"] == "OK"
+        assert resource["backend_id"] == forwarded["resource"]
+
+        update = a.update_limits(resource["uuid"], {**LIMITS, "cpu": 200, "large_nodes": 5})
+        forwarded = b_order(b, "Update", agent)
+        assert forwarded["limits"] == {"cpu": 200, "nodes": 2 + 5 * 4}
+        assert a.order_details(update)["state"] == "executing"
+        b.finish(forwarded["uuid"])
+        assert wait_for(lambda: terminal(a, update), what="update on A")["state"] == "done"
+        assert a.resource(resource["uuid"])["limits"]["cpu"] == 200
+
+        terminate = a.terminate(resource["uuid"])
+        b.finish(b_order(b, "Terminate", agent)["uuid"])
+        assert wait_for(lambda: terminal(a, terminate), what="terminate on A")["state"] == "done"
+        assert a.resource(resource["uuid"])["state"] == "Terminated"
+        (twin,) = b.sim.objects("resources", uuid=resource["backend_id"])
+        assert twin["state"] == "Terminated"
+    finally:
+        assert agent.stop() == 0
+
+
+def test_usage_on_b_reaches_a_in_as_components(tmp_path, sim_a, a, b):
+    agent = Agent(tmp_path, [offering_config(sim_a, b)]).start()
+    try:
+        resource, twin, _ = created(sim_a, a, b, agent)
+        b.report_usage(twin, {"cpu": 40, "nodes": 8, "gpu_hours": 500, "storage_gb_hours": 800})
+        b.report_user_usage(twin, "gpu_hours", "alice-b", 300)
+
+        def usage():
+            found = sim_a.objects("component_usages", resource=resource["uuid"])
+            return {u["type"]: float(u["usage"]) for u in found}
+
+        expected = {"cpu": 40, "node_hours": 500 / 5 + 800 / 10, "small_nodes": 8, "large_nodes": 2}
+        wait_for(lambda: usage() == expected, what="usage on A", log=agent.log)
+        types = {u["uuid"]: u["type"] for u in sim_a.objects("component_usages")}
+        per_user = wait_for(
+            lambda: {
+                types[u["component_usage"]]: float(u["usage"])
+                for u in sim_a.objects("user_usages", username="alice-b")
+                if u["usage"] and float(u["usage"])
+            },
+            what="per-user usage on A",
+        )
+        assert per_user == {"node_hours": 300 / 5}  # B's username: its usage is B's record
+    finally:
+        assert agent.stop() == 0
+
+
+def test_team_changes_on_a_reach_the_b_project_matched_by_email(tmp_path, sim_a, a, b):
+    agent = Agent(tmp_path, [offering_config(sim_a, b)]).start()
+    try:
+        resource, _, backend_id = created(sim_a, a, b, agent)
+        assert b.project_team(backend_id) == {"alice-b": "PROJECT.ADMIN", "bob-b": "PROJECT.MEMBER"}
+        project = resource["project_uuid"]
+        a.add_user(project, a.user_uuid("carol"), "PROJECT.MANAGER")
+        a.add_user(project, a.user_uuid("dave"), "PROJECT.MEMBER")  # no B account by email
+        a.remove_user(project, a.user_uuid("bob"))
+        wanted = {"alice-b": "PROJECT.ADMIN", "carol-b": "PROJECT.MANAGER"}
+        wait_for(lambda: b.project_team(backend_id) == wanted, what="B's team", log=agent.log)
+        metadata = wait_for(
+            lambda: a.resource(resource["uuid"])["backend_metadata"], what="metadata from B"
+        )
+        assert metadata["waldur_b_state"] == "OK"
+        assert "dave has no account on Waldur B (email 'dave@example.org')" in agent.log()
+        assert a.resource(resource["uuid"])["state"] == "OK"
+    finally:
+        assert agent.stop() == 0
+
+
+def test_an_order_b_rejects_errs_on_a_with_bs_reason(tmp_path, sim_a, a, b):
+    agent = Agent(tmp_path, [offering_config(sim_a, b)]).start()
+    try:
+        order, _ = place(sim_a, a)
+        b.reject(b_order(b, "Create", agent)["uuid"], "no GPU budget left this quarter")
+        erred = wait_for(lambda: terminal(a, order["uuid"]), what="erred on A", log=agent.log)
+        assert erred["state"] == "erred"
+        assert "provider rejected order" in erred["error_message"]
+        assert "no GPU budget left this quarter" in erred["error_message"]
+        assert b.federator_token not in agent.log()
+    finally:
+        assert agent.stop() == 0
