@@ -48,7 +48,8 @@ class OrderEvent(msgspec.Struct, kw_only=True):
 
 
 def decode_target(body: bytes | str, ack: m.Acknowledgement) -> tuple[m.Message | None, str]:
-    """A remote order event, if it says the order is finished; else None and why not."""
+    """A remote order event if it says the order finished, its acknowledgement if it says the
+    order is still on its way; None and why for anything else."""
     raw = body.encode() if isinstance(body, str) else body
     if len(raw) > MAX_PAYLOAD:
         return None, f"payload of {len(raw)} bytes is over the {MAX_PAYLOAD} byte limit"
@@ -59,11 +60,14 @@ def decode_target(body: bytes | str, ack: m.Acknowledgement) -> tuple[m.Message 
     if event.object_type not in (None, "order") or not event.order_uuid:
         return None, f"not an order event ({event.object_type})"
     if event.order_state not in TERMINAL_STATES:
-        return None, f"remote order {event.order_uuid} is {event.order_state}: not finished"
+        # Routine (every step of every order is announced): acknowledged without a word.
+        return m.EventHandled(message_id=ack.message_id, subscription=ack.subscription), ""
     return TargetOrderSettled(order_uuid=event.order_uuid, ack=ack), ""
 
 
 class TargetListener(Listener):
+    """Tells the target events actor itself (its `parent`), which also acknowledges."""
+
     def decode(self, body: bytes | str, ack: m.Acknowledgement) -> tuple[m.Message | None, str]:
         return decode_target(body, ack)
 

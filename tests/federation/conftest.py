@@ -170,6 +170,19 @@ class WaldurB:
 
 
 @pytest.fixture
+def sim_a():
+    with WaldurSimulator(seed=a_scenario(), tick_interval=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def a(sim_a):
+    consumer = ConsumerClient(sim_a.api_url, sim_a.staff_token)
+    yield consumer
+    consumer.close()
+
+
+@pytest.fixture
 def sim_b():
     with WaldurSimulator(seed=b_scenario(), tick_interval=0) as simulator:
         yield simulator

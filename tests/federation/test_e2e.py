@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import Agent, terminal, wait_for
-from tests.federation.conftest import COMPONENTS, a_scenario
+from tests.federation.conftest import COMPONENTS
 
 LIMITS = {"cpu": 100, "small_nodes": 2, "large_nodes": 3}
-
-
-@pytest.fixture
-def sim_a():
-    with WaldurSimulator(seed=a_scenario(), tick_interval=0) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def a(sim_a):
-    consumer = ConsumerClient(sim_a.api_url, sim_a.staff_token)
-    yield consumer
-    consumer.close()
 
 
 def offering_config(sim_a, b, **settings):
