@@ -1,0 +1,91 @@
+"""Fixtures of the packaging tests: the built packages and the .deb installed on this machine.
+
+These tests change the machine (a package in /opt, /etc and /var, a system user), so they need
+root; CI's machine is disposable and root. Without root or dpkg they skip locally and fail
+under CI (`CI` set to a true value), where skipping would hide a broken package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "waldur-site-agent"
+USER = "waldur-site-agent"
+
+
+def on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> None:
+    if on_ci():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def run(*argv: str, check: bool = True, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload]
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def apt_install(*packages: str) -> None:
+    """Debian packages the checks need (`rpm` to read the .rpm); lists refreshed only if needed."""
+    if run("apt-get", "install", "-y", "-q", *packages, check=False).returncode != 0:
+        run("apt-get", "update", "-q")
+        run("apt-get", "install", "-y", "-q", *packages)
+
+
+@dataclass(frozen=True)
+class Built:
+    deb: Path
+    rpm: Path
+    version: str
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    if os.geteuid() != 0:
+        unavailable("the packaging tests install a package: they need root")
+    if shutil.which("dpkg") is None:
+        unavailable("the packaging tests need dpkg (a Debian machine)")
+    if shutil.which("rpm") is None:
+        apt_install("rpm")
+    out = tmp_path_factory.mktemp("packages")
+    run(str(ROOT / "packaging" / "build"), "--out", str(out), cwd=ROOT)
+    (deb,) = out.glob("*.deb")
+    (rpm,) = out.glob("*.rpm")
+    version = run("dpkg-deb", "-f", str(deb), "Version").stdout.strip()
+    return Built(deb=deb, rpm=rpm, version=version)
+
+
+def purge() -> None:
+    run("dpkg", "--purge", PACKAGE, check=False)
+
+
+def forget_operator_files() -> None:
+    """What purge rightly keeps (the operator's config, the system user): gone between runs."""
+    shutil.rmtree("/etc/waldur-site-agent", ignore_errors=True)
+    run("userdel", USER, check=False)
+    run("groupdel", USER, check=False)
+
+
+@pytest.fixture(scope="module")
+def installed(built: Built) -> Iterator[Built]:
+    purge()
+    forget_operator_files()
+    run("dpkg", "-i", str(built.deb))
+    yield built
+    purge()
+    forget_operator_files()
