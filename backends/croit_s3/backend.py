@@ -92,7 +92,11 @@ class CroitS3Backend(BaseBackend):
             self.croit.credential,
             (s.ca_bundle or "on") if s.verify_ssl else "off",
         )
-        users = self.croit.users()
+        try:
+            users = self.croit.users()
+        except BackendError as exc:
+            self.log.error("Croit cannot be used: %s", exc)
+            return False
         ours = sum(str(u.get("email", "")).startswith("waldur-resource-") for u in users)
         self.log.info("%d S3 user(s), %d of them created by this agent", len(users), ours)
         for key, component in sorted(self.backend_components.items()):
