@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from actors import messages as m
 from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.convert import waldur_resource
-from actors.user_context import is_linked, member_details, resolve_user_context
+from actors.user_context import Lookups, is_linked, member_details
 from actors.waldur.client import WaldurError, WaldurUnreachable
-from actors.waldur.models import Order
+from actors.waldur.models import Order, Resource
 from actors.waldur.orders import TERMINAL_STATES
 from backends.exceptions import BackendNotReadyError
 from backends.structures import BackendResourceInfo, WaldurResource
@@ -39,22 +41,26 @@ class OrderActor(ModeActor):
             self.log.warning("cannot list orders: %s", exc)
             self.finished(error=str(exc))
             return
-        done = sum(self.process(order) for order in orders)
+        lookups = self.lookups()
+        done = sum(self.process(order, lookups) for order in orders)
         self.finished(summary=f"{len(orders)} order(s) seen, {done} finished")
 
     def on_event(self, event: m.OrderChanged) -> None:
         if event.order_state not in TERMINAL_STATES:
             try:
-                self.process(self.waldur.orders.get(event.order_uuid).get())
+                self.process(self.waldur.orders.get(event.order_uuid).get(), self.lookups())
             except (WaldurError, WaldurUnreachable) as exc:
                 # The periodic sweep picks the order up again; the event is not lost.
                 self.log.warning("order %s from an event: %s", event.order_uuid, exc)
         m.acknowledge(event)
 
-    def process(self, order: Order) -> bool:
+    def lookups(self) -> Lookups:
+        return Lookups(self.waldur, self.backend, self.context)
+
+    def process(self, order: Order, lookups: Lookups) -> bool:
         """Carry one order as far as it can go now; True when it reached a final state."""
         try:
-            return self._process(order)
+            return self._process(order, lookups)
         except (WaldurUnreachable, BackendNotReadyError) as exc:
             self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
         except WaldurError as exc:
@@ -66,7 +72,7 @@ class OrderActor(ModeActor):
             self._fail(order, exc)
         return False
 
-    def _process(self, order: Order) -> bool:
+    def _process(self, order: Order, lookups: Lookups) -> bool:
         if order.state == "pending-provider":
             decision = self.plugin.evaluate_pending_order(order).get(timeout=BACKEND_TIMEOUT)
             if decision.verdict == "reject":
@@ -76,7 +82,7 @@ class OrderActor(ModeActor):
             if decision.verdict != "accept":
                 return False
             self.waldur.orders.approve(order.uuid).get()
-            order = self.waldur.orders.get(order.uuid).get()
+            order = msgspec.structs.replace(order, state="executing")
         if order.state != "executing":
             return False
         if order.backend_id and not self._pending_finished(order):
@@ -90,7 +96,7 @@ class OrderActor(ModeActor):
             }.get(order.type)
             if handler is None:
                 raise ValueError(f"unknown order type {order.type!r}")
-            pending_id = handler(order)
+            pending_id = handler(order, lookups)
             if pending_id:
                 # Non-blocking backend: remember the remote order, check it on later cycles.
                 self.waldur.orders.set_backend_id(order.uuid, pending_id).get()
@@ -102,11 +108,11 @@ class OrderActor(ModeActor):
     def _pending_finished(self, order: Order) -> bool:
         return bool(self.plugin.check_pending_order(order.backend_id).get(timeout=BACKEND_TIMEOUT))
 
-    def _create(self, order: Order) -> str | None:
-        resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
+    def _create(self, order: Order, lookups: Lookups) -> str | None:
+        resource = lookups.resource(order.marketplace_resource_uuid)
         target = waldur_resource(resource)
         backend_id = resource.backend_id or self.plugin.resource_backend_id(target).get()
-        context = resolve_user_context(self.waldur, self.backend, self.context, resource)
+        context = lookups.user_context(resource)
         existing = self.plugin.pull_resource(target.with_backend_id(backend_id))
         if existing.get(timeout=BACKEND_TIMEOUT) is not None:
             # Created by an earlier run that stopped before telling Waldur: adopt, not twice.
@@ -118,27 +124,28 @@ class OrderActor(ModeActor):
             created = self.plugin.create_resource_with_id(target, backend_id, context)
             info = created.get(timeout=BACKEND_TIMEOUT)
             self.log.info("order %s: created %s", order.uuid, info.backend_id)
-        self._publish(resource.uuid, target, info, context)
+        self._publish(resource, target, info, context)
         return str(info.pending_order_id) if info.pending_order_id else None
 
     def _publish(
         self,
-        resource_uuid: str,
+        resource: Resource,
         target: WaldurResource,
         info: BackendResourceInfo,
         context: dict[str, Any],
     ) -> None:
         """Tell Waldur what the backend made, and link the team; every step is idempotent."""
         resources = self.waldur.resources
-        resources.set_backend_id(resource_uuid, info.backend_id).get()
+        if info.backend_id != resource.backend_id:
+            resources.set_backend_id(resource.uuid, info.backend_id).get()
         _, waldur_limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
-        if waldur_limits:
-            resources.set_limits(resource_uuid, waldur_limits).get()
+        if waldur_limits and not same_limits(waldur_limits, resource.limits or {}):
+            resources.set_limits(resource.uuid, waldur_limits).get()
         if info.backend_metadata:
-            resources.set_backend_metadata(resource_uuid, info.backend_metadata).get()
+            resources.set_backend_metadata(resource.uuid, info.backend_metadata).get()
         if info.endpoints:
             endpoints = [{"name": e.name, "url": e.url} for e in info.endpoints]
-            resources.set_endpoints(resource_uuid, endpoints).get()
+            resources.set_endpoints(resource.uuid, endpoints).get()
         usernames = {
             t["offering_user_username"]
             for t in context.get("team", [])
@@ -149,14 +156,12 @@ class OrderActor(ModeActor):
             added = self.plugin.add_users_to_resource(info.backend_id, usernames, **details)
             added.get(timeout=BACKEND_TIMEOUT)
 
-    def _update(self, order: Order) -> str | None:
-        resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
-        limits = dict(order.limits)
-        if not limits and order.plan_uuid:
-            limits = self.waldur.offerings.plan(order.plan_uuid).get().quotas
+    def _update(self, order: Order, lookups: Lookups) -> str | None:
+        resource = lookups.resource(order.marketplace_resource_uuid)
+        limits = dict(order.limits) or lookups.plan_quotas(order.plan_uuid)
         if not resource.backend_id:
             raise ValueError(f"resource {resource.uuid} has no backend id to update")
-        if limits == (resource.limits or {}):
+        if same_limits(limits, resource.limits or {}):
             return None
         pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(
             timeout=BACKEND_TIMEOUT
@@ -164,8 +169,8 @@ class OrderActor(ModeActor):
         self.log.info("order %s: limits of %s set to %s", order.uuid, resource.backend_id, limits)
         return str(pending) if pending else None
 
-    def _terminate(self, order: Order) -> str | None:
-        resource = self.waldur.resources.get(order.marketplace_resource_uuid).get()
+    def _terminate(self, order: Order, lookups: Lookups) -> str | None:
+        resource = lookups.resource(order.marketplace_resource_uuid)
         pending = self.plugin.delete_resource(waldur_resource(resource)).get(
             timeout=BACKEND_TIMEOUT
         )
@@ -173,9 +178,12 @@ class OrderActor(ModeActor):
         return str(pending) if pending else None
 
     def _mark_done(self, order: Order) -> None:
-        current = self.waldur.orders.get(order.uuid).get()
-        if current.state == "executing":
+        try:
             self.waldur.orders.set_done(order.uuid).get()
+        except WaldurError as exc:
+            # Refused when the order is no longer executing: done by an earlier run is fine.
+            if exc.transient or self.waldur.orders.get(order.uuid).get().state != "done":
+                raise
         self.log.info("order %s (%s) done", order.uuid, order.type)
 
     def _fail(self, order: Order, exc: BaseException) -> None:
@@ -189,3 +197,8 @@ class OrderActor(ModeActor):
             self.waldur.orders.set_erred(order.uuid, message, trace).get()
         except (WaldurError, WaldurUnreachable) as error:
             self.log.error("cannot mark order %s erred: %s", order.uuid, error)
+
+
+def same_limits(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Waldur answers limits as floats or ints; 5 and 5.0 are the same limit."""
+    return a.keys() == b.keys() and all(float(a[k]) == float(b[k]) for k in a)

@@ -9,50 +9,95 @@ from __future__ import annotations
 from typing import Any
 
 from actors.context import OfferingContext
-from actors.waldur.models import Resource
+from actors.waldur.models import OfferingUser, Resource, TeamMember
+
+RESOURCE_STATES_WITH_ORDERS = ("Creating", "Updating", "Terminating")
 
 
-def resolve_user_context(
-    waldur: Any, backend: Any, context: OfferingContext, resource: Resource
-) -> dict[str, Any]:
-    team = waldur.resources.team(resource.uuid).get()
-    offering_users = waldur.offering_users.of_offering(context.uuid).get()
-    team_uuids = {member.uuid for member in team}
-    offering = waldur.offerings.get(context.uuid).get()
-    ssh_keys: dict[str, str] = {}
-    provider = (
-        waldur.offerings.service_provider(offering.customer_uuid).get()
-        if offering.customer_uuid
-        else None
-    )
-    if provider:
-        backend.set_service_provider(provider)
-        for key in waldur.offerings.provider_ssh_keys(provider).get():
-            ssh_keys[key.uuid] = key.public_key
-    plan_quotas = (
-        waldur.offerings.plan(resource.plan_uuid).get().quotas if resource.plan_uuid else {}
-    )
-    return {
-        "team": [
-            {
-                "uuid": t.uuid,
-                "username": t.username,
-                "full_name": t.full_name,
-                "email": t.email,
-                "role": t.role,
-                "offering_user_username": t.offering_user_username,
-                "offering_user_state": t.offering_user_state,
-            }
-            for t in team
-        ],
-        "offering_users": [
-            {"uuid": u.uuid, "user_uuid": u.user_uuid, "username": u.username, "state": u.state}
-            for u in offering_users
-            if u.user_uuid in team_uuids
-        ],
-        "ssh_keys": ssh_keys,
-        "plan_quotas": plan_quotas,
-    }
+class Lookups:
+    """Waldur data that many orders of one sweep share, fetched at most once per sweep.
+
+    A sweep is one order cycle or one event. Within it, the offering, its service provider's
+    SSH keys and offering users, a project's team and the resources with orders in flight are
+    the same for every order, so asking once per order multiplies HTTP calls for nothing.
+    """
+
+    def __init__(self, waldur: Any, backend: Any, context: OfferingContext) -> None:
+        self.waldur, self.backend, self.context = waldur, backend, context
+        self._resources: dict[str, Resource] | None = None
+        self._teams: dict[str, list[TeamMember]] = {}
+        self._offering_users: list[OfferingUser] | None = None
+        self._ssh_keys: dict[str, str] | None = None
+        self._plans: dict[str, dict[str, Any]] = {}
+
+    def resource(self, uuid: str | None) -> Resource:
+        if not uuid:
+            raise ValueError("the order names no resource")
+        if self._resources is None:
+            listed = self.waldur.resources.of_offering(
+                self.context.uuid, RESOURCE_STATES_WITH_ORDERS
+            ).get()
+            self._resources = {r.uuid: r for r in listed}
+        found = self._resources.get(uuid)
+        return found if found is not None else self.waldur.resources.get(uuid).get()
+
+    def team(self, resource: Resource) -> list[TeamMember]:
+        key = resource.project_uuid or resource.uuid
+        if key not in self._teams:
+            self._teams[key] = self.waldur.resources.team(resource.uuid).get()
+        return self._teams[key]
+
+    def plan_quotas(self, plan_uuid: str | None) -> dict[str, Any]:
+        if not plan_uuid:
+            return {}
+        if plan_uuid not in self._plans:
+            self._plans[plan_uuid] = dict(self.waldur.offerings.plan(plan_uuid).get().quotas)
+        return self._plans[plan_uuid]
+
+    def offering_users(self) -> list[OfferingUser]:
+        if self._offering_users is None:
+            self._offering_users = self.waldur.offering_users.of_offering(self.context.uuid).get()
+        return self._offering_users
+
+    def ssh_keys(self) -> dict[str, str]:
+        if self._ssh_keys is None:
+            self._ssh_keys = {}
+            offering = self.waldur.offerings.get(self.context.uuid).get()
+            provider = (
+                self.waldur.offerings.service_provider(offering.customer_uuid).get()
+                if offering.customer_uuid
+                else None
+            )
+            if provider:
+                self.backend.set_service_provider(provider)
+                for key in self.waldur.offerings.provider_ssh_keys(provider).get():
+                    self._ssh_keys[key.uuid] = key.public_key
+        return self._ssh_keys
+
+    def user_context(self, resource: Resource) -> dict[str, Any]:
+        team = self.team(resource)
+        team_uuids = {member.uuid for member in team}
+        return {
+            "team": [
+                {
+                    "uuid": t.uuid,
+                    "username": t.username,
+                    "full_name": t.full_name,
+                    "email": t.email,
+                    "role": t.role,
+                    "offering_user_username": t.offering_user_username,
+                    "offering_user_state": t.offering_user_state,
+                }
+                for t in team
+            ],
+            "offering_users": [
+                {"uuid": u.uuid, "user_uuid": u.user_uuid, "username": u.username, "state": u.state}
+                for u in self.offering_users()
+                if u.user_uuid in team_uuids
+            ],
+            "ssh_keys": self.ssh_keys(),
+            "plan_quotas": self.plan_quotas(resource.plan_uuid),
+        }
 
 
 def is_linked(offering_username: str | None, offering_user_state: str | None) -> bool:

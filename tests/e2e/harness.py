@@ -101,10 +101,16 @@ class DemoDb:
         self.path = path
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        if not self.path.exists():
-            return []
-        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as db:
-            return db.execute(sql, args).fetchall()
+        # The agent may be creating the file (no tables yet) or writing: "not yet", briefly.
+        for _ in range(50):
+            if not self.path.exists():
+                return []
+            try:
+                with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as db:
+                    return db.execute(sql, args).fetchall()
+            except sqlite3.OperationalError:
+                time.sleep(0.1)
+        raise AssertionError(f"{self.path} stayed unreadable for 5 s")
 
     def accounts(self) -> set[str]:
         return {row[0] for row in self.query("SELECT name FROM accounts")}
