@@ -50,6 +50,17 @@ def parse_env(text: str) -> dict[str, str]:
     return env
 
 
+def forget(broker: Any, sim: Any) -> None:
+    """Delete the vhosts and users `sim` registered: simulators share seeded UUIDs, so a
+    later test would otherwise inherit this one's queues and the messages left in them."""
+    for queue in sim.objects("agent_queues"):
+        broker.delete_user(queue["rmq_username"])
+        broker.delete_vhost(queue["vhost"])
+    for subscription in sim.objects("subscriptions"):
+        broker.delete_user(subscription["uuid"])
+        broker.delete_vhost(subscription["user"])
+
+
 def _text(out: str | bytes | None) -> str:
     return out.decode(errors="replace") if isinstance(out, bytes) else out or ""
 
@@ -127,14 +138,7 @@ class RabbitMQ:
         return self.env[PREFIX + "NODENAME"]
 
     def forget(self, sim: Any) -> None:
-        """Delete the vhosts and users `sim` registered: simulators share seeded UUIDs, so a
-        later test would otherwise inherit this one's queues and the messages left in them."""
-        for queue in sim.objects("agent_queues"):
-            self.broker.delete_user(queue["rmq_username"])
-            self.broker.delete_vhost(queue["vhost"])
-        for subscription in sim.objects("subscriptions"):
-            self.broker.delete_user(subscription["uuid"])
-            self.broker.delete_vhost(subscription["user"])
+        forget(self.broker, sim)
 
     def restart(self, timeout: float = 300) -> None:
         """Stop and start the same node (durable queues and persistent messages survive).

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from tests.simulator.conftest import Api
+from tests.simulator.upstream_plugin import pythonpath
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = Path(__file__).resolve().parent / "upstream_plugin"
 pytestmark = pytest.mark.upstream
 
 
@@ -41,14 +41,7 @@ def upstream_venv():
 
 @pytest.fixture
 def plugin_path(tmp_path):
-    """`simmock` registered as a backend entry point without installing anything."""
-    dist = tmp_path / "plugins" / "simmock-0.0.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: simmock\nVersion: 0.0.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[waldur_site_agent.backends]\nsimmock = simmock:SimMockBackend\n"
-    )
-    return f"{tmp_path / 'plugins'}{os.pathsep}{PLUGIN}"
+    return pythonpath(tmp_path)
 
 
 def config(sim, info, path):
