@@ -326,6 +326,11 @@ class CroitS3Backend(BaseBackend):
     ) -> list[str]:
         return []
 
+    def set_resource_user_limits(
+        self, resource_backend_id: str, username: str, limits: dict[str, float]
+    ) -> None:
+        """Per-user limits: there are no users inside an S3 user to limit."""
+
     def downscale_resource(self, resource_backend_id: str) -> bool:
         return True
 

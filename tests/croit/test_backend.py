@@ -188,6 +188,8 @@ def test_pull_sees_linked_users_but_never_for_a_resource_still_creating(croit, b
     assert backend.pull_resource(make_resource(backend_id=UID)) is None  # Creating
     assert backend.pull_resource(make_resource(backend_id="missing", state="OK")) is None
     assert backend.add_users_to_resource(UID, {"alice"}) == set()
+    backend.set_resource_user_limits(UID, "alice", {"s3_storage": 1})
+    assert croit.state.user(UID).user_quota.max_size == 5 * GIB
     assert [r.name for r in backend.list_resources()] == [UID]
 
 
