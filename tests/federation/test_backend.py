@@ -248,3 +248,14 @@ def test_an_unreachable_b_is_not_ready_not_a_failure(b):
     assert backend.ping() is False
     with pytest.raises(BackendNotReadyError, match="does not answer"):
         backend.check_pending_order("1" * 32)
+
+
+def test_b_refusing_an_order_outright_says_why(b):
+    components = {
+        **COMPONENTS,
+        "cpu": {**COMPONENTS["cpu"], "target_components": {"gpu_hours": {}}},
+    }
+    backend = WaldurBackend(b.settings(), components)
+    with pytest.raises(BackendError, match=r"HTTP 400.*Invalid types: gpu_hours"):
+        backend.create_resource_with_id(resource(), "")
+    assert b.orders() == []
