@@ -16,9 +16,14 @@ import msgspec
 
 from backends import units
 from backends.base import BaseBackend, UserContext
-from backends.exceptions import BackendError, BackendNotReadyError, ConfigurationError
+from backends.exceptions import (
+    BackendError,
+    BackendNotReadyError,
+    ConfigurationError,
+    DuplicateResourceError,
+)
 from backends.slurm import homedirs, naming, usage
-from backends.slurm.client import ComponentMap, SlurmClient
+from backends.slurm.client import AssocRow, ComponentMap, SlurmClient
 from backends.slurm.settings import TRES_OF_COMPONENT, SlurmComponent, SlurmSettings
 from backends.structures import BackendResourceInfo, ClientResource, UsageReport, WaldurResource
 
@@ -134,39 +139,75 @@ class SlurmBackend(BaseBackend):
             f"no free account name for {base!r} after {self.settings.backend_id_max_retries} tries"
         )
 
-    def _project_account(self, waldur_resource: WaldurResource) -> str:
-        return naming.derived_account(
+    def _tree(self, waldur_resource: WaldurResource) -> tuple[str, str, str | None]:
+        """(project account, its parent, the customer account or None in a flat tree)."""
+        project = naming.derived_account(
             self.settings.project_prefix, waldur_resource.project_slug, "project account"
         )
-
-    def _parent_of(self, waldur_resource: WaldurResource) -> str | None:
-        return self._project_account(waldur_resource)
+        if self.settings.parent_account:
+            return project, self.settings.parent_account, None
+        customer = naming.derived_account(
+            self.settings.customer_prefix, waldur_resource.customer_slug, "customer account"
+        )
+        return project, customer, customer
 
     def _pre_create_resource(
         self, waldur_resource: WaldurResource, user_context: UserContext | None = None
     ) -> None:
-        """Customer and project accounts exist, under the right parents, before the allocation."""
-        project = self._project_account(waldur_resource)
-        if self.settings.parent_account:
-            parent = self.settings.parent_account
-        else:
-            parent = naming.derived_account(
-                self.settings.customer_prefix, waldur_resource.customer_slug, "customer account"
-            )
-            self._ensure_account(
-                parent, self.settings.default_account, waldur_resource.customer_name
-            )
-        self._ensure_account(project, parent, waldur_resource.project_name)
+        project, _, customer = self._tree(waldur_resource)
+        self._ensure_tree(waldur_resource, self._account_rows([project, customer]))
 
-    def _ensure_account(self, name: str, parent: str, description: str) -> None:
-        row = self.client.account_row(name)
+    def _account_rows(self, names: list[str | None]) -> dict[str, AssocRow]:
+        """The accounts' own association rows, read in one call."""
+        wanted = [n for n in names if n]
+        return {r.account: r for r in self.client.associations(account=wanted) if not r.user}
+
+    def _ensure_tree(self, waldur_resource: WaldurResource, rows: dict[str, AssocRow]) -> None:
+        """Customer and project accounts exist, under the right parents, before the allocation."""
+        project, parent, customer = self._tree(waldur_resource)
+        if customer and customer not in rows:
+            self.client.create_resource(
+                customer,
+                waldur_resource.customer_name or customer,
+                customer,
+                parent_name=self.settings.default_account,
+            )
+            self.log.info("created account %s under %s", customer, self.settings.default_account)
+        row = rows.get(project)
         if row is None:
-            self.client.create_resource(name, description or name, name, parent_name=parent)
-            self.log.info("created account %s under %s", name, parent)
+            self.client.create_resource(
+                project, waldur_resource.project_name or project, project, parent_name=parent
+            )
+            self.log.info("created account %s under %s", project, parent)
         elif row.parent != parent:
             # The project moved to another customer in Waldur: follow it.
-            self.client.set_parent(name, parent)
-            self.log.info("moved account %s from %s to %s", name, row.parent, parent)
+            self.client.set_parent(project, parent)
+            self.log.info("moved account %s from %s to %s", project, row.parent, parent)
+
+    def create_resource_with_id(
+        self,
+        waldur_resource: WaldurResource,
+        backend_id: str,
+        user_context: UserContext | None = None,
+    ) -> BackendResourceInfo:
+        """The tree, then the allocation with its limits: one read and up to three writes."""
+        account = naming.account(backend_id)
+        project, _, customer = self._tree(waldur_resource)
+        rows = self._account_rows([account, project, customer])
+        if account in rows:
+            raise DuplicateResourceError(f"account {account!r} already exists")
+        self._ensure_tree(waldur_resource, rows)
+        backend_limits, _ = self._collect_resource_limits(waldur_resource)
+        self.client.create_resource(
+            account,
+            waldur_resource.name or account,
+            waldur_resource.project_uuid,
+            parent_name=project,
+            limits=backend_limits,
+        )
+        info = BackendResourceInfo(backend_id=account, limits=backend_limits)
+        self.post_create_resource(info, waldur_resource, user_context)
+        return info
 
     def post_create_resource(
         self,
@@ -270,14 +311,12 @@ class SlurmBackend(BaseBackend):
         return account if policy == "individual" else None
 
     def add_user(self, resource_backend_id: str, username: str, **kwargs: Any) -> bool:
-        if self.client.get_association(username, resource_backend_id) is not None:
-            return False
-        self.client.create_association(
+        added = self.client.add_association(
             username, resource_backend_id, self._default_account_for(resource_backend_id)
         )
-        if self.settings.homedirs_enabled:
+        if added and self.settings.homedirs_enabled:
             self.create_user_homedirs({username}, kwargs.get("homedir_umask"))
-        return True
+        return added
 
     def process_existing_users(self, usernames: set[str]) -> None:
         if self.settings.homedirs_enabled:
@@ -324,7 +363,7 @@ class SlurmBackend(BaseBackend):
         own = self.client.account_row(account) if account else None
         result = super().delete_resource(waldur_resource, **kwargs)
         if own is not None and waldur_resource.project_slug:
-            project = self._project_account(waldur_resource)
+            project, _, _ = self._tree(waldur_resource)
             if own.parent == project and not self.client.children(project):
                 self.client.delete_resource(project)
                 self.log.info("removed the empty project account %s", project)

@@ -15,6 +15,7 @@ from datetime import datetime
 import msgspec
 
 from backends.client import BaseClient
+from backends.exceptions import CommandError
 from backends.slurm import naming, usage
 from backends.slurm.settings import LimitType
 from backends.structures import Association, ClientResource
@@ -124,8 +125,14 @@ class SlurmClient(BaseClient):
         return result
 
     def create_resource(
-        self, name: str, description: str, organization: str, parent_name: str | None = None
+        self,
+        name: str,
+        description: str,
+        organization: str,
+        parent_name: str | None = None,
+        limits: dict[str, int] | None = None,
     ) -> str:
+        """`sacctmgr add account`, with its limits in the same command when given."""
         args = [
             "add",
             "account",
@@ -135,6 +142,7 @@ class SlurmClient(BaseClient):
         ]
         if parent_name:
             args.append(f"parent={naming.account(parent_name)}")
+        args += self._limit_args(limits or {})
         self.sacctmgr(*args, *self._scope(), write=True)
         return name
 
@@ -161,8 +169,12 @@ class SlurmClient(BaseClient):
         )
         return name
 
-    def associations(self, account: str | None = None, user: str | None = None) -> list[AssocRow]:
-        where = [f"account={naming.account(account)}"] if account else []
+    def associations(
+        self, account: str | Sequence[str] | None = None, user: str | None = None
+    ) -> list[AssocRow]:
+        """Association rows of one account or several (one call), or of one user."""
+        names = [account] if isinstance(account, str) else list(account or [])
+        where = [f"account={','.join(naming.account(a) for a in names)}"] if names else []
         where += [f"user={naming.user(user)}"] if user else []
         where += self._scope()
         args = ["show", "association", *(["where", *where] if where else [])]
@@ -283,13 +295,25 @@ class SlurmClient(BaseClient):
     def create_association(
         self, username: str, resource_id: str, default_account: str | None = None
     ) -> str:
+        self.add_association(username, resource_id, default_account)
+        return username
+
+    def add_association(
+        self, username: str, resource_id: str, default_account: str | None = None
+    ) -> bool:
+        """False when the association already existed (sacctmgr: "Nothing new added")."""
         args = ["add", "user", naming.user(username), f"account={naming.account(resource_id)}"]
         if default_account:
             args.append(f"defaultaccount={naming.account(default_account)}")
         if self.partition:
             args.append(f"partition={naming.qos(self.partition, 'partition')}")
-        self.sacctmgr(*args, *self._scope(), write=True)
-        return username
+        try:
+            self.sacctmgr(*args, *self._scope(), write=True)
+        except CommandError as exc:
+            if "nothing new added" in f"{exc.stdout} {exc.stderr}".lower():
+                return False
+            raise
+        return True
 
     def delete_association(self, username: str, resource_id: str) -> str:
         user = naming.user(username)

@@ -1,0 +1,192 @@
+"""The session-scoped `slurm` fixture: a real single-node cluster from `tests/services/slurm`.
+
+Tests using it are marked `@pytest.mark.slurm` (select them with `-m slurm`). The fixture runs
+`tests/services/slurm up --lease PID` (installs the packages if needed, ~60 s the first time on a
+fresh machine; ~3-10 s to start a stopped cluster; ~0.3 s when it already runs), exports
+`SLURM_CONF` into this process's environment so agent processes started by tests talk to the
+cluster, and at the end stops the cluster only if this session started it and no other live
+session holds a lease. A cluster that was already running is left running.
+
+Accounting data persists between sessions (the database lives in the script's private
+directory), so tests use names unique to their run.
+
+When the script fails, the fixture fails with its output under CI (`CI` set to a true value);
+locally it skips with that output as the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.services.rabbitmq_fixture import in_ci
+
+SCRIPT = Path(__file__).resolve().parent / "slurm"
+PREFIX = "WALDUR_TEST_SLURM_"
+
+
+def parse_env(text: str) -> dict[str, str]:
+    env = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and (key.startswith(PREFIX) or key == "SLURM_CONF"):
+            env[key] = value
+    return env
+
+
+@dataclass
+class SlurmCluster:
+    """The running test cluster and the few things tests do to it directly."""
+
+    env: dict[str, str]
+    started_here: bool = False
+    created_users: list[str] = field(default_factory=list)
+
+    @property
+    def conf(self) -> str:
+        return self.env["SLURM_CONF"]
+
+    @property
+    def cluster(self) -> str:
+        return self.env[PREFIX + "CLUSTER"]
+
+    @property
+    def bin_path(self) -> str:
+        return self.env.get(PREFIX + "BIN", "/usr/bin")
+
+    def run(self, *argv: str, user: str | None = None, check: bool = True) -> str:
+        """A SLURM command against this cluster, as `user` when given (root runs it via runuser)."""
+        command = list(argv)
+        if user and user != pwd.getpwuid(os.getuid()).pw_name:
+            command = ["runuser", "-u", user, "--", "env", f"SLURM_CONF={self.conf}", *command]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "SLURM_CONF": self.conf},
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr}")
+        return done.stdout
+
+    def sacctmgr(self, *args: str) -> list[list[str]]:
+        out = self.run("sacctmgr", "--parsable2", "--noheader", "--immediate", *args)
+        return [line.split("|") for line in out.splitlines() if line.strip()]
+
+    def associations(self, account: str) -> list[dict[str, str]]:
+        """`sacctmgr show assoc` rows of one account: account, user, parent, qos, limits."""
+        keys = ["account", "user", "parent", "qos", "GrpTRESMins", "MaxTRESMins", "GrpTRES"]
+        rows = self.sacctmgr(
+            "show",
+            "association",
+            "where",
+            f"account={account}",
+            "format=Account,User,ParentName,QOS,GrpTRESMins,MaxTRESMins,GrpTRES",
+        )
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def account(self, name: str) -> dict[str, str] | None:
+        """The account's own association (no user), or None when it does not exist."""
+        return next((r for r in self.associations(name) if not r["user"]), None)
+
+    def users(self, account: str) -> set[str]:
+        return {r["user"] for r in self.associations(account) if r["user"]}
+
+    def ensure_qos(self, *names: str) -> None:
+        existing = {row[0] for row in self.sacctmgr("show", "qos", "format=Name")}
+        for name in names:
+            if name not in existing:
+                self.sacctmgr("add", "qos", name)
+
+    def ensure_unix_user(self, name: str) -> None:
+        """Jobs run as Unix users, so a user submitting jobs must exist (needs root to create)."""
+        try:
+            pwd.getpwnam(name)
+            return
+        except KeyError:
+            pass
+        if os.getuid() != 0:
+            pytest.skip(f"Unix user {name} is missing and only root can create it")
+        subprocess.run(
+            ["useradd", "--no-create-home", "--shell", "/bin/sh", name],
+            check=True,
+            capture_output=True,
+        )
+        self.created_users.append(name)
+
+    def submit(self, account: str, user: str, seconds: int, cpus: int = 1, gpus: int = 0) -> str:
+        """`sbatch` a sleeping job as `user` under `account`; returns its job id."""
+        self.ensure_unix_user(user)
+        args = [
+            "sbatch",
+            "--parsable",
+            f"--account={account}",
+            f"--ntasks={cpus}",
+            "--output=/dev/null",
+            "--chdir=/tmp",
+        ]
+        if gpus:
+            args.append(f"--gres=gpu:{gpus}")
+        job = self.run(*args, f"--wrap=sleep {seconds}", user=user).strip()
+        return job.split(";")[0]
+
+    def job_state(self, job_id: str) -> str:
+        out = self.run("sacct", "-n", "-X", "-P", "-j", job_id, "--format=State")
+        return out.strip().split("\n")[0].split(" ")[0] if out.strip() else ""
+
+    def wait_job(self, job_id: str, states: tuple[str, ...], timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.job_state(job_id)
+            if state in states:
+                return state
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {state}")
+
+    def cleanup(self) -> None:
+        for name in self.created_users:
+            subprocess.run(["userdel", name], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    lease = str(os.getpid())
+    try:
+        run = subprocess.run(
+            [str(SCRIPT), "up", "--lease", lease], capture_output=True, text=True, timeout=900
+        )
+        failure = "" if run.returncode == 0 else f"exit {run.returncode}"
+        output = f"{run.stdout}{run.stderr}"
+    except subprocess.TimeoutExpired as exc:
+        failure, output = "timed out", str(exc.stdout or "") + str(exc.stderr or "")
+    if failure:
+        message = f"tests/services/slurm up failed ({failure}):\n{output}"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    env = parse_env(run.stdout)
+    cluster = SlurmCluster(env=env, started_here=env.get(PREFIX + "STARTED") == "1")
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = cluster.conf  # agent processes started by tests inherit it
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+        if cluster.started_here:
+            subprocess.run(
+                [str(SCRIPT), "down", "--if-unleased", lease], capture_output=True, timeout=300
+            )
+        else:
+            lease_file = Path(env.get(PREFIX + "DIR", "/nonexistent")) / "leases" / lease
+            lease_file.unlink(missing_ok=True)

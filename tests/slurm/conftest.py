@@ -1,0 +1,104 @@
+"""Helpers shared by the SLURM tests: unique account prefixes and cleanup of what a test made."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from backends.slurm.backend import SlurmBackend
+from backends.structures import WaldurResource
+
+QOS_PAUSED, QOS_DOWNSCALED = "waldur-paused", "waldur-limited"
+
+# Waldur units chosen so that jobs of a few seconds show up as whole numbers:
+# cpu: 1 Waldur unit = 0.5 CPU-minutes, mem: GB-minutes, gpu: 0.25 GPU-minutes.
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "measured_unit": "30 CPU-seconds",
+        "accounting_type": "limit",
+        "label": "CPU",
+        "unit_factor": 0.5,
+    },
+    "mem": {
+        "measured_unit": "GB-minutes",
+        "accounting_type": "limit",
+        "label": "Memory",
+        "unit_factor": 1024,
+    },
+    "gpu": {
+        "measured_unit": "15 GPU-seconds",
+        "accounting_type": "usage",
+        "label": "GPU",
+        "unit_factor": 0.25,
+    },
+}
+
+
+def settings(run: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "default_account": "root",
+        "customer_prefix": f"c{run}_",
+        "project_prefix": f"p{run}_",
+        "allocation_prefix": f"a{run}_",
+        "qos_paused": QOS_PAUSED,
+        "qos_downscaled": QOS_DOWNSCALED,
+        **extra,
+    }
+
+
+def resource(project: str = "climate", customer: str = "uni", **fields: Any) -> WaldurResource:
+    values: dict[str, Any] = {
+        "uuid": uuid.uuid4().hex,
+        "name": "Climate run",
+        "slug": "climate-run",
+        "project_uuid": f"{project}-uuid",
+        "project_slug": project,
+        "project_name": project.title(),
+        "customer_uuid": f"{customer}-uuid",
+        "customer_slug": customer,
+        "customer_name": customer.title(),
+        "limits": {"cpu": 100, "mem": 5},
+    }
+    values.update(fields)
+    return WaldurResource(**values)
+
+
+@pytest.fixture
+def run_id() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture
+def cleanup(slurm):
+    """Accounts whose names start with one of the registered prefixes go at the end."""
+    prefixes: list[str] = []
+    yield prefixes
+    if not prefixes:
+        return
+    accounts = [row[0] for row in slurm.sacctmgr("show", "account", "format=Account")]
+    ours = [a for a in accounts if a.startswith(tuple(prefixes))]
+    for account in ours:
+        slurm.run("scancel", f"--account={account}", check=False)
+
+    # Children first: allocations, then projects, then customers.
+    def depth(account: str) -> int:
+        return prefixes.index(next(p for p in prefixes if account.startswith(p)))
+
+    for account in sorted(ours, key=depth, reverse=True):
+        slurm.run("sacctmgr", "-i", "remove", "account", "where", f"name={account}", check=False)
+
+
+@pytest.fixture
+def make_backend(slurm, run_id, cleanup):
+    slurm.ensure_qos(QOS_PAUSED, QOS_DOWNSCALED)
+
+    def make(components: dict[str, dict[str, Any]] | None = None, **extra: Any) -> SlurmBackend:
+        config = settings(run_id, **extra)
+        for key in ("customer_prefix", "project_prefix", "allocation_prefix"):
+            if config[key] not in cleanup:
+                cleanup.append(config[key])
+        return SlurmBackend(config, COMPONENTS if components is None else components)
+
+    return make

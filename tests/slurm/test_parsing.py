@@ -1,0 +1,136 @@
+"""SLURM plugin pieces that need no cluster: names, sacct parsing, windows, settings."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from backends.exceptions import ConfigurationError, InvalidNameError
+from backends.slurm import naming, usage
+from backends.slurm.backend import SlurmBackend
+from backends.slurm.client import _chunks
+from backends.structures import TOTAL_ACCOUNT_USAGE
+
+HOSTILE = ["a;b", "$(id)", "x" * 200, "ünïcödé", "a b", "-rf", "name=root", "a\nb", "`id`", ""]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_are_refused(name):
+    with pytest.raises(InvalidNameError):
+        naming.account(name)
+    with pytest.raises(InvalidNameError):
+        naming.user(name)
+
+
+def test_names_are_lowercased_and_kept_otherwise():
+    assert naming.account("Proj_1.A-b") == "proj_1.a-b"
+    assert naming.user("Alice.Smith") == "alice.smith"
+    assert naming.derived_account("alloc_", "My-Run", "allocation") == "alloc_my-run"
+
+
+def test_a_missing_slug_is_an_error_not_an_empty_name():
+    with pytest.raises(Exception, match="no slug"):
+        naming.derived_account("p_", "", "project account")
+
+
+def test_collision_candidates_stay_within_the_length_limit():
+    base = "a" * naming.ACCOUNT_MAX
+    names = naming.candidates(base, 12)
+    assert names[0] == base and names[1].endswith("-2") and names[11].endswith("-12")
+    assert all(len(n) <= naming.ACCOUNT_MAX for n in names)
+    assert len(set(names)) == 12
+
+
+def test_descriptions_lose_quotes_and_newlines():
+    assert naming.description("a \"b\" 'c'\n`d`\t e") == "a b c d e"
+    assert len(naming.description("x" * 500)) == naming.DESCRIPTION_MAX
+
+
+def test_tres_strings_in_slurm_units():
+    assert usage.parse_tres("billing=2,cpu=2,gres/gpu=1,mem=512M,node=1") == {
+        "billing": 2,
+        "cpu": 2,
+        "gres/gpu": 1,
+        "mem": 512,
+        "node": 1,
+    }
+    assert usage.parse_tres("mem=2G") == {"mem": 2048}
+    assert usage.parse_tres("mem=1T,cpu=1K") == {"mem": 1024 * 1024, "cpu": 1024}
+    assert usage.parse_tres("") == {}
+
+
+def test_sacct_lines_become_tres_minutes_per_account_and_user():
+    output = (
+        "acc1|alice|billing=4,cpu=4,gres/gpu=2,mem=1024M,node=1|60\n"
+        "acc1|bob|cpu=2,mem=512M|30\n"
+        "ACC1|Alice|cpu=1|120\n"
+        "other|carol|cpu=8|600\n"
+        "acc2|dave||0\n"
+        "garbage line\n"
+    )
+    jobs = usage.parse_lines(output)
+    minutes = usage.tres_minutes(
+        jobs, {"cpu": "cpu", "mem": "mem", "gpu": "gres/gpu"}, {"acc1", "acc2"}
+    )
+    assert minutes == {
+        "acc1": {
+            "alice": {"cpu": 4 + 2, "mem": 1024, "gpu": 2},
+            "bob": {"cpu": 1, "mem": 256},
+        }
+    }
+    report = usage.report(minutes, {"cpu": 0.5, "mem": 1024, "gpu": 1})
+    assert report["acc1"]["alice"] == {"cpu": 12, "mem": 1, "gpu": 2}
+    assert report["acc1"]["bob"] == {"cpu": 2, "mem": 0, "gpu": 0}
+    # The total is converted from summed backend amounts: 1280 MB-min is 1.25 GB-min -> 1.
+    assert report["acc1"][TOTAL_ACCOUNT_USAGE] == {"cpu": 14, "mem": 1, "gpu": 2}
+
+
+def test_month_windows_meet_exactly_across_a_boundary():
+    _, november_end = usage.month_window(2026, 11, "Europe/Tallinn")
+    december_start, december_end = usage.month_window(2026, 12, "Europe/Tallinn")
+    assert november_end == december_start
+    _, january_next = usage.month_window(2027, 1, "Europe/Tallinn")
+    assert december_end == usage.month_window(2027, 1, "Europe/Tallinn")[0]
+    assert january_next != december_end
+    # Midnight in Tallinn, written in the host's local time for sacct.
+    start = datetime(2026, 12, 1, tzinfo=ZoneInfo("Europe/Tallinn")).astimezone()
+    assert december_start == start.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_account_lists_are_split_only_past_the_argv_limit():
+    names = [f"account_{i:05d}" for i in range(5000)]
+    assert len(list(_chunks(names, 100_000))) == 1
+    chunks = list(_chunks(names, 10_000))
+    assert sum(len(c) for c in chunks) == 5000
+    assert all(len(",".join(c)) <= 10_000 for c in chunks)
+
+
+def test_bad_settings_fail_at_construction():
+    with pytest.raises(ConfigurationError, match="qos_paused"):
+        SlurmBackend({"qos_paused": "p;aused"}, {})
+    with pytest.raises(ConfigurationError, match="default_account"):
+        SlurmBackend({"default_account": "$(id)"}, {})
+    with pytest.raises(ConfigurationError, match="limit_type"):
+        SlurmBackend(
+            {},
+            {"cpu": {"accounting_type": "limit", "unit_factor": 1, "limit_type": "Bogus"}},
+        )
+
+
+def test_components_map_onto_tres_and_limit_types():
+    backend = SlurmBackend(
+        {"limit_type": "GrpTRESMins"},
+        {
+            "cpu": {"accounting_type": "limit"},
+            "gpu": {"accounting_type": "usage"},
+            "ram": {"accounting_type": "limit", "limit_type": "GrpTRES"},
+            "nodes": {"accounting_type": "limit", "tres": "node", "limit_type": "GrpTRES"},
+        },
+    )
+    mapped = {k: (v.tres, v.limit_type) for k, v in backend.components.items()}
+    assert mapped == {
+        "cpu": ("cpu", "GrpTRESMins"),
+        "gpu": ("gres/gpu", "GrpTRESMins"),
+        "ram": ("mem", "GrpTRES"),
+        "nodes": ("node", "GrpTRES"),
+    }
