@@ -53,4 +53,8 @@ class FakeRegistry:
         return dict(self.groups.get(group, {}))
 
 
-pytest_plugins = [*globals().get("pytest_plugins", []), "tests.services.rabbitmq_fixture"]
+pytest_plugins = [
+    *globals().get("pytest_plugins", []),
+    "tests.services.rabbitmq_fixture",
+    "tests.services.slurm_fixture",
+]
