@@ -112,9 +112,25 @@ class CroitState:
 
     # -- the management API's operations --------------------------------------------------
 
-    def create_user(self, uid: str, name: str, **details: str) -> S3User:
+    def create_user(
+        self,
+        uid: str,
+        name: str,
+        email: str = "",
+        tenant: str = "",
+        default_placement: str = "",
+        default_storage_class: str = "",
+    ) -> S3User:
         with self.lock:
-            user = S3User(uid=uid, name=name, created=self.clock(), **details)
+            user = S3User(
+                uid=uid,
+                name=name,
+                email=email,
+                tenant=tenant,
+                default_placement=default_placement,
+                default_storage_class=default_storage_class,
+                created=self.clock(),
+            )
             if self.generate_keys:
                 user.keys[access_key()] = secret_key()
             self.users[uid] = user

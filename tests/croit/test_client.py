@@ -138,6 +138,7 @@ def certificate(tmp_path_factory):
     return cert, key
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_tls_verification_can_use_a_ca_bundle_or_be_turned_off(certificate):
     cert, key = certificate
     with CroitSimulator(certfile=cert, keyfile=key) as sim:
