@@ -56,7 +56,6 @@ class CroitS3Backend(BaseBackend):
         for key, component in backend_components.items():
             own = {k: v for k, v in component.items() if k in CroitS3Component.__struct_fields__}
             _checked(own, CroitS3Component, f"component {key}")
-        naming.check_room(settings.prefix, settings.slug_separator, settings.max_username_length)
         self.croit = CroitClient(
             settings.api_url,
             token=settings.token,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 from backends.commands import validate_name
-from backends.exceptions import ConfigurationError
 from backends.structures import WaldurResource
 
 UUID_PART = 8
@@ -21,13 +20,9 @@ def clean_slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def check_room(prefix: str, separator: str, max_length: int) -> None:
-    """Refuse settings that leave no room for the organisation and project parts."""
-    if max_length - len(prefix) - UUID_PART - 2 * len(separator) < 2:
-        raise ConfigurationError(
-            f"max_username_length {max_length} leaves no room for the organisation and "
-            f"project in names after the prefix {prefix!r}"
-        )
+def room(prefix: str, separator: str, max_length: int) -> int:
+    """Characters left for the organisation and project parts of a name."""
+    return max_length - len(prefix) - UUID_PART - 2 * len(separator)
 
 
 def share(parts: list[str], budget: int) -> list[str]:
@@ -46,7 +41,7 @@ def s3_user_name(resource: WaldurResource, prefix: str, separator: str, max_leng
     organisation = clean_slug(resource.customer_slug or resource.customer_name) or "org"
     project = clean_slug(resource.project_slug or resource.project_name) or "project"
     unique = resource.uuid.replace("-", "")[:UUID_PART].lower()
-    budget = max_length - len(prefix) - len(unique) - 2 * len(separator)
+    budget = room(prefix, separator, max_length)
     parts = [p.strip("_") or "x" for p in share([organisation, project], budget)]
     name = separator.join([prefix + parts[0], parts[1], unique])
     validate_name(name, what="S3 user name", pattern=S3_USER_NAME, max_length=max_length)

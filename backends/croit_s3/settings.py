@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 import msgspec
 from msgspec import Meta
 
+from backends.croit_s3 import naming
+
 DEFAULT_PREFIX = "waldur_"
 NAME_PART = re.compile(r"(?:[a-z0-9][a-z0-9_.-]*)?")
 
@@ -61,6 +63,11 @@ class CroitS3Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("user_prefix and allocation_prefix are one setting: set one")
         if not NAME_PART.fullmatch(self.prefix):
             raise ValueError("user_prefix: lower-case letters, digits and _ . - only")
+        if naming.room(self.prefix, self.slug_separator, self.max_username_length) < 2:
+            raise ValueError(
+                f"max_username_length {self.max_username_length} leaves no room for the "
+                f"organisation and project after the prefix {self.prefix!r}"
+            )
 
     @property
     def prefix(self) -> str:

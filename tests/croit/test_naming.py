@@ -2,7 +2,8 @@
 
 import pytest
 
-from backends.croit_s3.naming import check_room, clean_slug, s3_user_name
+from backends.croit_s3.backend import CroitS3Backend
+from backends.croit_s3.naming import clean_slug, s3_user_name
 from backends.exceptions import ConfigurationError
 from tests.croit.conftest import make_resource
 
@@ -47,5 +48,11 @@ def test_a_short_part_leaves_its_room_to_the_long_one():
 
 
 def test_a_prefix_leaving_no_room_is_a_configuration_error():
-    with pytest.raises(ConfigurationError, match="no room"):
-        check_room("a_very_long_prefix_", "_", 28)
+    settings = {
+        "api_url": "http://croit",
+        "token": "t",
+        "user_prefix": "a_very_long_prefix_",
+        "max_username_length": 28,
+    }
+    with pytest.raises(ConfigurationError, match="leaves no room"):
+        CroitS3Backend(settings, {})
