@@ -158,3 +158,28 @@ def test_an_order_b_rejects_errs_on_a_with_bs_reason(tmp_path, sim_a, a, b):
         assert b.federator_token not in agent.log()
     finally:
         assert agent.stop() == 0
+
+
+def test_a_b_order_past_its_timeout_errs_and_the_resource_recovers_when_b_finishes(
+    tmp_path, sim_a, a, b
+):
+    agent = Agent(tmp_path, [offering_config(sim_a, b, order_poll_timeout=1)]).start()
+    try:
+        order, _ = place(sim_a, a)
+        forwarded = b_order(b, "Create", agent)
+        erred = wait_for(lambda: terminal(a, order["uuid"]), what="erred on A", log=agent.log)
+        assert erred["state"] == "erred"
+        assert (
+            f"order {forwarded['uuid']} on Waldur B is still pending-provider"
+            in (erred["error_message"])
+        )
+        resource_uuid = erred["marketplace_resource_uuid"]
+        assert a.resource(resource_uuid)["state"] == "Erred"
+        b.finish(forwarded["uuid"])
+        wait_for(
+            lambda: a.resource(resource_uuid)["state"] == "OK",
+            what="A's resource OK once B made it",
+            log=agent.log,
+        )
+    finally:
+        assert agent.stop() == 0
