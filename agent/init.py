@@ -136,6 +136,8 @@ class Init:
             document["state_dir"] = self.args.state_dir
         config = self.validate(document)
         if not self.args.no_backend_check:
+            # As `run` does: plugins keeping local files find the agent's state directory here.
+            os.environ.setdefault("WALDUR_SITE_AGENT_STATE_DIR", config.state_dir)
             print("\nChecking Waldur and the backend:")
             if not check_offering(config.offerings[0]) and not self.ask.yes(
                 "The checks failed: write the config anyway?", False
