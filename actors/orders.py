@@ -60,7 +60,13 @@ class OrderActor(ModeActor):
     def process(self, order: Order, lookups: Lookups) -> bool:
         """Carry one order as far as it can go now; True when it reached a final state."""
         try:
-            return self._process(order, lookups)
+            if order.state == "pending-provider":
+                verdict = self._evaluate(order)
+                if verdict != "accept":
+                    return verdict == "reject"
+                # From here a failure must end the order erred, so `_fail` sees the new state.
+                order = msgspec.structs.replace(order, state="executing")
+            return self._execute(order, lookups)
         except (WaldurUnreachable, BackendNotReadyError) as exc:
             self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
         except WaldurError as exc:
@@ -72,17 +78,17 @@ class OrderActor(ModeActor):
             self._fail(order, exc)
         return False
 
-    def _process(self, order: Order, lookups: Lookups) -> bool:
-        if order.state == "pending-provider":
-            decision = self.plugin.evaluate_pending_order(order).get(timeout=BACKEND_TIMEOUT)
-            if decision.verdict == "reject":
-                self.waldur.orders.reject(order.uuid, decision.reason).get()
-                self.log.info("order %s rejected: %s", order.uuid, decision.reason)
-                return True
-            if decision.verdict != "accept":
-                return False
+    def _evaluate(self, order: Order) -> str:
+        """Ask the plugin about a pending order and tell Waldur; returns the verdict."""
+        decision = self.plugin.evaluate_pending_order(order).get(timeout=BACKEND_TIMEOUT)
+        if decision.verdict == "reject":
+            self.waldur.orders.reject(order.uuid, decision.reason).get()
+            self.log.info("order %s rejected: %s", order.uuid, decision.reason)
+        elif decision.verdict == "accept":
             self.waldur.orders.approve(order.uuid).get()
-            order = msgspec.structs.replace(order, state="executing")
+        return str(decision.verdict)
+
+    def _execute(self, order: Order, lookups: Lookups) -> bool:
         if order.state != "executing":
             return False
         if order.backend_id and not self._pending_finished(order):
