@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -40,7 +41,7 @@ class ModeActor(pykka.ThreadingActor):
             self.setup()
         except Exception as exc:
             self.log.exception("%s failed to start", self.mode)
-            self.parent.tell(m.ChildDied(name=self.mode, error=f"{type(exc).__name__}: {exc}"))
+            self.tell_parent(m.ChildDied(name=self.mode, error=f"{type(exc).__name__}: {exc}"))
             self.stop()
 
     def setup(self) -> None:
@@ -57,14 +58,19 @@ class ModeActor(pykka.ThreadingActor):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.parent.tell(
+        self.tell_parent(
             m.ChildDied(name=self.mode, error=f"{exc_type.__name__ if exc_type else '?'}: {exc}")
         )
 
     def finished(self, error: str | None = None, summary: str = "") -> None:
-        self.parent.tell(
+        self.tell_parent(
             m.CycleFinished(mode=self.mode, finished_at=time.time(), error=error, summary=summary)
         )
+
+    def tell_parent(self, message: m.Message) -> None:
+        # The offering stops or restarts as a unit: a cycle may end after it is gone.
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.parent.tell(message)
 
     @staticmethod
     def describe(exc: BaseException) -> tuple[str, str]:

@@ -81,7 +81,7 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "reporting_backend": "Plugin reporting usage.",
         "membership_sync_backend": "Plugin syncing project members, limits and resource status.",
         "username_management_backend": (
-            "Username generation plugin; `base` (built in) generates none."
+            "Username generation plugin; `base` (built in) makes names from people's names."
         ),
         "backend_settings": "Passed verbatim to the backend plugin; checked by its schema if any.",
         "backend_components": "Components by Waldur component type (see Component keys).",
