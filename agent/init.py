@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+import requests
 
 from actors.waldur.api import WaldurApi
 from actors.waldur.client import WaldurClient, WaldurError, WaldurUnreachable
-from actors.waldur.models import Offering, UserMe
+from actors.waldur.models import Offering, UserMe, Version
 from agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
 from agent.diagnostics import check_offering
 from agent.init_args import CONFIG_DIR
@@ -401,14 +402,24 @@ def find_api(url: str, insecure: bool) -> tuple[str, str]:
     candidates = [base] if base.endswith("/api/") else [base, base + "api/"]
     for candidate in candidates:
         try:
-            release = WaldurApi(make_client(candidate, "", insecure)).version().version
-            return candidate, release
+            return candidate, waldur_release(make_client(candidate, "", insecure))
         except WaldurError as exc:
             if exc.status != 404 or candidate == candidates[-1]:
                 raise
         except msgspec.DecodeError:
             continue
     raise WaldurUnreachable(f"{base}: no Waldur API answers there")
+
+
+def waldur_release(client: WaldurClient) -> str:
+    """`version/`, asked without credentials: Waldur refuses an empty token header even there."""
+    try:
+        response = client.session.get(client.url("version/"), timeout=client.timeout)
+    except requests.RequestException as exc:
+        raise WaldurUnreachable(f"GET version/: {type(exc).__name__}") from exc
+    if response.status_code >= 400:
+        raise WaldurError("GET", "version/", response.status_code, response.text[:200])
+    return msgspec.json.decode(response.content, type=Version).version
 
 
 def describe_user(me: UserMe) -> str:
