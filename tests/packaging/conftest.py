@@ -42,9 +42,11 @@ def run(*argv: str, check: bool = True, **kwargs: object) -> subprocess.Complete
 
 def apt_install(*packages: str) -> None:
     """Debian packages the checks need (`rpm` to read the .rpm); lists refreshed only if needed."""
-    if run("apt-get", "install", "-y", "-q", *packages, check=False).returncode != 0:
-        run("apt-get", "update", "-q")
-        run("apt-get", "install", "-y", "-q", *packages)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ("apt-get", "install", "-y", "-q", *packages)
+    if run(*install, check=False, env=env).returncode != 0:
+        run("apt-get", "update", "-q", env=env)
+        run(*install, env=env)
 
 
 @dataclass(frozen=True)
