@@ -17,6 +17,7 @@ import pytest
 from simulators.waldur import WaldurSimulator
 from simulators.waldur import seed as seeds
 from simulators.waldur.client import ConsumerClient
+from tests.e2e.harness import wait_for
 
 A_OFFERING_COMPONENTS = [
     {"type": "cpu", "name": "CPU", "billing_type": "limit", "measured_unit": "hours"},
@@ -193,3 +194,38 @@ def b(sim_b):
     waldur_b = WaldurB(sim_b)
     yield waldur_b
     waldur_b.close()
+
+
+# Helpers of the tests through the agent service.
+
+LIMITS = {"cpu": 100, "small_nodes": 2, "large_nodes": 3}
+
+
+def offering_config(sim_a, b, **settings):
+    return {
+        "name": "federated",
+        "waldur_api_url": sim_a.api_url,
+        "waldur_api_token": sim_a.provider_token,
+        "waldur_offering_uuid": sim_a.summary()["offerings"][0]["uuid"],
+        "backend_type": "waldur",
+        "backend_settings": b.settings(order_poll_interval=0.5, **settings),
+        "backend_components": COMPONENTS,
+    }
+
+
+def place(sim_a, a):
+    """Staff orders on A in "Climate modelling" (alice admin, bob member): (order, project)."""
+    summary = sim_a.summary()
+    offering, project = summary["offerings"][0], summary["projects"][0]
+    return a.order(offering["url"], project["url"], LIMITS, name="climate run"), project
+
+
+def b_order(b, order_type, agent):
+    """The order the agent placed on B, waiting for B's provider."""
+    orders = wait_for(
+        lambda: [o for o in b.orders("pending-provider") if o["type"] == order_type],
+        what=f"a {order_type} order on Waldur B",
+        log=agent.log,
+    )
+    assert len(orders) == 1, orders
+    return orders[0]

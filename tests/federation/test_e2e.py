@@ -6,38 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.e2e.harness import Agent, terminal, wait_for
-from tests.federation.conftest import COMPONENTS
-
-LIMITS = {"cpu": 100, "small_nodes": 2, "large_nodes": 3}
-
-
-def offering_config(sim_a, b, **settings):
-    return {
-        "name": "federated",
-        "waldur_api_url": sim_a.api_url,
-        "waldur_api_token": sim_a.provider_token,
-        "waldur_offering_uuid": sim_a.summary()["offerings"][0]["uuid"],
-        "backend_type": "waldur",
-        "backend_settings": b.settings(order_poll_interval=0.5, **settings),
-        "backend_components": COMPONENTS,
-    }
-
-
-def place(sim_a, a, project_index=0, limits=LIMITS):
-    summary = sim_a.summary()
-    offering, project = summary["offerings"][0], summary["projects"][project_index]
-    return a.order(offering["url"], project["url"], limits, name="climate run"), project
-
-
-def b_order(b, order_type, agent):
-    """The order the agent placed on B, waiting for B's provider."""
-    orders = wait_for(
-        lambda: [o for o in b.orders("pending-provider") if o["type"] == order_type],
-        what=f"a {order_type} order on Waldur B",
-        log=agent.log,
-    )
-    assert len(orders) == 1, orders
-    return orders[0]
+from tests.federation.conftest import LIMITS, b_order, offering_config, place
 
 
 def project_backend_id(sim_a, project):
@@ -45,9 +14,9 @@ def project_backend_id(sim_a, project):
     return f"{stored['customer']}_{project['uuid']}"
 
 
-def created(sim_a, a, b, agent, project_index=0):
+def created(sim_a, a, b, agent):
     """A resource on A whose B twin exists: (A resource, B resource UUID, the B project's id)."""
-    order, project = place(sim_a, a, project_index)
+    order, project = place(sim_a, a)
     b.finish(b_order(b, "Create", agent)["uuid"])
     done = wait_for(lambda: terminal(a, order["uuid"]), what="create on A", log=agent.log)
     assert done["state"] == "done", done

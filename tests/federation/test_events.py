@@ -7,8 +7,7 @@ import pytest
 
 from simulators.waldur import WaldurSimulator
 from tests.e2e.harness import Agent, terminal, wait_for
-from tests.federation.conftest import WaldurB, b_scenario
-from tests.federation.test_e2e import b_order, offering_config, place
+from tests.federation.conftest import WaldurB, b_order, b_scenario, offering_config, place
 
 pytestmark = pytest.mark.rabbitmq
 HOUR = 3600
