@@ -25,9 +25,11 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 class Component(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One entry of `backend_components`: how a Waldur component maps to the backend."""
 
-    measured_unit: str
     accounting_type: AccountingType
-    label: str
+    # Upstream requires these two, but the seeds' examples (Croit S3) leave them out and must
+    # load; only registering components in Waldur needs them (the label defaults to the key).
+    measured_unit: str = ""
+    label: str = ""
     unit_factor: PositiveNumber = 1.0
     unit_factor_reporting: PositiveNumber | None = None
     limit: Annotated[float, Meta(ge=0)] | None = None

@@ -105,7 +105,7 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
     Component: {
         "measured_unit": "Unit shown in Waldur (e.g. `k-Hours`).",
         "accounting_type": "`usage`: metered; `limit`: a quota; `one`: one-time (prepaid).",
-        "label": "Name shown in Waldur.",
+        "label": "Name shown in Waldur; defaults to the component key.",
         "unit_factor": (
             "Waldur-to-backend factor: backend = Waldur x factor (CPU k-Hours to SLURM "
             "CPU-minutes: 60000; GB-Hours to MB-minutes: 61440). Never sent to Waldur."

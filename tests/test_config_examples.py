@@ -32,3 +32,11 @@ def test_toml_and_yaml_twins_load_to_equal_structs(data_dir, fake_plugins):
     assert len(from_yaml.offerings) == 3
     gpu = from_yaml.offerings[1].backend_components["gpu"]
     assert (gpu.unit_factor, gpu.accounting_type) == (60, "usage")
+
+
+def test_the_croit_seed_example_loads_with_the_installed_plugin(data_dir):
+    # Its components carry neither measured_unit nor label, and plugin keys instead.
+    loaded = load_file(data_dir / "configs" / "seed-croit.yaml", strict=True)
+    components = loaded.config.offerings[0].backend_components
+    assert components["s3_storage"].unit_factor == 1073741824
+    assert loaded.warnings == []
