@@ -139,9 +139,8 @@ class SlurmClient(BaseClient):
             naming.account(name),
             f"description={naming.description(description) or name}",
             f"organization={naming.description(organization) or name}",
+            *([f"parent={naming.account(parent_name)}"] if parent_name else []),
         ]
-        if parent_name:
-            args.append(f"parent={naming.account(parent_name)}")
         args += self._limit_args(limits or {})
         self.sacctmgr(*args, *self._scope(), write=True)
         return name
@@ -232,13 +231,14 @@ class SlurmClient(BaseClient):
         return [f"{kind}={','.join(items)}" for kind, items in sorted(by_type.items())]
 
     def set_resource_limits(self, resource_id: str, limits_dict: dict[str, int]) -> str | None:
+        account = naming.account(resource_id)
         settings = self._limit_args(limits_dict)
         if settings:
             self.sacctmgr(
                 "modify",
                 "account",
                 "where",
-                f"name={naming.account(resource_id)}",
+                f"name={account}",
                 *self._scope(),
                 "set",
                 *settings,
@@ -268,14 +268,15 @@ class SlurmClient(BaseClient):
     def set_resource_user_limits(
         self, resource_id: str, username: str, limits_dict: dict[str, int]
     ) -> str:
+        user, account = naming.user(username), naming.account(resource_id)
         settings = self._limit_args(limits_dict)
         if settings:
             self.sacctmgr(
                 "modify",
                 "user",
                 "where",
-                f"name={naming.user(username)}",
-                f"account={naming.account(resource_id)}",
+                f"name={user}",
+                f"account={account}",
                 *self._scope(),
                 "set",
                 *settings,

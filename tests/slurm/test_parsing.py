@@ -10,6 +10,7 @@ from backends.slurm import naming, usage
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.client import _chunks
 from backends.structures import TOTAL_ACCOUNT_USAGE
+from tests.slurm.conftest import COMPONENTS, resource, settings
 
 HOSTILE = ["a;b", "$(id)", "x" * 200, "ünïcödé", "a b", "-rf", "name=root", "a\nb", "`id`", ""]
 
@@ -134,3 +135,34 @@ def test_components_map_onto_tres_and_limit_types():
         "ram": ("mem", "GrpTRES"),
         "nodes": ("node", "GrpTRES"),
     }
+
+
+@pytest.mark.parametrize("bad", ["a;b", "$(id)", "x" * 200, "ünïcödé"])
+def test_hostile_input_is_refused_before_any_command_runs(bad):
+    backend = SlurmBackend(settings("t1"), COMPONENTS)
+    ran = []
+    backend.client.execute_command = lambda argv, silent=False: ran.append(argv) or ""
+    with pytest.raises(InvalidNameError):
+        backend.resource_backend_id(resource(slug=bad))
+    with pytest.raises(InvalidNameError):
+        backend.create_resource_with_id(resource(project=bad), "at1_ok")
+    with pytest.raises(InvalidNameError):
+        backend.create_resource_with_id(resource(customer=bad), "at1_ok")
+    with pytest.raises(InvalidNameError):
+        backend.create_resource_with_id(resource(), bad)
+    with pytest.raises(InvalidNameError):
+        backend.add_user("at1_ok", bad)
+    assert backend.add_users_to_resource("at1_ok", {bad}) == set()
+    with pytest.raises(InvalidNameError):
+        backend.remove_user("at1_ok", bad)
+    for action in (backend.pause_resource, backend.restore_resource, backend.get_resource_limits):
+        with pytest.raises(InvalidNameError):
+            action(bad)
+    with pytest.raises(InvalidNameError):
+        backend.set_resource_user_limits("at1_ok", bad, {"cpu": 1})
+    with pytest.raises(InvalidNameError):
+        backend.delete_resource(resource(backend_id=bad))
+    assert backend.get_usage_report([bad]) == {
+        bad: {TOTAL_ACCOUNT_USAGE: dict.fromkeys(COMPONENTS, 0.0)}
+    }
+    assert ran == []

@@ -1,0 +1,249 @@
+"""The whole agent service with the SLURM backend: the Waldur simulator on one side, the real
+test cluster on the other, checked on both."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.waldur import WaldurSimulator
+from simulators.waldur.client import ConsumerClient
+from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+from tests.slurm.conftest import COMPONENTS, QOS_DOWNSCALED, QOS_PAUSED, settings
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture
+def sim():
+    with WaldurSimulator(tick_interval=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def consumer(sim):
+    client = ConsumerClient(sim.api_url, sim.staff_token)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def world(sim):
+    summary = sim.summary()
+    return summary["offerings"][0], summary["projects"]
+
+
+@pytest.fixture
+def agent_for(tmp_path, sim, world, slurm, run_id, cleanup):
+    """An agent serving the simulator's SLURM offering with this test's account prefixes."""
+    slurm.ensure_qos(QOS_PAUSED, QOS_DOWNSCALED)
+    # Jobs run as the simulator's offering users; slurmctld resolves a user's uid when the
+    # association appears, so the Unix users exist first, as they do on a real site.
+    for user in ("aandersen", "bberg", "cclark"):
+        slurm.ensure_unix_user(user)
+    offering, _ = world
+    agents: list[Agent] = []
+
+    def start(**extra: Any) -> Agent:
+        config = offering_config(sim, offering, tmp_path / "state")
+        config.update(
+            backend_type="slurm",
+            backend_settings=settings(run_id, **extra),
+            backend_components=COMPONENTS,
+        )
+        for key in ("customer_prefix", "project_prefix", "allocation_prefix"):
+            cleanup.append(config["backend_settings"][key])
+        agents.append(Agent(tmp_path, [config]).start())
+        return agents[-1]
+
+    yield start
+    for agent in agents:
+        assert agent.stop() == 0
+
+
+def create(consumer, offering, project, agent, limits=None):
+    order = consumer.order(offering["url"], project["url"], limits or {"cpu": 100, "mem": 5})
+    done = wait_for(lambda: terminal(consumer, order["uuid"]), what="create", log=agent.log)
+    assert done["state"] == "done", done
+    return consumer.resource(done["marketplace_resource_uuid"])
+
+
+def flag(consumer, resource, name, value):
+    consumer._call("POST", f"marketplace-resources/{resource['uuid']}/set_{name}/", {name: value})
+
+
+def test_orders_team_changes_and_qos_reach_the_cluster(slurm, consumer, world, agent_for, run_id):
+    offering, projects = world
+    # A paused account must really stop new jobs, not just carry a QoS name.
+    slurm.sacctmgr("modify", "qos", QOS_PAUSED, "set", "MaxSubmitJobsPerUser=0")
+    agent = agent_for()
+    resource = create(consumer, offering, projects[0], agent)
+    account = resource["backend_id"]
+    own = slurm.account(account)
+    assert own["parent"] == f"p{run_id}_climate-modelling"
+    assert slurm.account(own["parent"])["parent"] == f"c{run_id}_university"
+    assert own["GrpTRESMins"] == "cpu=50,mem=5G"  # 100 x 0.5 CPU-min, 5 x 1024 MB-min
+    wait_for(
+        lambda: slurm.users(account) == {"aandersen", "bberg"},
+        what="the team as associations",
+        log=agent.log,
+    )
+
+    update = consumer.update_limits(resource["uuid"], {"cpu": 300, "mem": 2})
+    assert wait_for(lambda: terminal(consumer, update), what="update")["state"] == "done"
+    assert slurm.account(account)["GrpTRESMins"] == "cpu=150,mem=2G"
+
+    consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
+    consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
+    wait_for(
+        lambda: slurm.users(account) == {"aandersen", "cclark"},
+        what="carol in, bob out",
+        log=agent.log,
+    )
+
+    flag(consumer, resource, "paused", True)
+    wait_for(lambda: slurm.account(account)["qos"] == QOS_PAUSED, what="paused", log=agent.log)
+    wait_for(
+        lambda: consumer.resource(resource["uuid"])["backend_metadata"].get("qos") == QOS_PAUSED,
+        what="the QoS in Waldur's metadata",
+        log=agent.log,
+    )
+    with pytest.raises(RuntimeError, match=r"QOSMaxSubmitJobPerUserLimit|Job violates"):
+        slurm.submit(account, "aandersen", seconds=300)
+    flag(consumer, resource, "paused", False)
+    flag(consumer, resource, "downscaled", True)
+    wait_for(
+        lambda: slurm.account(account)["qos"] == QOS_DOWNSCALED, what="downscaled", log=agent.log
+    )
+    flag(consumer, resource, "downscaled", False)
+    wait_for(lambda: slurm.account(account)["qos"] == "normal", what="restored", log=agent.log)
+
+    job = slurm.submit(account, "aandersen", seconds=300)
+    slurm.wait_job(job, ("RUNNING",))
+    terminate = consumer.terminate(resource["uuid"])
+    done = wait_for(lambda: terminal(consumer, terminate), what="terminate", log=agent.log)
+    assert done["state"] == "done", done
+    assert slurm.account(account) is None
+    assert slurm.job_state(job) == "CANCELLED"
+    assert consumer.resource(resource["uuid"])["state"] == "Terminated"
+
+
+def usages(consumer, resource_uuid):
+    rows = consumer._call("GET", "marketplace-component-usages/", resource_uuid=resource_uuid)
+    return {row["type"]: float(row["usage"]) for row in rows}
+
+
+def user_usages(consumer, resource_uuid):
+    rows = consumer._call("GET", "marketplace-component-user-usages/", resource_uuid=resource_uuid)
+    return {(row["username"], row["component_type"]): float(row["usage"]) for row in rows}
+
+
+def expected_usage(slurm, jobs: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Waldur-unit usage per user, computed here from sacct's own figures for these jobs."""
+    from backends import units
+    from backends.slurm.usage import parse_tres
+
+    tres = {"cpu": "cpu", "mem": "mem", "gpu": "gres/gpu"}
+    minutes: dict[str, dict[str, float]] = {}
+    for user, job in jobs.items():
+        alloc, elapsed = (
+            slurm.run(
+                "sacct", "-n", "-P", "-X", "--noconvert", "-j", job, "--format=AllocTRES,ElapsedRaw"
+            )
+            .strip()
+            .split("|")
+        )
+        amounts = parse_tres(alloc)
+        for key, name in tres.items():
+            total = minutes.setdefault(user, {})
+            total[key] = total.get(key, 0) + amounts.get(name, 0) * int(elapsed) / 60
+    result = {
+        user: {k: units.usage_to_waldur(v, COMPONENTS[k]["unit_factor"]) for k, v in m.items()}
+        for user, m in minutes.items()
+    }
+    result["total"] = {
+        k: units.usage_to_waldur(sum(m[k] for m in minutes.values()), COMPONENTS[k]["unit_factor"])
+        for k in tres
+    }
+    return result
+
+
+def test_job_usage_reaches_waldur_in_waldur_units_and_never_decreases(
+    slurm, consumer, world, agent_for
+):
+    offering, projects = world
+    agent = agent_for()
+    resource = create(consumer, offering, projects[0], agent)
+    account = resource["backend_id"]
+    wait_for(lambda: slurm.users(account) == {"aandersen", "bberg"}, what="team", log=agent.log)
+    jobs = {
+        "aandersen": slurm.submit(account, "aandersen", seconds=10, cpus=4, gpus=2),
+        "bberg": slurm.submit(account, "bberg", seconds=4, cpus=2),
+    }
+    seen: list[dict[str, float]] = []
+
+    def finished():
+        seen.append(usages(consumer, resource["uuid"]))
+        states = {slurm.job_state(job) for job in jobs.values()}
+        if states != {"COMPLETED"}:
+            return False
+        return seen[-1] == {k: float(v) for k, v in expected_usage(slurm, jobs)["total"].items()}
+
+    wait_for(finished, timeout=60, what="usage of the finished jobs", log=agent.log)
+    expected = expected_usage(slurm, jobs)
+    assert expected["total"]["cpu"] > 0 and expected["total"]["gpu"] > 0
+    # It was reported while the jobs ran, and never went down.
+    growing = [u.get("cpu", 0) for u in seen]
+    assert growing == sorted(growing)
+    assert any(0 < value < expected["total"]["cpu"] for value in growing)
+    per_user = wait_for(
+        lambda: (
+            (u := user_usages(consumer, resource["uuid"]))
+            and u[("bberg", "cpu")] == expected["bberg"]["cpu"]
+            and u
+        ),
+        what="per-user usage",
+        log=agent.log,
+    )
+    for user in ("aandersen", "bberg"):
+        for component in ("cpu", "mem", "gpu"):
+            assert per_user[(user, component)] == expected[user][component], (user, component)
+
+
+def test_hostile_names_are_refused_before_any_command_runs(
+    tmp_path, sim, slurm, consumer, world, agent_for
+):
+    offering, projects = world
+    # Every SLURM command the agent runs goes through a wrapper that writes down its argv.
+    wrappers, calls = tmp_path / "bin", tmp_path / "calls.log"
+    wrappers.mkdir()
+    for command in ("sacctmgr", "sacct", "squeue", "scancel"):
+        script = wrappers / command
+        script.write_text(
+            f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexec {slurm.bin_path}/{command} "$@"\n'
+        )
+        script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    orders = {}
+    for bad in ("a;b", "$(id)", "x" * 200, "ünïcödé"):
+        order = consumer.order(offering["url"], projects[1]["url"], {"cpu": 1, "mem": 1})
+        with sim.state.lock:
+            stored = sim.state.get("resources", order["marketplace_resource_uuid"])
+            stored["slug"] = bad
+            sim.state.put("resources", stored)
+            sim.state.commit()
+        orders[bad] = order["uuid"]
+    agent = agent_for(slurm_bin_path=str(wrappers))
+    for uuid in orders.values():
+        erred = wait_for(lambda uuid=uuid: terminal(consumer, uuid), what="erred", log=agent.log)
+        assert erred["state"] == "erred", erred
+        assert "not allowed" in erred["error_message"] or "longer than" in erred["error_message"]
+    logged = Path(calls).read_text() if calls.exists() else ""
+    assert logged, "the wrappers saw no command at all (ping runs first)"
+    for bad in orders:
+        assert bad not in logged
+    assert "add" not in logged.split()
+    assert os.path.exists(calls)
