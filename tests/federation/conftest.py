@@ -99,7 +99,7 @@ def b_scenario() -> dict[str, Any]:
     )
 
 
-class WaldurB:
+class BSide:
     """Waldur B as the test sees it: its ids, and its provider's hand on B's orders."""
 
     def __init__(self, sim: WaldurSimulator) -> None:
@@ -191,7 +191,7 @@ def sim_b():
 
 @pytest.fixture
 def b(sim_b):
-    waldur_b = WaldurB(sim_b)
+    waldur_b = BSide(sim_b)
     yield waldur_b
     waldur_b.close()
 

@@ -7,7 +7,7 @@ import pytest
 
 from simulators.waldur import WaldurSimulator
 from tests.e2e.harness import Agent, terminal, wait_for
-from tests.federation.conftest import WaldurB, b_order, b_scenario, offering_config, place
+from tests.federation.conftest import BSide, b_order, b_scenario, offering_config, place
 
 pytestmark = pytest.mark.rabbitmq
 HOUR = 3600
@@ -15,7 +15,7 @@ HOUR = 3600
 
 def test_b_finishing_an_order_finishes_as_order_by_event(tmp_path, rabbitmq, sim_a, a):
     with WaldurSimulator(seed=b_scenario(), broker=rabbitmq.broker, tick_interval=0) as sim_b:
-        b = WaldurB(sim_b)
+        b = BSide(sim_b)
         config = offering_config(sim_a, b)
         config["backend_settings"].update(
             order_poll_interval=HOUR,
