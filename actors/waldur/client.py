@@ -62,6 +62,7 @@ class OidcToken:
                         "client_secret": self._secret,
                     },
                     timeout=30,
+                    verify=self._session.verify,  # see WaldurClient.request
                 )
                 response.raise_for_status()
                 body = response.json()
@@ -137,6 +138,9 @@ class WaldurClient:
                     json=json,
                     timeout=self.timeout,
                     headers={"Authorization": self.authorization()},
+                    # Per request: requests lets REQUESTS_CA_BUNDLE override the session's
+                    # `verify`, which would turn `verify_ssl: false` silently back on.
+                    verify=self.session.verify,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == attempts:

@@ -1,9 +1,7 @@
 """The Croit client against the simulator: auth, errors in Croit's words, timeouts, TLS."""
 
 import logging
-import shutil
 import socket
-import subprocess
 import time
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from backends.croit_s3.client import CroitClient, CroitConflict, CroitError, CroitNotFound
 from backends.exceptions import BackendNotReadyError
 from simulators.croit import CroitSimulator
+from tests.tls import self_signed
 
 
 def client_for(sim, **options):
@@ -121,21 +120,7 @@ def test_storage_series_and_a_missing_graph(croit):
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
-            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")

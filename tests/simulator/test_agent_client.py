@@ -145,3 +145,23 @@ def test_oidc_client_credentials(sim, info):
     bogus = Api(sim, None)
     bogus.session.headers["Authorization"] = "Bearer not-a-token"
     assert bogus.get("users/me/").json() == {"detail": "Invalid token."}
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_verify_ssl_false_holds_even_with_requests_ca_bundle_set(tmp_path, monkeypatch):
+    import certifi
+
+    from simulators.croit import CroitSimulator
+    from tests.tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    # requests would let this variable turn verification back on for the session.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    with CroitSimulator(certfile=cert, keyfile=key) as https:  # any HTTPS server will do
+        strict = WaldurClient(https.api_url, "token", verify_ssl=True, max_attempts=1)
+        with pytest.raises(WaldurUnreachable):
+            strict.request("GET", "users/me/")
+        relaxed = WaldurClient(https.api_url, "token", verify_ssl=False, max_attempts=1)
+        with pytest.raises(WaldurError) as answered:  # an HTTP answer: TLS was not verified
+            relaxed.request("GET", "users/me/")
+        assert not isinstance(answered.value, WaldurUnreachable)
