@@ -79,8 +79,13 @@ class MupApi:
         attempts = 1 if method == "POST" else self.attempts
         for attempt in range(1, attempts + 1):
             try:
+                # `verify` per request: REQUESTS_CA_BUNDLE would override the session's.
                 response = self.session.request(
-                    method, self.base + path, json=body, timeout=self.timeout
+                    method,
+                    self.base + path,
+                    json=body,
+                    timeout=self.timeout,
+                    verify=self.session.verify,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure: Exception = MupUnavailable(
