@@ -47,8 +47,14 @@ class TargetApi:
         self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
     ) -> requests.Response:
         try:
+            # `verify` per request: REQUESTS_CA_BUNDLE would override the session's.
             response = self.session.request(
-                method, self.url(path), params=params, json=body, timeout=self.timeout
+                method,
+                self.url(path),
+                params=params,
+                json=body,
+                timeout=self.timeout,
+                verify=self.session.verify,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise BackendNotReadyError(
