@@ -104,7 +104,7 @@ def test_interactive_asks_again_after_an_unreachable_url_and_a_wrong_token(sim, 
     child.sendline("")  # Enter keeps the default after all
     child.expect_exact("allocation_prefix [demo_]:")
     child.sendline("site_")
-    for _ in ("default_account", "fail_on", "pending_seconds"):
+    for _ in ("default_account", "fail_on", "pending_seconds", "fail_rate", "fail_seed"):
         child.expect(r"\]?: ")
         child.sendline("")
     child.expect_exact("Serve cpu (CPU, k-Hours, billed by limit)? [Y/n]")
@@ -177,7 +177,14 @@ def test_failed_checks_write_nothing_unless_told_to(sim, offering, tmp_path):
         encoding="utf-8",
         timeout=20,
     )
-    for prompt in ("usage_per_second", "allocation_prefix", "default_account", "pending_seconds"):
+    for prompt in (
+        "usage_per_second",
+        "allocation_prefix",
+        "default_account",
+        "pending_seconds",
+        "fail_rate",
+        "fail_seed",
+    ):
         child.expect_exact(f"  {prompt}")  # the settings no flag gave
         child.sendline("")
     child.expect_exact("(unit_factor) [1]:")

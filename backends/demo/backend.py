@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -34,6 +34,11 @@ class DemoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fail_on: list[str] = msgspec.field(default_factory=list)
     pending_seconds: float = 0.0
     """> 0: creates are non-blocking orders that complete this many seconds later."""
+    fail_rate: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
+    """Share of commands that fail (every change, and the usage report); half of them after
+    the change was made. For chaos tests: see `DemoClient.command`."""
+    fail_seed: int | None = None
+    """Seed of the `fail_rate` draws; unset: different failures on every start."""
 
 
 class DemoBackend(BaseBackend):
@@ -46,7 +51,7 @@ class DemoBackend(BaseBackend):
         self.backend_settings.setdefault("allocation_prefix", self.settings.allocation_prefix)
         state_dir = os.environ.get(STATE_DIR_VARIABLE) or "/var/lib/waldur-site-agent"
         path = Path(self.settings.path or Path(state_dir) / "demo-backend.sqlite")
-        self.client = DemoClient(Store(path))
+        self.client = DemoClient(Store(path), self.settings.fail_rate, self.settings.fail_seed)
         self.demo = self.client
 
     def _maybe_fail(self, operation: str) -> None:
@@ -133,9 +138,11 @@ class DemoBackend(BaseBackend):
             for key, c in self.backend_components.items()
             if c.get("accounting_type", "usage") == "usage"
         }
-        for account in resource_backend_ids:
-            for user in self.demo.list_resource_users(account):
-                self.demo.store.accrue(account, user, rates, month, now)
+        # One command, as sreport is: accrual is the change a failure may come after.
+        with self.demo.command("report_usage", f"{len(resource_backend_ids)} account(s)"):
+            for account in resource_backend_ids:
+                for user in self.demo.list_resource_users(account):
+                    self.demo.store.accrue(account, user, rates, month, now)
         return self._report(self.demo.usage_rows(resource_backend_ids, month))
 
     def get_usage_report_for_period(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from backends.client import BaseClient
 from backends.commands import validate_name
 from backends.demo.store import Store
-from backends.exceptions import BackendError
+from backends.exceptions import BackendError, CommandError, CommandTimeout
 from backends.structures import Association, ClientResource
 
 
@@ -16,8 +19,29 @@ def current_month() -> str:
 
 
 class DemoClient(BaseClient):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fail_rate: float = 0.0, fail_seed: int | None = None) -> None:
         self.store = store
+        self.fail_rate = fail_rate
+        self._draws = random.Random(fail_seed)  # noqa: S311 - simulated faults, not crypto
+
+    @contextlib.contextmanager
+    def command(self, command: str, target: str) -> Iterator[None]:
+        """One command that changes the backend, written to the journal once it ran.
+
+        With `fail_rate`, commands fail the two ways real ones do: half of the failures before
+        any change (exit 1: a refusal), half after the change was made (killed at the timeout:
+        the caller cannot tell whether it happened, so only idempotent callers stay correct).
+        """
+        draw = self._draws.random() if self.fail_rate else 1.0
+        argv = ["demo", command, target]
+        if draw < self.fail_rate / 2:
+            self.store.record(command, target, "failed")
+            raise CommandError(argv, 1, "injected failure (fail_rate)")
+        yield
+        if draw < self.fail_rate:
+            self.store.record(command, target, "done, timed out")
+            raise CommandTimeout(argv, self.command_timeout)
+        self.store.record(command, target, "done")
 
     def list_resources(self) -> list[ClientResource]:
         return [
@@ -44,19 +68,25 @@ class DemoClient(BaseClient):
         validate_name(name, what="account name")
         if self.store.account(name) is not None:
             raise BackendError(f"account {name!r} already exists")
-        self.store.add_account(name, description, organization, parent_name or "")
+        with self.command("create_account", name):
+            self.store.add_account(name, description, organization, parent_name or "")
         return name
 
     def delete_resource(self, name: str) -> str:
-        self.store.delete_account(name)
+        with self.command("delete_account", name):
+            self.store.delete_account(name)
         return name
 
     def set_resource_limits(self, resource_id: str, limits_dict: dict[str, int]) -> str | None:
         self._require(resource_id)
-        for component, value in limits_dict.items():
-            self.store.execute(
-                "INSERT OR REPLACE INTO limits VALUES (?, ?, ?)", resource_id, component, int(value)
-            )
+        with self.command("set_limits", resource_id):
+            for component, value in limits_dict.items():
+                self.store.execute(
+                    "INSERT OR REPLACE INTO limits VALUES (?, ?, ?)",
+                    resource_id,
+                    component,
+                    int(value),
+                )
         return resource_id
 
     def get_resource_limits(self, resource_id: str) -> dict[str, int]:
@@ -76,14 +106,15 @@ class DemoClient(BaseClient):
     def set_resource_user_limits(
         self, resource_id: str, username: str, limits_dict: dict[str, int]
     ) -> str:
-        for component, value in limits_dict.items():
-            self.store.execute(
-                "INSERT OR REPLACE INTO user_limits VALUES (?, ?, ?, ?)",
-                resource_id,
-                username,
-                component,
-                int(value),
-            )
+        with self.command("set_user_limits", f"{resource_id}/{username}"):
+            for component, value in limits_dict.items():
+                self.store.execute(
+                    "INSERT OR REPLACE INTO user_limits VALUES (?, ?, ?, ?)",
+                    resource_id,
+                    username,
+                    component,
+                    int(value),
+                )
         return username
 
     def get_association(self, user: str, resource_id: str) -> Association | None:
@@ -97,15 +128,19 @@ class DemoClient(BaseClient):
     ) -> str:
         validate_name(username, what="username")
         self._require(resource_id)
-        self.store.execute(
-            "INSERT OR IGNORE INTO associations VALUES (?, ?)", resource_id, username
-        )
+        with self.command("add_association", f"{resource_id}/{username}"):
+            self.store.execute(
+                "INSERT OR IGNORE INTO associations VALUES (?, ?)", resource_id, username
+            )
         return username
 
     def delete_association(self, username: str, resource_id: str) -> str:
-        self.store.execute(
-            "DELETE FROM associations WHERE account = ? AND username = ?", resource_id, username
-        )
+        with self.command("delete_association", f"{resource_id}/{username}"):
+            self.store.execute(
+                "DELETE FROM associations WHERE account = ? AND username = ?",
+                resource_id,
+                username,
+            )
         return username
 
     def get_usage_report(self, resource_ids: list[str]) -> list[tuple[str, str, str, float]]:
@@ -132,7 +167,8 @@ class DemoClient(BaseClient):
 
     def set_state(self, resource_id: str, state: str) -> None:
         self._require(resource_id)
-        self.store.execute("UPDATE accounts SET state = ? WHERE name = ?", state, resource_id)
+        with self.command(f"set_{state}", resource_id):
+            self.store.execute("UPDATE accounts SET state = ? WHERE name = ?", state, resource_id)
 
     def _require(self, resource_id: str) -> None:
         if self.store.account(resource_id) is None:

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS pending_orders (
 CREATE TABLE IF NOT EXISTS usage (
     account TEXT, username TEXT, component TEXT, month TEXT, amount REAL, updated REAL,
     PRIMARY KEY (account, username, component, month));
+CREATE TABLE IF NOT EXISTS journal (
+    time REAL, command TEXT, target TEXT, outcome TEXT);
 """
 
 
@@ -59,6 +61,12 @@ class Store:
         for table in ("limits", "user_limits", "associations"):
             self.execute(f"DELETE FROM {table} WHERE account = ?", name)  # noqa: S608
         self.execute("DELETE FROM accounts WHERE name = ?", name)
+
+    def record(self, command: str, target: str, outcome: str) -> None:
+        """One line of the journal: what a changing command did (sacctmgr keeps such a log)."""
+        self.execute(
+            "INSERT INTO journal VALUES (?, ?, ?, ?)", time.time(), command, target, outcome
+        )
 
     def accrue(
         self, account: str, username: str, components: dict[str, float], month: str, now: float
