@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import stat
@@ -104,10 +105,7 @@ def test_interactive_asks_again_after_an_unreachable_url_and_a_wrong_token(sim, 
     child.sendline("")  # Enter keeps the default after all
     child.expect_exact("allocation_prefix [demo_]:")
     child.sendline("site_")
-    for _ in ("default_account", "fail_on", "pending_seconds", "fail_rate", "fail_seed"):
-        child.expect(r"\]?: ")
-        child.sendline("")
-    child.expect_exact("Serve cpu (CPU, k-Hours, billed by limit)? [Y/n]")
+    skip_settings(child, until="Serve cpu (CPU, k-Hours, billed by limit)? [Y/n]")
     child.sendline("")
     child.expect_exact("backend units per k-Hours (unit_factor) [1]:")
     child.sendline("60000")
@@ -177,17 +175,7 @@ def test_failed_checks_write_nothing_unless_told_to(sim, offering, tmp_path):
         encoding="utf-8",
         timeout=20,
     )
-    for prompt in (
-        "usage_per_second",
-        "allocation_prefix",
-        "default_account",
-        "pending_seconds",
-        "fail_rate",
-        "fail_seed",
-    ):
-        child.expect_exact(f"  {prompt}")  # the settings no flag gave
-        child.sendline("")
-    child.expect_exact("(unit_factor) [1]:")
+    skip_settings(child, until="(unit_factor) [1]:")  # the settings no flag gave
     child.sendline("")
     child.expect_exact("The checks failed: write the config anyway? [y/N]")
     child.sendline("y")
@@ -252,6 +240,13 @@ def test_non_interactive_input_errors_are_config_errors(sim, tmp_path):
     wrong_name = init(*flags(sim, tmp_path, "-o", output + ".yaml", "--format", "toml"))
     assert wrong_name.returncode == 2
     assert not Path(output).exists()
+
+
+def skip_settings(child: pexpect.spawn, until: str) -> None:
+    """Enter for every remaining settings prompt (the demo plugin may grow more) until `until`."""
+    prompts = [re.escape(until), r"\n  \w+( \[[^\]\r\n]*\])?: "]
+    while child.expect(prompts) == 1:
+        child.sendline("")
 
 
 class _Collect:
