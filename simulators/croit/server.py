@@ -11,20 +11,19 @@ import base64
 import binascii
 import fnmatch
 import json
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from simulators.croit.api import ApiError, dispatch
 from simulators.croit.state import CroitState
+from simulators.http import Handler, Running, Server
 
 
 @dataclass
@@ -59,33 +58,28 @@ class CroitSimulator:
         """(method, path) of every request; the query is left out, it may carry a secret key."""
         self._lock = threading.Lock()
         self._tls = (str(certfile), str(keyfile) if keyfile else None) if certfile else None
-        self._server: ThreadingHTTPServer | None = None
+        self._running: Running | None = None
 
     @property
     def api_url(self) -> str:
         """The base URL operators configure; the API itself lives under `/api`."""
-        assert self._server is not None, "the simulator is not running"
+        assert self._running is not None, "the simulator is not running"
         scheme = "https" if self._tls else "http"
-        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+        return f"{scheme}://127.0.0.1:{self._running.port}"
 
     def start(self) -> CroitSimulator:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
+        server = Server(("127.0.0.1", 0), _handler_for(self))
         if self._tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*self._tls)
             server.socket = context.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        ).start()
+        self._running = Running(server, "croit-simulator")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
 
     def __enter__(self) -> CroitSimulator:
         return self.start()
@@ -157,21 +151,13 @@ class CroitSimulator:
             return exc.status, {"message": exc.message}
 
 
-def _handler_for(simulator: CroitSimulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        wbufsize = -1  # headers and body in one send, flushed after each request
-
-        def setup(self) -> None:
-            super().setup()
-            # Without it, the client's delayed ACK costs 40 ms per request.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def handle_one(self) -> None:
+def _handler_for(simulator: CroitSimulator) -> type[Handler]:
+    class CroitHandler(Handler):
+        def dispatch(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             status, payload = simulator.answer(
-                self.command, self.path, self.headers.get("Authorization"), body
+                method, self.path, self.headers.get("Authorization"), body
             )
             if status == 0:  # a fault that never answers: drop the connection
                 self.close_connection = True
@@ -186,9 +172,7 @@ def _handler_for(simulator: CroitSimulator) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = handle_one
-
         def log_message(self, format: str, *args: Any) -> None:
             """Silent: request lines may carry secret keys in their query."""
 
-    return Handler
+    return CroitHandler

@@ -11,14 +11,13 @@ import binascii
 import json
 import logging
 import re
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from simulators import http as simulator_http
 from simulators.mup.portal import Portal, PortalError
 
 log = logging.getLogger("simulators.mup")
@@ -151,30 +150,8 @@ class Unauthorized(Exception):
         self.detail, self.headers = detail, headers
 
 
-class RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class RequestHandler(simulator_http.Handler):
     server_version = "MupSimulator/1.0"
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in two writes: without this, Nagle's algorithm and the
-        # client's delayed ACK hold every keep-alive answer back by ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self.dispatch("GET")
-
-    def do_POST(self) -> None:
-        self.dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self.dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self.dispatch("DELETE")
 
     def dispatch(self, method: str) -> None:
         app: App = self.server.app  # type: ignore[attr-defined]
@@ -228,10 +205,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         return 404, {"detail": "Not found."}, {}
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class Server(simulator_http.Server):
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
         super().__init__(address, RequestHandler)

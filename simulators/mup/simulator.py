@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-import threading
 
+from simulators.http import Running
 from simulators.mup.portal import ALLOCATION_TYPES, Portal
 from simulators.mup.server import App, Server
 
@@ -32,28 +32,16 @@ class MupSimulator:
         self.portal = Portal(allocation_types, auto_approve_users)
         self.app = App(self.portal, self.username, self.password)
         self._address = (host, port)
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: Running | None = None
 
     def start(self) -> MupSimulator:
-        self._server = Server(self._address, self.app)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="mup-simulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._running = Running(Server(self._address, self.app), "mup-simulator")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
 
     def __enter__(self) -> MupSimulator:
         return self.start()
@@ -63,8 +51,8 @@ class MupSimulator:
 
     @property
     def api_url(self) -> str:
-        assert self._server is not None, "not started"
-        return f"http://{self._address[0]}:{self._server.server_address[1]}/"
+        assert self._running is not None, "not started"
+        return f"http://{self._address[0]}:{self._running.port}/"
 
     @property
     def requests(self) -> list[tuple[str, str, int]]:

@@ -9,10 +9,10 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from simulators import http as simulator_http
 from simulators.waldur import (
     admin,
     agents,
@@ -99,36 +99,9 @@ class App:
         raise ApiError(401, {"detail": message}, {"WWW-Authenticate": "Token"})
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(simulator_http.Handler):
     server_version = "WaldurSimulator/1.0"
-    wbufsize = -1  # one send per response (headers and body), flushed after each request
     app: App
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self.dispatch("GET")
-
-    def do_POST(self) -> None:
-        self.dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self.dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self.dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self.dispatch("DELETE")
-
-    def do_HEAD(self) -> None:
-        self.dispatch("HEAD")
 
     def dispatch(self, method: str) -> None:
         started = time.perf_counter()
@@ -234,11 +207,7 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class Server(simulator_http.Server):
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
         super().__init__(address, Handler)

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from simulators.http import Running
 from simulators.waldur import orders
 from simulators.waldur import seed as seeds
 from simulators.waldur.consumer import live_offerings
@@ -57,20 +58,12 @@ class WaldurSimulator:
         self.app = App(self.state, self.faults, self.counters)
         self.tick_interval = tick_interval
         self._address = (host, port)
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: Running | None = None
 
     # life cycle
 
     def start(self) -> WaldurSimulator:
-        self._server = Server(self._address, self.app)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="waldur-simulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._running = Running(Server(self._address, self.app), "waldur-simulator")
         if self.tick_interval > 0:
             threading.Thread(target=self._ticker, name="waldur-ticker", daemon=True).start()
         return self
@@ -87,12 +80,9 @@ class WaldurSimulator:
 
     def stop(self) -> None:
         self.app.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -107,8 +97,8 @@ class WaldurSimulator:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
+        assert self._running is not None, "not started"
+        return self._running.port
 
     @property
     def base_url(self) -> str:
