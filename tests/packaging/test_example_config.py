@@ -11,5 +11,5 @@ def test_the_shipped_example_validates_strictly():
     loaded = load_file(EXAMPLE, strict=True)
     assert loaded.warnings == []
     (offering,) = loaded.config.offerings
-    assert offering.backend_for("order") == "demo"
+    assert offering.backend_for("order") == "slurm"
     assert offering.backend_components["cpu"].unit_factor == 60000
