@@ -25,9 +25,18 @@ from backends.exceptions import (
 from backends.slurm import homedirs, naming, usage
 from backends.slurm.client import AssocRow, ComponentMap, SlurmClient
 from backends.slurm.settings import TRES_OF_COMPONENT, SlurmComponent, SlurmSettings
-from backends.structures import BackendResourceInfo, ClientResource, UsageReport, WaldurResource
+from backends.structures import BackendResourceInfo, UsageReport, WaldurResource
 
 _JOBS_POLL_SECONDS = 0.5
+
+
+class ImportableAccount(msgspec.Struct, frozen=True):
+    """An allocation account Waldur may not know yet, and where it belongs there."""
+
+    backend_id: str
+    name: str
+    project_slug: str
+    limits: dict[str, float]
 
 
 class SlurmBackend(BaseBackend):
@@ -54,6 +63,10 @@ class SlurmBackend(BaseBackend):
             partition=self.settings.default_partition,
             preferred_default=self.settings.default_account,
         )
+
+    @property
+    def homedirs_enabled(self) -> bool:
+        return self.settings.homedirs_enabled
 
     def _check_names(self) -> None:
         """Names from the config reach command lines too: refuse bad ones at start."""
@@ -233,20 +246,32 @@ class SlurmBackend(BaseBackend):
             limits=self.client.limits_of(own),
         )
 
-    def list_resources(self) -> list[ClientResource]:
-        """Allocation accounts under project accounts: what an import can offer Waldur."""
-        prefix, project_prefix = self.settings.allocation_prefix, self.settings.project_prefix
-        described = {r.name: r for r in self.client.list_resources()}
+    def importable_resources(self) -> list[ImportableAccount]:
+        """Allocation accounts under project accounts, read in two calls, to offer to Waldur."""
+        allocation, project = self.settings.allocation_prefix, self.settings.project_prefix
+        described = {r.name.lower(): r for r in self.client.list_resources()}
         found = []
         for row in self.client.associations():
             if (
-                not row.user
-                and row.account.startswith(prefix)
-                and row.parent.startswith(project_prefix)
-                and row.parent not in ("", self.settings.default_account)
-                and row.account in described
+                row.user
+                or not row.account.startswith(allocation)
+                or not row.parent.startswith(project)
+                or row.parent in (self.settings.default_account, self.settings.parent_account)
             ):
-                found.append(described[row.account])
+                continue
+            about = described.get(row.account)
+            limits = {
+                key: units.limit_to_waldur(value, self.unit_factor(key))
+                for key, value in self.client.limits_of(row).items()
+            }
+            found.append(
+                ImportableAccount(
+                    backend_id=row.account,
+                    name=about.description if about else row.account,
+                    project_slug=row.parent[len(project) :],
+                    limits=limits,
+                )
+            )
         return found
 
     # -- limits ---------------------------------------------------------------------------------

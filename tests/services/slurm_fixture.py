@@ -142,10 +142,18 @@ class SlurmCluster:
         return out.strip().split("\n")[0].split(" ")[0] if out.strip() else ""
 
     def wait_job(self, job_id: str, states: tuple[str, ...], timeout: float = 60) -> str:
+        """Until the job is in one of `states` and accounted.
+
+        slurmdbd briefly holds a fresh record without its eligible time, and sacct's time
+        window (what the agent reads usage with) leaves such records out until it arrives.
+        """
         deadline = time.monotonic() + timeout
+        state = ""
         while time.monotonic() < deadline:
-            state = self.job_state(job_id)
-            if state in states:
+            out = self.run("sacct", "-n", "-X", "-P", "-j", job_id, "--format=State,Eligible")
+            state, _, eligible = out.strip().split("\n")[0].partition("|")
+            state = state.split(" ")[0]
+            if state in states and eligible not in ("", "Unknown"):
                 return state
             time.sleep(0.2)
         raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {state}")

@@ -13,25 +13,25 @@ from backends.structures import WaldurResource
 QOS_PAUSED, QOS_DOWNSCALED = "waldur-paused", "waldur-limited"
 
 # Waldur units chosen so that jobs of a few seconds show up as whole numbers:
-# cpu: 1 Waldur unit = 0.5 CPU-minutes, mem: GB-minutes, gpu: 0.25 GPU-minutes.
+# cpu: 1 Waldur unit = 0.1 CPU-minutes (6 CPU-seconds), mem: 16 MB-minutes, gpu: 3 GPU-seconds.
 COMPONENTS: dict[str, dict[str, Any]] = {
     "cpu": {
-        "measured_unit": "30 CPU-seconds",
+        "measured_unit": "6 CPU-seconds",
         "accounting_type": "limit",
         "label": "CPU",
-        "unit_factor": 0.5,
+        "unit_factor": 0.1,
     },
     "mem": {
-        "measured_unit": "GB-minutes",
+        "measured_unit": "16 MB-minutes",
         "accounting_type": "limit",
         "label": "Memory",
-        "unit_factor": 1024,
+        "unit_factor": 16,
     },
     "gpu": {
-        "measured_unit": "15 GPU-seconds",
+        "measured_unit": "3 GPU-seconds",
         "accounting_type": "usage",
         "label": "GPU",
-        "unit_factor": 0.25,
+        "unit_factor": 0.05,
     },
 }
 

@@ -86,7 +86,7 @@ def test_orders_team_changes_and_qos_reach_the_cluster(slurm, consumer, world, a
     own = slurm.account(account)
     assert own["parent"] == f"p{run_id}_climate-modelling"
     assert slurm.account(own["parent"])["parent"] == f"c{run_id}_university"
-    assert own["GrpTRESMins"] == "cpu=50,mem=5G"  # 100 x 0.5 CPU-min, 5 x 1024 MB-min
+    assert own["GrpTRESMins"] == "cpu=10,mem=80M"  # 100 x 0.1 CPU-min, 5 x 16 MB-min
     wait_for(
         lambda: slurm.users(account) == {"aandersen", "bberg"},
         what="the team as associations",
@@ -95,7 +95,7 @@ def test_orders_team_changes_and_qos_reach_the_cluster(slurm, consumer, world, a
 
     update = consumer.update_limits(resource["uuid"], {"cpu": 300, "mem": 2})
     assert wait_for(lambda: terminal(consumer, update), what="update")["state"] == "done"
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=150,mem=2G"
+    assert slurm.account(account)["GrpTRESMins"] == "cpu=30,mem=32M"
 
     consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
     consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))

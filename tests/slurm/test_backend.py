@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from backends import units
 from backends.exceptions import DuplicateResourceError
 from backends.structures import TOTAL_ACCOUNT_USAGE
-from tests.slurm.conftest import QOS_PAUSED, resource
+from tests.slurm.conftest import COMPONENTS, QOS_PAUSED, resource
 
 pytestmark = pytest.mark.slurm
 
@@ -28,11 +29,11 @@ def test_tree_names_limits_and_collisions(slurm, make_backend, run_id):
     assert slurm.account(f"p{run_id}_climate")["parent"] == f"c{run_id}_uni"
     own = slurm.account(account)
     assert own["parent"] == f"p{run_id}_climate"
-    # cpu: 100 x 0.5 CPU-minutes; mem: 5 x 1024 MB-minutes.
-    assert own["GrpTRESMins"] == "cpu=50,mem=5G"
+    # cpu: 100 x 0.1 CPU-minutes; mem: 5 x 16 MB-minutes.
+    assert own["GrpTRESMins"] == "cpu=10,mem=80M"
 
     backend.set_resource_limits(account, {"cpu": 300, "mem": 1})
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=150,mem=1G"
+    assert slurm.account(account)["GrpTRESMins"] == "cpu=30,mem=16M"
     assert backend.get_resource_limits(account) == {"cpu": 300.0, "mem": 1.0}
 
     # The same resource again finds its own account (a restart before Waldur heard of it) ...
@@ -80,7 +81,7 @@ def test_users_default_accounts_and_per_user_limits(slurm, make_backend, run_id)
     assert default == second  # `individual`: the allocation the user was added to last
 
     backend.set_resource_user_limits(first, user, {"cpu": 10})
-    assert backend.get_resource_user_limits(first) == {user: {"cpu": 5}}  # backend units
+    assert backend.get_resource_user_limits(first) == {user: {"cpu": 1}}  # backend units
 
     # Leaving the default account moves the default to the user's other allocation.
     assert backend.remove_users_from_resource(second, {user}) == [user]
@@ -178,11 +179,13 @@ def test_usage_report_in_waldur_units_for_many_accounts_in_one_call(slurm, make_
     assert [argv[0].rsplit("/", 1)[-1] for argv in calls] == ["sacct"]
 
     minutes = elapsed / 60
+    factor = {key: COMPONENTS[key]["unit_factor"] for key in COMPONENTS}
     expected = {
-        "cpu": round(4 * minutes / 0.5),
-        "mem": round(4 * 256 * minutes / 1024),
-        "gpu": round(2 * minutes / 0.25),
+        "cpu": units.usage_to_waldur(4 * minutes, factor["cpu"]),
+        "mem": units.usage_to_waldur(4 * 256 * minutes, factor["mem"]),
+        "gpu": units.usage_to_waldur(2 * minutes, factor["gpu"]),
     }
+    assert min(expected.values()) > 0
     assert report[accounts[0]] == {TOTAL_ACCOUNT_USAGE: expected, "root": expected}
     assert report[accounts[1]][TOTAL_ACCOUNT_USAGE] == {"cpu": 0, "mem": 0, "gpu": 0}
     # Last month's window holds nothing of this job.
@@ -199,9 +202,11 @@ def test_ping_diagnostics_components_and_import_listing(slurm, make_backend, run
     target = resource()
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
-    listed = {r.backend_id: r for r in backend.list_resources()}
-    assert account in listed and listed[account].description == "climate run"  # SLURM lowercases
+    listed = {r.backend_id: r for r in backend.importable_resources()}
     assert f"p{run_id}_climate" not in listed and f"c{run_id}_uni" not in listed
+    assert listed[account].name == "climate run"  # SLURM lowercases descriptions
+    assert listed[account].project_slug == "climate"
+    assert listed[account].limits == {"cpu": 100.0, "mem": 5.0}
     wrong = make_backend(cluster_name="nosuchcluster")
     assert wrong.ping() is False
     with pytest.raises(Exception, match="nosuchcluster"):
