@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from agent import site_tools
 from agent.init_args import add_init_parser
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(diagnostics)
 
     add_init_parser(commands)
+    site_tools.add_parsers(commands, with_config)
 
     status = commands.add_parser("status", help="show the running agent's offerings and modes")
     status.add_argument(
@@ -218,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": cmd_status,
         "simulator": cmd_simulator,
         "demo": cmd_demo,
+        **site_tools.HANDLERS,
     }
     if args.command not in handlers:
         parser.print_help()
