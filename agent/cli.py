@@ -8,16 +8,24 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import site_tools
-from agent.init_args import add_init_parser
+from agent.init_args import CONFIG_DIR, add_init_parser
 
 if TYPE_CHECKING:
     from config import Loaded
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
-DEFAULT_CONFIG = "/etc/waldur-site-agent/config.yaml"
+
+
+def default_config() -> str:
+    """The packaged service's `config.toml` (what `init` writes), else upstream's `config.yaml`."""
+    toml = Path(CONFIG_DIR) / "config.toml"
+    return str(toml if toml.exists() else Path(CONFIG_DIR) / "config.yaml")
+
+
 MODE_NAMES = ("order_process", "report", "membership_sync", "event_process")
 
 
@@ -30,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def with_config(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("-c", "--config-file", default=DEFAULT_CONFIG, help="YAML or TOML file")
+        sub.add_argument("-c", "--config-file", default=default_config(), help="YAML or TOML file")
         sub.add_argument("--strict", action="store_true", help="unknown keys are errors")
 
     run = commands.add_parser("run", help="run the agent service")
@@ -62,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "-c",
         "--config-file",
-        default=DEFAULT_CONFIG,
+        default=default_config(),
         help="config whose state_dir holds the status file",
     )
     status.add_argument("--state-dir", help="read the status file from this directory instead")

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import tomli_w
 
 from agent.cli import EXIT_FAILURE, EXIT_OK
+from backends.base import STATE_DIR_VARIABLE
 from backends.demo.store import Store
 from simulators.waldur import WaldurSimulator
 from simulators.waldur.broker import Broker, BrokerError
@@ -269,7 +270,7 @@ class Demo:
             for key, value in os.environ.items()
             if not (key.startswith("WALDUR_SITE_AGENT_") and key.endswith("_PERIOD_MINUTES"))
         }
-        env["WALDUR_SITE_AGENT_STATE_DIR"] = str(self.state_dir)
+        env[STATE_DIR_VARIABLE] = str(self.state_dir)
         env.pop("NOTIFY_SOCKET", None)
         descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as log:

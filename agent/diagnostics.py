@@ -7,10 +7,9 @@ from typing import Any
 
 import requests
 
-from agent import logs
+from agent import process
 from backends.discovery import create_backend
 from config import AgentConfig, Offering
-from config.secrets import secret_values
 
 TIMEOUT = (5.0, 30.0)
 
@@ -60,7 +59,7 @@ def check_offering(offering: Offering) -> bool:
 
 
 def run_diagnostics(config: AgentConfig) -> bool:
-    logs.setup(config.log_level, secret_values(config))
+    process.prepare(config)
     logging.getLogger(__name__).debug("diagnostics for %d offering(s)", len(config.offerings))
     results = [check_offering(offering) for offering in config.offerings]
     return all(results)

@@ -25,6 +25,7 @@ import requests
 from actors.waldur.api import WaldurApi
 from actors.waldur.client import WaldurClient, WaldurError, WaldurUnreachable
 from actors.waldur.models import Offering, UserMe, Version
+from agent import process
 from agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
 from agent.diagnostics import check_offering
 from agent.init_args import CONFIG_DIR
@@ -137,8 +138,7 @@ class Init:
             document["state_dir"] = self.args.state_dir
         config = self.validate(document)
         if not self.args.no_backend_check:
-            # As `run` does: plugins keeping local files find the agent's state directory here.
-            os.environ.setdefault("WALDUR_SITE_AGENT_STATE_DIR", config.state_dir)
+            process.prepare(config)
             print("\nChecking Waldur and the backend:")
             if not check_offering(config.offerings[0]) and not self.ask.yes(
                 "The checks failed: write the config anyway?", False

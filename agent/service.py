@@ -19,7 +19,7 @@ from actors.status import AgentStatus
 from actors.supervisor import Supervisor
 from actors.timer import Timer
 from actors.waldur_actor import WaldurPool
-from agent import logs, sdnotify
+from agent import logs, process, sdnotify
 from agent import status as status_file
 from agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
 from config import MODES, AgentConfig, ConfigError, Offering, load_file
@@ -92,7 +92,10 @@ class Service:
         self.config = loaded.config
         logs.setup(loaded.config.log_level, secret_values(loaded.config))
         assert self.supervisor is not None
-        self.supervisor.proxy().reload(loaded.config).get(timeout=STOP_TIMEOUT)
+        try:
+            self.supervisor.proxy().reload(loaded.config).get(timeout=STOP_TIMEOUT)
+        except pykka.Timeout:
+            log.error("reload still running after %.0f s; it goes on meanwhile", STOP_TIMEOUT)
         sdnotify.notify("READY=1")
 
     def write_status(self) -> bool:
@@ -143,9 +146,7 @@ class Service:
 def run_service(
     config: AgentConfig, modes: Sequence[str] | None = None, config_path: str | None = None
 ) -> int:
-    logs.setup(config.log_level, secret_values(config))
-    # Plugins that keep local files (the demo backend) find the agent's state directory here.
-    os.environ.setdefault("WALDUR_SITE_AGENT_STATE_DIR", config.state_dir)
+    process.prepare(config)
     chosen = frozenset(modes or MODES)
     unknown = chosen - set(MODES)
     if unknown:

@@ -26,6 +26,9 @@ from backends.structures import (
 UserContext = dict[str, Any]
 """Pre-resolved Waldur data: `team`, `offering_users`, `ssh_keys`, `plan_quotas`."""
 
+STATE_DIR_VARIABLE = "WALDUR_SITE_AGENT_STATE_DIR"
+"""Set by the agent to its `state_dir`: where a plugin that keeps local files puts them."""
+
 
 class BaseBackend(abc.ABC):
     # Capability flags, read off the class by the core.

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 
 from backends import units
-from backends.base import BaseBackend, UserContext
+from backends.base import STATE_DIR_VARIABLE, BaseBackend, UserContext
 from backends.demo.client import DemoClient, current_month
 from backends.demo.store import Store
 from backends.exceptions import BackendError
@@ -20,8 +20,6 @@ from backends.structures import (
     UsageReport,
     WaldurResource,
 )
-
-STATE_DIR_VARIABLE = "WALDUR_SITE_AGENT_STATE_DIR"
 
 
 class DemoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

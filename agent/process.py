@@ -1,0 +1,16 @@
+"""What every command that runs plugins does first: secret-masking logs, the state directory."""
+
+from __future__ import annotations
+
+import os
+
+from agent import logs
+from backends.base import STATE_DIR_VARIABLE
+from config import AgentConfig
+from config.secrets import secret_values
+
+
+def prepare(config: AgentConfig) -> None:
+    logs.setup(config.log_level, secret_values(config))
+    # Plugins that keep local files (the demo backend) find the agent's state directory here.
+    os.environ.setdefault(STATE_DIR_VARIABLE, config.state_dir)
