@@ -251,6 +251,25 @@ class BaseBackend(abc.ABC):
     def unit_factor(self, component: str) -> float:
         return float(self.backend_components.get(component, {}).get("unit_factor") or 1)
 
+    def component_limits(
+        self, waldur_resource: WaldurResource, fixed: bool = True
+    ) -> tuple[dict[str, int], dict[str, float]]:
+        """The usual `_collect_resource_limits`: `limit` components from the resource's limits
+        and, with `fixed`, `usage` components capped by their configured `limit`; as (backend
+        units, Waldur units)."""
+        backend_limits: dict[str, int] = {}
+        waldur_limits: dict[str, float] = {}
+        for key, component in self.backend_components.items():
+            if component.get("accounting_type") == "limit" and key in waldur_resource.limits:
+                value = float(waldur_resource.limits[key])
+            elif fixed and component.get("limit") is not None:
+                value = float(component["limit"])
+            else:
+                continue
+            waldur_limits[key] = value
+            backend_limits[key] = units.limit_to_backend(value, self.unit_factor(key))
+        return backend_limits, waldur_limits
+
     def add_user(self, resource_backend_id: str, username: str, **kwargs: Any) -> bool:
         if self._client.get_association(username, resource_backend_id) is not None:
             return False

@@ -121,13 +121,7 @@ class CroitS3Backend(BaseBackend):
     def _collect_resource_limits(
         self, waldur_resource: WaldurResource
     ) -> tuple[dict[str, int], dict[str, float]]:
-        backend: dict[str, int] = {}
-        waldur: dict[str, float] = {}
-        for key, component in self.backend_components.items():
-            if component.get("accounting_type") == "limit" and key in waldur_resource.limits:
-                waldur[key] = float(waldur_resource.limits[key])
-                backend[key] = units.limit_to_backend(waldur[key], self.unit_factor(key))
-        return backend, waldur
+        return self.component_limits(waldur_resource, fixed=False)
 
     def create_resource_with_id(
         self,

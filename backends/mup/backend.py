@@ -102,15 +102,7 @@ class MupBackend(BaseBackend):
     def _collect_resource_limits(
         self, waldur_resource: WaldurResource
     ) -> tuple[dict[str, int], dict[str, float]]:
-        backend_limits: dict[str, int] = {}
-        waldur_limits: dict[str, float] = {}
-        for key in self.backend_components:
-            if key in waldur_resource.limits:
-                waldur_limits[key] = float(waldur_resource.limits[key])
-                backend_limits[key] = units.limit_to_backend(
-                    waldur_limits[key], self.unit_factor(key)
-                )
-        return backend_limits, waldur_limits
+        return self.component_limits(waldur_resource, fixed=False)
 
     def _pre_create_resource(
         self, waldur_resource: WaldurResource, user_context: UserContext | None = None
