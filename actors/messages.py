@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
+import pykka
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,7 +98,9 @@ def acknowledge(message: Any) -> None:
     """Acknowledge the event `message` came from, if it came from one (a tick did not)."""
     ack: Acknowledgement | None = getattr(message, "ack", None)
     if ack is not None:
-        ack.stomp.tell(EventHandled(message_id=ack.message_id, subscription=ack.subscription))
+        # A STOMP actor that is gone took its connection along: the broker redelivers.
+        with contextlib.suppress(pykka.ActorDeadError):
+            ack.stomp.tell(EventHandled(message_id=ack.message_id, subscription=ack.subscription))
 
 
 class BrokerReconnected(Message, frozen=True):

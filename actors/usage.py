@@ -15,6 +15,7 @@ from actors import messages as m
 from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Resource
+from backends.exceptions import BackendError
 from backends.structures import TOTAL_ACCOUNT_USAGE, ResourceUsage
 
 
@@ -57,7 +58,10 @@ class UsageActor(ModeActor):
             report = self.plugin.get_usage_report([r.backend_id for r in resources]).get(
                 timeout=BACKEND_TIMEOUT
             )
-        except (WaldurError, WaldurUnreachable) as exc:
+        except (WaldurError, WaldurUnreachable, BackendError) as exc:
+            # The backend's report failing is one failed cycle, as Waldur failing is: the next
+            # cycle reports the totals, so nothing is lost by waiting for it.
+            self.log.warning("usage not reported this cycle: %s", exc)
             self.finished(error=str(exc))
             return
         sent = errors = 0
