@@ -6,6 +6,8 @@ reason; the STOMP actor logs it and acknowledges it so it does not block the que
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from actors import messages as m
@@ -32,6 +34,10 @@ IGNORED_ORDER_STATES = frozenset(
         "pending-start-date",
     }
 )
+
+
+UUID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+UUID_FIELDS = ("order_uuid", "user_uuid", "project_uuid", "resource_uuid", "offering_user_uuid")
 
 
 class Payload(msgspec.Struct, kw_only=True):
@@ -72,6 +78,11 @@ def decode(
         payload = msgspec.json.decode(raw, type=Payload)
     except msgspec.DecodeError as exc:
         return None, f"not a valid event payload: {exc}"
+    for name in UUID_FIELDS:
+        # They end up in URL paths: `../../users/me` must not reach another endpoint.
+        value = getattr(payload, name)
+        if value is not None and not UUID.fullmatch(value):
+            return None, f"{name} {value[:40]!r} is not a UUID"
     kind = payload.object_type or object_type_of_queue(queue_name)
     if kind == "order":
         if not payload.order_uuid:

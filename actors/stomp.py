@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -109,6 +110,20 @@ class Listener(stomp.ConnectionListener):
         return decode(body, self.queue, ack)
 
 
+def accept_any_bytes(connection: Any) -> None:
+    """Let a message that is not UTF-8 reach the listener, which drops it with its reason.
+
+    RabbitMQ sends messages in text WebSocket frames; websocket-client closes the connection on
+    one that is not UTF-8, so such a message would be redelivered, and drop the connection,
+    forever. stomp.py offers no way to pass websocket-client's `skip_utf8_validation`: it is
+    set on the socket it made, before SUBSCRIBE, so before any message can arrive.
+    """
+    socket = getattr(connection.transport, "socket", None)
+    for part in ("frame_buffer", "cont_frame"):
+        if hasattr(getattr(socket, part, None), "skip_utf8_validation"):
+            getattr(socket, part).skip_utf8_validation = True
+
+
 class StompActor(pykka.ThreadingActor):
     def __init__(
         self, context: OfferingContext, parent: pykka.ActorRef[Any], object_type: str | None = None
@@ -120,6 +135,7 @@ class StompActor(pykka.ThreadingActor):
         self.connection: Any = None
         self.generation = 0
         self.failures = 0
+        self.connected_at = 0.0
         self.reconcile_after_connect = False
         self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
 
@@ -137,6 +153,8 @@ class StompActor(pykka.ThreadingActor):
         elif isinstance(message, Disconnected):
             if message.generation == self.generation:
                 self.log.warning("broker connection lost; reconnecting")
+                if time.monotonic() - self.connected_at > BACKOFF_MAX:
+                    self.failures = 0  # it had lived a while: a fresh outage, retry soon
                 self._retry_later()
         else:
             return super().on_receive(message)
@@ -187,6 +205,7 @@ class StompActor(pykka.ThreadingActor):
                     f"no CONNECTED from {host}:{port} within "
                     f"{CONNECT_TIMEOUT:g} s (wrong login or vhost?)"
                 )
+            accept_any_bytes(connection)
             connection.subscribe(
                 f"/amq/queue/{registration.queue_name}",
                 id=registration.queue_name,
@@ -199,7 +218,7 @@ class StompActor(pykka.ThreadingActor):
             self._retry_later()
             return
         self.connection = connection
-        self.failures = 0
+        self.connected_at = time.monotonic()
         self.log.info("listening on %s (vhost %s)", registration.queue_name, registration.vhost)
         if self.reconcile_after_connect:
             # Events may have been published while nobody listened: sweep for them now.

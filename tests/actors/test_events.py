@@ -32,8 +32,8 @@ def test_role_event():
     body = json.dumps(
         {
             "object_type": "user_role",
-            "project_uuid": "p" * 32,
-            "user_uuid": "u" * 32,
+            "project_uuid": "a" * 32,
+            "user_uuid": "b" * 32,
             "granted": True,
             "role_name": "PROJECT.ADMIN",
         }
@@ -48,6 +48,9 @@ def test_malformed_oversized_and_unknown_events_are_refused():
     assert decode(b"x" * (MAX_PAYLOAD + 1), "q", None)[1].startswith("payload of")
     message, reason = decode(json.dumps({"object_type": "user_ssh_key"}), "q", None)
     assert message is None and "not handled" in reason
+    hostile = {"object_type": "order", "order_uuid": "../../users/me", "order_state": "executing"}
+    message, reason = decode(json.dumps(hostile), "q", None)
+    assert message is None and reason == "order_uuid '../../users/me' is not a UUID"
     message, reason = decode(json.dumps({"object_type": "order"}), "q", None)
     assert message is None and "order_uuid" in reason
     message, reason = decode(json.dumps({"object_type": "order", "order_uuid": 5}), "q", None)
