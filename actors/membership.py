@@ -123,6 +123,11 @@ class MembershipActor(ModeActor):
             self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
         self._sync_user_limits(resource)
         if resource.state == "Erred":
+            # What made it Erred (an order failing half-way) may have left other limits on the
+            # backend than Waldur's; setting them again is harmless.
+            _, limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
+            if limits:
+                self.plugin.set_resource_limits(backend_id, limits).get(timeout=BACKEND_TIMEOUT)
             self.waldur.resources.set_ok(resource.uuid).get()
         self.waldur.resources.refresh_last_sync(resource.uuid).get()
 

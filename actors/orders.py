@@ -17,7 +17,7 @@ from actors.user_context import Lookups, is_linked, member_details
 from actors.waldur.client import WaldurError, WaldurUnreachable
 from actors.waldur.models import Order, Resource
 from actors.waldur.orders import TERMINAL_STATES
-from backends.exceptions import BackendNotReadyError
+from backends.exceptions import BackendNotReadyError, CommandTimeout
 from backends.structures import BackendResourceInfo, WaldurResource
 
 
@@ -67,7 +67,9 @@ class OrderActor(ModeActor):
                 # From here a failure must end the order erred, so `_fail` sees the new state.
                 order = msgspec.structs.replace(order, state="executing")
             return self._execute(order, lookups)
-        except (WaldurUnreachable, BackendNotReadyError) as exc:
+        except (WaldurUnreachable, BackendNotReadyError, CommandTimeout) as exc:
+            # A command that timed out may or may not have done its work; the next cycle finds
+            # out, every step being idempotent (an existing account is adopted, not recreated).
             self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
         except WaldurError as exc:
             if exc.transient:
@@ -118,14 +120,23 @@ class OrderActor(ModeActor):
         resource = lookups.resource(order.marketplace_resource_uuid)
         target = waldur_resource(resource)
         backend_id = resource.backend_id or self.plugin.resource_backend_id(target).get()
+        if not resource.backend_id:
+            # Waldur hears the name before the backend has it: whatever a create failing
+            # half-way leaves behind belongs to a resource Waldur knows, so nothing leaks.
+            self.waldur.resources.set_backend_id(resource.uuid, backend_id).get()
+            resource = msgspec.structs.replace(resource, backend_id=backend_id)
         context = lookups.user_context(resource)
         existing = self.plugin.pull_resource(target.with_backend_id(backend_id))
         if existing.get(timeout=BACKEND_TIMEOUT) is not None:
-            # Created by an earlier run that stopped before telling Waldur: adopt, not twice.
+            # Created by an earlier run that stopped before telling Waldur: adopt, not twice,
+            # and set the limits again in case it stopped before them (setting is idempotent).
             self.log.info(
                 "resource %s already exists on the backend as %s", resource.uuid, backend_id
             )
-            info = BackendResourceInfo(backend_id=backend_id)
+            _, limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
+            pending = self.plugin.set_resource_limits(backend_id, limits) if limits else None
+            pending_id = pending.get(timeout=BACKEND_TIMEOUT) if pending else None
+            info = BackendResourceInfo(backend_id=backend_id, pending_order_id=pending_id or "")
         else:
             created = self.plugin.create_resource_with_id(target, backend_id, context)
             info = created.get(timeout=BACKEND_TIMEOUT)
