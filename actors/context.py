@@ -16,7 +16,7 @@ class OfferingContext:
     offering: Offering
     root: AgentConfig
     timer: Timer
-    waldur: Any  # proxy of the WaldurActor for this offering's URL and token
+    waldur: Any  # proxy of this offering's WaldurActor
     modes: frozenset[str]
     version: str = "unknown"
 

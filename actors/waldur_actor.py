@@ -1,4 +1,9 @@
-"""One actor per Waldur URL and token: the offerings using that Waldur share it by messages."""
+"""One Waldur actor per offering: its HTTP client, reached by messages from the offering's actors.
+
+Per offering rather than per Waldur: a call retried with backoff (Waldur answering 5xx or 429)
+waits in its actor's thread, and must hold up only the offering that made it, not every
+offering of that Waldur.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ def client_for(offering: Offering, proxy: str = "", user_agent: str = "") -> Wal
 
 
 class WaldurPool:
-    """The Waldur actors of the process, keyed by (URL, token, OIDC client)."""
+    """The Waldur actors of the process, keyed by offering, URL, token and OIDC client."""
 
     def __init__(self, proxy: str = "", user_agent: str = "") -> None:
         self.proxy, self.user_agent = proxy, user_agent
@@ -47,6 +52,7 @@ class WaldurPool:
 
     def api_for(self, offering: Offering) -> Any:
         key = (
+            offering.waldur_offering_uuid,
             offering.waldur_api_url.rstrip("/"),
             offering.waldur_api_token,
             offering.oidc_client_id or "",
