@@ -9,7 +9,7 @@ import tomli_w
 import yaml
 
 from config.model import AgentConfig
-from config.secrets import mask_mapping
+from config.secrets import mask_mapping, secret_values
 
 
 def to_mapping(config: AgentConfig) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def _drop_none(value: Any) -> Any:
 def render(config: AgentConfig, fmt: Literal["toml", "yaml"], *, reveal: bool = False) -> str:
     data = to_mapping(config)
     if not reveal:
-        data = mask_mapping(data)
+        data = mask_mapping(data, secret_values(config))
     if fmt == "toml":
         return tomli_w.dumps(data)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

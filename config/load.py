@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import yaml
 
 from config import plugins
 from config.model import AgentConfig, Component
+from config.secrets import MASK, is_secret_key
 from config.validate import Problems, decode_struct, shown
 
 # Upstream reads its loop periods from these variables; they keep working and win over the file.
@@ -103,6 +105,7 @@ def check_semantics(raw: Any, problems: Problems) -> None:
     """Checks beyond types. Values of the wrong type are skipped: decoding reported them."""
     if not isinstance(raw, dict):
         return
+    check_secrets_placed(raw, problems)
     timezone = raw.get("timezone", "UTC")
     if isinstance(timezone, str):
         try:
@@ -133,13 +136,50 @@ def _text(raw: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def check_secrets_placed(raw: dict[str, Any], problems: Problems) -> None:
+    """A secret's value under a key not marked secret (a token pasted into a plugin setting)
+    is masked in logs and `config show` all the same; the warning says where to move it."""
+    secrets: dict[str, str] = {}
+    plain: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: str, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}" if path else str(k), str(k))
+        elif isinstance(value, list):
+            for index, v in enumerate(value):
+                walk(v, f"{path}[{index}]", key)
+        elif isinstance(value, str) and len(value) >= 4:
+            if is_secret_key(key):
+                secrets.setdefault(value, path)
+            else:
+                plain.append((path, value))
+
+    walk(raw, "", "")
+    for path, value in plain:
+        source = next((where for secret, where in secrets.items() if secret in value), None)
+        if source:
+            problems.warnings.append(
+                f"{path}: holds the secret value of {source} under a key not marked secret "
+                "(masked in logs and output all the same); keep secrets under secret keys"
+            )
+
+
 def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
     url_text = raw.get("waldur_api_url")
     if isinstance(url_text, str):
         url = urlparse(url_text)
         if url.scheme not in ("http", "https") or not url.netloc:
+            hidden = re.sub(r"//[^/@]*@", f"//{MASK}@", url_text)  # never echo credentials
             problems.error(
-                f"{path}.waldur_api_url", f"expected an http(s) URL, got {shown(url_text)}"
+                f"{path}.waldur_api_url", f"expected an http(s) URL, got {shown(hidden)}"
+            )
+        elif url.username or url.password:
+            # requests would send them as Basic auth in place of the token: 401 on every call.
+            problems.error(
+                f"{path}.waldur_api_url",
+                "credentials in the URL (user:password@) would be sent instead of the token; "
+                "remove them and set waldur_api_token",
             )
     credentials = ("waldur_api_token", "oidc_token_url", "oidc_client_id", "oidc_client_secret")
     if all(isinstance(raw.get(key), str | None) for key in credentials):

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -21,31 +22,51 @@ def is_secret_key(key: str) -> bool:
     return key in SECRET_KEYS or key.endswith(SECRET_SUFFIXES)
 
 
-def mask_mapping(value: Any) -> Any:
-    """A copy of a plain (builtins-only) structure with every secret value replaced by `***`."""
-    if isinstance(value, dict):
-        return {
-            k: (MASK if is_secret_key(str(k)) and v not in (None, "") else mask_mapping(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [mask_mapping(v) for v in value]
-    return value
+def url_password(text: str) -> str:
+    """The password of a `scheme://user:password@host/` URL; '' for anything else."""
+    if "://" not in text:
+        return ""
+    try:
+        return urlsplit(text).password or ""
+    except ValueError:
+        return ""
+
+
+def mask_mapping(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of a plain (builtins-only) structure with every secret value replaced by `***`:
+    under secret keys, and wherever one of `secrets` appears in another value (a token copied
+    under a key not marked secret, a password inside a URL)."""
+    masker = SecretFilter(secrets)
+
+    def masked(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {
+                k: (MASK if is_secret_key(str(k)) and v not in (None, "") else masked(v))
+                for k, v in item.items()
+            }
+        if isinstance(item, list):
+            return [masked(v) for v in item]
+        return masker.mask(item) if isinstance(item, str) else item
+
+    return masked(value)
 
 
 def secret_values(config: AgentConfig) -> set[str]:
-    """Every secret string the config holds, for the log filter."""
+    """Every secret string the config holds, for the log filter: values of secret keys and
+    passwords inside URLs (a proxy's, say)."""
     found: set[str] = set()
 
-    def walk(value: Any) -> None:
+    def walk(value: Any, key: str = "") -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                if is_secret_key(str(k)) and isinstance(v, str) and len(v) >= _MIN_SECRET_LENGTH:
-                    found.add(v)
-                walk(v)
+                walk(v, str(k))
         elif isinstance(value, list):
             for v in value:
-                walk(v)
+                walk(v, key)
+        elif isinstance(value, str):
+            for secret in (value if is_secret_key(key) else "", url_password(value)):
+                if len(secret) >= _MIN_SECRET_LENGTH:
+                    found.add(secret)
 
     walk(msgspec.to_builtins(config))
     return found
