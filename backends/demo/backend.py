@@ -53,9 +53,10 @@ class DemoBackend(BaseBackend):
         self.demo = self.client
 
     def _maybe_fail(self, operation: str) -> None:
-        """Lets tests and the demo show error paths: `fail_on: [create]` makes creates fail."""
+        """Lets tests and the demo show error paths: `fail_on: [create]` makes creates fail,
+        as a backend refusing them would (a `BackendError`, not a plugin bug)."""
         if operation in self.settings.fail_on:
-            raise RuntimeError(f"demo backend was told to fail on {operation}")
+            raise BackendError(f"demo backend was told to fail on {operation}")
 
     def ping(self, raise_exception: bool = False) -> bool:
         self._maybe_fail("ping")

@@ -166,7 +166,11 @@ class DemoClient(BaseClient):
         return [str(u) for (u,) in rows]
 
     def set_state(self, resource_id: str, state: str) -> None:
-        self._require(resource_id)
+        row = self.store.account(resource_id)
+        if row is None:
+            raise BackendError(f"account {resource_id!r} does not exist")
+        if row[4] == state:
+            return  # restore is asked every membership cycle: a command only for a change
         with self.command(f"set_{state}", resource_id):
             self.store.execute("UPDATE accounts SET state = ? WHERE name = ?", state, resource_id)
 
