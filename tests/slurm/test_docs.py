@@ -1,0 +1,53 @@
+"""docs/slurm.md: its configuration example validates, and a typo in it does not."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from backends.discovery import create_backend
+from config import load_file
+
+DOC = Path(__file__).parents[2] / "docs" / "slurm.md"
+
+
+def example() -> str:
+    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
+    assert len(blocks) == 1, "one configuration example"
+    return blocks[0]
+
+
+def validate(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", "validate", "--strict", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
+
+
+def test_the_documented_example_validates_and_builds_a_backend(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(example())
+    checked = validate(config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (offering,) = load_file(config).config.offerings
+    backend = create_backend("slurm", offering)
+    assert backend.components["gpu"].tres == "gres/gpu"
+    assert backend.client.cluster == "hpc1"
+
+
+def test_an_unsupported_or_misspelt_key_is_refused(tmp_path):
+    broken = yaml.safe_load(example())
+    broken["offerings"][0]["backend_settings"]["qos_pasued"] = "paused"
+    broken["offerings"][0]["backend_settings"]["qos_management"] = {"enabled": True}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(broken))
+    refused = validate(config)
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert "offerings[0].backend_settings.qos_pasued: unknown key" in output
+    assert "offerings[0].backend_settings.qos_management: unknown key" in output
