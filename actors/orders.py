@@ -20,10 +20,17 @@ from actors.waldur.orders import TERMINAL_STATES
 from backends.exceptions import BackendNotReadyError, CommandTimeout
 from backends.structures import BackendResourceInfo, WaldurResource
 
+RETRY_SECONDS = 15.0
+"""An order left for later on a transient error is swept again this soon, not a period later
+(an hour with events, where the sweep is only the reconciliation)."""
+
 
 class OrderActor(ModeActor):
     mode = "order_process"
     role = "order"
+
+    def setup(self) -> None:
+        self.retry_due = False
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.OrderTick):
@@ -35,10 +42,12 @@ class OrderActor(ModeActor):
         return None
 
     def cycle(self) -> None:
+        self.retry_due = False
         try:
             orders = self.waldur.orders.actionable(self.context.uuid).get()
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning("cannot list orders: %s", exc)
+            self.retry_soon()
             self.finished(error=str(exc))
             return
         lookups = self.lookups()
@@ -52,7 +61,14 @@ class OrderActor(ModeActor):
             except (WaldurError, WaldurUnreachable) as exc:
                 # The periodic sweep picks the order up again; the event is not lost.
                 self.log.warning("order %s from an event: %s", event.order_uuid, exc)
+                if exc.transient:
+                    self.retry_soon()
         m.acknowledge(event)
+
+    def retry_soon(self) -> None:
+        if not self.retry_due:
+            self.retry_due = True
+            self.context.timer.once(self.actor_ref, m.OrderTick(), RETRY_SECONDS)
 
     def lookups(self) -> Lookups:
         return Lookups(self.waldur, self.backend, self.context)
@@ -71,9 +87,11 @@ class OrderActor(ModeActor):
             # A command that timed out may or may not have done its work; the next cycle finds
             # out, every step being idempotent (an existing account is adopted, not recreated).
             self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
+            self.retry_soon()
         except WaldurError as exc:
             if exc.transient:
                 self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
+                self.retry_soon()
             else:
                 self._fail(order, exc)
         except Exception as exc:  # the backend refused or broke: the order fails, visibly
@@ -87,7 +105,15 @@ class OrderActor(ModeActor):
             self.waldur.orders.reject(order.uuid, decision.reason).get()
             self.log.info("order %s rejected: %s", order.uuid, decision.reason)
         elif decision.verdict == "accept":
-            self.waldur.orders.approve(order.uuid).get()
+            try:
+                self.waldur.orders.approve(order.uuid).get()
+            except WaldurError as exc:
+                # A replayed approve whose first try went through is refused: that is fine.
+                if (
+                    exc.status != 409
+                    or self.waldur.orders.get(order.uuid).get().state != "executing"
+                ):
+                    raise
         return str(decision.verdict)
 
     def _execute(self, order: Order, lookups: Lookups) -> bool:

@@ -25,7 +25,9 @@ class Orders:
         return self.client.get(f"marketplace-orders/{uuid}/", Order)
 
     def approve(self, uuid: str) -> None:
-        self.client.post(f"marketplace-orders/{uuid}/approve_by_provider/")
+        # Replaying is harmless: an approve that went through answers 409 the second time, and
+        # the order actor then looks at the order again on its next cycle.
+        self.client.post(f"marketplace-orders/{uuid}/approve_by_provider/", retry=True)
 
     def reject(self, uuid: str, comment: str = "") -> None:
         body = {"provider_rejection_comment": comment} if comment else {}
