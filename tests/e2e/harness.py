@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sqlite3
@@ -15,6 +16,16 @@ from typing import Any
 import tomli_w
 
 from agent.demo import COMPONENTS  # the default simulator offering's components
+
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that failed before stopping its agent must not leave it running after pytest."""
+    for process in _started:
+        if process.poll() is None:
+            process.kill()
 
 
 def wait_for(
@@ -73,6 +84,7 @@ class Agent:
             cwd=Path(__file__).parents[2],
             env={**os.environ, **(env or {})},
         )
+        _started.append(self.process)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
