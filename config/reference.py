@@ -245,7 +245,13 @@ def render() -> str:
         "YAML anchors and are not configuration. `waldur-site-agent config show` prints the "
         "loaded file with every secret masked, at any depth (backend settings included): keys "
         f"named {_names(sorted(SECRET_KEYS))}, or ending in {_names(SECRET_SUFFIXES)}. The same "
-        "values are masked in every log line.",
+        "values are masked in every log line, and wherever else they appear: a token pasted "
+        "under a key not named as a secret is masked too, and `validate` warns about it "
+        "(`offerings[0].backend_settings.default_account: holds the secret value of "
+        "offerings[0].waldur_api_token under a key not marked secret`); the password of any URL "
+        "(`http://user:password@proxy:3128`) is masked as well. `waldur_api_url` must not carry "
+        "credentials (`user:password@`): HTTP clients would send them instead of the token, so "
+        "the file is refused.",
         "",
         "## Ours only",
         "",
