@@ -89,6 +89,7 @@ class ChaosRun:
         self.broker = BrokerRestarts(rabbitmq)
         self.kills = 0
         self.exit_code: int | None = None
+        self.reload_seconds: float | None = None
 
     def start(self) -> None:
         self.agent.start()
@@ -123,10 +124,10 @@ class ChaosRun:
                 break
             if not eventually(lambda: not self.workload.waiting(), timeout):
                 return
-        self.calm()
-        eventually(lambda: not self.usage_differences(), 120)
+        if self.calm():
+            eventually(lambda: not self.usage_differences(), 120)
 
-    def calm(self) -> None:
+    def calm(self) -> bool:
         """Waldur answers everything again, and the backend too: a reload with `fail_rate` 0,
         as an operator would once the backend is repaired. The offerings restart with it, and
         report usage at once."""
@@ -136,10 +137,13 @@ class ChaosRun:
             offering["backend_settings"]["fail_rate"] = 0.0
         self.agent.config.write_text(tomli_w.dumps(document))
         assert self.agent.process is not None
+        started = time.monotonic()
         self.agent.process.send_signal(signal.SIGHUP)
-        wait_for(
-            lambda: "config reloaded" in self.agent.log(), what="the reload", log=self.agent.log
-        )
+        # The offerings stop for the reload once the sweeps they are in have ended.
+        if not eventually(lambda: "config reloaded" in self.agent.log(), 300):
+            return False
+        self.reload_seconds = round(time.monotonic() - started, 1)
+        return True
 
     def stop(self) -> None:
         self.workload.close()
@@ -192,6 +196,7 @@ class ChaosRun:
             "broker restarts": self.broker.done,
             "agent kills": self.kills,
             **{name: len(items) for name, items in findings.items()},
+            "reload after the chaos (s)": self.reload_seconds,
             "agent exit code": self.exit_code,
             "seconds": round(time.monotonic() - self.started),
         }

@@ -45,4 +45,5 @@ def test_no_order_lost_or_done_twice_under_chaos(tmp_path, rabbitmq, chaos_repor
     assert set(figures["backend failures injected"]) == {"failed", "done, timed out"}
     # ... and changed nothing it should not have.
     assert {name: items for name, items in findings.items() if items} == {}
+    assert figures["reload after the chaos (s)"] is not None
     assert figures["agent exit code"] == 0
