@@ -88,6 +88,7 @@ class ChaosRun:
         self.workload = Workload(sim, seed)
         self.broker = BrokerRestarts(rabbitmq)
         self.kills = 0
+        self.in_flight_at_events: list[int] = []  # orders waiting when each restart or kill hit
         self.exit_code: int | None = None
         self.reload_seconds: float | None = None
 
@@ -105,6 +106,8 @@ class ChaosRun:
         events = size.events()
         while len(self.workload.placed) < size.orders:
             event = events.pop(len(self.workload.placed), None)
+            if event:
+                self.in_flight_at_events.append(len(self.workload.waiting()))
             if event == "restart broker":
                 self.broker.start()
             elif event == "kill agent":
@@ -195,6 +198,7 @@ class ChaosRun:
             "backend failures injected": dict(checks.backend_failures(self.dbs.values())),
             "broker restarts": self.broker.done,
             "agent kills": self.kills,
+            "orders in flight at each restart or kill": self.in_flight_at_events,
             **{name: len(items) for name, items in findings.items()},
             "reload after the chaos (s)": self.reload_seconds,
             "agent exit code": self.exit_code,
