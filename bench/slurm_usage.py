@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -261,12 +261,7 @@ def offering_settings(sim: WaldurSimulator) -> dict[str, Any]:
         "waldur_offering_uuid": sim.summary()["offerings"][0]["uuid"],
         "backend_type": "slurm",
         "reporting_backend": "slurm",
-        "backend_settings": {
-            "default_account": "root",
-            "customer_prefix": "wbc_",
-            "project_prefix": "wbp_",
-            "allocation_prefix": PREFIX,
-        },
+        "backend_settings": offering_settings_only(),
         "backend_components": COMPONENTS,
     }
 
@@ -361,10 +356,56 @@ def cycle(n: int, name: str, command_for: Any, timeout: float) -> dict[str, Any]
         }
 
 
+UPSTREAM_BACKEND_SIDE = """
+import sys, time
+from waldur_site_agent_slurm.backend import SlurmBackend
+settings = {"default_account": "root", "customer_prefix": "wbc_", "project_prefix": "wbp_",
+            "allocation_prefix": "wbench_"}
+backend = SlurmBackend(settings, COMPONENTS)
+ids = sys.argv[1].split(",")
+started = time.perf_counter()
+for backend_id in ids:
+    backend._pull_backend_resource(backend_id)  # what its report processor calls per resource
+print(time.perf_counter() - started)
+"""
+
+
+def backend_side(n: int, venv: Path | None) -> dict[str, float]:
+    """Seconds of SLURM work in one cycle, Waldur left out: ours asks for every account at
+    once (this month and the last), upstream's processor asks account by account."""
+    from backends.slurm.backend import SlurmBackend
+
+    ids = account_names(n)
+    backend = SlurmBackend(offering_settings_only(), COMPONENTS)
+    started = time.perf_counter()
+    last_month = datetime.now(UTC).replace(day=1) - timedelta(days=1)
+    backend.get_usage_report_for_period(ids, last_month.year, last_month.month)
+    report = backend.get_usage_report(ids)
+    result = {"ours": time.perf_counter() - started}
+    assert report[ids[-1]]["TOTAL_ACCOUNT_USAGE"]["cpu"] == EXPECTED["cpu"], report[ids[-1]]
+    if venv is not None:
+        script = f"COMPONENTS = {COMPONENTS!r}\n{UPSTREAM_BACKEND_SIDE}"
+        out = run(str(venv / "bin" / "python"), "-c", script, ",".join(ids))
+        result["upstream"] = float(out.strip().splitlines()[-1])
+    return result
+
+
+def offering_settings_only() -> dict[str, Any]:
+    return {
+        "default_account": "root",
+        "customer_prefix": "wbc_",
+        "project_prefix": "wbp_",
+        "allocation_prefix": PREFIX,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, action="append", help="default: 5000")
     parser.add_argument("--skip-upstream", action="store_true")
+    parser.add_argument(
+        "--backend-only", action="store_true", help="only the SLURM side, no agent processes"
+    )
     parser.add_argument("--upstream-venv", help="an existing upstream venv")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per cycle")
     args = parser.parse_args()
@@ -374,8 +415,11 @@ def main() -> int:
     ensure_user_associations(env, max(sizes))
     ensure_usage(env, max(sizes))
     venv, version = (None, "") if args.skip_upstream else upstream_venv(args.upstream_venv)
+    sides = {n: backend_side(n, venv) for n in sizes}
+    for n, side in sides.items():
+        print(f"backend side, {n} accounts: {side}", file=sys.stderr)
     results = []
-    for n in sizes:
+    for n in sizes if not args.backend_only else []:
         results.append(cycle(n, "ours", ours, args.timeout))
         print(_row(results[-1]), file=sys.stderr)
         if venv is not None:
@@ -383,7 +427,25 @@ def main() -> int:
             print(_row(results[-1]), file=sys.stderr)
     print(f"\n{now()}; {describe_machine(machine())}")
     print(f"SLURM {run('sacctmgr', '--version').strip()}; upstream waldur-site-agent {version}")
-    print("\n| agent | accounts | one report cycle | HTTP calls | per account |")
+    print("\nSLURM work of one cycle (the agents' own backend calls, no Waldur):\n")
+    print("| accounts | ours | upstream | upstream / ours |")
+    print("|---:|---:|---:|---:|")
+    for n, side in sides.items():
+        theirs = side.get("upstream")
+        ratio = f"{theirs / side['ours']:.0f}x" if theirs else "-"
+        shown = f"{theirs:.1f} s" if theirs else "-"
+        print(f"| {n} | {side['ours']:.2f} s | {shown} | {ratio} |")
+    if len(sides) > 1:
+        small, large = sides[sizes[0]], sides[sizes[-1]]
+        scale = sizes[-1] / sizes[0]
+        for agent in ("ours", "upstream"):
+            if agent in small:
+                growth = large[agent] / small[agent]
+                print(f"{agent}, SLURM side: {scale:.0f}x the accounts took {growth:.1f}x the time")
+    if not results:
+        return 0
+    print("\nWhole report cycle (agent process, simulator, cluster):\n")
+    print("| agent | accounts | one report cycle | HTTP calls | per account |")
     print("|---|---:|---:|---:|---:|")
     for r in results:
         print(_row(r))

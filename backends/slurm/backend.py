@@ -351,8 +351,8 @@ class SlurmBackend(BaseBackend):
         """Home directories for those who lack one; returns the users given one now."""
         created = []
         for username in sorted(usernames):
-            naming.user(username)
             try:
+                naming.user(username)
                 if homedirs.ensure_homedir(
                     username,
                     umask or self.settings.default_homedir_umask,
