@@ -12,7 +12,9 @@ gets a fresh simulator with the same scenario. Upstream runs with `reporting_per
 current month; its default 2 would read every account twice), ours as it ships (it also closes
 the previous month once, with one more sacct call).
 
-The accounts are created once and kept (prefix `wbench_`), so later runs skip the set-up. The
+The accounts are created once and kept (prefix `wbench_`), so later runs skip the set-up;
+`tests/services/slurm reset` removes them (the SLURM tests are slower in a cluster holding 15,000
+extra associations, since slurmdbd renumbers its association tree on every insert). The
 jobs are real SLURM job records: one job really runs, and its accounting record is cloned in
 the database for every account and user (running 10,000 jobs through slurmd takes about half an
 hour on a 2-core VM; the records are what `sacct` reads either way).
