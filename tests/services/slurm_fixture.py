@@ -2,7 +2,7 @@
 
 Tests using it are marked `@pytest.mark.slurm` (select them with `-m slurm`). The fixture runs
 `tests/services/slurm up --lease PID` (installs the packages if needed, ~60 s the first time on a
-fresh machine; ~3-10 s to start a stopped cluster; ~0.3 s when it already runs), exports
+fresh machine; ~1-3 s to start a stopped cluster; ~0.05 s when it already runs), exports
 `SLURM_CONF` into this process's environment so agent processes started by tests talk to the
 cluster, and at the end stops the cluster only if this session started it and no other live
 session holds a lease. A cluster that was already running is left running.
