@@ -14,7 +14,7 @@ from typing import Any
 from actors import messages as m
 from actors.child import BACKEND_TIMEOUT, ModeActor
 from actors.waldur.client import WaldurError, WaldurUnreachable
-from actors.waldur.models import Resource
+from actors.waldur.models import ComponentUsage, Resource
 from backends.exceptions import BackendError
 from backends.structures import TOTAL_ACCOUNT_USAGE, ResourceUsage
 
@@ -58,6 +58,7 @@ class UsageActor(ModeActor):
             report = self.plugin.get_usage_report([r.backend_id for r in resources]).get(
                 timeout=BACKEND_TIMEOUT
             )
+            known = self.reported(month)
         except (WaldurError, WaldurUnreachable, BackendError) as exc:
             # The backend's report failing is one failed cycle, as Waldur failing is: the next
             # cycle reports the totals, so nothing is lost by waiting for it.
@@ -70,7 +71,7 @@ class UsageActor(ModeActor):
             if not usage:
                 continue
             try:
-                sent += self.send(resource, usage, month)
+                sent += self.send(resource, usage, month, known.get(resource.uuid, {}))
             except (WaldurError, WaldurUnreachable) as exc:
                 errors += 1
                 self.log.warning("usage of %s not sent: %s", resource.backend_id, exc)
@@ -86,17 +87,31 @@ class UsageActor(ModeActor):
         report = self.plugin.get_usage_report_for_period(ids, month.year, month.month).get(
             timeout=BACKEND_TIMEOUT
         )
+        known = self.reported(month) if report else {}
         for resource in resources:
             usage = report.get(resource.backend_id or "")
             if usage:
                 try:
-                    self.send(resource, usage, month)
+                    self.send(resource, usage, month, known.get(resource.uuid, {}))
                 except WaldurError as exc:
                     self.log.warning(
                         "closing usage of %s for %s not sent: %s", resource.backend_id, month, exc
                     )
 
-    def send(self, resource: Resource, usage: ResourceUsage, month: date) -> bool:
+    def reported(self, month: date) -> dict[str, dict[str, ComponentUsage]]:
+        """What Waldur already holds for the month: {resource uuid: {component: usage}}."""
+        known: dict[str, dict[str, ComponentUsage]] = {}
+        for cu in self.waldur.usages.of_offering_month(self.context.uuid, month.isoformat()).get():
+            known.setdefault(cu.resource_uuid or "", {})[cu.type] = cu
+        return known
+
+    def send(
+        self,
+        resource: Resource,
+        usage: ResourceUsage,
+        month: date,
+        known: dict[str, ComponentUsage],
+    ) -> bool:
         components = set(self.offering.backend_components)
         totals = {
             k: round(float(v), 2)
@@ -104,9 +119,7 @@ class UsageActor(ModeActor):
             if k in components
         }
         period = month.isoformat()
-        existing = {
-            u.type: float(u.usage) for u in self.waldur.usages.of_month(resource.uuid, period).get()
-        }
+        existing = {kind: float(cu.usage) for kind, cu in known.items()}
         if totals and all(existing.get(k) == v for k, v in totals.items()):
             return False
         if not self.may_decrease:
@@ -125,9 +138,11 @@ class UsageActor(ModeActor):
         self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
         per_user = {user: amounts for user, amounts in usage.items() if user != TOTAL_ACCOUNT_USAGE}
         if per_user:
-            usages = {
-                u.type: u.uuid for u in self.waldur.usages.of_month(resource.uuid, period).get()
-            }
+            usages = {kind: cu.uuid for kind, cu in known.items()}
+            if not set(totals) <= set(usages):  # first report of a component this month
+                usages = {
+                    u.type: u.uuid for u in self.waldur.usages.of_month(resource.uuid, period).get()
+                }
             for component in totals:
                 if component in usages:
                     self.waldur.usages.set_user_usages(

@@ -98,6 +98,7 @@ class ComponentUsage(Model, frozen=True):
     type: str = ""
     usage: str | float = 0
     billing_period: str | None = None
+    resource_uuid: str | None = None
 
 
 class ComponentUserUsage(Model, frozen=True):

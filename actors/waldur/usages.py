@@ -26,6 +26,18 @@ class Usages:
             },
         )
 
+    def of_offering_month(self, offering_uuid: str, billing_period: str) -> list[ComponentUsage]:
+        """Every resource's usages of the month in one paged listing, not one call per resource."""
+        return self.client.list(
+            "marketplace-component-usages/",
+            ComponentUsage,
+            {
+                "offering_uuid": offering_uuid,
+                "billing_period": billing_period,
+                "field": ["uuid", "type", "usage", "billing_period", "resource_uuid"],
+            },
+        )
+
     def user_usages_of_month(
         self, resource_uuid: str, billing_period: str
     ) -> list[ComponentUserUsage]:

@@ -77,6 +77,11 @@ def isoformat(moment: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+# Lookups by these keys go through an index: a benchmark piles up tens of thousands of usages, and
+# a scan per request would make the simulator, not the agent, what grows with the work.
+INDEXED = {"component_usages": "resource", "user_usages": "component_usage"}
+
+
 class State:
     def __init__(
         self,
@@ -106,6 +111,10 @@ class State:
                 self.loaded = True
         for user in self.tables["users"].values():
             self._tokens[user["token"]] = user["uuid"]
+        self._index: dict[str, dict[Any, dict[str, Obj]]] = {kind: {} for kind in INDEXED}
+        for kind, key in INDEXED.items():
+            for obj in self.tables[kind].values():
+                self._index[kind].setdefault(obj.get(key), {})[obj["uuid"]] = obj
 
     # identity and time
 
@@ -134,9 +143,11 @@ class State:
         return self.tables[kind].values()
 
     def find(self, kind: str, **match: Any) -> list[Obj]:
-        return [
-            o for o in self.tables[kind].values() if all(o.get(k) == v for k, v in match.items())
-        ]
+        key = INDEXED.get(kind)
+        rows: Iterable[Obj] = self.tables[kind].values()
+        if key in match:
+            rows = self._index[kind].get(match[key], {}).values()
+        return [o for o in rows if all(o.get(k) == v for k, v in match.items())]
 
     def first(self, kind: str, **match: Any) -> Obj | None:
         found = self.find(kind, **match)
@@ -150,6 +161,8 @@ class State:
         obj["modified"] = stamp
         self.tables[kind][obj["uuid"]] = obj
         self._dirty[(kind, obj["uuid"])] = obj
+        if kind in INDEXED:
+            self._index[kind].setdefault(obj.get(INDEXED[kind]), {})[obj["uuid"]] = obj
         if kind == "users":
             self._tokens[obj["token"]] = obj["uuid"]
         return obj
@@ -158,6 +171,8 @@ class State:
         obj = self.tables[kind].pop(uuid, None)
         if obj is not None:
             self._dirty[(kind, uuid)] = None
+            if kind in INDEXED:
+                self._index[kind].get(obj.get(INDEXED[kind]), {}).pop(uuid, None)
             if kind == "users":
                 self._tokens.pop(obj["token"], None)
 

@@ -167,7 +167,12 @@ def list_usages(req: Request) -> Response:
     after, before = a_datetime(req, "date_after"), a_datetime(req, "date_before")
     ctype = req.param("type")
     found = []
-    for cu in req.state.all("component_usages"):
+    candidates = (
+        req.state.all("component_usages")
+        if resources is None
+        else [cu for r in resources for cu in req.state.find("component_usages", resource=r)]
+    )
+    for cu in candidates:
         r = req.state.get("resources", cu["resource"]) or {}
         if resources is not None and cu["resource"] not in resources:
             continue
