@@ -23,6 +23,8 @@ hour on a 2-core VM; the records are what `sacct` reads either way).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import pwd
 import shlex
@@ -39,7 +41,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, describe_machine, machine, now, upstream_venv
+from bench.common import ROOT, describe_machine, machine, now, upstream_venv, write_docs
 from simulators.waldur import WaldurSimulator
 from simulators.waldur.seed import default_scenario
 
@@ -410,6 +412,7 @@ def main() -> int:
     )
     parser.add_argument("--upstream-venv", help="an existing upstream venv")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per cycle")
+    parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args()
     sizes = sorted(args.accounts or [5000])
     env = cluster_env()
@@ -427,7 +430,26 @@ def main() -> int:
         if venv is not None:
             results.append(cycle(n, "upstream", lambda s, w: upstream(s, w, venv), args.timeout))
             print(_row(results[-1]), file=sys.stderr)
-    print(f"\n{now()}; {describe_machine(machine())}")
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        complete = render(sizes, sides, results, version)
+    print(table.getvalue())
+    if args.write_docs:
+        command = ".venv/bin/python bench/slurm_usage.py " + " ".join(
+            f"--accounts {n}" for n in sizes
+        )
+        write_docs("slurm_usage", "SLURM usage report cycle", command, table.getvalue())
+    return 0 if complete else 1
+
+
+def render(
+    sizes: list[int],
+    sides: dict[int, dict[str, float]],
+    results: list[dict[str, Any]],
+    version: str,
+) -> bool:
+    """Prints the tables; True when every cycle completed."""
+    print(f"Measured {now()} on {describe_machine(machine())}.")
     print(f"SLURM {run('sacctmgr', '--version').strip()}; upstream waldur-site-agent {version}")
     print("\nSLURM work of one cycle (the agents' own backend calls, no Waldur):\n")
     print("| accounts | ours | upstream | upstream / ours |")
@@ -445,7 +467,7 @@ def main() -> int:
                 growth = large[agent] / small[agent]
                 print(f"{agent}, SLURM side: {scale:.0f}x the accounts took {growth:.1f}x the time")
     if not results:
-        return 0
+        return True
     print("\nWhole report cycle (agent process, simulator, cluster):\n")
     print("| agent | accounts | one report cycle | HTTP calls | per account |")
     print("|---|---:|---:|---:|---:|")
@@ -464,7 +486,7 @@ def main() -> int:
                 growth = large["seconds"] / small["seconds"]
                 scale = large["accounts"] / small["accounts"]
                 print(f"{agent}: {scale:.0f}x the accounts took {growth:.1f}x the time")
-    return 0 if all(r["complete"] for r in results) else 1
+    return all(r["complete"] for r in results)
 
 
 def _row(r: dict[str, Any]) -> str:
