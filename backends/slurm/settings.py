@@ -1,14 +1,15 @@
 """`backend_settings` and extra component keys of the SLURM plugin, validated when a config loads.
 
-Upstream's key names are kept, so an operator's existing settings load unchanged; the features
-this plugin does not have (slurmrestd mode, per-account QoS management, periodic limits, LDAP,
-project directories, filesystem quotas) are not declared, so a config asking for them fails
-validation with `unknown key` instead of being silently ignored.
+Upstream's key names are kept, so an operator's existing settings load unchanged. The upstream
+features this plugin does not have (slurmrestd mode, per-account QoS management, periodic limits,
+LDAP, project directories, filesystem quotas, soft delete, ...) are accepted while they are off,
+as most configs carry them, and refused with a clear error when a config turns one on: silently
+ignoring `soft_delete: true` would delete accounts an operator meant to keep.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -53,6 +54,34 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cancel_jobs_wait_seconds: Annotated[float, Meta(ge=0)] = 60.0
     """Terminate waits this long for cancelled jobs to end before the next cycle retries."""
 
+    # Upstream keys without an implementation here: fine while off (see the module docstring).
+    root_account: str | None = None
+    account_name_generation_policy: str | None = None
+    homedir_base_path: str | None = None
+    homedir_quota: dict[str, Any] | None = None
+    soft_delete: bool = False
+    check_backend_id_uniqueness: bool = False
+    check_all_offerings: bool = False
+    periodic_limits: dict[str, Any] | None = None
+    execution_mode: str = "cli"
+    rest_api: dict[str, Any] | None = None
+    qos_enforcement_enabled: bool = False
+    enforce_offering_qos: bool = False
+    enforce_offering_partitions: bool = False
+    skip_qos_swap: bool = False
+    apply_limits_to_qos: bool = False
+    qos_management: dict[str, Any] | None = None
+    project_directory: dict[str, Any] | None = None
+    ldap: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        asked = [key for key in UNSUPPORTED if not _off(key, getattr(self, key))]
+        if asked:
+            raise ValueError(
+                f"upstream's {', '.join(asked)} not supported by this SLURM plugin "
+                "(remove the key or turn it off; docs/slurm.md)"
+            )
+
     @property
     def homedirs_enabled(self) -> bool:
         return self.create_homedirs or bool(self.enable_user_homedir_account_creation)
@@ -65,3 +94,34 @@ class SlurmComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The TRES it maps to (`cpu`, `mem`, `gres/gpu`, `billing`); default: from its key."""
     limit_type: LimitType | None = None
     """Overrides the offering's `limit_type` for this component."""
+
+
+UNSUPPORTED = (
+    "root_account",
+    "account_name_generation_policy",
+    "homedir_quota",
+    "soft_delete",
+    "check_backend_id_uniqueness",
+    "check_all_offerings",
+    "periodic_limits",
+    "execution_mode",
+    "rest_api",
+    "qos_enforcement_enabled",
+    "enforce_offering_qos",
+    "enforce_offering_partitions",
+    "skip_qos_swap",
+    "apply_limits_to_qos",
+    "qos_management",
+    "project_directory",
+    "ldap",
+)
+# What "off" is for the keys whose off value is not falsy.
+OFF_VALUES = {"execution_mode": "cli", "account_name_generation_policy": "resource_slug"}
+
+
+def _off(key: str, value: Any) -> bool:
+    if key in OFF_VALUES:
+        return value in (None, OFF_VALUES[key])
+    if isinstance(value, dict) and "enabled" in value:
+        return not value["enabled"]
+    return not value
