@@ -40,3 +40,10 @@ def test_the_croit_seed_example_loads_with_the_installed_plugin(data_dir):
     components = loaded.config.offerings[0].backend_components
     assert components["s3_storage"].unit_factor == 1073741824
     assert loaded.warnings == []
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_every_example_validates_with_the_real_plugins(name, data_dir):
+    # The upstream-style examples against our real SLURM schema, not only the fakes.
+    loaded = load_file(data_dir / "configs" / name, strict=True)
+    assert loaded.warnings == []

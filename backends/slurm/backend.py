@@ -355,7 +355,7 @@ class SlurmBackend(BaseBackend):
                 naming.user(username)
                 if homedirs.ensure_homedir(
                     username,
-                    umask or self.settings.default_homedir_umask,
+                    umask or self.settings.umask,
                     self.settings.homedir_skeleton,
                     self.client.execute_command,
                 ):

@@ -50,6 +50,8 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enable_user_homedir_account_creation: bool | None = None
     """Upstream's name for `create_homedirs`; either one set to true turns it on."""
     default_homedir_umask: Umask = "0077"
+    homedir_umask: Umask | None = None
+    """The name upstream's example configs use; wins over `default_homedir_umask` when set."""
     homedir_skeleton: str = "/etc/skel"
     cancel_jobs_wait_seconds: Annotated[float, Meta(ge=0)] = 60.0
     """Terminate waits this long for cancelled jobs to end before the next cycle retries."""
@@ -81,6 +83,10 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 f"upstream's {', '.join(asked)} not supported by this SLURM plugin "
                 "(remove the key or turn it off; docs/slurm.md)"
             )
+
+    @property
+    def umask(self) -> str:
+        return self.homedir_umask or self.default_homedir_umask
 
     @property
     def homedirs_enabled(self) -> bool:
