@@ -460,12 +460,15 @@ def render(
         shown = f"{theirs:.1f} s" if theirs else "-"
         print(f"| {n} | {side['ours']:.2f} s | {shown} | {ratio} |")
     if len(sides) > 1:
+        print()
         small, large = sides[sizes[0]], sides[sizes[-1]]
         scale = sizes[-1] / sizes[0]
         for agent in ("ours", "upstream"):
             if agent in small:
                 growth = large[agent] / small[agent]
-                print(f"{agent}, SLURM side: {scale:.0f}x the accounts took {growth:.1f}x the time")
+                print(
+                    f"- {agent}, SLURM side: {scale:.0f}x the accounts took {growth:.1f}x the time"
+                )
     if not results:
         return True
     print("\nWhole report cycle (agent process, simulator, cluster):\n")
@@ -479,13 +482,14 @@ def render(
         if theirs:
             print(f"\n{n} accounts: upstream / ours = {theirs['seconds'] / mine['seconds']:.1f}x")
     if len(sizes) > 1:
+        print()
         for agent in ("ours", "upstream"):
             rows = [r for r in results if r["agent"] == agent]
             if len(rows) > 1:
                 small, large = rows[0], rows[-1]
                 growth = large["seconds"] / small["seconds"]
                 scale = large["accounts"] / small["accounts"]
-                print(f"{agent}: {scale:.0f}x the accounts took {growth:.1f}x the time")
+                print(f"- {agent}: {scale:.0f}x the accounts took {growth:.1f}x the time")
     return all(r["complete"] for r in results)
 
 
