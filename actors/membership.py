@@ -123,13 +123,21 @@ class MembershipActor(ModeActor):
             self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
         self._sync_user_limits(resource)
         if resource.state == "Erred":
-            # What made it Erred (an order failing half-way) may have left other limits on the
-            # backend than Waldur's; setting them again is harmless.
-            _, limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
-            if limits:
-                self.plugin.set_resource_limits(backend_id, limits).get(timeout=BACKEND_TIMEOUT)
-            self.waldur.resources.set_ok(resource.uuid).get()
+            self._recover(resource)
         self.waldur.resources.refresh_last_sync(resource.uuid).get()
+
+    def _recover(self, resource: Resource) -> None:
+        """Erred to OK after a clean sync. What made it Erred (an order failing half-way) may
+        have left other limits on the backend than Waldur's, so they are set again (harmless).
+        Read afresh: the sweep's list may be minutes old, and an order done since then has set
+        newer limits that the listed ones would overwrite."""
+        fresh = self.waldur.resources.get(resource.uuid).get()
+        if fresh.state != "Erred":
+            return
+        _, limits = self.plugin.collect_limits(waldur_resource(fresh)).get(timeout=BACKEND_TIMEOUT)
+        if limits:
+            self.plugin.set_resource_limits(fresh.backend_id, limits).get(timeout=BACKEND_TIMEOUT)
+        self.waldur.resources.set_ok(resource.uuid).get()
 
     def _sync_members(
         self,

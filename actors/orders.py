@@ -238,6 +238,12 @@ class OrderActor(ModeActor):
             return  # nothing was provisioned; a later cycle evaluates it again
         try:
             self.waldur.orders.set_erred(order.uuid, message, trace).get()
+            if order.type == "Terminate" and order.marketplace_resource_uuid:
+                # Waldur turns the resource OK again, but a deletion may have stopped half-way,
+                # and an Erred resource may lack its limits: membership sync brings it back to
+                # OK once a sync is clean, with Waldur's limits set again.
+                resources = self.waldur.resources
+                resources.set_erred(order.marketplace_resource_uuid, message, trace).get()
         except (WaldurError, WaldurUnreachable) as error:
             self.log.error("cannot mark order %s erred: %s", order.uuid, error)
 
