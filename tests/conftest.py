@@ -58,3 +58,29 @@ pytest_plugins = [
     "tests.services.rabbitmq_fixture",
     "tests.services.slurm_fixture",
 ]
+
+
+# The Waldur simulator with its default scenario, and a user driving it; test folders whose
+# scenario differs override `sim`.
+@pytest.fixture
+def sim():
+    from simulators.waldur import WaldurSimulator
+
+    with WaldurSimulator(tick_interval=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def consumer(sim):
+    from simulators.waldur.client import ConsumerClient
+
+    client = ConsumerClient(sim.api_url, sim.staff_token)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def world(sim):
+    """The scenario's first offering and its projects."""
+    summary = sim.summary()
+    return summary["offerings"][0], summary["projects"]

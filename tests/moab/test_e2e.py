@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 
 from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import Agent, terminal, wait_for
 from tests.moab.world import DEPOSIT, moab_scenario
 
@@ -16,13 +15,6 @@ from tests.moab.world import DEPOSIT, moab_scenario
 def sim():
     with WaldurSimulator(moab_scenario(), tick_interval=0) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def consumer(sim):
-    client = ConsumerClient(sim.api_url, sim.staff_token)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -10,31 +10,10 @@ from typing import Any
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
 from tests.slurm.conftest import COMPONENTS, QOS_DOWNSCALED, QOS_PAUSED, settings
 
 pytestmark = pytest.mark.slurm
-
-
-@pytest.fixture
-def sim():
-    with WaldurSimulator(tick_interval=0) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def consumer(sim):
-    client = ConsumerClient(sim.api_url, sim.staff_token)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def world(sim):
-    summary = sim.summary()
-    return summary["offerings"][0], summary["projects"]
 
 
 @pytest.fixture
