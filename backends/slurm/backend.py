@@ -279,19 +279,7 @@ class SlurmBackend(BaseBackend):
     def _collect_resource_limits(
         self, waldur_resource: WaldurResource
     ) -> tuple[dict[str, int], dict[str, float]]:
-        """`limit` components from the resource, `usage` components with a fixed `limit`."""
-        backend_limits: dict[str, int] = {}
-        waldur_limits: dict[str, float] = {}
-        for key, component in self.backend_components.items():
-            if component.get("accounting_type") == "limit" and key in waldur_resource.limits:
-                value = float(waldur_resource.limits[key])
-            elif component.get("limit") is not None:
-                value = float(component["limit"])
-            else:
-                continue
-            waldur_limits[key] = value
-            backend_limits[key] = units.limit_to_backend(value, self.unit_factor(key))
-        return backend_limits, waldur_limits
+        return self.component_limits(waldur_resource)
 
     # -- QoS ------------------------------------------------------------------------------------
 
