@@ -6,6 +6,7 @@ import logging
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +18,8 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     wbufsize = -1  # headers and body in one send, flushed after each request
+    dispatch: Callable[[str], None]
+    """Answers one request of `method`; each simulator's handler defines it."""
 
     def setup(self) -> None:
         super().setup()
@@ -26,9 +29,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
-
-    def dispatch(self, method: str) -> None:
-        raise NotImplementedError
 
     def do_GET(self) -> None:
         self.dispatch("GET")
