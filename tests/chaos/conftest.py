@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import consumer, sim, world  # noqa: F401 - the e2e fixtures, shared
-
 FIGURES = pytest.StashKey[list[tuple[str, dict[str, Any]]]]()
 
 
