@@ -29,6 +29,7 @@ from tests.services.rabbitmq_fixture import in_ci
 
 SCRIPT = Path(__file__).resolve().parent / "slurm"
 PREFIX = "WALDUR_TEST_SLURM_"
+CONTROLLER_LAG = 60.0  # seconds slurmctld may take to see what sacctmgr changed
 
 
 def parse_env(text: str) -> dict[str, str]:
@@ -121,8 +122,21 @@ class SlurmCluster:
         )
         self.created_users.append(name)
 
-    def submit(self, account: str, user: str, seconds: int, cpus: int = 1, gpus: int = 0) -> str:
-        """`sbatch` a sleeping job as `user` under `account`; returns its job id."""
+    def submit(
+        self,
+        account: str,
+        user: str,
+        seconds: int,
+        cpus: int = 1,
+        gpus: int = 0,
+        timeout: float = CONTROLLER_LAG,
+    ) -> str:
+        """`sbatch` a sleeping job as `user` under `account`; returns its job id.
+
+        slurmctld learns new associations from slurmdbd asynchronously (slower the more
+        associations the database holds), so "Invalid account" right after the account was
+        added is retried until `timeout`.
+        """
         self.ensure_unix_user(user)
         args = [
             "sbatch",
@@ -134,8 +148,33 @@ class SlurmCluster:
         ]
         if gpus:
             args.append(f"--gres=gpu:{gpus}")
-        job = self.run(*args, f"--wrap=sleep {seconds}", user=user).strip()
-        return job.split(";")[0]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                job = self.run(*args, f"--wrap=sleep {seconds}", user=user).strip()
+            except RuntimeError as exc:
+                if "Invalid account" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+            else:
+                return job.split(";")[0]
+
+    def refused(self, account: str, user: str, timeout: float = CONTROLLER_LAG) -> str:
+        """The error of a submission slurmctld refuses, once a limit set in slurmdbd reaches it.
+
+        Jobs it still accepts meanwhile are cancelled; no refusal before `timeout` fails.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                job = self.submit(account, user, seconds=300, timeout=0)
+            except RuntimeError as exc:
+                if "Invalid account" not in str(exc):
+                    return str(exc)
+            else:
+                self.run("scancel", job)
+            time.sleep(0.5)
+        raise AssertionError(f"slurmctld still accepts jobs of {user} under {account}")
 
     def job_state(self, job_id: str) -> str:
         out = self.run("sacct", "-n", "-X", "-P", "-j", job_id, "--format=State")
