@@ -34,6 +34,7 @@ class UsageActor(ModeActor):
     def setup(self) -> None:
         self.zone = zoneinfo.ZoneInfo(self.context.root.timezone)
         self.last_month: date | None = None
+        self.owed: set[str] = set()  # resources whose per-user usages failed last cycle
         caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
         self.may_decrease = caps["supports_decreasing_usage"]
 
@@ -65,19 +66,13 @@ class UsageActor(ModeActor):
             self.log.warning("usage not reported this cycle: %s", exc)
             self.finished(error=str(exc))
             return
-        sent = errors = 0
-        for resource in resources:
-            usage = report.get(resource.backend_id or "")
-            if not usage:
-                continue
-            try:
-                sent += self.send(resource, usage, month, known.get(resource.uuid, {}))
-            except (WaldurError, WaldurUnreachable) as exc:
-                errors += 1
-                self.log.warning("usage of %s not sent: %s", resource.backend_id, exc)
+        # Per-user usages are not compared with Waldur's, so after a start they are sent once
+        # for every resource: one that failed before the restart is owed and would be skipped.
+        sent, failed = self.deliver(month, resources, report, known, every_user=not self.last_month)
+        self.owed = failed
         self.last_month = month
         self.finished(
-            error=f"{errors} resource(s) failed" if errors else None,
+            error=f"{len(failed)} resource(s) failed" if failed else None,
             summary=f"{len(resources)} resource(s), {sent} updated",
         )
 
@@ -87,16 +82,8 @@ class UsageActor(ModeActor):
         report = self.plugin.get_usage_report_for_period(ids, month.year, month.month).get(
             timeout=BACKEND_TIMEOUT
         )
-        known = self.reported(month) if report else {}
-        for resource in resources:
-            usage = report.get(resource.backend_id or "")
-            if usage:
-                try:
-                    self.send(resource, usage, month, known.get(resource.uuid, {}))
-                except WaldurError as exc:
-                    self.log.warning(
-                        "closing usage of %s for %s not sent: %s", resource.backend_id, month, exc
-                    )
+        if report:
+            self.deliver(month, resources, report, self.reported(month), every_user=False)
 
     def reported(self, month: date) -> dict[str, dict[str, ComponentUsage]]:
         """What Waldur already holds for the month: {resource uuid: {component: usage}}."""
@@ -105,49 +92,87 @@ class UsageActor(ModeActor):
             known.setdefault(cu.resource_uuid or "", {})[cu.type] = cu
         return known
 
-    def send(
+    def deliver(
         self,
-        resource: Resource,
-        usage: ResourceUsage,
         month: date,
-        known: dict[str, ComponentUsage],
-    ) -> bool:
+        resources: list[Resource],
+        report: dict[str, ResourceUsage],
+        known: dict[str, dict[str, ComponentUsage]],
+        every_user: bool,
+    ) -> tuple[int, set[str]]:
+        """Totals of every resource first, then per-user usages: the component usages a first
+        report of the month creates are then listed once for the offering, not per resource.
+
+        Returns how many resources got new totals and the uuids of those that failed.
+        """
+        stamp = datetime(month.year, month.month, 1, tzinfo=self.zone).isoformat()
+        sent, failed = 0, set[str]()
+        per_user: list[tuple[Resource, list[str], dict[str, dict[str, float]]]] = []
+        for resource in resources:
+            usage = report.get(resource.backend_id or "")
+            if not usage:
+                continue
+            totals = self.acceptable_totals(resource, usage, known.get(resource.uuid, {}))
+            held = {k: float(cu.usage) for k, cu in known.get(resource.uuid, {}).items()}
+            if any(held.get(k) != v for k, v in totals.items()):
+                try:
+                    self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
+                except (WaldurError, WaldurUnreachable) as exc:
+                    failed.add(resource.uuid)
+                    self.log.warning(
+                        "usage of %s for %s not sent: %s", resource.backend_id, month, exc
+                    )
+                    continue
+                sent += 1
+            elif not (totals and (every_user or resource.uuid in self.owed)):
+                continue
+            users = {u: a for u, a in usage.items() if u != TOTAL_ACCOUNT_USAGE}
+            components = sorted(totals)
+            if users and components:
+                per_user.append((resource, components, users))
+        if any(not set(c) <= set(known.get(r.uuid, {})) for r, c, _ in per_user):
+            try:
+                known = self.reported(month)
+            except (WaldurError, WaldurUnreachable) as exc:
+                self.log.warning("per-user usage for %s not sent: %s", month, exc)
+                return sent, failed | {r.uuid for r, _, _ in per_user}
+        for resource, components, users in per_user:
+            usages = known.get(resource.uuid, {})
+            try:
+                for component in components:
+                    if component in usages:
+                        self.waldur.usages.set_user_usages(
+                            usages[component].uuid,
+                            stamp,
+                            {user: float(a.get(component, 0)) for user, a in users.items()},
+                        ).get()
+            except (WaldurError, WaldurUnreachable) as exc:
+                failed.add(resource.uuid)
+                self.log.warning(
+                    "per-user usage of %s for %s not sent: %s", resource.backend_id, month, exc
+                )
+        return sent, failed
+
+    def acceptable_totals(
+        self, resource: Resource, usage: ResourceUsage, known: dict[str, ComponentUsage]
+    ) -> dict[str, float]:
+        """The month-to-date totals of the offering's components, in Waldur's two decimals,
+        without those that went down unless the backend says usage may decrease."""
         components = set(self.offering.backend_components)
         totals = {
             k: round(float(v), 2)
             for k, v in usage.get(TOTAL_ACCOUNT_USAGE, {}).items()
             if k in components
         }
-        period = month.isoformat()
-        existing = {kind: float(cu.usage) for kind, cu in known.items()}
-        if totals and all(existing.get(k) == v for k, v in totals.items()):
-            return False
-        if not self.may_decrease:
-            lower = {k for k, v in totals.items() if k in existing and v < existing[k]}
-            if lower and not self.offering.omit_anomalous_usage_components:
-                self.log.warning(
-                    "usage of %s went down for %s; not reported (anomaly)",
-                    resource.backend_id,
-                    ", ".join(sorted(lower)),
-                )
-                return False
-            totals = {k: v for k, v in totals.items() if k not in lower}
-        if not totals:
-            return False
-        stamp = datetime(month.year, month.month, 1, tzinfo=self.zone).isoformat()
-        self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
-        per_user = {user: amounts for user, amounts in usage.items() if user != TOTAL_ACCOUNT_USAGE}
-        if per_user:
-            usages = {kind: cu.uuid for kind, cu in known.items()}
-            if not set(totals) <= set(usages):  # first report of a component this month
-                usages = {
-                    u.type: u.uuid for u in self.waldur.usages.of_month(resource.uuid, period).get()
-                }
-            for component in totals:
-                if component in usages:
-                    self.waldur.usages.set_user_usages(
-                        usages[component],
-                        stamp,
-                        {user: float(a.get(component, 0)) for user, a in per_user.items()},
-                    ).get()
-        return True
+        if self.may_decrease:
+            return totals
+        held = {kind: float(cu.usage) for kind, cu in known.items()}
+        lower = {k for k, v in totals.items() if k in held and v < held[k]}
+        if lower and not self.offering.omit_anomalous_usage_components:
+            self.log.warning(
+                "usage of %s went down for %s; not reported (anomaly)",
+                resource.backend_id,
+                ", ".join(sorted(lower)),
+            )
+            return {}
+        return {k: v for k, v in totals.items() if k not in lower}

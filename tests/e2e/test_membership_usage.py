@@ -1,5 +1,9 @@
 """membership_sync and report through the real service, checked on both sides."""
 
+import sqlite3
+import time
+
+from backends.demo.client import current_month
 from tests.e2e.harness import Agent, DemoDb, offering_config, terminal, wait_for
 
 
@@ -110,5 +114,43 @@ def test_usage_reaches_waldur_in_waldur_units_and_never_decreases(tmp_path, sim,
             log=agent.log,
         )
         assert later["gpu"] >= first["gpu"]
+    finally:
+        assert agent.stop() == 0
+
+
+SET_USER_USAGES = "POST /api/marketplace-component-usages/{uuid}/set_user_usages/"
+
+
+def test_per_user_usage_that_failed_is_sent_again_though_the_totals_did_not_change(
+    tmp_path, sim, consumer, world
+):
+    offering, projects = world
+    config = offering_config(sim, offering, tmp_path / "state", usage_per_second=0)
+    sim.faults.add(endpoint=SET_USER_USAGES, error_rate=1.0, status=503)
+    agent = Agent(tmp_path, [config]).start()
+    try:
+        resource = created_account(consumer, offering, projects[0], agent)
+        rows = [("aandersen", 120.0), ("bberg", 60.0)]  # GPU-minutes; Waldur counts GPU-hours
+        with sqlite3.connect(tmp_path / "state" / "demo-hpc.sqlite") as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO usage VALUES (?, ?, 'gpu', ?, ?, ?)",
+                [(resource["backend_id"], u, current_month(), a, time.time()) for u, a in rows],
+            )
+        wait_for(
+            lambda: usages(consumer, resource["uuid"]).get("gpu") == 3,
+            what="the total",
+            log=agent.log,
+        )
+        wait_for(lambda: "per-user usage of" in agent.log(), what="the failure", log=agent.log)
+        assert user_usages(consumer, resource["uuid"]) == {}
+
+        sim.faults.clear()
+        per_user = wait_for(
+            lambda: {k: v for k, v in user_usages(consumer, resource["uuid"]).items() if v},
+            what="per-user usage",
+            log=agent.log,
+        )
+        assert per_user == {("aandersen", "gpu"): 2, ("bberg", "gpu"): 1}
+        assert usages(consumer, resource["uuid"])["gpu"] == 3
     finally:
         assert agent.stop() == 0
