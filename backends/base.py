@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from backends import units
@@ -47,6 +48,17 @@ class BaseBackend(abc.ABC):
         self.timezone = "UTC"
         self.service_provider_uuid = ""
         self.log = logging.getLogger(f"backends.{type(self).__name__}")
+
+    def _reachable(self, system: str, probe: Callable[[], object], raise_exception: bool) -> bool:
+        """The usual body of `ping`: `probe` raising `BackendError` means `system` is not usable."""
+        try:
+            probe()
+        except BackendError as exc:
+            if raise_exception:
+                raise
+            self.log.warning("%s is not usable: %s", system, exc)
+            return False
+        return True
 
     # -- abstract: every plugin answers these (the seed's decision matrix has the no-ops) ------
 

@@ -74,14 +74,7 @@ class CroitS3Backend(BaseBackend):
         )
 
     def ping(self, raise_exception: bool = False) -> bool:
-        try:
-            self.croit.users()
-        except BackendError as exc:
-            if raise_exception:
-                raise
-            self.log.warning("Croit is not usable: %s", exc)
-            return False
-        return True
+        return self._reachable("Croit", self.croit.users, raise_exception)
 
     def diagnostics(self) -> bool:
         s = self.settings

@@ -17,7 +17,7 @@ import msgspec
 
 from backends import units
 from backends.base import BaseBackend, UserContext
-from backends.exceptions import BackendError, ConfigurationError
+from backends.exceptions import ConfigurationError
 from backends.moab.client import DEPOSIT, MoabClient, UsageLine
 from backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport, WaldurResource
 
@@ -59,14 +59,11 @@ class MoabBackend(BaseBackend):
         self.mam = self.client
 
     def ping(self, raise_exception: bool = False) -> bool:
-        try:
-            self.mam.run("mam-list-accounts", "--raw", "--quiet", "--show", "Name")
-        except BackendError as exc:
-            if raise_exception:
-                raise
-            self.log.warning("MAM is not reachable: %s", exc)
-            return False
-        return True
+        return self._reachable(
+            "MAM",
+            lambda: self.mam.run("mam-list-accounts", "--raw", "--quiet", "--show", "Name"),
+            raise_exception,
+        )
 
     def diagnostics(self) -> bool:
         version = self.mam.run("mam-list-accounts", "-V").strip()

@@ -69,14 +69,7 @@ class MupBackend(BaseBackend):
     # -- health ---------------------------------------------------------------------------------
 
     def ping(self, raise_exception: bool = False) -> bool:
-        try:
-            self.api.research_fields()
-        except BackendError as exc:
-            if raise_exception:
-                raise
-            self.log.warning("MUP is not usable: %s", exc)
-            return False
-        return True
+        return self._reachable("MUP", self.api.research_fields, raise_exception)
 
     def diagnostics(self) -> bool:
         fields = self.api.research_fields()

@@ -88,15 +88,12 @@ class SlurmBackend(BaseBackend):
     # -- health ---------------------------------------------------------------------------------
 
     def ping(self, raise_exception: bool = False) -> bool:
-        try:
-            clusters = self.client.clusters()
-            if self.settings.cluster_name and self.settings.cluster_name not in clusters:
-                raise BackendError(f"cluster {self.settings.cluster_name!r} is not in slurmdbd")
-        except BackendError:
-            if raise_exception:
-                raise
-            return False
-        return True
+        return self._reachable("SLURM", self._check_cluster, raise_exception)
+
+    def _check_cluster(self) -> None:
+        clusters = self.client.clusters()
+        if self.settings.cluster_name and self.settings.cluster_name not in clusters:
+            raise BackendError(f"cluster {self.settings.cluster_name!r} is not in slurmdbd")
 
     def diagnostics(self) -> bool:
         """Versions, cluster, TRES, QoS and the accounts the settings name, in the log."""

@@ -71,15 +71,9 @@ class WaldurBackend(BaseBackend):
     # -- health ---------------------------------------------------------------------------------
 
     def ping(self, raise_exception: bool = False) -> bool:
-        try:
-            self.b.offering()
-            self.b.customer()
-        except BackendError as exc:
-            if raise_exception:
-                raise
-            self.log.warning("Waldur B is not usable: %s", exc)
-            return False
-        return True
+        return self._reachable(
+            "Waldur B", lambda: (self.b.offering(), self.b.customer()), raise_exception
+        )
 
     def diagnostics(self) -> bool:
         ok = self.ping()
