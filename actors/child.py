@@ -48,6 +48,11 @@ class ModeActor(pykka.ThreadingActor):
         """Per-mode start-up, in the actor's thread."""
 
     @property
+    def stopping(self) -> bool:
+        """The agent is shutting down: a sweep ends between items, the next start redoes it."""
+        return self.context.stopping.is_set()
+
+    @property
     def plugin(self) -> Any:
         """This mode's plugin, through the backend actor: every call returns a future."""
         return getattr(self.backend, self.role)

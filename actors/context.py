@@ -1,8 +1,12 @@
-"""What every actor of one offering is given at start: read-only, never mutated after."""
+"""What every actor of one offering is given at start: read-only, never mutated after.
+
+The one signal in it, `stopping`, is set by the process on shutdown and only ever read here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from actors.timer import Timer
@@ -19,6 +23,7 @@ class OfferingContext:
     waldur: Any  # proxy of this offering's WaldurActor
     modes: frozenset[str]
     version: str = "unknown"
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def events(self) -> bool:

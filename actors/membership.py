@@ -53,6 +53,8 @@ class MembershipActor(ModeActor):
         return None
 
     def sweep(self) -> None:
+        if self.stopping:
+            return
         try:
             self.usernames.sync(self.waldur)
             resources = self._resources()
@@ -60,7 +62,11 @@ class MembershipActor(ModeActor):
             self.finished(error=str(exc))
             return
         accounts = self._project_accounts()
-        failed = sum(not self.sync_resource(r, accounts) for r in resources)
+        failed = 0
+        for resource in resources:
+            if self.stopping:
+                break
+            failed += not self.sync_resource(resource, accounts)
         self.finished(
             error=f"{failed} resource(s) failed" if failed else None,
             summary=f"{len(resources)} resource(s) in sync",

@@ -43,6 +43,8 @@ class OrderActor(ModeActor):
 
     def cycle(self) -> None:
         self.retry_due = False
+        if self.stopping:
+            return
         try:
             orders = self.waldur.orders.actionable(self.context.uuid).get()
         except (WaldurError, WaldurUnreachable) as exc:
@@ -51,7 +53,11 @@ class OrderActor(ModeActor):
             self.finished(error=str(exc))
             return
         lookups = self.lookups()
-        done = sum(self.process(order, lookups) for order in orders)
+        done = 0
+        for order in orders:
+            if self.stopping:
+                break
+            done += self.process(order, lookups)
         self.finished(summary=f"{len(orders)} order(s) seen, {done} finished")
 
     def on_event(self, event: m.OrderChanged) -> None:

@@ -46,6 +46,8 @@ class UsageActor(ModeActor):
         return None
 
     def cycle(self) -> None:
+        if self.stopping:
+            return
         month = billing_month(datetime.now(self.zone))
         try:
             resources = [
@@ -109,6 +111,8 @@ class UsageActor(ModeActor):
         sent, failed = 0, set[str]()
         per_user: list[tuple[Resource, list[str], dict[str, dict[str, float]]]] = []
         for resource in resources:
+            if self.stopping:
+                break
             usage = report.get(resource.backend_id or "")
             if not usage:
                 continue
@@ -137,6 +141,8 @@ class UsageActor(ModeActor):
                 self.log.warning("per-user usage for %s not sent: %s", month, exc)
                 return sent, failed | {r.uuid for r, _, _ in per_user}
         for resource, components, users in per_user:
+            if self.stopping:
+                break
             usages = known.get(resource.uuid, {})
             try:
                 for component in components:

@@ -7,6 +7,7 @@ offering of that Waldur.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pykka
@@ -29,7 +30,12 @@ class WaldurActor(pykka.ThreadingActor):
         return self.client.calls
 
 
-def client_for(offering: Offering, proxy: str = "", user_agent: str = "") -> WaldurClient:
+def client_for(
+    offering: Offering,
+    proxy: str = "",
+    user_agent: str = "",
+    cancel: threading.Event | None = None,
+) -> WaldurClient:
     oidc = None
     if offering.oidc_token_url and offering.oidc_client_id and offering.oidc_client_secret:
         oidc = (offering.oidc_token_url, offering.oidc_client_id, offering.oidc_client_secret)
@@ -40,14 +46,21 @@ def client_for(offering: Offering, proxy: str = "", user_agent: str = "") -> Wal
         verify_ssl=offering.verify_ssl,
         proxy=proxy,
         user_agent=user_agent or "waldur-site-agent",
+        cancel=cancel,
     )
 
 
 class WaldurPool:
-    """The Waldur actors of the process, keyed by offering, URL, token and OIDC client."""
+    """The Waldur actors of the process, keyed by offering, URL, token and OIDC client.
 
-    def __init__(self, proxy: str = "", user_agent: str = "") -> None:
+    `stopping` is the process's shutdown signal: once set, calls stop being retried.
+    """
+
+    def __init__(
+        self, proxy: str = "", user_agent: str = "", stopping: threading.Event | None = None
+    ) -> None:
         self.proxy, self.user_agent = proxy, user_agent
+        self.stopping = stopping
         self.actors: dict[tuple[str, ...], pykka.ActorRef[WaldurActor]] = {}
 
     def api_for(self, offering: Offering) -> Any:
@@ -60,7 +73,9 @@ class WaldurPool:
         )
         ref = self.actors.get(key)
         if ref is None or not ref.is_alive():
-            ref = WaldurActor.start(client_for(offering, self.proxy, self.user_agent))
+            ref = WaldurActor.start(
+                client_for(offering, self.proxy, self.user_agent, self.stopping)
+            )
             self.actors[key] = ref
         return ref.proxy().api
 

@@ -40,7 +40,7 @@ class Service:
         self.stopping = threading.Event()
         self.reload_requested = threading.Event()
         self.timer = Timer()
-        self.pool = WaldurPool(config.global_proxy, f"waldur-site-agent/{version()}")
+        self.pool = WaldurPool(config.global_proxy, f"waldur-site-agent/{version()}", self.stopping)
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
 
     def start_offering(
@@ -53,6 +53,7 @@ class Service:
             waldur=self.pool.api_for(offering),
             modes=self.modes,
             version=version(),
+            stopping=self.stopping,
         )
         return OfferingActor.start(context, supervisor, generation)
 

@@ -87,6 +87,7 @@ class WaldurClient:
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/") + "/"
         self.session = requests.Session()
@@ -102,6 +103,9 @@ class WaldurClient:
         self.timeout = (connect_timeout, read_timeout)
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        # Set when the agent stops: a call waiting to be retried gives up rather than holding
+        # the shutdown for its whole backoff; the next start replays what was not done.
+        self.cancel = cancel or threading.Event()
         self.calls = 0
 
     def authorization(self) -> str:
@@ -156,7 +160,8 @@ class WaldurClient:
             log.info(
                 "retrying %s %s in %.1f s (attempt %d/%d)", method, path, delay, attempt, attempts
             )
-            time.sleep(delay)
+            if self.cancel.wait(delay):
+                raise WaldurUnreachable(f"{method} {path}: not retried, the agent is stopping")
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> float:

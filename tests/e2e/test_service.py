@@ -111,3 +111,16 @@ def test_sd_notify_ready_watchdog_and_stopping(tmp_path, sim, world):
             while True:
                 messages.append(listener.recv(256))
         assert b"STOPPING=1" in messages
+
+
+def test_sigterm_gives_up_a_retry_instead_of_waiting_out_its_backoff(tmp_path, sim, world):
+    offering, _ = world
+    agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")]).start()
+    try:
+        wait_for(lambda: "running (generation 1)" in agent.log(), what="start", log=agent.log)
+        # Waldur asks every call to come back in two minutes: a retry would sleep that long.
+        sim.faults.add(endpoint="*", error_rate=1.0, status=503, retry_after=120)
+        wait_for(lambda: "retrying" in agent.log(), what="a call waiting to retry", log=agent.log)
+    finally:
+        assert agent.stop(timeout=60) == 0
+    assert "not retried, the agent is stopping" in agent.log()
