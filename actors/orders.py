@@ -210,6 +210,17 @@ class OrderActor(ModeActor):
         limits = dict(order.limits) or lookups.plan_quotas(order.plan_uuid)
         if not resource.backend_id:
             raise ValueError(f"resource {resource.uuid} has no backend id to update")
+        new_options = order.attributes.get("new_options")
+        if isinstance(new_options, dict) and new_options:
+            self.plugin.set_resource_options(waldur_resource(resource), new_options).get(
+                timeout=BACKEND_TIMEOUT
+            )
+            self.log.info(
+                "order %s: options %s of %s applied",
+                order.uuid,
+                ", ".join(sorted(new_options)),
+                resource.backend_id,
+            )
         if same_limits(limits, resource.limits or {}):
             return None
         pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(

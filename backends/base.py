@@ -239,6 +239,13 @@ class BaseBackend(abc.ABC):
             self._client.set_resource_limits(resource_backend_id, backend_limits)
         return None
 
+    def set_resource_options(
+        self, waldur_resource: WaldurResource, new_options: dict[str, Any]
+    ) -> None:
+        """Options the customer changed on an existing resource, arriving as an Update order
+        (offerings with `create_orders_on_resource_option_change`). Most backends have no use
+        for options; one that does (Croit's safety limits) applies them here."""
+
     def get_resource_limits(self, resource_backend_id: str) -> dict[str, float]:
         raw = self._client.get_resource_limits(resource_backend_id)
         return {

@@ -202,14 +202,27 @@ class CroitS3Backend(BaseBackend):
             "none" if ceilings == quotas.Ceilings() else ceilings._asdict(),
         )
 
-    def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
-        user = self.croit.user(resource_backend_id)
+    def _ceilings(self, uid: str) -> quotas.Ceilings:
+        user = self.croit.user(uid)
         if user is None:
-            raise BackendError(f"S3 user {resource_backend_id} does not exist on Croit")
+            raise BackendError(f"S3 user {uid} does not exist on Croit")
         scope = "bucketQuota" if self.settings.quota_scope == "bucket" else "userQuota"
-        current = quotas.read(user.get(scope))
+        return quotas.read(user.get(scope))
+
+    def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
+        current = self._ceilings(resource_backend_id)
         self._apply(resource_backend_id, quotas.updated(current, limits, self.backend_components))
         return None
+
+    def set_resource_options(
+        self, waldur_resource: WaldurResource, new_options: dict[str, Any]
+    ) -> None:
+        uid = waldur_resource.backend_id
+        current = self._ceilings(uid)
+        ceilings = quotas.from_options(
+            current, waldur_resource, new_options, self.backend_components
+        )
+        self._apply(uid, ceilings)
 
     # -- what exists, and what it uses ----------------------------------------------------------
 

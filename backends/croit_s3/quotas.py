@@ -3,7 +3,8 @@
 A component with `enforce_limits: true` has its ceiling applied. The ceiling is the resource's
 limit for the component when it has one (limit-based components, and Update orders), otherwise
 the order's attribute: `storage_limit` / `object_limit` (the seed's offering options), or
-`max_storage_limit` / `max_object_limit` (upstream's later names). Ceilings are in Waldur units
+`max_storage_limit` / `max_object_limit` (upstream's later names), and later the same names in
+the options a customer changes on the resource. Ceilings are in Waldur units
 and become backend units with the component's `unit_factor` (GB -> bytes).
 """
 
@@ -79,6 +80,24 @@ def updated(
         if key in limits:
             factor = float(components[key].get("unit_factor") or 1)
             current = current.with_metric(metric, _backend_value(key, limits[key], factor))
+    return current
+
+
+def from_options(
+    current: Ceilings,
+    resource: WaldurResource,
+    options: dict[str, Any],
+    components: dict[str, dict[str, Any]],
+) -> Ceilings:
+    """`current` with the ceilings the changed resource options name replaced; a component
+    whose ceiling is the resource's limit keeps it, as at creation."""
+    for key, metric in enforced(components).items():
+        names = [n for n in ATTRIBUTES[metric] if options.get(n) is not None]
+        if names and key not in resource.limits:
+            factor = float(components[key].get("unit_factor") or 1)
+            current = current.with_metric(
+                metric, _backend_value(names[0], options[names[0]], factor)
+            )
     return current
 
 

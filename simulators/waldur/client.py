@@ -50,6 +50,12 @@ class ConsumerClient:
         answer = self._call("POST", f"marketplace-resources/{resource_uuid}/update_limits/", body)
         return str(answer["order_uuid"])
 
+    def update_options(self, resource_uuid: str, options: dict[str, Any]) -> str | None:
+        """The order that carries the change, or None when the options were set directly."""
+        body = {"options": options}
+        answer = self._call("POST", f"marketplace-resources/{resource_uuid}/update_options/", body)
+        return answer.get("order_uuid")
+
     def terminate(self, resource_uuid: str) -> str:
         answer = self._call("POST", f"marketplace-resources/{resource_uuid}/terminate/", {})
         return str(answer["order_uuid"])

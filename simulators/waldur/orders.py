@@ -128,6 +128,9 @@ def on_done(state: State, order: Obj) -> None:
         resource["limits"] = dict(order.get("limits", {}))
         if order.get("plan"):
             resource["plan"] = order["plan"]
+        new_options = order.get("attributes", {}).get("new_options")
+        if isinstance(new_options, dict):
+            resource["options"] = {**(resource.get("options") or {}), **new_options}
     set_resource_state(state, resource, "OK")
 
 

@@ -273,6 +273,7 @@ def resource(req: Request, r: Obj, collection: str = "marketplace-provider-resou
         "effective_id": r.get("effective_id", ""),
         "limits": r.get("limits", {}),
         "attributes": r.get("attributes", {}),
+        "options": r.get("options"),
         "backend_metadata": r.get("backend_metadata", {}),
         "current_usages": r.get("current_usages", {}),
         "limit_usage": {},

@@ -259,6 +259,34 @@ def update_limits(req: Request) -> Response:
     return ok({"order_uuid": order["uuid"]})
 
 
+OPEN_ORDER_STATES = ("pending-consumer", "pending-provider", "pending-project", "executing")
+
+
+def update_options(req: Request) -> Response:
+    """Options straight onto the resource, or, when the offering says so
+    (`create_orders_on_resource_option_change`), an Update order carrying `new_options` that
+    set_state_done merges into them."""
+    r = _consumer_resource(req)
+    if r["state"] != "OK":
+        raise wrong_state(("OK",))
+    options = req.data().get("options")
+    if not isinstance(options, dict):
+        raise invalid("options", "This field is required.")
+    if any(
+        o["state"] in OPEN_ORDER_STATES and "new_options" in o.get("attributes", {})
+        for o in req.state.find("orders", resource=r["uuid"])
+    ):
+        raise detail(409, "There's a pending order for changing resource options.")
+    offering = req.state.get("offerings", r["offering"]) or {}
+    if offering.get("plugin_options", {}).get("create_orders_on_resource_option_change"):
+        order = place_order(req, "Update", r, attributes={"new_options": options})
+        # The server answers 200 with the order; `status` keeps the schema's 200 body valid too.
+        return ok({"status": "Order has been created.", "order_uuid": order["uuid"]})
+    r["options"] = {**(r.get("options") or {}), **options}
+    req.state.put("resources", r)
+    return ok(render.status("Resource options have been updated."))
+
+
 def restore(req: Request) -> Response:
     r = _consumer_resource(req)
     if r["state"] != "Terminated":
@@ -296,3 +324,4 @@ def register(router: Router) -> None:
     router.add("POST", base + "terminate/", terminate)
     router.add("POST", base + "update_limits/", update_limits)
     router.add("POST", base + "restore/", restore)
+    router.add("POST", base + "update_options/", update_options)

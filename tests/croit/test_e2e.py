@@ -145,6 +145,20 @@ def test_lifecycle_usage_and_metadata_through_the_service(tmp_path, croit):
             log=agent.log,
         )
 
+        # The customer raises the safety limits on the resource: an Update order (the offering
+        # has create_orders_on_resource_option_change) whose new options become the quotas.
+        change = consumer.update_options(resource_uuid, {"storage_limit": 8, "object_limit": 500})
+        assert change is not None
+        changed = wait_for(lambda: terminal(consumer, change), what="option change", log=agent.log)
+        assert changed["state"] == "done", changed
+        user = croit.state.user(uid)
+        assert (user.user_quota.max_size, user.user_quota.max_objects) == (8 * GIB, 500)
+        assert consumer.resource(resource_uuid)["options"] == {
+            "storage_limit": 8,
+            "object_limit": 500,
+        }
+        croit.state.put_object(uid, "results", "run-3.nc", 3 * GIB)
+
         terminate = consumer.terminate(resource_uuid)
         finished = wait_for(lambda: terminal(consumer, terminate), what="terminate", log=agent.log)
         assert finished["state"] == "done"

@@ -159,6 +159,34 @@ def test_create_order_walk_as_the_agent_does(staff, provider, info, sim):
     parse(m.Resource, staff.get("marketplace-resources/"))
 
 
+def test_resource_options_change_directly_or_through_an_update_order(staff, provider, info, sim):
+    order = place(staff, info)
+    resource = order["marketplace_resource_uuid"]
+    provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
+    provider.post(f"marketplace-orders/{order['uuid']}/set_state_done/")
+    url = f"marketplace-resources/{resource}/update_options/"
+
+    parse(m.Status, staff.post(url, {"options": {"storage_limit": 10}}))
+    res = parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))
+    assert res["options"] == {"storage_limit": 10} and res["state"] == "OK"
+
+    with sim.state.lock:
+        offering = sim.state.get("offerings", info["offerings"][0]["uuid"])
+        offering["plugin_options"]["create_orders_on_resource_option_change"] = True
+    answer = parse(m.Status, staff.post(url, {"options": {"storage_limit": 20}}))
+    update = parse(m.OrderDetails, provider.get(f"marketplace-orders/{answer['order_uuid']}/"))
+    assert update["type"] == "Update"
+    assert update["attributes"]["new_options"] == {"storage_limit": 20}
+    assert update["limits"] == {"cpu": 100, "mem": 200}
+    res = parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))
+    assert res["state"] == "Updating" and res["options"] == {"storage_limit": 10}
+    assert staff.post(url, {"options": {"storage_limit": 30}}).status_code == 409
+    provider.post(f"marketplace-orders/{update['uuid']}/approve_by_provider/")
+    empty(provider.post(f"marketplace-orders/{update['uuid']}/set_state_done/"))
+    res = parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))
+    assert res["state"] == "OK" and res["options"] == {"storage_limit": 20}
+
+
 def test_update_and_terminate_orders_couple_with_the_resource(staff, provider, info):
     order = place(staff, info)
     uuid, resource = order["uuid"], order["marketplace_resource_uuid"]
