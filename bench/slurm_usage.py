@@ -63,6 +63,7 @@ COMPONENTS = {
         "unit_factor": 1024,
     },
 }
+GOAL = 5.0  # issue 10: one report cycle at least 5x faster than upstream
 JOB_SECONDS, JOB_CPUS, JOB_MEM_MB = 600, 4, 1024  # each cloned job: 40 CPU-min, 10 GB-min
 
 
@@ -480,7 +481,9 @@ def render(
         mine = next(r for r in results if r["accounts"] == n and r["agent"] == "ours")
         theirs = next((r for r in results if r["accounts"] == n and r["agent"] != "ours"), None)
         if theirs:
-            print(f"\n{n} accounts: upstream / ours = {theirs['seconds'] / mine['seconds']:.1f}x")
+            ratio = theirs["seconds"] / mine["seconds"]
+            verdict = "met" if ratio >= GOAL else "not met"
+            print(f"\n{n} accounts: upstream / ours = {ratio:.1f}x (goal >= {GOAL:g}x: {verdict})")
     if len(sizes) > 1:
         print()
         for agent in ("ours", "upstream"):
