@@ -212,7 +212,7 @@ class OrderActor(ModeActor):
             raise ValueError(f"resource {resource.uuid} has no backend id to update")
         new_options = order.attributes.get("new_options")
         if isinstance(new_options, dict) and new_options:
-            self.plugin.set_resource_options(waldur_resource(resource), new_options).get(
+            pending = self.plugin.set_resource_options(waldur_resource(resource), new_options).get(
                 timeout=BACKEND_TIMEOUT
             )
             self.log.info(
@@ -221,6 +221,9 @@ class OrderActor(ModeActor):
                 ", ".join(sorted(new_options)),
                 resource.backend_id,
             )
+            if pending:
+                # An option change carries the resource's limits unchanged: nothing else to do.
+                return str(pending)
         if same_limits(limits, resource.limits or {}):
             return None
         pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(

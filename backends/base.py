@@ -241,10 +241,12 @@ class BaseBackend(abc.ABC):
 
     def set_resource_options(
         self, waldur_resource: WaldurResource, new_options: dict[str, Any]
-    ) -> None:
+    ) -> str | None:
         """Options the customer changed on an existing resource, arriving as an Update order
         (offerings with `create_orders_on_resource_option_change`). Most backends have no use
-        for options; one that does (Croit's safety limits) applies them here."""
+        for options; one that does (Croit's safety limits) applies them here. Like
+        `set_resource_limits`, returns a backend order id to wait for, or None when done."""
+        return None
 
     def get_resource_limits(self, resource_backend_id: str) -> dict[str, float]:
         raw = self._client.get_resource_limits(resource_backend_id)

@@ -216,13 +216,14 @@ class CroitS3Backend(BaseBackend):
 
     def set_resource_options(
         self, waldur_resource: WaldurResource, new_options: dict[str, Any]
-    ) -> None:
+    ) -> str | None:
         uid = waldur_resource.backend_id
         current = self._ceilings(uid)
         ceilings = quotas.from_options(
             current, waldur_resource, new_options, self.backend_components
         )
         self._apply(uid, ceilings)
+        return None
 
     # -- what exists, and what it uses ----------------------------------------------------------
 

@@ -218,6 +218,28 @@ class WaldurBackend(BaseBackend):
         self.log.info("resource %s: limits %s asked of Waldur B (%s)", resource.uuid, wanted, order)
         return self._waiting(order)
 
+    def set_resource_options(
+        self, waldur_resource: WaldurResource, new_options: dict[str, Any]
+    ) -> str | None:
+        """The same options on B's resource, unchanged: A's and B's offerings ask for them by
+        the same names. B's Update order when its offering makes one, else None."""
+        resource = self._resource(waldur_resource.backend_id)
+        pending = self.b.in_flight_order(resource.uuid, "Update")
+        if pending is not None:
+            return self._waiting(pending.uuid)
+        current = resource.options or {}
+        if all(k in current and current[k] == v for k, v in new_options.items()):
+            return None
+        self._not_busy(resource)
+        order = self.b.update_options(resource.uuid, new_options)
+        self.log.info(
+            "resource %s: options %s asked of Waldur B (%s)",
+            resource.uuid,
+            ", ".join(sorted(new_options)),
+            order or "set directly",
+        )
+        return self._waiting(order) if order else None
+
     def delete_resource(self, waldur_resource: WaldurResource, **kwargs: Any) -> str | None:
         """A Terminate order on B: its UUID, or None when nothing is left there."""
         resource = self.b.resource(waldur_resource.backend_id)

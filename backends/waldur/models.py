@@ -27,6 +27,12 @@ class OrderReference(Model, frozen=True):
     order_uuid: str
 
 
+class OptionsAnswer(Model, frozen=True):
+    """The answer of `update_options/`: an order when B's offering makes one of the change."""
+
+    order_uuid: str | None = None
+
+
 class Resource(Model, frozen=True):
     uuid: str
     name: str = ""
@@ -35,6 +41,7 @@ class Resource(Model, frozen=True):
     offering_uuid: str | None = None
     limits: dict[str, float] | None = None
     attributes: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
 
 
 class Project(Model, frozen=True):

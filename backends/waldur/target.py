@@ -12,6 +12,7 @@ from backends.waldur.models import (
     Customer,
     Identity,
     Offering,
+    OptionsAnswer,
     Order,
     OrderReference,
     Plan,
@@ -80,6 +81,11 @@ class WaldurB:
     def update_limits(self, resource_uuid: str, limits: dict[str, int]) -> str:
         path = f"marketplace-resources/{resource_uuid}/update_limits/"
         return self.api.post(path, {"limits": limits}, OrderReference).order_uuid
+
+    def update_options(self, resource_uuid: str, options: dict[str, Any]) -> str | None:
+        """The B order that carries the change, or None when B set the options directly."""
+        path = f"marketplace-resources/{resource_uuid}/update_options/"
+        return self.api.post(path, {"options": options}, OptionsAnswer).order_uuid
 
     def terminate(self, resource_uuid: str) -> str:
         path = f"marketplace-resources/{resource_uuid}/terminate/"

@@ -152,3 +152,34 @@ def test_a_b_order_past_its_timeout_errs_and_the_resource_recovers_when_b_finish
         )
     finally:
         assert agent.stop() == 0
+
+
+def test_resource_options_changed_on_a_reach_b_directly_or_by_bs_order(tmp_path, sim_a, a, b):
+    for sim in (sim_a, b.sim):  # both offerings make an Update order of an option change
+        with sim.state.lock:
+            (offering,) = sim.state.all("offerings")
+            offering["plugin_options"]["create_orders_on_resource_option_change"] = True
+    agent = Agent(tmp_path, [offering_config(sim_a, b)]).start()
+    try:
+        resource, twin, _ = created(sim_a, a, b, agent)
+
+        change = a.update_options(resource["uuid"], {"walltime": 48})
+        forwarded = b_order(b, "Update", agent)
+        assert forwarded["attributes"]["new_options"] == {"walltime": 48}
+        assert a.order_details(change)["state"] == "executing"
+        b.finish(forwarded["uuid"])
+        assert wait_for(lambda: terminal(a, change), what="options on A")["state"] == "done"
+        assert a.resource(resource["uuid"])["options"] == {"walltime": 48}
+        (stored,) = b.sim.objects("resources", uuid=twin)
+        assert stored["options"] == {"walltime": 48}
+
+        with b.sim.state.lock:  # B now takes option changes without an order
+            (offering,) = b.sim.state.all("offerings")
+            offering["plugin_options"]["create_orders_on_resource_option_change"] = False
+        change = a.update_options(resource["uuid"], {"walltime": 72})
+        assert wait_for(lambda: terminal(a, change), what="options on A")["state"] == "done"
+        (stored,) = b.sim.objects("resources", uuid=twin)
+        assert stored["options"] == {"walltime": 72}
+        assert not [o for o in b.orders() if o["type"] == "Update" and o["state"] != "done"]
+    finally:
+        assert agent.stop() == 0
