@@ -7,6 +7,7 @@ reason; the STOMP actor logs it and acknowledges it so it does not block the que
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
@@ -37,7 +38,15 @@ IGNORED_ORDER_STATES = frozenset(
 
 
 UUID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
-UUID_FIELDS = ("order_uuid", "user_uuid", "project_uuid", "resource_uuid", "offering_user_uuid")
+UUID_FIELDS = (
+    "order_uuid",
+    "user_uuid",
+    "project_uuid",
+    "resource_uuid",
+    "offering_user_uuid",
+    "policy_uuid",
+)
+PERIODIC_TYPES = ("resource_periodic_limits",)
 
 
 class Payload(msgspec.Struct, kw_only=True):
@@ -56,6 +65,8 @@ class Payload(msgspec.Struct, kw_only=True):
     username: str | None = None
     action: str | None = None
     account_username: str | None = None
+    policy_uuid: str | None = None
+    settings: dict[str, Any] | None = None
 
 
 def object_type_of_queue(queue_name: str) -> str | None:
@@ -123,6 +134,15 @@ def decode(
             user_uuid=payload.user_uuid,
             username=payload.username,
             action=payload.action,
+            ack=ack,
+        ), ""
+    if kind == "resource_periodic_limits":
+        if not (payload.resource_uuid and payload.policy_uuid and payload.settings is not None):
+            return None, "resource_periodic_limits event without resource, policy or settings"
+        return m.PeriodicSettingsRequested(
+            resource_uuid=payload.resource_uuid,
+            policy_uuid=payload.policy_uuid,
+            settings=payload.settings,
             ack=ack,
         ), ""
     if kind == "offering_resources_sync":

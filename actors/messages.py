@@ -81,6 +81,15 @@ class ProjectAccountChanged(Message, frozen=True):
     ack: Acknowledgement | None = None
 
 
+class PeriodicSettingsRequested(Message, frozen=True):
+    """A SLURM periodic usage policy computed new settings for one resource."""
+
+    resource_uuid: str
+    policy_uuid: str
+    settings: dict[str, Any]
+    ack: Acknowledgement | None = None
+
+
 class ResyncRequested(Message, frozen=True):
     """Waldur asked for a full resync of the offering (`offering_resources_sync`)."""
 

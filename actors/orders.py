@@ -37,6 +37,8 @@ class OrderActor(ModeActor):
             self.cycle()
         elif isinstance(message, m.OrderChanged):
             self.on_event(message)
+        elif isinstance(message, m.PeriodicSettingsRequested):
+            self.apply_periodic_settings(message)
         else:
             return super().on_receive(message)
         return None
@@ -70,6 +72,49 @@ class OrderActor(ModeActor):
                 if exc.transient:
                     self.retry_soon()
         m.acknowledge(event)
+
+    def apply_periodic_settings(self, event: m.PeriodicSettingsRequested) -> None:
+        """A periodic usage policy's settings onto the resource's account, and the outcome back
+        to the policy. The event is acknowledged once Waldur has the outcome: no sweep would
+        bring a lost one back, so a Waldur that cannot be reached means trying again later."""
+        try:
+            resource = self.waldur.resources.get(event.resource_uuid).get()
+            if resource.offering_uuid != self.context.uuid or not resource.backend_id:
+                self.log.warning(
+                    "periodic settings for resource %s ignored: not an account of this offering",
+                    event.resource_uuid,
+                )
+            else:
+                result = self._periodic_result(resource.backend_id, event.settings)
+                self.waldur.resources.report_periodic_settings(
+                    event.policy_uuid, resource.uuid, result
+                ).get()
+        except (WaldurError, WaldurUnreachable) as exc:
+            if exc.transient and not self.stopping:
+                self.log.warning("periodic settings of %s delayed: %s", event.resource_uuid, exc)
+                self.context.timer.once(self.actor_ref, event, RETRY_SECONDS)
+                return
+            self.log.error("periodic settings of %s dropped: %s", event.resource_uuid, exc)
+        m.acknowledge(event)
+
+    def _periodic_result(self, backend_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+        try:
+            result = dict(
+                self.plugin.apply_periodic_settings(backend_id, settings).get(
+                    timeout=BACKEND_TIMEOUT
+                )
+            )
+        except Exception as exc:  # the plugin broke its promise not to raise: report it
+            result = {"success": False, "error": self.describe(exc)[0], "commands_executed": []}
+        if result.get("success"):
+            self.log.info(
+                "periodic settings applied to %s (%d command(s))",
+                backend_id,
+                len(result.get("commands_executed") or []),
+            )
+        else:
+            self.log.warning("periodic settings of %s failed: %s", backend_id, result.get("error"))
+        return result
 
     def retry_soon(self) -> None:
         if not self.retry_due:

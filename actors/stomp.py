@@ -23,7 +23,7 @@ import stomp
 
 from actors import messages as m
 from actors.context import OfferingContext
-from actors.events import MEMBERSHIP_TYPES, ORDER_TYPES, decode
+from actors.events import MEMBERSHIP_TYPES, ORDER_TYPES, PERIODIC_TYPES, decode
 from actors.waldur.client import WaldurError, WaldurUnreachable
 
 log = logging.getLogger("actors.stomp")
@@ -67,6 +67,8 @@ def object_types(context: OfferingContext) -> list[str]:
     types: list[str] = []
     if context.runs("order_process") and context.offering.backend_for("order"):
         types += ORDER_TYPES
+        if context.offering.periodic_limits_enabled:
+            types += PERIODIC_TYPES
     if (
         context.runs("membership_sync")
         and context.offering.backend_for("membership")

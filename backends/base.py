@@ -248,6 +248,17 @@ class BaseBackend(abc.ABC):
         `set_resource_limits`, returns a backend order id to wait for, or None when done."""
         return None
 
+    def apply_periodic_settings(
+        self, resource_backend_id: str, settings: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Settings of a periodic usage policy (fairshare, TRES-minute limits); the result is
+        reported to Waldur as `{success, error?, commands_executed}`, so it never raises."""
+        return {
+            "success": False,
+            "error": f"the {self.backend_type} backend has no periodic settings",
+            "commands_executed": [],
+        }
+
     def get_resource_limits(self, resource_backend_id: str) -> dict[str, float]:
         raw = self._client.get_resource_limits(resource_backend_id)
         return {

@@ -91,6 +91,12 @@ class Offering(msgspec.Struct, kw_only=True, omit_defaults=True):
         return (explicit or self.backend_type).lower()
 
     @property
+    def periodic_limits_enabled(self) -> bool:
+        """Upstream's switch for `resource_periodic_limits` events (the SLURM plugin's key)."""
+        periodic = self.backend_settings.get("periodic_limits")
+        return isinstance(periodic, dict) and periodic.get("enabled") is True
+
+    @property
     def membership_on_stomp(self) -> bool:
         if self.stomp_membership_sync_enabled is None:
             return self.stomp_enabled

@@ -72,5 +72,20 @@ class Resources:
     def set_ok(self, uuid: str) -> None:
         self._action(uuid, "set_as_ok")
 
+    def report_periodic_settings(
+        self, policy_uuid: str, resource_uuid: str, result: dict[str, Any]
+    ) -> None:
+        """What applying a periodic usage policy's settings did, for the policy's history."""
+        self.client.post(
+            f"marketplace-slurm-periodic-usage-policies/{policy_uuid}/report-command-result/",
+            {
+                "resource_uuid": resource_uuid,
+                "success": bool(result.get("success")),
+                "error_message": str(result.get("error") or ""),
+                "commands_executed": [str(c) for c in result.get("commands_executed") or []],
+            },
+            retry=True,
+        )
+
     def refresh_last_sync(self, uuid: str) -> None:
         self._action(uuid, "refresh_last_sync")

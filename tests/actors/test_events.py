@@ -55,3 +55,24 @@ def test_malformed_oversized_and_unknown_events_are_refused():
     assert message is None and "order_uuid" in reason
     message, reason = decode(json.dumps({"object_type": "order", "order_uuid": 5}), "q", None)
     assert message is None
+
+
+def test_periodic_limits_event_carries_the_policy_and_its_settings():
+    body = {
+        "object_type": "resource_periodic_limits",
+        "resource_uuid": "a" * 32,
+        "backend_id": "acc",
+        "policy_uuid": "b" * 32,
+        "action": "apply_periodic_settings",
+        "settings": {"fairshare": 10, "grp_tres_mins": {"cpu": 600}},
+    }
+    message, _ = decode(json.dumps(body), "q", None)
+    assert message == m.PeriodicSettingsRequested(
+        resource_uuid="a" * 32,
+        policy_uuid="b" * 32,
+        settings={"fairshare": 10, "grp_tres_mins": {"cpu": 600}},
+    )
+    message, reason = decode(json.dumps({**body, "policy_uuid": "../x"}), "q", None)
+    assert message is None and "policy_uuid" in reason
+    message, reason = decode(json.dumps({**body, "settings": None}), "q", None)
+    assert message is None and "settings" in reason
