@@ -22,7 +22,7 @@ from backends.exceptions import (
     ConfigurationError,
     DuplicateResourceError,
 )
-from backends.slurm import homedirs, naming, usage
+from backends.slurm import homedirs, naming, periodic, usage
 from backends.slurm.client import AssocRow, ComponentMap, SlurmClient
 from backends.slurm.settings import TRES_OF_COMPONENT, SlurmComponent, SlurmSettings
 from backends.structures import BackendResourceInfo, UsageReport, WaldurResource
@@ -41,6 +41,8 @@ class ImportableAccount(msgspec.Struct, frozen=True):
 
 class SlurmBackend(BaseBackend):
     supports_user_homedirs = True
+    supports_periodic_settings = False
+    """Upstream's capability flag: true when `periodic_limits.enabled` (set per instance)."""
 
     def __init__(
         self, backend_settings: dict[str, Any], backend_components: dict[str, dict[str, Any]]
@@ -56,6 +58,7 @@ class SlurmBackend(BaseBackend):
             self._check_names()
         except (msgspec.ValidationError, BackendError) as exc:
             raise ConfigurationError(f"slurm backend settings: {exc}") from exc
+        self.supports_periodic_settings = self.settings.periodic.enabled
         self.client: SlurmClient = SlurmClient(
             self.settings.slurm_bin_path,
             self.settings.cluster_name,
@@ -311,6 +314,13 @@ class SlurmBackend(BaseBackend):
             for key, value in self.client.limits_of(row).items()
         }
         return {"qos": row.qos, "limits": limits}
+
+    def apply_periodic_settings(
+        self, resource_backend_id: str, settings: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Fairshare, TRES limits and a raw usage reset from a Waldur periodic usage policy;
+        the report (`success`, `error`, `commands_executed`) goes back to the policy."""
+        return periodic.apply(self.client, self.settings.periodic, resource_backend_id, settings)
 
     # -- users ----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
@@ -17,13 +18,12 @@ import msgspec
 from backends.client import BaseClient
 from backends.exceptions import CommandError
 from backends.slurm import naming, usage
-from backends.slurm.settings import LimitType
+from backends.slurm.settings import LIMIT_TYPES, LimitType
 from backends.structures import Association, ClientResource
 
 log = logging.getLogger("backends.slurm")
 
-LIMIT_TYPES: tuple[LimitType, ...] = ("GrpTRESMins", "MaxTRESMins", "GrpTRES")
-ASSOC_FORMAT = "Account,User,ParentName,QOS,DefaultQOS," + ",".join(LIMIT_TYPES)
+ASSOC_FORMAT = "Account,User,ParentName,QOS,DefaultQOS,Fairshare," + ",".join(LIMIT_TYPES)
 # One argv item may not exceed 128 KiB (MAX_ARG_STRLEN); stay well below it.
 MAX_ACCOUNTS_ARG = 100_000
 
@@ -43,6 +43,7 @@ class AssocRow(msgspec.Struct, frozen=True):
     parent: str
     qos: str
     default_qos: str
+    fairshare: str  # a number, or `parent`
     limits: dict[str, dict[str, float]]  # limit type -> TRES -> value
 
 
@@ -67,9 +68,19 @@ class SlurmClient(BaseClient):
     def _bin(self, command: str) -> str:
         return os.path.join(self.bin_path, command) if self.bin_path else command
 
-    def sacctmgr(self, *args: str, write: bool = False) -> str:
+    def _sacctmgr_argv(self, args: Sequence[str], write: bool) -> list[str]:
         flags = ["--parsable2", "--noheader"] + (["--immediate"] if write else [])
-        return self.execute_command([self._bin("sacctmgr"), *flags, *args])
+        return [self._bin("sacctmgr"), *flags, *args]
+
+    def sacctmgr(self, *args: str, write: bool = False) -> str:
+        return self.execute_command(self._sacctmgr_argv(args, write))
+
+    def modify_account(self, account: str, *settings: str) -> str:
+        """`sacctmgr modify account where name=A [cluster=C] set ...`; returns the command line."""
+        where = ["where", f"name={naming.account(account)}", *self._scope()]
+        argv = self._sacctmgr_argv(["modify", "account", *where, "set", *settings], write=True)
+        self.execute_command(argv)
+        return shlex.join(argv)
 
     def _scope(self) -> list[str]:
         """`cluster=C` inside a where clause (or after `add ...`) when one cluster is served."""
@@ -146,16 +157,7 @@ class SlurmClient(BaseClient):
         return name
 
     def set_parent(self, name: str, parent: str) -> None:
-        self.sacctmgr(
-            "modify",
-            "account",
-            "where",
-            f"name={naming.account(name)}",
-            *self._scope(),
-            "set",
-            f"parent={naming.account(parent)}",
-            write=True,
-        )
+        self.modify_account(name, f"parent={naming.account(parent)}")
 
     def delete_resource(self, name: str) -> str:
         self.sacctmgr(
@@ -180,13 +182,13 @@ class SlurmClient(BaseClient):
         rows = []
         for line in _lines(self.sacctmgr(*args, f"format={ASSOC_FORMAT}")):
             fields = line.split("|")
-            if len(fields) != 5 + len(LIMIT_TYPES):
+            if len(fields) != 6 + len(LIMIT_TYPES):
                 continue
             limits: dict[str, dict[str, float]] = {
                 kind: usage.parse_tres(text)
-                for kind, text in zip(LIMIT_TYPES, fields[5:], strict=True)
+                for kind, text in zip(LIMIT_TYPES, fields[6:], strict=True)
             }
-            account, user, parent, qos, default_qos = fields[:5]
+            account, user, parent, qos, default_qos, fairshare = fields[:6]
             rows.append(
                 AssocRow(
                     account=account.lower(),
@@ -194,6 +196,7 @@ class SlurmClient(BaseClient):
                     parent=parent.lower(),
                     qos=qos,
                     default_qos=default_qos,
+                    fairshare=fairshare,
                     limits=limits,
                 )
             )
@@ -219,7 +222,7 @@ class SlurmClient(BaseClient):
     def _limit_args(self, limits: dict[str, int]) -> list[str]:
         """`GrpTRESMins=cpu=600,mem=1024 GrpTRES=gres/gpu=2` for the components given."""
         known = self.cluster_tres()
-        by_type: dict[str, list[str]] = {}
+        by_type: dict[str, dict[str, int]] = {}
         for component, value in sorted(limits.items()):
             where = self.components.get(component)
             if where is None:
@@ -227,23 +230,14 @@ class SlurmClient(BaseClient):
             if known and where.tres not in known:
                 log.warning("TRES %r of component %r is not on the cluster", where.tres, component)
                 continue
-            by_type.setdefault(where.limit_type, []).append(f"{where.tres}={int(value)}")
-        return [f"{kind}={','.join(items)}" for kind, items in sorted(by_type.items())]
+            by_type.setdefault(where.limit_type, {})[where.tres] = int(value)
+        return [_tres_arg(kind, tres) for kind, tres in sorted(by_type.items())]
 
     def set_resource_limits(self, resource_id: str, limits_dict: dict[str, int]) -> str | None:
-        account = naming.account(resource_id)
+        naming.account(resource_id)
         settings = self._limit_args(limits_dict)
         if settings:
-            self.sacctmgr(
-                "modify",
-                "account",
-                "where",
-                f"name={account}",
-                *self._scope(),
-                "set",
-                *settings,
-                write=True,
-            )
+            self.modify_account(resource_id, *settings)
         return resource_id
 
     def limits_of(self, row: AssocRow) -> dict[str, int]:
@@ -283,6 +277,19 @@ class SlurmClient(BaseClient):
                 write=True,
             )
         return username
+
+    # -- periodic settings ----------------------------------------------------------------------
+    # Each returns the command line it ran, for the report to Waldur.
+
+    def set_fairshare(self, account: str, shares: int) -> str:
+        return self.modify_account(account, f"fairshare={int(shares)}")
+
+    def set_tres_limit(self, account: str, limit_type: str, tres: dict[str, int]) -> str:
+        """`GrpTRESMins=cpu=N,billing=M` on the account itself, TRES named as SLURM does."""
+        return self.modify_account(account, _tres_arg(limit_type, tres))
+
+    def reset_raw_usage(self, account: str) -> str:
+        return self.modify_account(account, "RawUsage=0")
 
     # -- users ----------------------------------------------------------------------------------
 
@@ -380,17 +387,7 @@ class SlurmClient(BaseClient):
 
     def set_qos(self, account: str, qos: str) -> None:
         # defaultqos in the same command: SLURM refuses a QoS list without the default in it.
-        self.sacctmgr(
-            "modify",
-            "account",
-            "where",
-            f"name={naming.account(account)}",
-            *self._scope(),
-            "set",
-            f"qos={naming.qos(qos)}",
-            f"defaultqos={qos}",
-            write=True,
-        )
+        self.modify_account(account, f"qos={naming.qos(qos)}", f"defaultqos={qos}")
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -441,6 +438,11 @@ class SlurmClient(BaseClient):
             )
             jobs.extend(usage.parse_lines(output))
         return jobs
+
+
+def _tres_arg(limit_type: str, tres: dict[str, int]) -> str:
+    """`GrpTRESMins=cpu=600,mem=1024`: one limit type, its TRES in name order."""
+    return f"{limit_type}={','.join(f'{name}={value}' for name, value in sorted(tres.items()))}"
 
 
 def _lines(output: str) -> list[str]:

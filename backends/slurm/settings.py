@@ -1,8 +1,8 @@
 """`backend_settings` and extra component keys of the SLURM plugin, validated when a config loads.
 
 Upstream's key names are kept, so an operator's existing settings load unchanged. The upstream
-features this plugin does not have (slurmrestd mode, per-account QoS management, periodic limits,
-LDAP, project directories, filesystem quotas, soft delete, ...) are accepted while they are off,
+features this plugin does not have (slurmrestd mode, per-account QoS management, LDAP, project
+directories, filesystem quotas, soft delete, ...) are accepted while they are off,
 as most configs carry them, and refused with a clear error when a config turns one on: silently
 ignoring `soft_delete: true` would delete accounts an operator meant to keep.
 """
@@ -15,11 +15,45 @@ import msgspec
 from msgspec import Meta
 
 LimitType = Literal["GrpTRESMins", "MaxTRESMins", "GrpTRES"]
+LIMIT_TYPES: tuple[LimitType, ...] = ("GrpTRESMins", "MaxTRESMins", "GrpTRES")
 DefaultAccountPolicy = Literal["common", "individual", "none"]
 Umask = Annotated[str, Meta(pattern=r"^0?[0-7]{3}$")]
 
 # Waldur component keys that name a TRES differently; any other key is the TRES name itself.
 TRES_OF_COMPONENT = {"gpu": "gres/gpu", "ram": "mem", "memory": "mem"}
+
+
+class PeriodicLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Upstream's `periodic_limits`: Waldur's periodic usage policies send fairshare and TRES
+    limits per allocation (`resource_periodic_limits` events), applied by the backend's
+    `apply_periodic_settings`."""
+
+    enabled: bool = False
+    limit_type: str = "GrpTRESMins"
+    """For `grp_tres_mins`/`max_tres_mins` settings that name no `limit_type` themselves."""
+    emulator_mode: bool = False
+    """Upstream's development switch to its SLURM emulator: refused when on."""
+    emulator_base_url: str = ""
+    # Policy keys of older upstream configs: the policy is computed by Waldur now, and upstream
+    # ignores them too; accepted so those configs load.
+    tres_billing_enabled: bool | None = None
+    tres_billing_weights: dict[str, Any] | None = None
+    billing_weights: dict[str, Any] | None = None
+    fairshare_decay_half_life: float | None = None
+    qos_levels: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit_type not in LIMIT_TYPES:
+            raise ValueError(
+                f"periodic_limits.limit_type {self.limit_type!r} is not one of "
+                f"{', '.join(LIMIT_TYPES)}"
+            )
+        if self.emulator_mode:
+            raise ValueError(
+                "periodic_limits.emulator_mode is not supported: this agent has no emulator "
+                "mode, it applies periodic settings with sacctmgr (remove the key or set it "
+                "to false)"
+            )
 
 
 class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -55,6 +89,8 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     homedir_skeleton: str = "/etc/skel"
     cancel_jobs_wait_seconds: Annotated[float, Meta(ge=0)] = 60.0
     """Terminate waits this long for cancelled jobs to end before the next cycle retries."""
+    periodic_limits: PeriodicLimits | None = None
+    """Waldur's periodic usage policies (fairshare, TRES limits); see `periodic`."""
 
     # Upstream keys without an implementation here: fine while off (see the module docstring).
     root_account: str | None = None
@@ -64,7 +100,6 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     soft_delete: bool = False
     check_backend_id_uniqueness: bool = False
     check_all_offerings: bool = False
-    periodic_limits: dict[str, Any] | None = None
     execution_mode: str = "cli"
     rest_api: dict[str, Any] | None = None
     qos_enforcement_enabled: bool = False
@@ -83,6 +118,11 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 f"upstream's {', '.join(asked)} not supported by this SLURM plugin "
                 "(remove the key or turn it off; docs/slurm.md)"
             )
+
+    @property
+    def periodic(self) -> PeriodicLimits:
+        """`periodic_limits`, its defaults (off) when the key is absent or empty."""
+        return self.periodic_limits or PeriodicLimits()
 
     @property
     def umask(self) -> str:
@@ -109,7 +149,6 @@ UNSUPPORTED = (
     "soft_delete",
     "check_backend_id_uniqueness",
     "check_all_offerings",
-    "periodic_limits",
     "execution_mode",
     "rest_api",
     "qos_enforcement_enabled",

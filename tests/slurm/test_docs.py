@@ -69,9 +69,9 @@ def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
     config.write_text(yaml.safe_dump(document))
     checked = validate(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    settings.update(soft_delete=True, periodic_limits={"enabled": True})
+    settings.update(soft_delete=True, project_directory={"enabled": True})
     config.write_text(yaml.safe_dump(document))
     refused = validate(config)
     assert refused.returncode == 2
     assert "offerings[0].backend_settings" in refused.stdout + refused.stderr
-    assert "soft_delete, periodic_limits not supported" in refused.stdout + refused.stderr
+    assert "soft_delete, project_directory not supported" in refused.stdout + refused.stderr
