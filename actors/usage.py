@@ -116,8 +116,8 @@ class UsageActor(ModeActor):
             usage = report.get(resource.backend_id or "")
             if not usage:
                 continue
-            totals = self.acceptable_totals(resource, usage, known.get(resource.uuid, {}))
             held = {k: float(cu.usage) for k, cu in known.get(resource.uuid, {}).items()}
+            totals = self.acceptable_totals(resource, usage, held)
             if any(held.get(k) != v for k, v in totals.items()):
                 try:
                     self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
@@ -160,10 +160,11 @@ class UsageActor(ModeActor):
         return sent, failed
 
     def acceptable_totals(
-        self, resource: Resource, usage: ResourceUsage, known: dict[str, ComponentUsage]
+        self, resource: Resource, usage: ResourceUsage, held: dict[str, float]
     ) -> dict[str, float]:
         """The month-to-date totals of the offering's components, in Waldur's two decimals,
-        without those that went down unless the backend says usage may decrease."""
+        without those that went down from what Waldur `held` unless the backend says usage may
+        decrease."""
         components = set(self.offering.backend_components)
         totals = {
             k: round(float(v), 2)
@@ -172,7 +173,6 @@ class UsageActor(ModeActor):
         }
         if self.may_decrease:
             return totals
-        held = {kind: float(cu.usage) for kind, cu in known.items()}
         lower = {k for k, v in totals.items() if k in held and v < held[k]}
         if lower and not self.offering.omit_anomalous_usage_components:
             self.log.warning(
