@@ -48,25 +48,30 @@ def enforced(components: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {key: str(c["backend_name"]) for key, c in components.items() if c.get("enforce_limits")}
 
 
-def _backend_value(key: str, value: Any, unit_factor: float) -> int | None:
+def _backend_value(key: str, value: Any, component: dict[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BackendError(f"safety limit {key} must be a number, got {value!r}")
     if value < 0:
         raise BackendError(f"safety limit {key} must not be negative, got {value}")
-    return units.limit_to_backend(value, unit_factor) if value > 0 else None
+    factor = float(component.get("unit_factor") or 1)
+    return units.limit_to_backend(value, factor) if value > 0 else None
+
+
+def _named(values: dict[str, Any], metric: str) -> str | None:
+    """The first of the metric's attribute names that `values` sets."""
+    return next((n for n in ATTRIBUTES[metric] if values.get(n) is not None), None)
 
 
 def wanted(resource: WaldurResource, components: dict[str, dict[str, Any]]) -> Ceilings:
     """The ceilings a new resource gets: its limits first, then its order attributes."""
     ceilings = Ceilings()
     for key, metric in enforced(components).items():
-        factor = float(components[key].get("unit_factor") or 1)
         if key in resource.limits:
-            value = _backend_value(key, resource.limits[key], factor)
+            value = _backend_value(key, resource.limits[key], components[key])
         else:
-            names = [n for n in ATTRIBUTES[metric] if resource.attributes.get(n) is not None]
+            name = _named(resource.attributes, metric)
             value = (
-                _backend_value(names[0], resource.attributes[names[0]], factor) if names else None
+                _backend_value(name, resource.attributes[name], components[key]) if name else None
             )
         ceilings = ceilings.with_metric(metric, value)
     return ceilings
@@ -78,8 +83,7 @@ def updated(
     """`current` with the ceilings of the components an Update order names replaced."""
     for key, metric in enforced(components).items():
         if key in limits:
-            factor = float(components[key].get("unit_factor") or 1)
-            current = current.with_metric(metric, _backend_value(key, limits[key], factor))
+            current = current.with_metric(metric, _backend_value(key, limits[key], components[key]))
     return current
 
 
@@ -92,12 +96,10 @@ def from_options(
     """`current` with the ceilings the changed resource options name replaced; a component
     whose ceiling is the resource's limit keeps it, as at creation."""
     for key, metric in enforced(components).items():
-        names = [n for n in ATTRIBUTES[metric] if options.get(n) is not None]
-        if names and key not in resource.limits:
-            factor = float(components[key].get("unit_factor") or 1)
-            current = current.with_metric(
-                metric, _backend_value(names[0], options[names[0]], factor)
-            )
+        name = _named(options, metric)
+        if name and key not in resource.limits:
+            value = _backend_value(name, options[name], components[key])
+            current = current.with_metric(metric, value)
     return current
 
 
