@@ -46,10 +46,12 @@ def apply(
     try:
         account = naming.account(account)
         plan = _plan(settings, config.limit_type)
-        unknown = sorted(set(plan.tres) - client.cluster_tres()) if plan.tres else []
+        known = client.cluster_tres() if plan.tres else set()
+        unknown = sorted(set(plan.tres) - known)
         if unknown:
-            known = ", ".join(sorted(client.cluster_tres()))
-            raise BackendError(f"TRES {', '.join(unknown)} not on the cluster (known: {known})")
+            raise BackendError(
+                f"TRES {', '.join(unknown)} not on the cluster (known: {', '.join(sorted(known))})"
+            )
         row = client.account_row(account)
         if row is None:
             raise BackendError(f"account {account!r} does not exist")
