@@ -75,11 +75,7 @@ class ChaosRun:
                         fail_rate=BACKEND_FAIL_RATE,
                         fail_seed=seed + number,
                     ),
-                    "stomp_enabled": True,
-                    "stomp_ws_host": rabbitmq.host,
-                    "stomp_ws_port": rabbitmq.ws_port,
-                    "stomp_ws_path": rabbitmq.ws_path,
-                    "websocket_use_tls": False,
+                    **rabbitmq.offering_stomp,
                 }
             )
         # Events carry the orders. What an outage or a kill loses is caught by the sweep each

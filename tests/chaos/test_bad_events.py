@@ -46,11 +46,7 @@ def test_bad_messages_are_dropped_with_a_reason_and_change_nothing(tmp_path, rab
         offering, projects = summary["offerings"][0], summary["projects"]
         config = {
             **offering_config(sim, offering, tmp_path / "state"),
-            "stomp_enabled": True,
-            "stomp_ws_host": rabbitmq.host,
-            "stomp_ws_port": rabbitmq.ws_port,
-            "stomp_ws_path": rabbitmq.ws_path,
-            "websocket_use_tls": False,
+            **rabbitmq.offering_stomp,
         }
         # Sweeps an hour apart: whatever happens within the test happened by event.
         agent = Agent(

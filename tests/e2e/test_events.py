@@ -12,14 +12,7 @@ pytestmark = pytest.mark.rabbitmq
 
 
 def event_offering(sim, offering, state, rabbitmq):
-    return {
-        **offering_config(sim, offering, state),
-        "stomp_enabled": True,
-        "stomp_ws_host": rabbitmq.host,
-        "stomp_ws_port": rabbitmq.ws_port,
-        "stomp_ws_path": rabbitmq.ws_path,
-        "websocket_use_tls": False,
-    }
+    return {**offering_config(sim, offering, state), **rabbitmq.offering_stomp}
 
 
 def test_orders_complete_by_event_and_across_a_broker_outage(tmp_path, rabbitmq):

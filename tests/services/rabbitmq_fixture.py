@@ -137,6 +137,17 @@ class RabbitMQ:
     def nodename(self) -> str:
         return self.env[PREFIX + "NODENAME"]
 
+    @property
+    def offering_stomp(self) -> dict[str, Any]:
+        """The keys that put an offering's events on this broker (plain Web-STOMP, no TLS)."""
+        return {
+            "stomp_enabled": True,
+            "stomp_ws_host": self.host,
+            "stomp_ws_port": self.ws_port,
+            "stomp_ws_path": self.ws_path,
+            "websocket_use_tls": False,
+        }
+
     def forget(self, sim: Any) -> None:
         forget(self.broker, sim)
 

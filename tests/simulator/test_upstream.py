@@ -95,6 +95,16 @@ def run_until(venv, mode, cfg, env, done, timeout=60.0):
     pytest.fail(f"upstream {mode} did not finish its work in {timeout} s")
 
 
+def name_offering_users(provider: Api) -> None:
+    """Usernames as a username backend would set them (upstream's `base` backend sets none)."""
+    for ou in provider.get("marketplace-offering-users/", page_size=100).json():
+        if ou["state"] == "Requested":
+            provider.post(f"marketplace-offering-users/{ou['uuid']}/begin_creating/")
+        provider.send(
+            "PATCH", f"marketplace-offering-users/{ou['uuid']}/", {"username": ou["user_username"]}
+        )
+
+
 def test_upstream_agent_runs_unmodified(sim, info, upstream_venv, plugin_path, tmp_path):
     staff, provider = Api(sim, sim.staff_token), Api(sim, sim.provider_token)
     for i, project in enumerate(info["projects"]):
@@ -121,13 +131,7 @@ def test_upstream_agent_runs_unmodified(sim, info, upstream_venv, plugin_path, t
     assert {r["state"] for r in resources} == {"OK"}
     assert all(r["backend_id"] for r in resources)
 
-    # usernames as a username backend would set them (upstream's `base` backend sets none)
-    for ou in provider.get("marketplace-offering-users/", page_size=100).json():
-        if ou["state"] == "Requested":
-            provider.post(f"marketplace-offering-users/{ou['uuid']}/begin_creating/")
-        provider.send(
-            "PATCH", f"marketplace-offering-users/{ou['uuid']}/", {"username": ou["user_username"]}
-        )
+    name_offering_users(provider)
 
     def members_added():
         if not state.exists():
@@ -166,13 +170,7 @@ def test_upstream_event_process_over_real_rabbitmq(
         info = sim.summary()
         cfg = config(sim, info, tmp_path / "config.yaml")
         document = yaml.safe_load(cfg.read_text())
-        document["offerings"][0].update(
-            stomp_enabled=True,
-            websocket_use_tls=False,
-            stomp_ws_host=rabbitmq.host,
-            stomp_ws_port=rabbitmq.ws_port,
-            stomp_ws_path=rabbitmq.ws_path,
-        )
+        document["offerings"][0].update(rabbitmq.offering_stomp)
         cfg.write_text(yaml.safe_dump(document))
         env = {
             **os.environ,

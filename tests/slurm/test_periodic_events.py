@@ -9,6 +9,7 @@ from simulators.waldur import WaldurSimulator
 from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
 from tests.slurm.conftest import COMPONENTS, settings
+from tests.slurm.test_periodic import share_and_limits
 
 pytestmark = [pytest.mark.slurm, pytest.mark.rabbitmq]
 
@@ -29,11 +30,7 @@ def test_policy_settings_reach_the_account_and_the_outcome_reaches_waldur(
             "backend_type": "slurm",
             "backend_settings": settings(run_id, periodic_limits={"enabled": True}),
             "backend_components": COMPONENTS,
-            "stomp_enabled": True,
-            "stomp_ws_host": rabbitmq.host,
-            "stomp_ws_port": rabbitmq.ws_port,
-            "stomp_ws_path": rabbitmq.ws_path,
-            "websocket_use_tls": False,
+            **rabbitmq.offering_stomp,
         }
         cleanup.extend(config["backend_settings"][k] for k in ("customer_prefix", "project_prefix"))
         cleanup.append(config["backend_settings"]["allocation_prefix"])
@@ -52,11 +49,8 @@ def test_policy_settings_reach_the_account_and_the_outcome_reaches_waldur(
             result = wait_for(lambda: outcome(sim, policy), what="the outcome", log=agent.log)
             assert result["success"] is True, result
             assert any("fairshare=333" in c for c in result["commands_executed"]), result
-            rows = slurm.sacctmgr(
-                "show", "assoc", "where", f"account={account}", "format=User,Fairshare,GrpTRESMins"
-            )
-            ((_, fairshare, limits),) = [row for row in rows if not row[0]]
-            assert fairshare == "333" and "cpu=6000" in limits
+            own = share_and_limits(slurm, account)
+            assert own["fairshare"] == "333" and "cpu=6000" in own["GrpTRESMins"]
 
             refused = sim.trigger_periodic_limits(
                 resource["uuid"], {"grp_tres_mins": {"cpu": "a lot"}}

@@ -16,7 +16,6 @@ from agent.cli import main
 from backends.slurm.backend import SlurmBackend
 from backends.structures import WaldurResource
 from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from simulators.waldur.seed import default_scenario
 from tests.slurm.conftest import COMPONENTS, settings
 
@@ -43,13 +42,6 @@ def sim():
         yield simulator
 
 
-@pytest.fixture
-def staff(sim):
-    client = ConsumerClient(sim.api_url, sim.staff_token)
-    yield client
-    client.close()
-
-
 def write_config(tmp_path, sim, run_id: str, **extra: Any) -> str:
     offering = sim.summary()["offerings"][0]
     config = {
@@ -71,18 +63,18 @@ def write_config(tmp_path, sim, run_id: str, **extra: Any) -> str:
     return str(path)
 
 
-def components(staff, sim) -> dict[str, dict[str, Any]]:
+def components(consumer, sim) -> dict[str, dict[str, Any]]:
     uuid = sim.summary()["offerings"][0]["uuid"]
-    offering = staff._call("GET", f"marketplace-provider-offerings/{uuid}/")
+    offering = consumer._call("GET", f"marketplace-provider-offerings/{uuid}/")
     return {c["type"]: c for c in offering["components"]}
 
 
 def test_load_components_updates_and_creates_and_the_old_name_works(
-    tmp_path, sim, staff, run_id, capsys
+    tmp_path, sim, consumer, run_id, capsys
 ):
     config = write_config(tmp_path, sim, run_id)
     assert main(["load-components", "-c", config]) == 0
-    found = components(staff, sim)
+    found = components(consumer, sim)
     assert found["cpu"]["measured_unit"] == "6 CPU-seconds"
     assert found["gpu"]["name"] == "GPU"
 
@@ -97,18 +89,20 @@ def test_load_components_updates_and_creates_and_the_old_name_works(
     )
     document.write_text(text)
     assert site_tools.legacy_load_components(["-m", "order_process", "-c", config]) == 0
-    assert components(staff, sim)["billing"]["billing_type"] == "usage"
+    assert components(consumer, sim)["billing"]["billing_type"] == "usage"
     assert "component billing created" in capsys.readouterr().out
 
 
-def waldur_resources(staff, sim) -> dict[str, dict[str, Any]]:
-    rows = staff._call("GET", "marketplace-resources/")
+def waldur_resources(consumer, sim) -> dict[str, dict[str, Any]]:
+    rows = consumer._call("GET", "marketplace-resources/")
     return {r["name"]: r for r in rows}
 
 
-def seeded_account(sim, staff, backend: SlurmBackend, name: str, limits: dict[str, float]) -> str:
+def seeded_account(
+    sim, consumer, backend: SlurmBackend, name: str, limits: dict[str, float]
+) -> str:
     """A SLURM account for one of the seeded resources, whose backend_id Waldur then holds."""
-    resource = waldur_resources(staff, sim)[name]
+    resource = waldur_resources(consumer, sim)[name]
     target = WaldurResource(
         uuid=resource["uuid"],
         name=name,
@@ -131,24 +125,24 @@ def seeded_account(sim, staff, backend: SlurmBackend, name: str, limits: dict[st
 
 @pytest.mark.slurm
 def test_limits_usage_history_and_diagnosis_of_existing_accounts(
-    tmp_path, sim, staff, slurm, make_backend, run_id, capsys
+    tmp_path, sim, consumer, slurm, make_backend, run_id, capsys
 ):
     backend = make_backend()
     config = write_config(tmp_path, sim, run_id)
-    account = seeded_account(sim, staff, backend, "Old run", {"cpu": 40, "mem": 3})
+    account = seeded_account(sim, consumer, backend, "Old run", {"cpu": 40, "mem": 3})
 
     assert main(["sync-resource-limits", "-c", config]) == 0
-    assert waldur_resources(staff, sim)["Old run"]["limits"] == {"cpu": 40, "mem": 3}
+    assert waldur_resources(consumer, sim)["Old run"]["limits"] == {"cpu": 40, "mem": 3}
 
     backend.add_user(account, "root")
     job = slurm.submit(account, "root", seconds=3, cpus=4)
     slurm.wait_job(job, ("COMPLETED",), timeout=30)
     today = __import__("datetime").date.today().isoformat()
     assert main(["load-historical-usage", "-c", config, "-s", today, "-e", today]) == 0
-    rows = staff._call(
+    rows = consumer._call(
         "GET",
         "marketplace-component-usages/",
-        resource_uuid=waldur_resources(staff, sim)["Old run"]["uuid"],
+        resource_uuid=waldur_resources(consumer, sim)["Old run"]["uuid"],
     )
     usage = {row["type"]: float(row["usage"]) for row in rows}
     expected = backend.get_usage_report([account])[account]
@@ -170,10 +164,10 @@ def test_limits_usage_history_and_diagnosis_of_existing_accounts(
 
 
 @pytest.mark.slurm
-def test_import_offers_unknown_accounts_once(tmp_path, sim, staff, slurm, make_backend, run_id):
+def test_import_offers_unknown_accounts_once(tmp_path, sim, consumer, slurm, make_backend, run_id):
     backend = make_backend()
     config = write_config(tmp_path, sim, run_id)
-    seeded_account(sim, staff, backend, "Old run", {"cpu": 10, "mem": 1})
+    seeded_account(sim, consumer, backend, "Old run", {"cpu": 10, "mem": 1})
     stray = WaldurResource(
         uuid="f" * 32,
         name="Made by hand",
@@ -186,28 +180,28 @@ def test_import_offers_unknown_accounts_once(tmp_path, sim, staff, slurm, make_b
     backend.create_resource_with_id(stray, backend.resource_backend_id(stray))
 
     assert main(["import-resources", "-c", config, "--dry-run"]) == 0
-    assert staff._call("GET", "backend-resources/") == []
+    assert consumer._call("GET", "backend-resources/") == []
     assert main(["import-resources", "-c", config]) == 0
-    offered = staff._call("GET", "backend-resources/")
+    offered = consumer._call("GET", "backend-resources/")
     assert [(b["backend_id"], b["name"]) for b in offered] == [
         (f"a{run_id}_by-hand", "made by hand")
     ]
     assert offered[0]["backend_metadata"] == {"limits": {"cpu": 20.0, "mem": 2.0}}
     assert main(["import-resources", "-c", config]) == 0
-    assert len(staff._call("GET", "backend-resources/")) == 1
+    assert len(consumer._call("GET", "backend-resources/")) == 1
 
 
 @pytest.mark.slurm
 @pytest.mark.skipif(os.getuid() != 0, reason="creating Unix users needs root")
 def test_create_homedirs_for_ok_offering_users_only_when_enabled(
-    tmp_path, sim, staff, slurm, run_id, capsys
+    tmp_path, sim, consumer, slurm, run_id, capsys
 ):
     user = f"h{run_id}"
     home = tmp_path / user
     subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), user], check=True)
     try:
-        offering_user = staff._call("GET", "marketplace-offering-users/")[0]
-        staff._call(
+        offering_user = consumer._call("GET", "marketplace-offering-users/")[0]
+        consumer._call(
             "PATCH", f"marketplace-offering-users/{offering_user['uuid']}/", {"username": user}
         )
         assert main(["create-homedirs", "-c", write_config(tmp_path, sim, run_id)]) == 0

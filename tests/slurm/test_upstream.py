@@ -8,7 +8,11 @@ import pytest
 import yaml
 
 from tests.simulator.conftest import Api, info, sim  # noqa: F401 - fixtures
-from tests.simulator.test_upstream import run_until, upstream_venv  # noqa: F401 - a fixture
+from tests.simulator.test_upstream import (  # noqa: F401 - upstream_venv is a fixture
+    name_offering_users,
+    run_until,
+    upstream_venv,
+)
 from tests.slurm.conftest import settings
 
 pytestmark = [pytest.mark.slurm, pytest.mark.upstream]
@@ -79,12 +83,7 @@ def test_upstream_slurm_plugin_runs_unmodified(
                                  f"account={','.join(sorted(accounts))}"))  # fmt: skip
     assert set(limits) == accounts and all("cpu=" in v for v in limits.values())
 
-    for ou in provider.get("marketplace-offering-users/", page_size=100).json():
-        if ou["state"] == "Requested":
-            provider.post(f"marketplace-offering-users/{ou['uuid']}/begin_creating/")
-        provider.send(
-            "PATCH", f"marketplace-offering-users/{ou['uuid']}/", {"username": ou["user_username"]}
-        )
+    name_offering_users(provider)
 
     def members_associated():
         rows = slurm.sacctmgr("show", "assoc", "format=Account,User", "where",

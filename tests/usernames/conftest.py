@@ -10,7 +10,6 @@ from actors.waldur_actor import WaldurActor
 from config import plugins
 from config.load import load_mapping
 from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from simulators.waldur.seed import default_scenario
 
 
@@ -33,13 +32,6 @@ def scenario():
 def sim():
     with WaldurSimulator(scenario(), tick_interval=0) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def staff(sim):
-    client = ConsumerClient(sim.api_url, sim.staff_token)
-    yield client
-    client.close()
 
 
 class Waldur:
@@ -83,11 +75,11 @@ class Waldur:
 
 
 @pytest.fixture
-def waldur(sim, staff):
+def waldur(sim, consumer):
     """The offering's resource exists, so its project's members have offering users."""
-    world = Waldur(sim, staff)
+    world = Waldur(sim, consumer)
     project = sim.summary()["projects"][0]
-    staff.order(world.offering["url"], project["url"], {"cpu": 1, "mem": 1})
+    consumer.order(world.offering["url"], project["url"], {"cpu": 1, "mem": 1})
     sim.reset_counters()
     return world
 

@@ -6,15 +6,15 @@ from tests.e2e.harness import Agent, DemoDb, offering_config, terminal, wait_for
 LINKING = "Pending account linking"
 
 
-def test_usernames_generated_unique_stored_linked_and_repaired(tmp_path, sim, staff, waldur):
+def test_usernames_generated_unique_stored_linked_and_repaired(tmp_path, sim, consumer, waldur):
     db = DemoDb(tmp_path / "state" / "demo-hpc.sqlite")
     agent = Agent(tmp_path, [offering_config(sim, waldur.offering, tmp_path / "state")]).start()
     try:
         # The `waldur` fixture ordered a resource for the project; the agent creates it.
-        order = staff._call("GET", "marketplace-orders/")[0]
-        done = wait_for(lambda: terminal(staff, order["uuid"]), what="create", log=agent.log)
+        order = consumer._call("GET", "marketplace-orders/")[0]
+        done = wait_for(lambda: terminal(consumer, order["uuid"]), what="create", log=agent.log)
         assert done["state"] == "done", done
-        account = staff.resource(done["marketplace_resource_uuid"])["backend_id"]
+        account = consumer.resource(done["marketplace_resource_uuid"])["backend_id"]
 
         expected = {
             "alice": ("aandersen", "OK"),
