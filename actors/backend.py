@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 import pykka
 
-from backends.base import BaseBackend
-from backends.client import BaseClient
-from backends.discovery import create_backend
-from backends.usernames import UsernameManagementBackend
-from config import plugins
-from config.model import AgentConfig, Offering
-from config.secrets import SecretFilter, secret_values
+from waldur_site_agent_actors.backends.base import BaseBackend
+from waldur_site_agent_actors.backends.client import BaseClient
+from waldur_site_agent_actors.backends.discovery import create_backend
+from waldur_site_agent_actors.backends.usernames import UsernameManagementBackend
+from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.config.model import AgentConfig, Offering
+from waldur_site_agent_actors.config.secrets import SecretFilter, secret_values
 
 log = logging.getLogger("actors.backend")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pykka
 
-from actors import messages as m
-from actors.context import OfferingContext
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.context import OfferingContext
 
 BACKEND_TIMEOUT = 3600.0
 """Longest wait for one plugin call. Each CLI call inside it has its own, shorter timeout."""

@@ -9,8 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.timer import Timer
-from config.model import AgentConfig, Offering
+from waldur_site_agent_actors.actors.timer import Timer
+from waldur_site_agent_actors.config.model import AgentConfig, Offering
 
 MINUTE = 60.0
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.waldur.models import Resource
-from backends.structures import WaldurResource
+from waldur_site_agent_actors.actors.waldur.models import Resource
+from waldur_site_agent_actors.backends.structures import WaldurResource
 
 
 def waldur_resource(resource: Resource) -> WaldurResource:

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from actors import messages as m
+from waldur_site_agent_actors.actors import messages as m
 
 MAX_PAYLOAD = 256 * 1024  # Waldur's messages are a few hundred bytes; anything huge is hostile
 

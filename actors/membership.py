@@ -11,14 +11,14 @@ from typing import Any
 
 import msgspec
 
-from actors import messages as m
-from actors.child import BACKEND_TIMEOUT, ModeActor
-from actors.convert import waldur_resource
-from actors.user_context import is_linked, member_details
-from actors.usernames import UsernameSync
-from actors.waldur.client import WaldurError, WaldurUnreachable
-from actors.waldur.models import Resource, TeamMember
-from backends.structures import BackendResourceInfo
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
+from waldur_site_agent_actors.actors.convert import waldur_resource
+from waldur_site_agent_actors.actors.user_context import is_linked, member_details
+from waldur_site_agent_actors.actors.usernames import UsernameSync
+from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.actors.waldur.models import Resource, TeamMember
+from waldur_site_agent_actors.backends.structures import BackendResourceInfo
 
 
 class MembershipActor(ModeActor):

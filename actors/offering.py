@@ -12,15 +12,15 @@ from typing import Any
 
 import pykka
 
-from actors import messages as m
-from actors.backend import BackendActor
-from actors.context import OfferingContext
-from actors.membership import MembershipActor
-from actors.orders import OrderActor
-from actors.status import ModeStatus
-from actors.stomp import StompActor, UnifiedQueueUnsupported, object_types
-from actors.target_events import TargetEventsActor
-from actors.usage import UsageActor
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.backend import BackendActor
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.membership import MembershipActor
+from waldur_site_agent_actors.actors.orders import OrderActor
+from waldur_site_agent_actors.actors.status import ModeStatus
+from waldur_site_agent_actors.actors.stomp import StompActor, UnifiedQueueUnsupported, object_types
+from waldur_site_agent_actors.actors.target_events import TargetEventsActor
+from waldur_site_agent_actors.actors.usage import UsageActor
 
 log = logging.getLogger("actors.offering")
 

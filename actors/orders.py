@@ -10,15 +10,15 @@ from typing import Any
 
 import msgspec
 
-from actors import messages as m
-from actors.child import BACKEND_TIMEOUT, ModeActor
-from actors.convert import waldur_resource
-from actors.user_context import Lookups, is_linked, member_details
-from actors.waldur.client import WaldurError, WaldurUnreachable
-from actors.waldur.models import Order, Resource
-from actors.waldur.orders import TERMINAL_STATES
-from backends.exceptions import BackendNotReadyError, CommandTimeout
-from backends.structures import BackendResourceInfo, WaldurResource
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
+from waldur_site_agent_actors.actors.convert import waldur_resource
+from waldur_site_agent_actors.actors.user_context import Lookups, is_linked, member_details
+from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.actors.waldur.models import Order, Resource
+from waldur_site_agent_actors.actors.waldur.orders import TERMINAL_STATES
+from waldur_site_agent_actors.backends.exceptions import BackendNotReadyError, CommandTimeout
+from waldur_site_agent_actors.backends.structures import BackendResourceInfo, WaldurResource
 
 RETRY_SECONDS = 15.0
 """An order left for later on a transient error is swept again this soon, not a period later

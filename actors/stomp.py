@@ -21,10 +21,15 @@ from urllib.parse import urlparse
 import pykka
 import stomp
 
-from actors import messages as m
-from actors.context import OfferingContext
-from actors.events import MEMBERSHIP_TYPES, ORDER_TYPES, PERIODIC_TYPES, decode
-from actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.events import (
+    MEMBERSHIP_TYPES,
+    ORDER_TYPES,
+    PERIODIC_TYPES,
+    decode,
+)
+from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 
 log = logging.getLogger("actors.stomp")
 

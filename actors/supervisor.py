@@ -15,10 +15,10 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.messages import OfferingDied, RestartOffering
-from actors.status import OfferingStatus
-from actors.timer import Timer
-from config.model import AgentConfig, Offering, Supervision
+from waldur_site_agent_actors.actors.messages import OfferingDied, RestartOffering
+from waldur_site_agent_actors.actors.status import OfferingStatus
+from waldur_site_agent_actors.actors.timer import Timer
+from waldur_site_agent_actors.config.model import AgentConfig, Offering, Supervision
 
 log = logging.getLogger("actors.supervisor")
 

@@ -18,14 +18,14 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors import messages as m
-from actors.child import BACKEND_TIMEOUT
-from actors.context import OfferingContext
-from actors.events import MAX_PAYLOAD
-from actors.stomp import Endpoint, Listener, Registration, StompActor
-from actors.waldur.client import WaldurError, WaldurUnreachable
-from actors.waldur.orders import TERMINAL_STATES
-from backends.subscriptions import BrokerQueue
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.events import MAX_PAYLOAD
+from waldur_site_agent_actors.actors.stomp import Endpoint, Listener, Registration, StompActor
+from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.actors.waldur.orders import TERMINAL_STATES
+from waldur_site_agent_actors.backends.subscriptions import BrokerQueue
 
 log = logging.getLogger("actors.target_events")
 

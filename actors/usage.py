@@ -11,12 +11,12 @@ import zoneinfo
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from actors import messages as m
-from actors.child import BACKEND_TIMEOUT, ModeActor
-from actors.waldur.client import WaldurError, WaldurUnreachable
-from actors.waldur.models import ComponentUsage, Resource
-from backends.exceptions import BackendError
-from backends.structures import TOTAL_ACCOUNT_USAGE, ResourceUsage
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
+from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.actors.waldur.models import ComponentUsage, Resource
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, ResourceUsage
 
 
 def billing_month(now: datetime) -> date:

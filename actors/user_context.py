@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.context import OfferingContext
-from actors.waldur.models import OfferingUser, Resource, TeamMember
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.waldur.models import OfferingUser, Resource, TeamMember
 
 RESOURCE_STATES_WITH_ORDERS = ("Creating", "Updating", "Terminating")
 

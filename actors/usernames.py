@@ -12,15 +12,15 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeAlias
 
-from actors.child import BACKEND_TIMEOUT
-from actors.context import OfferingContext
-from actors.waldur.models import OfferingUser
-from backends.exceptions import (
+from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.waldur.models import OfferingUser
+from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     OfferingUserAccountLinkingRequiredError,
     OfferingUserAdditionalValidationRequiredError,
 )
-from backends.usernames import RESERVED, USERNAME_MAX, OfferingUserInfo
+from waldur_site_agent_actors.backends.usernames import RESERVED, USERNAME_MAX, OfferingUserInfo
 
 LINKING = "Pending account linking"
 VALIDATION = "Pending additional validation"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pykka
 
-from actors.waldur.api import WaldurApi
-from actors.waldur.client import WaldurClient
-from config.model import Offering
+from waldur_site_agent_actors.actors.waldur.api import WaldurApi
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.config.model import Offering
 
 
 class WaldurActor(pykka.ThreadingActor):

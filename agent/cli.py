@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent import site_tools
-from agent.init_args import CONFIG_DIR, add_init_parser
+from waldur_site_agent_actors.agent import site_tools
+from waldur_site_agent_actors.agent.init_args import CONFIG_DIR, add_init_parser
 
 if TYPE_CHECKING:
-    from config import Loaded
+    from waldur_site_agent_actors.config import Loaded
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -118,7 +118,7 @@ def version() -> str:
 
 def load_or_report(path: str, strict: bool) -> Loaded | None:
     """The loaded config, or None after printing every error."""
-    from config import ConfigError, load_file
+    from waldur_site_agent_actors.config import ConfigError, load_file
 
     try:
         loaded = load_file(path, strict=strict)
@@ -144,7 +144,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    from config.dump import render
+    from waldur_site_agent_actors.config.dump import render
 
     loaded = load_or_report(args.config_file, args.strict)
     if loaded is None:
@@ -154,7 +154,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnostics(args: argparse.Namespace) -> int:
-    from agent.diagnostics import run_diagnostics
+    from waldur_site_agent_actors.agent.diagnostics import run_diagnostics
 
     loaded = load_or_report(args.config_file, args.strict)
     if loaded is None:
@@ -163,7 +163,7 @@ def cmd_diagnostics(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from agent.init import run_init
+    from waldur_site_agent_actors.agent.init import run_init
 
     return run_init(args)
 
@@ -172,13 +172,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config_file, args.strict)
     if loaded is None:
         return EXIT_CONFIG
-    from agent.service import run_service
+    from waldur_site_agent_actors.agent.service import run_service
 
     return run_service(loaded.config, modes=args.mode, config_path=args.config_file)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from agent import status
+    from waldur_site_agent_actors.agent import status
 
     state_dir = args.state_dir
     if not state_dir:
@@ -202,13 +202,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    from simulators.waldur.serve import serve
+    from waldur_site_agent_actors.simulators.waldur.serve import serve
 
     return serve(args.port, seed=args.seed, state_file=args.state, broker=args.broker)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_demo
+    from waldur_site_agent_actors.agent.demo import run_demo
 
     return run_demo(args.state_dir, serve=args.serve, events=args.events, timeout=args.timeout)
 

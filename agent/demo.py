@@ -28,12 +28,12 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from agent.cli import EXIT_FAILURE, EXIT_OK
-from backends.base import STATE_DIR_VARIABLE
-from backends.demo.store import Store
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.broker import Broker, BrokerError
-from simulators.waldur.client import ConsumerClient
+from waldur_site_agent_actors.agent.cli import EXIT_FAILURE, EXIT_OK
+from waldur_site_agent_actors.backends.base import STATE_DIR_VARIABLE
+from waldur_site_agent_actors.backends.demo.store import Store
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.broker import Broker, BrokerError
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 T = TypeVar("T")
 
@@ -275,7 +275,14 @@ class Demo:
         descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as log:
             self.agent = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "run", "-c", str(self.config_path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "waldur_site_agent_actors.agent.cli",
+                    "run",
+                    "-c",
+                    str(self.config_path),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -429,7 +436,7 @@ class Demo:
         self.out.say(f"component usages of {self.usage_line}")
 
     def status(self) -> None:
-        from agent import status
+        from waldur_site_agent_actors.agent import status
 
         with contextlib.suppress(FileNotFoundError, ValueError):
             current, _age = status.read(str(self.state_dir))

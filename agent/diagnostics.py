@@ -7,9 +7,9 @@ from typing import Any
 
 import requests
 
-from agent import process
-from backends.discovery import create_backend
-from config import AgentConfig, Offering
+from waldur_site_agent_actors.agent import process
+from waldur_site_agent_actors.backends.discovery import create_backend
+from waldur_site_agent_actors.config import AgentConfig, Offering
 
 TIMEOUT = (5.0, 30.0)
 
@@ -60,6 +60,8 @@ def check_offering(offering: Offering) -> bool:
 
 def run_diagnostics(config: AgentConfig) -> bool:
     process.prepare(config)
-    logging.getLogger(__name__).debug("diagnostics for %d offering(s)", len(config.offerings))
+    logging.getLogger("agent.diagnostics").debug(
+        "diagnostics for %d offering(s)", len(config.offerings)
+    )
     results = [check_offering(offering) for offering in config.offerings]
     return all(results)

@@ -22,16 +22,20 @@ from typing import Any, Literal
 import msgspec
 import requests
 
-from actors.waldur.api import WaldurApi
-from actors.waldur.client import WaldurClient, WaldurError, WaldurUnreachable
-from actors.waldur.models import Offering, UserMe, Version
-from agent import process
-from agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
-from agent.diagnostics import check_offering
-from agent.init_args import CONFIG_DIR
-from config import AgentConfig, ConfigError, load_mapping, plugins
-from config.dump import render
-from config.secrets import is_secret_key
+from waldur_site_agent_actors.actors.waldur.api import WaldurApi
+from waldur_site_agent_actors.actors.waldur.client import (
+    WaldurClient,
+    WaldurError,
+    WaldurUnreachable,
+)
+from waldur_site_agent_actors.actors.waldur.models import Offering, UserMe, Version
+from waldur_site_agent_actors.agent import process
+from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
+from waldur_site_agent_actors.agent.diagnostics import check_offering
+from waldur_site_agent_actors.agent.init_args import CONFIG_DIR
+from waldur_site_agent_actors.config import AgentConfig, ConfigError, load_mapping, plugins
+from waldur_site_agent_actors.config.dump import render
+from waldur_site_agent_actors.config.secrets import is_secret_key
 
 SERVICE_USER = "waldur-site-agent"
 UNIT_CONFIG = f"{CONFIG_DIR}/config.toml"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from agent.cli import EXIT_CONFIG, MODE_NAMES, cmd_run
+from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, MODE_NAMES, cmd_run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

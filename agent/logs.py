@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Iterable
 
-from config.secrets import SecretFilter
+from waldur_site_agent_actors.config.secrets import SecretFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(offering)s]: %(message)s"
 _filter = SecretFilter()

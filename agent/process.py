@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from agent import logs
-from backends.base import STATE_DIR_VARIABLE
-from config import AgentConfig
-from config.secrets import secret_values
+from waldur_site_agent_actors.agent import logs
+from waldur_site_agent_actors.backends.base import STATE_DIR_VARIABLE
+from waldur_site_agent_actors.config import AgentConfig
+from waldur_site_agent_actors.config.secrets import secret_values
 
 
 def prepare(config: AgentConfig) -> None:

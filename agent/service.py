@@ -13,17 +13,17 @@ from typing import Any
 
 import pykka
 
-from actors.context import OfferingContext
-from actors.offering import OfferingActor
-from actors.status import AgentStatus
-from actors.supervisor import Supervisor
-from actors.timer import Timer
-from actors.waldur_actor import WaldurPool
-from agent import logs, process, sdnotify
-from agent import status as status_file
-from agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
-from config import MODES, AgentConfig, ConfigError, Offering, load_file
-from config.secrets import secret_values
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.offering import OfferingActor
+from waldur_site_agent_actors.actors.status import AgentStatus
+from waldur_site_agent_actors.actors.supervisor import Supervisor
+from waldur_site_agent_actors.actors.timer import Timer
+from waldur_site_agent_actors.actors.waldur_actor import WaldurPool
+from waldur_site_agent_actors.agent import logs, process, sdnotify
+from waldur_site_agent_actors.agent import status as status_file
+from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
+from waldur_site_agent_actors.config import MODES, AgentConfig, ConfigError, Offering, load_file
+from waldur_site_agent_actors.config.secrets import secret_values
 
 log = logging.getLogger("agent.service")
 

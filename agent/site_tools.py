@@ -23,9 +23,9 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from actors.waldur.client import WaldurClient
-    from backends.base import BaseBackend
-    from config import AgentConfig, Offering
+    from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+    from waldur_site_agent_actors.backends.base import BaseBackend
+    from waldur_site_agent_actors.config import AgentConfig, Offering
 
 Handler = Callable[[argparse.Namespace], int]
 UPSTREAM_CONFIG = "waldur-site-agent-config.yaml"
@@ -69,9 +69,9 @@ def add_parsers(commands: Any, with_config: Callable[[argparse.ArgumentParser], 
 
 
 def _load(args: argparse.Namespace) -> AgentConfig | None:
-    from agent import logs
-    from agent.cli import load_or_report
-    from config.secrets import secret_values
+    from waldur_site_agent_actors.agent import logs
+    from waldur_site_agent_actors.agent.cli import load_or_report
+    from waldur_site_agent_actors.config.secrets import secret_values
 
     loaded = load_or_report(args.config_file, args.strict)
     if loaded is None:
@@ -87,9 +87,9 @@ def _offerings(config: AgentConfig, args: argparse.Namespace) -> list[Offering]:
 
 def _backend(config: AgentConfig, offering: Offering, role: str) -> BaseBackend | None:
     """The plugin serving `role`, set up as the backend actor sets it up."""
-    from backends.client import BaseClient
-    from backends.discovery import create_backend
-    from config.secrets import SecretFilter, secret_values
+    from waldur_site_agent_actors.backends.client import BaseClient
+    from waldur_site_agent_actors.backends.discovery import create_backend
+    from waldur_site_agent_actors.config.secrets import SecretFilter, secret_values
 
     name = offering.backend_for(role)  # type: ignore[arg-type]
     if not name:
@@ -103,7 +103,7 @@ def _backend(config: AgentConfig, offering: Offering, role: str) -> BaseBackend 
 
 
 def _waldur(offering: Offering, token: str | None = None) -> WaldurClient:
-    from actors.waldur_actor import client_for
+    from waldur_site_agent_actors.actors.waldur_actor import client_for
 
     if token:
         import msgspec
@@ -114,7 +114,7 @@ def _waldur(offering: Offering, token: str | None = None) -> WaldurClient:
 
 def _run(args: argparse.Namespace, each: Callable[[AgentConfig, Offering], bool]) -> int:
     """`each` for every chosen offering; one offering's failure does not stop the others."""
-    from agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+    from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
     config = _load(args)
     if config is None:
@@ -162,8 +162,8 @@ _COMPONENT_KEYS = (
 
 
 def _load_components(config: AgentConfig, offering: Offering) -> bool:
-    from actors.waldur.client import WaldurError, WaldurUnreachable
-    from actors.waldur.offerings import Offerings
+    from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+    from waldur_site_agent_actors.actors.waldur.offerings import Offerings
 
     client = _waldur(offering)
     uuid = offering.waldur_offering_uuid
@@ -202,7 +202,7 @@ def create_homedirs(args: argparse.Namespace) -> int:
 
 
 def _create_homedirs(config: AgentConfig, offering: Offering) -> bool:
-    from actors.waldur.offering_users import OfferingUsers
+    from waldur_site_agent_actors.actors.waldur.offering_users import OfferingUsers
 
     backend = _backend(config, offering, "order")
     if backend is None or not callable(getattr(backend, "create_user_homedirs", None)):
@@ -223,7 +223,7 @@ def sync_resource_limits(args: argparse.Namespace) -> int:
 
 
 def _sync_resource_limits(config: AgentConfig, offering: Offering) -> bool:
-    from actors.waldur.resources import Resources
+    from waldur_site_agent_actors.actors.waldur.resources import Resources
 
     backend = _backend(config, offering, "membership")
     if backend is None:
@@ -263,9 +263,9 @@ def _load_history(config: AgentConfig, offering: Offering, args: argparse.Namesp
     import zoneinfo
     from datetime import datetime
 
-    from actors.waldur.resources import Resources
-    from actors.waldur.usages import Usages
-    from backends.structures import TOTAL_ACCOUNT_USAGE
+    from waldur_site_agent_actors.actors.waldur.resources import Resources
+    from waldur_site_agent_actors.actors.waldur.usages import Usages
+    from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
 
     backend = _backend(config, offering, "report")
     if backend is None:
@@ -319,9 +319,9 @@ def diagnose_slurm_account(args: argparse.Namespace) -> int:
 
 
 def _diagnose(config: AgentConfig, offering: Offering, args: argparse.Namespace) -> bool:
-    from actors.waldur.models import Resource
-    from backends.slurm import naming
-    from backends.slurm.backend import SlurmBackend
+    from waldur_site_agent_actors.actors.waldur.models import Resource
+    from waldur_site_agent_actors.backends.slurm import naming
+    from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
 
     backend = _backend(config, offering, "order")
     if not isinstance(backend, SlurmBackend):
@@ -372,7 +372,7 @@ def import_resources(args: argparse.Namespace) -> int:
 
 
 def _import(config: AgentConfig, offering: Offering, dry_run: bool) -> bool:
-    from actors.waldur.resources import Resources
+    from waldur_site_agent_actors.actors.waldur.resources import Resources
 
     backend = _backend(config, offering, "order")
     if backend is None or not callable(getattr(backend, "importable_resources", None)):
@@ -431,7 +431,7 @@ class _ProjectFinder:
         return self._served.get(slug)
 
     def _provider_projects(self) -> dict[str, str]:
-        from actors.waldur.offerings import Offerings
+        from waldur_site_agent_actors.actors.waldur.offerings import Offerings
 
         offerings = Offerings(self.client)
         customer = offerings.get(self.offering.waldur_offering_uuid).customer_uuid
@@ -459,7 +459,7 @@ def _legacy(subcommand: str) -> Callable[[Sequence[str] | None], int]:
     """`waldur_site_<tool> [-m MODE] [-c FILE] ...` as upstream took it, run as our subcommand."""
 
     def main(argv: Sequence[str] | None = None) -> int:
-        from agent.cli import main as cli_main
+        from waldur_site_agent_actors.agent.cli import main as cli_main
 
         given = list(sys.argv[1:] if argv is None else argv)
         args: list[str] = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from actors.status import AgentStatus
+from waldur_site_agent_actors.actors.status import AgentStatus
 
 FILE_NAME = "status.json"
 STALE_AFTER = 30.0

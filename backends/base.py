@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from backends import units
-from backends.client import BaseClient
-from backends.exceptions import BackendError, DuplicateResourceError
-from backends.structures import (
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.client import BaseClient
+from waldur_site_agent_actors.backends.exceptions import BackendError, DuplicateResourceError
+from waldur_site_agent_actors.backends.structures import (
     ACCEPT,
     TOTAL_ACCOUNT_USAGE,
     BackendResourceInfo,

@@ -6,8 +6,8 @@ import abc
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from backends import commands
-from backends.structures import Association, ClientResource
+from waldur_site_agent_actors.backends import commands
+from waldur_site_agent_actors.backends.structures import Association, ClientResource
 
 
 class BaseClient(abc.ABC):

@@ -15,7 +15,12 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 
-from backends.exceptions import CommandError, CommandNotFound, CommandTimeout, InvalidNameError
+from waldur_site_agent_actors.backends.exceptions import (
+    CommandError,
+    CommandNotFound,
+    CommandTimeout,
+    InvalidNameError,
+)
 
 log = logging.getLogger("backends.commands")
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import msgspec
 
-from backends.base import BaseBackend
-from backends.exceptions import ConfigurationError
-from config import plugins
-from config.model import Component, Offering
+from waldur_site_agent_actors.backends.base import BaseBackend
+from waldur_site_agent_actors.backends.exceptions import ConfigurationError
+from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.config.model import Component, Offering
 
 
 def component_dicts(components: dict[str, Component]) -> dict[str, dict[str, Any]]:

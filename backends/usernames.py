@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from backends.exceptions import OfferingUserAccountLinkingRequiredError
+from waldur_site_agent_actors.backends.exceptions import OfferingUserAccountLinkingRequiredError
 
 
 class OfferingUserInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -35,13 +35,13 @@ from common import ROOT, describe_machine, machine, now, percentile, upstream_ve
 
 sys.path.insert(0, str(ROOT))
 
-from agent.demo import COMPONENTS
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.broker import Broker
-from simulators.waldur.client import ConsumerClient
-from simulators.waldur.seed import default_scenario
 from tests.services.rabbitmq_fixture import forget, parse_env
 from tests.simulator.upstream_plugin import pythonpath
+from waldur_site_agent_actors.agent.demo import COMPONENTS
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.broker import Broker
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 COMMAND = ".venv/bin/python bench/agents.py --scale --write-docs"
 AGENTS = ("ours", "upstream")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(threads: int, seconds: float) -> float:
     """The simulator runs in its own process, as it does for the agent's benchmarks."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "simulator", "--port", "0"],
+        [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", "simulator", "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

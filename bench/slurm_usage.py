@@ -42,8 +42,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, describe_machine, machine, now, upstream_venv, write_docs
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.seed import default_scenario
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 PREFIX = "wbench_"
 PROJECT = f"{PREFIX}project"
@@ -378,7 +378,7 @@ print(time.perf_counter() - started)
 def backend_side(n: int, venv: Path | None) -> dict[str, float]:
     """Seconds of SLURM work in one cycle, Waldur left out: ours asks for every account at
     once (this month and the last), upstream's processor asks account by account."""
-    from backends.slurm.backend import SlurmBackend
+    from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
 
     ids = account_names(n)
     backend = SlurmBackend(offering_settings_only(), COMPONENTS)

@@ -1,7 +1,7 @@
 """Configuration: the file format (msgspec Structs), loading, validation and secret handling."""
 
-from config.load import ConfigError, Loaded, load_file, load_mapping
-from config.model import MODES, AgentConfig, Component, Mode, Offering
+from waldur_site_agent_actors.config.load import ConfigError, Loaded, load_file, load_mapping
+from waldur_site_agent_actors.config.model import MODES, AgentConfig, Component, Mode, Offering
 
 __all__ = [
     "MODES",

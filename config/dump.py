@@ -8,8 +8,8 @@ import msgspec
 import tomli_w
 import yaml
 
-from config.model import AgentConfig
-from config.secrets import mask_mapping, secret_values
+from waldur_site_agent_actors.config.model import AgentConfig
+from waldur_site_agent_actors.config.secrets import mask_mapping, secret_values
 
 
 def to_mapping(config: AgentConfig) -> dict[str, Any]:

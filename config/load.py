@@ -14,10 +14,10 @@ from urllib.parse import urlparse
 import msgspec
 import yaml
 
-from config import plugins
-from config.model import AgentConfig, Component
-from config.secrets import MASK, is_secret_key
-from config.validate import Problems, decode_struct, shown
+from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.config.model import AgentConfig, Component
+from waldur_site_agent_actors.config.secrets import MASK, is_secret_key
+from waldur_site_agent_actors.config.validate import Problems, decode_struct, shown
 
 # Upstream reads its loop periods from these variables; they keep working and win over the file.
 ENV_OVERRIDES = {

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from config.model import SECRET_KEYS, AgentConfig
+from waldur_site_agent_actors.config.model import SECRET_KEYS, AgentConfig
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words in log lines

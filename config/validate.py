@@ -36,7 +36,7 @@ def shown(value: Any) -> str:
 
 def shown_at(path: str, value: Any) -> str:
     """`shown(value)`, unless the key at the end of `path` holds a secret: errors never echo one."""
-    from config.secrets import MASK, is_secret_key
+    from waldur_site_agent_actors.config.secrets import MASK, is_secret_key
 
     return MASK if is_secret_key(re.split(r"[.\[]", path)[-1]) else shown(value)
 

@@ -28,14 +28,18 @@ def fake_plugins(monkeypatch):
     are registered; a test adds
     schemas with `fake_plugins.add(group, name, "tests.fakes:Thing")`.
     """
-    from config import plugins
+    from waldur_site_agent_actors.config import plugins
 
     real = plugins.installed
     registry = FakeRegistry()
     for name in ("mycustom", "slurm"):
         registry.add(plugins.BACKENDS, name, FAKE_BACKEND)
     # The real `base` username plugin: the default every config names implicitly.
-    registry.add(plugins.USERNAME_BACKENDS, "base", "backends.usernames:BaseUsernameBackend")
+    registry.add(
+        plugins.USERNAME_BACKENDS,
+        "base",
+        "waldur_site_agent_actors.backends.usernames:BaseUsernameBackend",
+    )
     real.cache_clear()
     monkeypatch.setattr(plugins, "installed", registry.installed)
     yield registry
@@ -64,7 +68,7 @@ pytest_plugins = [
 # scenario differs override `sim`.
 @pytest.fixture
 def sim():
-    from simulators.waldur import WaldurSimulator
+    from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
     with WaldurSimulator(tick_interval=0) as simulator:
         yield simulator
@@ -72,7 +76,7 @@ def sim():
 
 @pytest.fixture
 def consumer(sim):
-    from simulators.waldur.client import ConsumerClient
+    from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
     client = ConsumerClient(sim.api_url, sim.staff_token)
     yield client

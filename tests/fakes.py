@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backends.base import BaseBackend, UserContext
-from backends.structures import UsageReport, WaldurResource
+from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.structures import UsageReport, WaldurResource
 
 
 class FakeBackend(BaseBackend):

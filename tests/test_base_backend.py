@@ -8,9 +8,13 @@ import pytest
 from fixture_plugin import client as fixture_client
 from fixture_plugin.backend import FixtureBackend
 
-from backends.base import BaseBackend
-from backends.exceptions import BackendError, DuplicateResourceError, InvalidNameError
-from backends.structures import (
+from waldur_site_agent_actors.backends.base import BaseBackend
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    DuplicateResourceError,
+    InvalidNameError,
+)
+from waldur_site_agent_actors.backends.structures import (
     ACCEPT,
     TOTAL_ACCOUNT_USAGE,
     Association,

@@ -1,12 +1,15 @@
 import subprocess
 import sys
 
-from agent.cli import EXIT_CONFIG, EXIT_OK, main
+from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_OK, main
 
 
 def test_help_lists_the_subcommands():
     out = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for command in ("run", "validate", "config", "diagnostics", "version"):
         assert command in out

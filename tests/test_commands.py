@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from fixture_plugin.client import MemoryClient, MemoryStore
 
-from backends import commands
-from backends.commands import SAFE_NAME, execute_command, validate_name
-from backends.exceptions import (
+from waldur_site_agent_actors.backends import commands
+from waldur_site_agent_actors.backends.commands import SAFE_NAME, execute_command, validate_name
+from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     CommandError,
     CommandNotFound,

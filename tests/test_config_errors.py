@@ -2,8 +2,8 @@
 
 import pytest
 
-from config import ConfigError, load_file, load_mapping
-from config import plugins as plugin_registry
+from waldur_site_agent_actors.config import ConfigError, load_file, load_mapping
+from waldur_site_agent_actors.config import plugins as plugin_registry
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 

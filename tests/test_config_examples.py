@@ -2,7 +2,7 @@
 
 import pytest
 
-from config import load_file
+from waldur_site_agent_actors.config import load_file
 
 VALID = ["seed-annotated.yaml", "multi-slurm.yaml", "multi-slurm.toml"]
 

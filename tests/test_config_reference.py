@@ -7,8 +7,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from config import reference
-from config.load import ENV_OVERRIDES
+from waldur_site_agent_actors.config import reference
+from waldur_site_agent_actors.config.load import ENV_OVERRIDES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "config.md"
@@ -22,7 +22,7 @@ def test_docs_config_md_is_the_render():
 
 def test_module_prints_the_render():
     out = subprocess.run(
-        [sys.executable, "-m", "config.reference"],
+        [sys.executable, "-m", "waldur_site_agent_actors.config.reference"],
         capture_output=True,
         text=True,
         check=True,

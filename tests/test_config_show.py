@@ -7,9 +7,9 @@ import tomllib
 import pytest
 import yaml
 
-from agent.cli import EXIT_CONFIG, EXIT_OK, main
-from config import load_file, load_mapping
-from config.secrets import MASK, SecretFilter, secret_values
+from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_OK, main
+from waldur_site_agent_actors.config import load_file, load_mapping
+from waldur_site_agent_actors.config.secrets import MASK, SecretFilter, secret_values
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 PASSWORD = "hunter2-correct-horse"
@@ -70,7 +70,7 @@ def test_config_show_never_prints_a_secret(secret_config, fmt, capsys, fake_plug
 def test_toml_output_omits_nulls_and_reloads_to_an_equal_config(
     data_dir, tmp_path, capsys, fake_plugins
 ):
-    from config.dump import render
+    from waldur_site_agent_actors.config.dump import render
 
     path = data_dir / "configs" / "multi-slurm.yaml"
     assert main(["config", "show", "-c", str(path), "--format", "toml"]) == EXIT_OK
@@ -95,7 +95,7 @@ def test_toml_output_omits_nulls_and_reloads_to_an_equal_config(
 
 
 def test_yaml_output_reloads_to_an_equal_config(data_dir, tmp_path, fake_plugins):
-    from config.dump import render
+    from waldur_site_agent_actors.config.dump import render
 
     original = load_file(data_dir / "configs" / "seed-annotated.yaml").config
     again = tmp_path / "again.yaml"
@@ -143,7 +143,7 @@ def test_a_bad_environment_override_is_an_error_naming_the_key(monkeypatch, fake
 
 
 def test_errors_never_echo_a_secret_value(fake_plugins):
-    from config.load import ConfigError
+    from waldur_site_agent_actors.config.load import ConfigError
 
     fake_plugins.add("waldur_site_agent.backend_settings_schemas", "slurm", "tests.fakes:Secretive")
     raw = {

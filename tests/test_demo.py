@@ -6,14 +6,21 @@ import subprocess
 import sys
 import time
 
-from simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 
 def test_demo_runs_the_scenario_and_exits_0(tmp_path):
     state = tmp_path / "state"
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "demo", "--state-dir", str(state)],
+        [
+            sys.executable,
+            "-m",
+            "waldur_site_agent_actors.agent.cli",
+            "demo",
+            "--state-dir",
+            str(state),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

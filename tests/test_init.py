@@ -14,13 +14,13 @@ import pexpect
 import pytest
 import yaml
 
-from config import load_file
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import DemoDb, terminal, wait_for
+from waldur_site_agent_actors.config import load_file
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 ROOT = Path(__file__).resolve().parents[1]
-AGENT = [sys.executable, "-m", "agent.cli"]
+AGENT = [sys.executable, "-m", "waldur_site_agent_actors.agent.cli"]
 
 
 @pytest.fixture(scope="module")

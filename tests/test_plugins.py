@@ -13,10 +13,10 @@ from fixture_plugin.backend import FixtureBackend
 from fixture_plugin.schemas import FixtureComponent, FixtureSettings
 from fixture_plugin.usernames import FixtureUsernames
 
-from backends.discovery import backend_class, create_backend
-from backends.structures import WaldurResource
-from backends.usernames import OfferingUserInfo
-from config import ConfigError, load_mapping, plugins
+from waldur_site_agent_actors.backends.discovery import backend_class, create_backend
+from waldur_site_agent_actors.backends.structures import WaldurResource
+from waldur_site_agent_actors.backends.usernames import OfferingUserInfo
+from waldur_site_agent_actors.config import ConfigError, load_mapping, plugins
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 CPU = {"measured_unit": "k-Hours", "accounting_type": "usage", "label": "CPU"}
@@ -230,7 +230,7 @@ def test_create_backend_refuses_a_plugin_that_is_not_a_backend(monkeypatch):
         return points
 
     monkeypatch.setattr(plugins, "installed", with_schema_as_backend)
-    from backends.exceptions import ConfigurationError
+    from waldur_site_agent_actors.backends.exceptions import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="not a BaseBackend subclass"):
         backend_class("weird")

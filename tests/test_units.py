@@ -5,7 +5,11 @@ import math
 
 import pytest
 
-from backends.units import limit_to_backend, limit_to_waldur, usage_to_waldur
+from waldur_site_agent_actors.backends.units import (
+    limit_to_backend,
+    limit_to_waldur,
+    usage_to_waldur,
+)
 
 # The seed's SLURM factors: k-Hours -> CPU-minutes, GB-Hours -> MB-minutes.
 CPU_K_HOURS = 60000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from actors.waldur.client import WaldurClient, WaldurError
-from actors.waldur.models import (
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient, WaldurError
+from waldur_site_agent_actors.actors.waldur.models import (
     EventSubscription,
     Identity,
     Service,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pykka
 
-from actors.waldur.agents import Agents
-from actors.waldur.client import WaldurClient
-from actors.waldur.models import UserMe, Version
-from actors.waldur.offering_users import OfferingUsers
-from actors.waldur.offerings import Offerings
-from actors.waldur.orders import Orders
-from actors.waldur.resources import Resources
-from actors.waldur.usages import Usages
+from waldur_site_agent_actors.actors.waldur.agents import Agents
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur.models import UserMe, Version
+from waldur_site_agent_actors.actors.waldur.offering_users import OfferingUsers
+from waldur_site_agent_actors.actors.waldur.offerings import Offerings
+from waldur_site_agent_actors.actors.waldur.orders import Orders
+from waldur_site_agent_actors.actors.waldur.resources import Resources
+from waldur_site_agent_actors.actors.waldur.usages import Usages
 
 
 class WaldurApi:

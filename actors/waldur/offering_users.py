@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.waldur.client import WaldurClient
-from actors.waldur.models import OfferingUser
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur.models import OfferingUser
 
 
 class OfferingUsers:

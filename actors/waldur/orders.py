@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.waldur.client import WaldurClient
-from actors.waldur.models import Order
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur.models import Order
 
 # States in which an order needs the provider (us).
 ACTIONABLE_STATES = ("pending-provider", "executing")

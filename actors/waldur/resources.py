@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.waldur.client import WaldurClient
-from actors.waldur.models import Resource, TeamMember
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur.models import Resource, TeamMember
 
 RESOURCE_FIELDS = [
     "uuid",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from actors.waldur.client import WaldurClient
-from actors.waldur.models import ComponentUsage, ComponentUserUsage, UserUsageLimit
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur.models import (
+    ComponentUsage,
+    ComponentUserUsage,
+    UserUsageLimit,
+)
 
 
 def amount(value: float) -> str:

@@ -13,14 +13,22 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from backends import units
-from backends.base import BaseBackend, UserContext
-from backends.commands import validate_name
-from backends.croit_s3 import naming, quotas
-from backends.croit_s3.client import CroitClient, CroitConflict, CroitNotFound
-from backends.croit_s3.settings import CroitS3Component, CroitS3Settings
-from backends.exceptions import BackendError, ConfigurationError, DuplicateResourceError
-from backends.structures import (
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.commands import validate_name
+from waldur_site_agent_actors.backends.croit_s3 import naming, quotas
+from waldur_site_agent_actors.backends.croit_s3.client import (
+    CroitClient,
+    CroitConflict,
+    CroitNotFound,
+)
+from waldur_site_agent_actors.backends.croit_s3.settings import CroitS3Component, CroitS3Settings
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    ConfigurationError,
+    DuplicateResourceError,
+)
+from waldur_site_agent_actors.backends.structures import (
     TOTAL_ACCOUNT_USAGE,
     BackendResourceInfo,
     ClientResource,

@@ -18,7 +18,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from backends.exceptions import BackendError, BackendNotReadyError
+from waldur_site_agent_actors.backends.exceptions import BackendError, BackendNotReadyError
 
 log = logging.getLogger("backends.croit_s3.client")
 

@@ -13,10 +13,10 @@ import zoneinfo
 from datetime import datetime, tzinfo
 from typing import Any
 
-from backends.croit_s3 import quotas
-from backends.croit_s3.backend import CroitS3Backend
-from backends.exceptions import BackendError
-from backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport
+from waldur_site_agent_actors.backends.croit_s3 import quotas
+from waldur_site_agent_actors.backends.croit_s3.backend import CroitS3Backend
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport
 
 SECONDS_PER_DAY = 86400
 

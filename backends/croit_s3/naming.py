@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from backends.commands import validate_name
-from backends.structures import WaldurResource
+from waldur_site_agent_actors.backends.commands import validate_name
+from waldur_site_agent_actors.backends.structures import WaldurResource
 
 UUID_PART = 8
 S3_USER_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from backends import units
-from backends.exceptions import BackendError
-from backends.structures import WaldurResource
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.structures import WaldurResource
 
 STORAGE, OBJECTS = "storage", "objects"
 ATTRIBUTES = {

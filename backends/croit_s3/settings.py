@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import msgspec
 from msgspec import Meta
 
-from backends.croit_s3 import naming
+from waldur_site_agent_actors.backends.croit_s3 import naming
 
 DEFAULT_PREFIX = "waldur_"
 NAME_PART = re.compile(r"(?:[a-z0-9][a-z0-9_.-]*)?")

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backends import units
-from backends.base import STATE_DIR_VARIABLE, BaseBackend, UserContext
-from backends.demo.client import DemoClient, current_month
-from backends.demo.store import Store
-from backends.exceptions import BackendError
-from backends.structures import (
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.base import STATE_DIR_VARIABLE, BaseBackend, UserContext
+from waldur_site_agent_actors.backends.demo.client import DemoClient, current_month
+from waldur_site_agent_actors.backends.demo.store import Store
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.structures import (
     TOTAL_ACCOUNT_USAGE,
     BackendResourceInfo,
     UsageReport,

@@ -7,11 +7,11 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from backends.client import BaseClient
-from backends.commands import validate_name
-from backends.demo.store import Store
-from backends.exceptions import BackendError, CommandError, CommandTimeout
-from backends.structures import Association, ClientResource
+from waldur_site_agent_actors.backends.client import BaseClient
+from waldur_site_agent_actors.backends.commands import validate_name
+from waldur_site_agent_actors.backends.demo.store import Store
+from waldur_site_agent_actors.backends.exceptions import BackendError, CommandError, CommandTimeout
+from waldur_site_agent_actors.backends.structures import Association, ClientResource
 
 
 def current_month() -> str:

@@ -15,11 +15,15 @@ from typing import Any
 
 import msgspec
 
-from backends import units
-from backends.base import BaseBackend, UserContext
-from backends.exceptions import ConfigurationError
-from backends.moab.client import DEPOSIT, MoabClient, UsageLine
-from backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport, WaldurResource
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.exceptions import ConfigurationError
+from waldur_site_agent_actors.backends.moab.client import DEPOSIT, MoabClient, UsageLine
+from waldur_site_agent_actors.backends.structures import (
+    TOTAL_ACCOUNT_USAGE,
+    UsageReport,
+    WaldurResource,
+)
 
 
 def cents(amount: Decimal) -> float:

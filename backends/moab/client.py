@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from backends.client import BaseClient
-from backends.commands import validate_name
-from backends.exceptions import BackendError
-from backends.structures import Association, ClientResource
+from waldur_site_agent_actors.backends.client import BaseClient
+from waldur_site_agent_actors.backends.commands import validate_name
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.structures import Association, ClientResource
 
 # MAM account and user names: no `|` (the raw separator), `,` (list separator) or `=`.
 MAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]*")

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import requests
 
-from backends.exceptions import BackendError, BackendNotReadyError
+from waldur_site_agent_actors.backends.exceptions import BackendError, BackendNotReadyError
 
 log = logging.getLogger("backends.mup")
 

@@ -7,13 +7,17 @@ from typing import Any
 
 import msgspec
 
-from backends import units
-from backends.base import BaseBackend, UserContext
-from backends.exceptions import BackendError, BackendNotReadyError, ConfigurationError
-from backends.mup.api import MupApi, Obj
-from backends.mup.client import MupClient
-from backends.mup.settings import DEFAULT_ALLOCATION_TYPE, MupSettings
-from backends.structures import (
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    BackendNotReadyError,
+    ConfigurationError,
+)
+from waldur_site_agent_actors.backends.mup.api import MupApi, Obj
+from waldur_site_agent_actors.backends.mup.client import MupClient
+from waldur_site_agent_actors.backends.mup.settings import DEFAULT_ALLOCATION_TYPE, MupSettings
+from waldur_site_agent_actors.backends.structures import (
     TOTAL_ACCOUNT_USAGE,
     BackendResourceInfo,
     UsageReport,

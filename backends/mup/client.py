@@ -8,10 +8,10 @@ allocations live in, which the Waldur project's resources share, as they share i
 
 from __future__ import annotations
 
-from backends.client import BaseClient
-from backends.exceptions import BackendError
-from backends.mup.api import MupApi, Obj
-from backends.structures import Association, ClientResource
+from waldur_site_agent_actors.backends.client import BaseClient
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.mup.api import MupApi, Obj
+from waldur_site_agent_actors.backends.structures import Association, ClientResource
 
 UsageRow = tuple[str, str, str | None, float]
 """(resource id, component, username or None for the allocation's total, amount in MUP units)."""

@@ -14,18 +14,26 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from backends import units
-from backends.base import BaseBackend, UserContext
-from backends.exceptions import (
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     BackendNotReadyError,
     ConfigurationError,
     DuplicateResourceError,
 )
-from backends.slurm import homedirs, naming, periodic, usage
-from backends.slurm.client import AssocRow, ComponentMap, SlurmClient
-from backends.slurm.settings import TRES_OF_COMPONENT, SlurmComponent, SlurmSettings
-from backends.structures import BackendResourceInfo, UsageReport, WaldurResource
+from waldur_site_agent_actors.backends.slurm import homedirs, naming, periodic, usage
+from waldur_site_agent_actors.backends.slurm.client import AssocRow, ComponentMap, SlurmClient
+from waldur_site_agent_actors.backends.slurm.settings import (
+    TRES_OF_COMPONENT,
+    SlurmComponent,
+    SlurmSettings,
+)
+from waldur_site_agent_actors.backends.structures import (
+    BackendResourceInfo,
+    UsageReport,
+    WaldurResource,
+)
 
 _JOBS_POLL_SECONDS = 0.5
 

@@ -15,11 +15,11 @@ from datetime import datetime
 
 import msgspec
 
-from backends.client import BaseClient
-from backends.exceptions import CommandError
-from backends.slurm import naming, usage
-from backends.slurm.settings import LIMIT_TYPES, LimitType
-from backends.structures import Association, ClientResource
+from waldur_site_agent_actors.backends.client import BaseClient
+from waldur_site_agent_actors.backends.exceptions import CommandError
+from waldur_site_agent_actors.backends.slurm import naming, usage
+from waldur_site_agent_actors.backends.slurm.settings import LIMIT_TYPES, LimitType
+from waldur_site_agent_actors.backends.structures import Association, ClientResource
 
 log = logging.getLogger("backends.slurm")
 

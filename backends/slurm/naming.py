@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from backends.commands import validate_name
-from backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.commands import validate_name
+from waldur_site_agent_actors.backends.exceptions import BackendError
 
 ACCOUNT = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 USER = re.compile(r"[a-z0-9_][a-z0-9_.-]*")

@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 
-from backends.exceptions import BackendError, CommandError
-from backends.slurm import naming
-from backends.slurm.client import SlurmClient
-from backends.slurm.settings import LIMIT_TYPES, PeriodicLimits
+from waldur_site_agent_actors.backends.exceptions import BackendError, CommandError
+from waldur_site_agent_actors.backends.slurm import naming
+from waldur_site_agent_actors.backends.slurm.client import SlurmClient
+from waldur_site_agent_actors.backends.slurm.settings import LIMIT_TYPES, PeriodicLimits
 
 NOT_ENABLED = (
     "periodic limits are not enabled for this offering (backend_settings.periodic_limits.enabled)"

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from backends import units
-from backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport
 
 # Binary multipliers sacct uses in TRES strings; memory is counted in MB by SLURM.
 _SUFFIX = {"K": 1024.0**-1, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}

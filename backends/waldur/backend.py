@@ -17,9 +17,13 @@ from urllib.parse import urlparse
 
 import msgspec
 
-from backends.base import BaseBackend, UserContext
-from backends.exceptions import BackendError, BackendNotReadyError, ConfigurationError
-from backends.structures import (
+from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    BackendNotReadyError,
+    ConfigurationError,
+)
+from waldur_site_agent_actors.backends.structures import (
     TOTAL_ACCOUNT_USAGE,
     BackendResourceInfo,
     ClientResource,
@@ -27,13 +31,13 @@ from backends.structures import (
     UsageReport,
     WaldurResource,
 )
-from backends.subscriptions import BrokerQueue
-from backends.waldur.http import TargetApi, TargetError
-from backends.waldur.mapping import ComponentMapper
-from backends.waldur.members import DEFAULT_ROLE, Members, members
-from backends.waldur.models import Order, ProjectRole, Resource
-from backends.waldur.settings import WaldurSettings
-from backends.waldur.target import WaldurB
+from waldur_site_agent_actors.backends.subscriptions import BrokerQueue
+from waldur_site_agent_actors.backends.waldur.http import TargetApi, TargetError
+from waldur_site_agent_actors.backends.waldur.mapping import ComponentMapper
+from waldur_site_agent_actors.backends.waldur.members import DEFAULT_ROLE, Members, members
+from waldur_site_agent_actors.backends.waldur.models import Order, ProjectRole, Resource
+from waldur_site_agent_actors.backends.waldur.settings import WaldurSettings
+from waldur_site_agent_actors.backends.waldur.target import WaldurB
 
 FINAL_STATES = frozenset({"done", "erred", "canceled", "rejected"})
 BUSY_STATES = frozenset({"Creating", "Updating", "Terminating"})

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import msgspec
 import requests
 
-from backends.exceptions import BackendError, BackendNotReadyError
+from waldur_site_agent_actors.backends.exceptions import BackendError, BackendNotReadyError
 
 T = TypeVar("T")
 PAGE_SIZE = 300

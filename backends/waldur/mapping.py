@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from backends import units
-from backends.exceptions import ConfigurationError
-from backends.waldur.settings import WaldurComponent
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.exceptions import ConfigurationError
+from waldur_site_agent_actors.backends.waldur.settings import WaldurComponent
 
 
 class ComponentMapper:

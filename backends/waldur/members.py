@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from backends.exceptions import BackendError
-from backends.waldur.http import TargetApi, TargetError
-from backends.waldur.models import ProjectRole, User, UserReference
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.waldur.http import TargetApi, TargetError
+from waldur_site_agent_actors.backends.waldur.models import ProjectRole, User, UserReference
 
 log = logging.getLogger("backends.WaldurBackend")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.waldur.http import TargetApi, TargetError
-from backends.waldur.models import (
+from waldur_site_agent_actors.backends.waldur.http import TargetApi, TargetError
+from waldur_site_agent_actors.backends.waldur.models import (
     ComponentUsage,
     ComponentUserUsage,
     Customer,
@@ -20,7 +20,7 @@ from backends.waldur.models import (
     Queue,
     Resource,
 )
-from backends.waldur.settings import WaldurSettings
+from waldur_site_agent_actors.backends.waldur.settings import WaldurSettings
 
 IN_FLIGHT_STATES = ("pending-consumer", "pending-provider", "pending-start-date", "executing")
 

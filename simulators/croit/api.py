@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulators.croit.state import UNLIMITED, CroitState, Quota, S3User
+from waldur_site_agent_actors.simulators.croit.state import UNLIMITED, CroitState, Quota, S3User
 
 STORAGE_GRAPH = "s3-user-data"
 UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")

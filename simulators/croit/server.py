@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from simulators.croit.api import ApiError, dispatch
-from simulators.croit.state import CroitState
-from simulators.http import Handler, Running, Server
+from waldur_site_agent_actors.simulators.croit.api import ApiError, dispatch
+from waldur_site_agent_actors.simulators.croit.state import CroitState
+from waldur_site_agent_actors.simulators.http import Handler, Running, Server
 
 
 @dataclass

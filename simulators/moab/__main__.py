@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulators.moab.install import install
+from waldur_site_agent_actors.simulators.moab.install import install
 
 
 def main() -> None:

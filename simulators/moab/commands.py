@@ -17,8 +17,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from simulators.moab.output import amount, flag, render
-from simulators.moab.store import TIME_FORMAT, Refused, Store, now
+from waldur_site_agent_actors.simulators.moab.output import amount, flag, render
+from waldur_site_agent_actors.simulators.moab.store import TIME_FORMAT, Refused, Store, now
 
 DB_VARIABLE = "MAM_SIM_DB"
 VERSION = "Moab Accounting Manager version 9.1.1"

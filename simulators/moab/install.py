@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from simulators.moab.commands import COMMANDS, DB_VARIABLE
+from waldur_site_agent_actors.simulators.moab.commands import COMMANDS, DB_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ SCRIPT = """#!{python} -IS
 import os, sys
 sys.path.insert(0, {root!r})
 os.environ.setdefault({variable!r}, {db!r})
-from simulators.moab.commands import main
+from waldur_site_agent_actors.simulators.moab.commands import main
 sys.exit(main({command!r}, sys.argv[1:]))
 """
 

@@ -202,7 +202,7 @@ class Store:
             "FROM funds f LEFT JOIN transactions t ON t.fund = f.id GROUP BY f.id ORDER BY f.id"
         )
         funds = [
-            Fund(int(i), str(n), str(a), str(d), float(al), float(b))  # type: ignore[arg-type]
+            Fund(int(i), str(n), str(a), str(d), float(al), float(b))  # type: ignore[arg-type,call-overload]
             for i, n, a, d, al, b in rows
         ]
         return [

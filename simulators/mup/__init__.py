@@ -3,6 +3,6 @@
 See docs/mup.md. `MupSimulator` is the entry point.
 """
 
-from simulators.mup.simulator import MupSimulator
+from waldur_site_agent_actors.simulators.mup.simulator import MupSimulator
 
 __all__ = ["MupSimulator"]

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from simulators import http as simulator_http
-from simulators.mup.portal import Portal, PortalError
+from waldur_site_agent_actors.simulators import http as simulator_http
+from waldur_site_agent_actors.simulators.mup.portal import Portal, PortalError
 
 log = logging.getLogger("simulators.mup")
 

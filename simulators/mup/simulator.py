@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from simulators.http import Running
-from simulators.mup.portal import ALLOCATION_TYPES, Portal
-from simulators.mup.server import App, Server
+from waldur_site_agent_actors.simulators.http import Running
+from waldur_site_agent_actors.simulators.mup.portal import ALLOCATION_TYPES, Portal
+from waldur_site_agent_actors.simulators.mup.server import App, Server
 
 
 class MupSimulator:

@@ -3,6 +3,6 @@
 See docs/simulator.md. `WaldurSimulator` is the entry point; `serve` runs it as a command.
 """
 
-from simulators.waldur.simulator import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.simulator import WaldurSimulator
 
 __all__ = ["WaldurSimulator"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-from simulators.waldur.errors import forbidden, invalid, not_found
-from simulators.waldur.http import Request
-from simulators.waldur.state import Obj, State, parse_uuid
+from waldur_site_agent_actors.simulators.waldur.errors import forbidden, invalid, not_found
+from waldur_site_agent_actors.simulators.waldur.http import Request
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_uuid
 
 PROJECT_ROLES = ("PROJECT.ADMIN", "PROJECT.MANAGER", "PROJECT.MEMBER")
 

@@ -8,14 +8,14 @@ from dataclasses import fields
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from simulators.waldur import access
-from simulators.waldur.errors import ApiError
-from simulators.waldur.events import EventRouter
-from simulators.waldur.faults import Fault
-from simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur import access
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError
+from waldur_site_agent_actors.simulators.waldur.events import EventRouter
+from waldur_site_agent_actors.simulators.waldur.faults import Fault
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
 
 if TYPE_CHECKING:
-    from simulators.waldur.server import App
+    from waldur_site_agent_actors.simulators.waldur.server import App
 
 FAULT_FIELDS = {f.name for f in fields(Fault)}
 

@@ -3,12 +3,12 @@ periodic-limits command results the agent reports."""
 
 from __future__ import annotations
 
-from simulators.waldur import access
-from simulators.waldur.errors import ApiError, invalid
-from simulators.waldur.http import Request, Response, Router, created, ok
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.listing import paginate, uuids
-from simulators.waldur.state import Obj, State, parse_uuid
+from waldur_site_agent_actors.simulators.waldur import access
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError, invalid
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_uuid
 
 MAX_LOGS = 1000
 

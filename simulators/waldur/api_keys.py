@@ -3,12 +3,18 @@ issued (`report_created`, `set_key`) or that it failed (`set_erred`)."""
 
 from __future__ import annotations
 
-from simulators.waldur import access
-from simulators.waldur.errors import detail, invalid
-from simulators.waldur.http import Request, Response, Router, created, ok
-from simulators.waldur.listing import a_datetime, choices, paginate, parse_stamp, uuids
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.state import Obj, State, parse_uuid
+from waldur_site_agent_actors.simulators.waldur import access
+from waldur_site_agent_actors.simulators.waldur.errors import detail, invalid
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import (
+    a_datetime,
+    choices,
+    paginate,
+    parse_stamp,
+    uuids,
+)
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_uuid
 
 STATES = ("Creating", "OK", "Updating", "Paused", "Deleting", "Deleted", "Erred")
 ACTIONS = ("create", "delete", "pause", "resume", "rotate", "update")

@@ -3,12 +3,12 @@ announced as an `importable_resources` event) and the backend resources the agen
 
 from __future__ import annotations
 
-from simulators.waldur import access
-from simulators.waldur.errors import detail, invalid
-from simulators.waldur.http import Request, Response, Router, created, ok
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.listing import paginate, uuids
-from simulators.waldur.state import Obj, parse_uuid
+from waldur_site_agent_actors.simulators.waldur import access
+from waldur_site_agent_actors.simulators.waldur.errors import detail, invalid
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.state import Obj, parse_uuid
 
 
 def backend_request_body(req: Request, b: Obj) -> Obj:

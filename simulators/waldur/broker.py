@@ -42,7 +42,7 @@ import requests
 import stomp
 from stomp.exception import StompException
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("simulators.waldur.broker")
 
 QUEUE_ARGUMENTS: dict[str, Any] = {
     "x-message-ttl": 3_600_000,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from simulators.waldur import access, render
-from simulators.waldur.errors import ApiError, invalid
-from simulators.waldur.http import Request, Response, Router, created, ok
-from simulators.waldur.listing import choices, paginate, uuids
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.state import Obj
+from waldur_site_agent_actors.simulators.waldur import access, render
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError, invalid
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import choices, paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.state import Obj
 
 VERSION = "7.9.0"
 BILLING_TYPES = ("fixed", "usage", "limit", "one", "few")

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import hashlib
 
-from simulators.waldur import access, render
-from simulators.waldur.errors import ApiError, invalid
-from simulators.waldur.http import Request, Response, Router, created, ok
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.listing import paginate, uuids
-from simulators.waldur.offering_users import ensure_offering_users
-from simulators.waldur.orders import slugify
-from simulators.waldur.resources import emit_resource
-from simulators.waldur.state import Obj, State
+from waldur_site_agent_actors.simulators.waldur import access, render
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError, invalid
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.offering_users import ensure_offering_users
+from waldur_site_agent_actors.simulators.waldur.orders import slugify
+from waldur_site_agent_actors.simulators.waldur.resources import emit_resource
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 CUSTOMER_ROLES = ("CUSTOMER.OWNER", "CUSTOMER.MANAGER", "CUSTOMER.SUPPORT")
 

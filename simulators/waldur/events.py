@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from simulators.waldur.state import Obj, State
+    from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 log = logging.getLogger("simulators.waldur.events")
 SCHEMA_VERSION = "1.0"

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from simulators.waldur.errors import ApiError
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError
 
 if TYPE_CHECKING:
-    from simulators.waldur.state import Obj, State
+    from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 
 @dataclass

@@ -9,9 +9,9 @@ import threading
 import time
 from urllib.parse import parse_qs
 
-from simulators.waldur.errors import ApiError
-from simulators.waldur.http import Request, Response, Router
-from simulators.waldur.state import Obj, State
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 TOKEN_PATH = "/_idp/token/"  # noqa: S105 - a URL path
 LIFETIME = 300

@@ -8,9 +8,9 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from simulators.waldur.errors import ApiError, detail, invalid
-from simulators.waldur.http import Request, Response
-from simulators.waldur.state import Obj, parse_uuid
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError, detail, invalid
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response
+from waldur_site_agent_actors.simulators.waldur.state import Obj, parse_uuid
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 300

@@ -5,13 +5,20 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from simulators.waldur import access, render
-from simulators.waldur.errors import detail, invalid, wrong_state
-from simulators.waldur.http import Request, Response, Router, created, ok
-from simulators.waldur.listing import a_datetime, choices, order_by, paginate, parse_stamp, uuids
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.offering_users import ensure_offering_users
-from simulators.waldur.state import Obj, State, isoformat
+from waldur_site_agent_actors.simulators.waldur import access, render
+from waldur_site_agent_actors.simulators.waldur.errors import detail, invalid, wrong_state
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import (
+    a_datetime,
+    choices,
+    order_by,
+    paginate,
+    parse_stamp,
+    uuids,
+)
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.offering_users import ensure_offering_users
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State, isoformat
 
 STATES = (
     "pending-consumer",

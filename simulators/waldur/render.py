@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulators.waldur.http import Request
-from simulators.waldur.state import Obj
+from waldur_site_agent_actors.simulators.waldur.http import Request
+from waldur_site_agent_actors.simulators.waldur.state import Obj
 
 CATEGORY_UUID = "5a1b7e0c3d2f4e6a8b9c0d1e2f3a4b5c"
 PROVIDER_ROLES = ("CUSTOMER.OWNER", "CUSTOMER.MANAGER")

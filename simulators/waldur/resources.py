@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from simulators.waldur import access, render
-from simulators.waldur.errors import ApiError, detail, invalid, wrong_state
-from simulators.waldur.http import Request, Response, Router, ok
-from simulators.waldur.listing import boolean, choices, order_by, paginate, uuids
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.orders import place_order, set_resource_state
-from simulators.waldur.state import Obj, State
+from waldur_site_agent_actors.simulators.waldur import access, render
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError, detail, invalid, wrong_state
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, ok
+from waldur_site_agent_actors.simulators.waldur.listing import (
+    boolean,
+    choices,
+    order_by,
+    paginate,
+    uuids,
+)
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.orders import place_order, set_resource_state
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 STATES = ("Creating", "OK", "Erred", "Updating", "Terminating", "Terminated")
 PROVIDER = "marketplace-provider-resources"

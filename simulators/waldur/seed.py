@@ -20,10 +20,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from simulators.waldur.consumer import add_key, grant_role, new_customer, new_project, new_user
-from simulators.waldur.offering_users import ensure_offering_users
-from simulators.waldur.orders import slugify
-from simulators.waldur.state import Obj, State
+from waldur_site_agent_actors.simulators.waldur.consumer import (
+    add_key,
+    grant_role,
+    new_customer,
+    new_project,
+    new_user,
+)
+from waldur_site_agent_actors.simulators.waldur.offering_users import ensure_offering_users
+from waldur_site_agent_actors.simulators.waldur.orders import slugify
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 DEFAULT_SEED = "waldur-simulator"
 

@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from simulators.waldur.simulator import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.simulator import WaldurSimulator
 
 
 def serve(
@@ -18,7 +18,7 @@ def serve(
     stop = threading.Event()
     real_broker = None
     if broker:
-        from simulators.waldur.broker import Broker
+        from waldur_site_agent_actors.simulators.waldur.broker import Broker
 
         real_broker = Broker.from_env()
 

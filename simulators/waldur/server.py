@@ -12,8 +12,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from simulators import http as simulator_http
-from simulators.waldur import (
+from waldur_site_agent_actors.simulators import http as simulator_http
+from waldur_site_agent_actors.simulators.waldur import (
     admin,
     agents,
     api_keys,
@@ -27,10 +27,10 @@ from simulators.waldur import (
     subscriptions,
     usages,
 )
-from simulators.waldur.errors import ApiError
-from simulators.waldur.faults import Counters, Faults
-from simulators.waldur.http import Request, Response, Router
-from simulators.waldur.state import Obj, State
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError
+from waldur_site_agent_actors.simulators.waldur.faults import Counters, Faults
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 log = logging.getLogger("simulators.waldur")
 

@@ -7,15 +7,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from simulators.http import Running
-from simulators.waldur import orders
-from simulators.waldur import seed as seeds
-from simulators.waldur.consumer import live_offerings
-from simulators.waldur.events import BrokerLike, EventRouter
-from simulators.waldur.faults import Counters, Fault, Faults
-from simulators.waldur.server import App, Server
-from simulators.waldur.state import Events, Obj, State, parse_uuid
-from simulators.waldur.store import Store
+from waldur_site_agent_actors.simulators.http import Running
+from waldur_site_agent_actors.simulators.waldur import orders
+from waldur_site_agent_actors.simulators.waldur import seed as seeds
+from waldur_site_agent_actors.simulators.waldur.consumer import live_offerings
+from waldur_site_agent_actors.simulators.waldur.events import BrokerLike, EventRouter
+from waldur_site_agent_actors.simulators.waldur.faults import Counters, Fault, Faults
+from waldur_site_agent_actors.simulators.waldur.server import App, Server
+from waldur_site_agent_actors.simulators.waldur.state import Events, Obj, State, parse_uuid
+from waldur_site_agent_actors.simulators.waldur.store import Store
 
 
 class WaldurSimulator:

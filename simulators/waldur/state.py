@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from simulators.waldur.store import Store
+from waldur_site_agent_actors.simulators.waldur.store import Store
 
 Obj = dict[str, Any]
 

@@ -3,14 +3,14 @@ broker side effects Mastermind has when they are registered or deleted."""
 
 from __future__ import annotations
 
-from simulators.waldur import access
-from simulators.waldur.agents import identity_lookup as _identity
-from simulators.waldur.errors import detail, invalid
-from simulators.waldur.events import EventRouter
-from simulators.waldur.http import Request, Response, Router, ok
-from simulators.waldur.listing import one as one_body
-from simulators.waldur.listing import paginate, uuids
-from simulators.waldur.state import Obj, parse_uuid
+from waldur_site_agent_actors.simulators.waldur import access
+from waldur_site_agent_actors.simulators.waldur.agents import identity_lookup as _identity
+from waldur_site_agent_actors.simulators.waldur.errors import detail, invalid
+from waldur_site_agent_actors.simulators.waldur.events import EventRouter
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, ok
+from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.state import Obj, parse_uuid
 
 OBJECT_TYPES = (
     "order",

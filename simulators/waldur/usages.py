@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from simulators.waldur import access, render
-from simulators.waldur.errors import ApiError, invalid
-from simulators.waldur.http import Request, Response, Router, created
-from simulators.waldur.listing import a_date, a_datetime, paginate, parse_stamp, uuids
-from simulators.waldur.state import Obj, State, isoformat, parse_uuid
+from waldur_site_agent_actors.simulators.waldur import access, render
+from waldur_site_agent_actors.simulators.waldur.errors import ApiError, invalid
+from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created
+from waldur_site_agent_actors.simulators.waldur.listing import (
+    a_date,
+    a_datetime,
+    paginate,
+    parse_stamp,
+    uuids,
+)
+from waldur_site_agent_actors.simulators.waldur.state import Obj, State, isoformat, parse_uuid
 
 REPORTABLE_STATES = ("OK", "Updating", "Terminating")
 POLICIES = ("none", "reuse", "zero")

@@ -1,7 +1,7 @@
 import json
 
-from actors import messages as m
-from actors.events import MAX_PAYLOAD, decode, object_type_of_queue
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.events import MAX_PAYLOAD, decode, object_type_of_queue
 
 
 def test_order_event_becomes_order_changed():

@@ -5,10 +5,10 @@ import time
 import pykka
 import pytest
 
-from actors.messages import OfferingDied
-from actors.supervisor import BACKOFF, FAILED, RUNNING, Supervisor
-from actors.timer import Timer
-from config import load_mapping
+from waldur_site_agent_actors.actors.messages import OfferingDied
+from waldur_site_agent_actors.actors.supervisor import BACKOFF, FAILED, RUNNING, Supervisor
+from waldur_site_agent_actors.actors.timer import Timer
+from waldur_site_agent_actors.config import load_mapping
 
 
 def make_config(*names, max_restarts=2, within=60.0):

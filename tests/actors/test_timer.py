@@ -2,7 +2,7 @@ import time
 
 import pykka
 
-from actors.timer import Timer
+from waldur_site_agent_actors.actors.timer import Timer
 
 
 class Counter(pykka.ThreadingActor):

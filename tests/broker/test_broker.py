@@ -18,7 +18,7 @@ import pytest
 import stomp
 from stomp.adapter.ws import WSStompConnection
 
-from simulators.waldur.broker import (
+from waldur_site_agent_actors.simulators.waldur.broker import (
     QUEUE_ARGUMENTS,
     Broker,
     BrokerError,

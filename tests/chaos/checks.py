@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.demo import COMPONENTS
-from backends import units
 from tests.chaos.workload import TERMINAL, Placed
 from tests.e2e.harness import DemoDb
+from waldur_site_agent_actors.agent.demo import COMPONENTS
+from waldur_site_agent_actors.backends import units
 
 DONE_ENDPOINT = "POST /api/marketplace-orders/{uuid}/set_state_done/"
 USAGE_COMPONENT = "gpu"  # the demo meters the `usage` components, here only gpu

@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
-from simulators.waldur.seed import default_scenario
 from tests.chaos.hostile import send_raw
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -12,9 +12,9 @@ import os
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
 from tests.chaos.run import ChaosRun, Size
 from tests.chaos.workload import scenario
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 import re
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
-from simulators.waldur.seed import default_scenario
 from tests.chaos.hostile import HOSTILE_NAMES
 from tests.e2e.harness import Agent, DemoDb, offering_config, terminal, wait_for
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 SAFE_USERNAME = re.compile(r"[a-z][a-z0-9_-]*")
 

@@ -19,7 +19,7 @@ PASSWORD = "hunter2-in-the-url"
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators.waldur.client import ConsumerClient
-from simulators.waldur.seed import default_scenario
 from tests.chaos.faults import retried
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 TERMINAL = frozenset({"done", "erred", "rejected", "canceled"})
 # Shares of the order types while there are resources to update or terminate.

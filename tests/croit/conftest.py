@@ -1,8 +1,8 @@
 import pytest
 
-from backends.croit_s3.backend import CroitS3Backend
-from backends.structures import WaldurResource
-from simulators.croit import CroitSimulator
+from waldur_site_agent_actors.backends.croit_s3.backend import CroitS3Backend
+from waldur_site_agent_actors.backends.structures import WaldurResource
+from waldur_site_agent_actors.simulators.croit import CroitSimulator
 
 GIB = 1024**3
 

@@ -4,12 +4,16 @@ import logging
 
 import pytest
 
-from backends.croit_s3.backend import CroitS3Backend, owner_stamp
-from backends.croit_s3.client import CroitError
-from backends.exceptions import BackendError, ConfigurationError, DuplicateResourceError
-from backends.structures import TOTAL_ACCOUNT_USAGE
-from simulators.croit import QuotaExceeded
 from tests.croit.conftest import COMPONENTS, GIB, make_resource
+from waldur_site_agent_actors.backends.croit_s3.backend import CroitS3Backend, owner_stamp
+from waldur_site_agent_actors.backends.croit_s3.client import CroitError
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    ConfigurationError,
+    DuplicateResourceError,
+)
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
+from waldur_site_agent_actors.simulators.croit import QuotaExceeded
 
 UID = "waldur_myorg_myproject_3f2a9c1e"
 
@@ -138,7 +142,7 @@ def test_someone_elses_user_with_the_same_name_is_not_taken_over(croit, backend)
 
 
 def test_a_user_without_keys_gets_one(make_backend):
-    from simulators.croit import CroitSimulator
+    from waldur_site_agent_actors.simulators.croit import CroitSimulator
 
     with CroitSimulator(generate_keys=False) as sim:
         backend = CroitS3Backend({"api_url": sim.api_url, "token": sim.token}, COMPONENTS)

@@ -6,10 +6,15 @@ import time
 
 import pytest
 
-from backends.croit_s3.client import CroitClient, CroitConflict, CroitError, CroitNotFound
-from backends.exceptions import BackendNotReadyError
-from simulators.croit import CroitSimulator
 from tests.tls import self_signed
+from waldur_site_agent_actors.backends.croit_s3.client import (
+    CroitClient,
+    CroitConflict,
+    CroitError,
+    CroitNotFound,
+)
+from waldur_site_agent_actors.backends.exceptions import BackendNotReadyError
+from waldur_site_agent_actors.simulators.croit import CroitSimulator
 
 
 def client_for(sim, **options):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def documented_configs() -> list[dict]:
 
 def agent(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

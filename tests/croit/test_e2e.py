@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from backends.croit_s3.naming import s3_user_name
-from backends.structures import WaldurResource
-from simulators.croit import CroitSimulator, QuotaExceeded
-from simulators.waldur import WaldurSimulator
-from simulators.waldur import seed as seeds
-from simulators.waldur.client import ConsumerClient
 from tests.croit.conftest import COMPONENTS, GIB
 from tests.e2e.harness import Agent, terminal, wait_for
+from waldur_site_agent_actors.backends.croit_s3.naming import s3_user_name
+from waldur_site_agent_actors.backends.structures import WaldurResource
+from waldur_site_agent_actors.simulators.croit import CroitSimulator, QuotaExceeded
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur import seed as seeds
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 DAY = 86400
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backends.croit_s3.metering import CroitUsageBackend, unit_days
-from backends.structures import TOTAL_ACCOUNT_USAGE
 from tests.croit.conftest import COMPONENTS, GIB, make_resource
+from waldur_site_agent_actors.backends.croit_s3.metering import CroitUsageBackend, unit_days
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
 
 DAY = 86400
 UID = "waldur_myorg_myproject_3f2a9c1e"

@@ -2,10 +2,10 @@
 
 import pytest
 
-from backends.croit_s3.backend import CroitS3Backend
-from backends.croit_s3.naming import clean_slug, s3_user_name
-from backends.exceptions import ConfigurationError
 from tests.croit.conftest import make_resource
+from waldur_site_agent_actors.backends.croit_s3.backend import CroitS3Backend
+from waldur_site_agent_actors.backends.croit_s3.naming import clean_slug, s3_user_name
+from waldur_site_agent_actors.backends.exceptions import ConfigurationError
 
 
 @pytest.mark.parametrize(

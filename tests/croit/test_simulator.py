@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from simulators.croit import CroitSimulator, QuotaExceeded
+from waldur_site_agent_actors.simulators.croit import CroitSimulator, QuotaExceeded
 
 UNLIMITED_QUOTA = {
     "enabled": False,

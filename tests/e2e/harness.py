@@ -15,7 +15,9 @@ from typing import Any
 
 import tomli_w
 
-from agent.demo import COMPONENTS  # the default simulator offering's components
+from waldur_site_agent_actors.agent.demo import (
+    COMPONENTS,
+)  # the default simulator offering's components
 
 _started: list[subprocess.Popen[bytes]] = []
 
@@ -78,7 +80,15 @@ class Agent:
     def start(self, *args: str, env: dict[str, str] | None = None) -> Agent:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "-c", str(self.config), *args],
+            [
+                sys.executable,
+                "-m",
+                "waldur_site_agent_actors.agent.cli",
+                "run",
+                "-c",
+                str(self.config),
+                *args,
+            ],
             stdout=log,
             stderr=log,
             cwd=Path(__file__).parents[2],
@@ -98,7 +108,14 @@ class Agent:
 
     def status(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "agent.cli", "status", "-c", str(self.config)],
+            [
+                sys.executable,
+                "-m",
+                "waldur_site_agent_actors.agent.cli",
+                "status",
+                "-c",
+                str(self.config),
+            ],
             capture_output=True,
             text=True,
             timeout=30,

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -3,8 +3,8 @@
 import sqlite3
 import time
 
-from backends.demo.client import current_month
 from tests.e2e.harness import Agent, DemoDb, offering_config, terminal, wait_for
+from waldur_site_agent_actors.backends.demo.client import current_month
 
 
 def created_account(consumer, offering, project, agent):

@@ -4,10 +4,10 @@ import contextlib
 import copy
 import socket
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
-from simulators.waldur.seed import default_scenario
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 
 def two_offerings():

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur import seed as seeds
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import wait_for
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur import seed as seeds
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 A_OFFERING_COMPONENTS = [
     {"type": "cpu", "name": "CPU", "billing_type": "limit", "measured_unit": "hours"},

@@ -4,10 +4,14 @@ import time
 
 import pytest
 
-from backends.exceptions import BackendError, BackendNotReadyError, ConfigurationError
-from backends.structures import TOTAL_ACCOUNT_USAGE, WaldurResource
-from backends.waldur.backend import WaldurBackend
 from tests.federation.conftest import COMPONENTS
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    BackendNotReadyError,
+    ConfigurationError,
+)
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, WaldurResource
+from waldur_site_agent_actors.backends.waldur.backend import WaldurBackend
 
 CUSTOMER_A = "c" * 32
 PROJECT_A, OTHER_PROJECT_A = "a" * 32, "b" * 32
@@ -196,7 +200,7 @@ def test_the_b_project_team_mirrors_the_team_here(backend, b):
     ],
 )
 def test_users_are_matched_by_the_configured_field(b, field, member, expected):
-    from backends.waldur.members import Member
+    from waldur_site_agent_actors.backends.waldur.members import Member
 
     backend = WaldurBackend(b.settings(user_match_field=field), COMPONENTS)
     b_users = {u["uuid"]: u["username"] for u in b.sim.objects("users")}

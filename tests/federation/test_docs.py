@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.discovery import create_backend
-from backends.waldur.backend import WaldurBackend
-from config import load_file
+from waldur_site_agent_actors.backends.discovery import create_backend
+from waldur_site_agent_actors.backends.waldur.backend import WaldurBackend
+from waldur_site_agent_actors.config import load_file
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "federation.md"
 EXAMPLES = [
@@ -29,7 +29,15 @@ def test_each_example_validates_and_starts_the_backend(tmp_path, example):
     config = tmp_path / "federation.yaml"
     config.write_text(example)
     run = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "validate", "--strict", "-c", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "waldur_site_agent_actors.agent.cli",
+            "validate",
+            "--strict",
+            "-c",
+            str(config),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -45,7 +53,7 @@ def test_a_wrong_factor_is_caught_by_validate(tmp_path):
     config = tmp_path / "federation.yaml"
     config.write_text(EXAMPLES[0].replace("factor: 5.0", "factor: 0").replace("cuid", "orcid"))
     run = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "validate", "-c", str(config)],
+        [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", "validate", "-c", str(config)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
 from tests.e2e.harness import Agent, terminal, wait_for
 from tests.federation.conftest import BSide, b_order, b_scenario, offering_config, place
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 pytestmark = pytest.mark.rabbitmq
 HOUR = 3600

@@ -2,9 +2,9 @@
 
 import pytest
 
-from backends.exceptions import ConfigurationError
-from backends.waldur.mapping import ComponentMapper
 from tests.federation.conftest import COMPONENTS
+from waldur_site_agent_actors.backends.exceptions import ConfigurationError
+from waldur_site_agent_actors.backends.waldur.mapping import ComponentMapper
 
 
 def test_passthrough_keeps_name_and_amount():

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from actors import messages as m
-from actors.target_events import TargetOrderSettled, decode_target
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.target_events import TargetOrderSettled, decode_target
 
 ACK = m.Acknowledgement(stomp=None, message_id="7", subscription="q")
 

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from simulators.moab.commands import DB_VARIABLE, main
-from simulators.moab.install import install
+from waldur_site_agent_actors.simulators.moab.commands import DB_VARIABLE, main
+from waldur_site_agent_actors.simulators.moab.install import install
 
 
 class Mam:

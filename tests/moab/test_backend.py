@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from backends.exceptions import (
+from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     CommandError,
     CommandNotFound,
@@ -13,8 +13,8 @@ from backends.exceptions import (
     DuplicateResourceError,
     InvalidNameError,
 )
-from backends.moab.backend import MoabBackend
-from backends.structures import TOTAL_ACCOUNT_USAGE, WaldurResource
+from waldur_site_agent_actors.backends.moab.backend import MoabBackend
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, WaldurResource
 
 DEPOSIT = {"measured_unit": "EUR", "accounting_type": "limit", "label": "Deposit"}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from simulators.waldur import WaldurSimulator
 from tests.moab.world import DEPOSIT, moab_scenario
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 DOC = Path(__file__).parents[2] / "docs" / "moab.md"
 
@@ -22,7 +22,7 @@ def example() -> str:
 
 def agent(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *argv],
+        [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", *argv],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
 from tests.e2e.harness import Agent, terminal, wait_for
 from tests.moab.world import DEPOSIT, moab_scenario
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 
 @pytest.fixture

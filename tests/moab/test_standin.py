@@ -4,7 +4,7 @@ import functools
 import os
 import subprocess
 
-from simulators.moab.commands import DB_VARIABLE, EXIT_REFUSED, EXIT_USAGE
+from waldur_site_agent_actors.simulators.moab.commands import DB_VARIABLE, EXIT_REFUSED, EXIT_USAGE
 
 
 def account_with_member(mam, account="chem", user="bob", deposit="100"):

@@ -1,6 +1,6 @@
 """The Waldur side of the MOAB tests: an offering selling one `deposit` component (EUR)."""
 
-from simulators.waldur.seed import default_scenario
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 DEPOSIT = {
     "measured_unit": "EUR",

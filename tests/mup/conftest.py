@@ -1,6 +1,6 @@
 import pytest
 
-from simulators.mup import MupSimulator
+from waldur_site_agent_actors.simulators.mup import MupSimulator
 
 
 @pytest.fixture

@@ -2,10 +2,14 @@
 
 import pytest
 
-from backends.exceptions import BackendError, BackendNotReadyError, ConfigurationError
-from backends.mup.api import MupUnavailable
-from backends.mup.backend import MupBackend, grant_number
-from backends.structures import TOTAL_ACCOUNT_USAGE, WaldurResource
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    BackendNotReadyError,
+    ConfigurationError,
+)
+from waldur_site_agent_actors.backends.mup.api import MupUnavailable
+from waldur_site_agent_actors.backends.mup.backend import MupBackend, grant_number
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, WaldurResource
 
 COMPONENTS = {
     "cpu": {
@@ -153,7 +157,7 @@ def test_team_members_are_registered_added_deactivated_and_added_again(mup, back
 
 
 def test_a_user_awaiting_approval_joins_once_approved():
-    from simulators.mup import MupSimulator
+    from waldur_site_agent_actors.simulators.mup import MupSimulator
 
     with MupSimulator(auto_approve_users=False) as mup:
         backend = MupBackend(settings(mup), COMPONENTS)

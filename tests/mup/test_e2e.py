@@ -2,9 +2,9 @@
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import Agent, terminal, wait_for
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 GRANT = "2024.00042.CPCA"
 COMPONENTS = {

@@ -244,7 +244,7 @@ def test_members_are_added_once_deactivated_and_reactivated(mup):
 
 
 def test_users_wait_for_approval_when_the_portal_says_so():
-    from simulators.mup import MupSimulator
+    from waldur_site_agent_actors.simulators.mup import MupSimulator
 
     with MupSimulator(auto_approve_users=False) as mup:
         user = new_user(mup)

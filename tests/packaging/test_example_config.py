@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from config import load_file
+from waldur_site_agent_actors.config import load_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "packaging" / "config.example.toml"
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import terminal, wait_for
 from tests.packaging.conftest import USER, Built, purge, run
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 pytestmark = pytest.mark.packaging
 
@@ -78,10 +78,13 @@ def test_installed_layout_user_and_cli(installed: Built):
     checked = run(BIN, "validate", "-c", str(EXAMPLE), "--strict")
     assert "OK (1 offering)" in checked.stdout
     # The venv is bound to the system interpreter and knows nothing of this checkout.
-    probe = "import agent, sys; print(agent.__file__, sys.base_prefix)"
+    probe = "import waldur_site_agent_actors as a, sys; print(a.__file__, sys.base_prefix)"
     where = run("/opt/waldur-site-agent/bin/python", "-c", probe, cwd="/")
     site = "/opt/waldur-site-agent/lib/python3.11/site-packages"
-    assert where.stdout.split() == [f"{site}/agent/__init__.py", "/usr"]
+    assert where.stdout.split() == [f"{site}/waldur_site_agent_actors/__init__.py", "/usr"]
+    # One namespace: nothing generic at the top of site-packages for another package to shadow.
+    for generic in ("agent", "actors", "backends", "config", "simulators"):
+        assert not Path(site, generic).exists(), generic
 
 
 def test_unit_and_homedir_drop_in_pass_systemd_analyze_verify(installed: Built, tmp_path):

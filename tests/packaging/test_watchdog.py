@@ -17,9 +17,9 @@ from pathlib import Path
 
 import tomli_w
 
-from agent import status
-from simulators.waldur import WaldurSimulator
 from tests.e2e.harness import wait_for
+from waldur_site_agent_actors.agent import status
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,14 @@ def test_no_watchdog_ping_while_an_offering_is_failed_and_pings_again_after_relo
         env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1000000"}
         with (tmp_path / "agent.log").open("wb") as log:
             agent = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "run", "-c", str(config)],
+                [
+                    sys.executable,
+                    "-m",
+                    "waldur_site_agent_actors.agent.cli",
+                    "run",
+                    "-c",
+                    str(config),
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

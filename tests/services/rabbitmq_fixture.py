@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from simulators.waldur.broker import Broker
+from waldur_site_agent_actors.simulators.waldur.broker import Broker
 
 SCRIPT = Path(__file__).resolve().parent / "rabbitmq"
 PREFIX = "WALDUR_TEST_RABBITMQ_"

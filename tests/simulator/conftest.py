@@ -1,7 +1,7 @@
 import pytest
 import requests
 
-from simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 
 class Api:

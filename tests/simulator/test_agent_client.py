@@ -5,14 +5,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from actors.waldur.agents import Agents
-from actors.waldur.client import WaldurClient, WaldurError, WaldurUnreachable
-from actors.waldur.offering_users import OfferingUsers
-from actors.waldur.offerings import Offerings
-from actors.waldur.orders import Orders
-from actors.waldur.resources import Resources
-from actors.waldur.usages import Usages
 from tests.simulator.conftest import Api
+from waldur_site_agent_actors.actors.waldur.agents import Agents
+from waldur_site_agent_actors.actors.waldur.client import (
+    WaldurClient,
+    WaldurError,
+    WaldurUnreachable,
+)
+from waldur_site_agent_actors.actors.waldur.offering_users import OfferingUsers
+from waldur_site_agent_actors.actors.waldur.offerings import Offerings
+from waldur_site_agent_actors.actors.waldur.orders import Orders
+from waldur_site_agent_actors.actors.waldur.resources import Resources
+from waldur_site_agent_actors.actors.waldur.usages import Usages
 
 
 @pytest.fixture
@@ -108,7 +112,7 @@ def test_transient_faults_are_retried(sim, client):
 
 
 def test_consumer_client_drives_the_consumer_side(sim, info):
-    from simulators.waldur.client import ConsumerClient
+    from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
     consumer = ConsumerClient(sim.api_url, sim.staff_token)
     offering, project = info["offerings"][0], info["projects"][0]
@@ -151,8 +155,8 @@ def test_oidc_client_credentials(sim, info):
 def test_verify_ssl_false_holds_even_with_requests_ca_bundle_set(tmp_path, monkeypatch):
     import certifi
 
-    from simulators.croit import CroitSimulator
     from tests.tls import self_signed
+    from waldur_site_agent_actors.simulators.croit import CroitSimulator
 
     cert, key = self_signed(tmp_path)
     # requests would let this variable turn verification back on for the session.

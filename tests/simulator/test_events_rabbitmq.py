@@ -9,8 +9,8 @@ import pytest
 import stomp
 from stomp.adapter.ws import WSStompConnection
 
-from simulators.waldur import WaldurSimulator
 from tests.simulator.conftest import Api
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 pytestmark = pytest.mark.rabbitmq
 TIMEOUT = 10.0

@@ -10,8 +10,8 @@ import time
 import pytest
 import requests
 
-from simulators.waldur import WaldurSimulator
 from tests.simulator.conftest import Api
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 ME = "GET /api/users/me/"
 DONE = "POST /api/marketplace-orders/{uuid}/set_state_done/"
@@ -211,7 +211,7 @@ def test_the_simulator_command(tmp_path):
         [
             sys.executable,
             "-m",
-            "agent.cli",
+            "waldur_site_agent_actors.agent.cli",
             "simulator",
             "--port",
             "0",
@@ -245,7 +245,7 @@ def test_the_default_scenario_as_a_file(tmp_path, suffix):
     import tomli_w
     import yaml
 
-    from simulators.waldur.seed import default_scenario
+    from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
     spec = default_scenario()
     path = tmp_path / f"default{suffix}"

@@ -165,9 +165,9 @@ def test_modified_before_filter(sim, staff, info):
 
 
 def test_offering_type_405_comes_after_the_state_409():
-    from simulators.waldur import WaldurSimulator
-    from simulators.waldur.seed import default_scenario
     from tests.simulator.conftest import Api
+    from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+    from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
     spec = default_scenario()
     spec["offerings"][0]["type"] = "Marketplace.Basic"
@@ -193,9 +193,9 @@ def test_offering_type_405_comes_after_the_state_409():
 
 
 def test_service_and_offering_managers_act_as_the_provider():
-    from simulators.waldur import WaldurSimulator
-    from simulators.waldur.seed import default_scenario
     from tests.simulator.conftest import Api
+    from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+    from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
     spec = default_scenario()
     spec["users"] += [{"username": "sm"}, {"username": "om"}]

@@ -1,6 +1,6 @@
 """Every operation the agent uses (waldur-api.md §2, upstream-contract.md §3-§4) is routed."""
 
-from simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 AGENT_OPERATIONS = """
 GET /api/marketplace-orders/

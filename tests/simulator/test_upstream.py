@@ -164,7 +164,7 @@ def test_upstream_event_process_over_real_rabbitmq(
 ):
     """Upstream's event mode registers its unified queue, connects over Web-STOMP, and handles
     an order it only hears about through the broker."""
-    from simulators.waldur import WaldurSimulator
+    from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
     with WaldurSimulator(broker=rabbitmq.broker) as sim:
         info = sim.summary()

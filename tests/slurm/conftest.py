@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from backends.slurm.backend import SlurmBackend
-from backends.structures import WaldurResource
+from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
+from waldur_site_agent_actors.backends.structures import WaldurResource
 
 QOS_PAUSED, QOS_DOWNSCALED = "waldur-paused", "waldur-limited"
 

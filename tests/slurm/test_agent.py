@@ -124,8 +124,8 @@ def user_usages(consumer, resource_uuid):
 
 def expected_usage(slurm, jobs: dict[str, str]) -> dict[str, dict[str, float]]:
     """Waldur-unit usage per user, computed here from sacct's own figures for these jobs."""
-    from backends import units
-    from backends.slurm.usage import parse_tres
+    from waldur_site_agent_actors.backends import units
+    from waldur_site_agent_actors.backends.slurm.usage import parse_tres
 
     tres = {"cpu": "cpu", "mem": "mem", "gpu": "gres/gpu"}
     minutes: dict[str, dict[str, float]] = {}

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from backends import units
-from backends.exceptions import DuplicateResourceError
-from backends.structures import TOTAL_ACCOUNT_USAGE
 from tests.slurm.conftest import COMPONENTS, QOS_PAUSED, resource
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.exceptions import DuplicateResourceError
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
 
 pytestmark = pytest.mark.slurm
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from backends.discovery import create_backend
-from config import load_file
+from waldur_site_agent_actors.backends.discovery import create_backend
+from waldur_site_agent_actors.config import load_file
 
 DOC = Path(__file__).parents[2] / "docs" / "slurm.md"
 
@@ -21,7 +21,15 @@ def example() -> str:
 
 def validate(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", "validate", "--strict", "-c", str(path)],
+        [
+            sys.executable,
+            "-m",
+            "waldur_site_agent_actors.agent.cli",
+            "validate",
+            "--strict",
+            "-c",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,12 +5,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backends.exceptions import ConfigurationError, InvalidNameError
-from backends.slurm import naming, usage
-from backends.slurm.backend import SlurmBackend
-from backends.slurm.client import _chunks
-from backends.structures import TOTAL_ACCOUNT_USAGE
 from tests.slurm.conftest import COMPONENTS, resource, settings
+from waldur_site_agent_actors.backends.exceptions import ConfigurationError, InvalidNameError
+from waldur_site_agent_actors.backends.slurm import naming, usage
+from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
+from waldur_site_agent_actors.backends.slurm.client import _chunks
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
 
 HOSTILE = ["a;b", "$(id)", "x" * 200, "ünïcödé", "a b", "-rf", "name=root", "a\nb", "`id`", ""]
 

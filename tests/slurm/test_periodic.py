@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from backends.exceptions import ConfigurationError
-from backends.slurm.backend import SlurmBackend
-from backends.slurm.periodic import NOT_ENABLED, QOS_THRESHOLD
 from tests.slurm.conftest import COMPONENTS, resource
 from tests.slurm.test_docs import example, validate
+from waldur_site_agent_actors.backends.exceptions import ConfigurationError
+from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
+from waldur_site_agent_actors.backends.slurm.periodic import NOT_ENABLED, QOS_THRESHOLD
 
 ENABLED = {"enabled": True, "limit_type": "GrpTRESMins"}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.client import ConsumerClient
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
 from tests.slurm.conftest import COMPONENTS, settings
 from tests.slurm.test_periodic import share_and_limits
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 
 pytestmark = [pytest.mark.slurm, pytest.mark.rabbitmq]
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import tomli_w
 
-from agent import site_tools
-from agent.cli import main
-from backends.slurm.backend import SlurmBackend
-from backends.structures import WaldurResource
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.seed import default_scenario
 from tests.slurm.conftest import COMPONENTS, settings
+from waldur_site_agent_actors.agent import site_tools
+from waldur_site_agent_actors.agent.cli import main
+from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
+from waldur_site_agent_actors.backends.structures import WaldurResource
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 
 @pytest.fixture(autouse=True)

@@ -3,14 +3,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from actors.backend import BackendActor
-from actors.usernames import UsernameSync
-from actors.waldur.client import WaldurClient
-from actors.waldur_actor import WaldurActor
-from config import plugins
-from config.load import load_mapping
-from simulators.waldur import WaldurSimulator
-from simulators.waldur.seed import default_scenario
+from waldur_site_agent_actors.actors.backend import BackendActor
+from waldur_site_agent_actors.actors.usernames import UsernameSync
+from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
+from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.config.load import load_mapping
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 
 def scenario():

@@ -1,6 +1,6 @@
 """A username plugin whose answers a test scripts per Waldur username (`SCRIPT`)."""
 
-from backends.usernames import OfferingUserInfo, UsernameManagementBackend
+from waldur_site_agent_actors.backends.usernames import OfferingUserInfo, UsernameManagementBackend
 
 SCRIPT: dict[str, object] = {}
 """Waldur username -> what to do: a str to generate, an exception to raise, or ("existing", name)

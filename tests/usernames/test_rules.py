@@ -2,9 +2,14 @@
 
 import pytest
 
-from actors.usernames import unique
-from backends.exceptions import OfferingUserAccountLinkingRequiredError
-from backends.usernames import RESERVED, BaseUsernameBackend, OfferingUserInfo, normalise
+from waldur_site_agent_actors.actors.usernames import unique
+from waldur_site_agent_actors.backends.exceptions import OfferingUserAccountLinkingRequiredError
+from waldur_site_agent_actors.backends.usernames import (
+    RESERVED,
+    BaseUsernameBackend,
+    OfferingUserInfo,
+    normalise,
+)
 
 
 def info(full_name="", username="", email=""):

@@ -1,7 +1,10 @@
 """Username sync against the Waldur simulator: names by rule, unique, stored, states moved."""
 
-from backends.exceptions import BackendError, OfferingUserAdditionalValidationRequiredError
 from tests.usernames import plugins
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    OfferingUserAdditionalValidationRequiredError,
+)
 
 LINKING = "Pending account linking"
 
