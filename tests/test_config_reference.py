@@ -16,7 +16,8 @@ DOC = ROOT / "docs" / "config.md"
 
 def test_docs_config_md_is_the_render():
     assert DOC.read_text(encoding="utf-8") == reference.render(), (
-        "docs/config.md is stale: run `python -m config.reference > docs/config.md`"
+        "docs/config.md is stale: run "
+        "`python -m waldur_site_agent_actors.config.reference > docs/config.md`"
     )
 
 

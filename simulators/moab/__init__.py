@@ -5,6 +5,6 @@ executable per `mam-*` command into `directory`; put it first on PATH and the `m
 an operator) runs them exactly as it would run the real clients. Every process shares the SQLite
 file named by `MAM_SIM_DB` (the path given to `install` unless the variable is set).
 
-    python -m simulators.moab install /tmp/mam-bin --db /tmp/mam.sqlite
+    python -m waldur_site_agent_actors.simulators.moab install /tmp/mam-bin --db /tmp/mam.sqlite
     PATH=/tmp/mam-bin:$PATH mam-list-accounts
 """

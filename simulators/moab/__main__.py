@@ -1,4 +1,7 @@
-"""`python -m simulators.moab install DIR [--db FILE]`: put the `mam-*` stand-ins into DIR."""
+"""Put the `mam-*` stand-ins into DIR.
+
+`python -m waldur_site_agent_actors.simulators.moab install DIR [--db FILE]`
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from waldur_site_agent_actors.simulators.moab.install import install
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m simulators.moab")
+    parser = argparse.ArgumentParser(prog="python -m waldur_site_agent_actors.simulators.moab")
     commands = parser.add_subparsers(dest="command", required=True)
     setup = commands.add_parser("install", help="write the mam-* executables into a directory")
     setup.add_argument("directory", type=Path)

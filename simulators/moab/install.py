@@ -1,4 +1,6 @@
-"""Write the `mam-*` stand-in executables into a directory (`python -m simulators.moab install`).
+"""Write the `mam-*` stand-in executables into a directory.
+
+`python -m waldur_site_agent_actors.simulators.moab install DIR` runs this.
 
 Each script runs Python with `-I -S` (no site-packages, no environment) and only the repository
 on its path: the stand-in needs nothing else, and a command starts in a few tens of milliseconds.
