@@ -2,8 +2,9 @@
 
 `python -m waldur_site_agent_actors.simulators.moab install DIR` runs this.
 
-Each script runs Python with `-I -S` (no site-packages, no environment) and only the repository
-on its path: the stand-in needs nothing else, and a command starts in a few tens of milliseconds.
+Each script runs Python with `-I -S` (no site-packages, no environment) and only the agent's
+folder on its path: the stand-in needs nothing else, and a command starts in a few tens of
+milliseconds.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import waldur_site_agent_actors
 from waldur_site_agent_actors.simulators.moab.commands import COMMANDS, DB_VARIABLE
 
-ROOT = Path(__file__).resolve().parents[2]
+# The folder holding the namespace package: the checkout, or site-packages once installed.
+ROOT = Path(waldur_site_agent_actors.__file__).parent.parent
 
 SCRIPT = """#!{python} -IS
 import os, sys
