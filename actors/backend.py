@@ -95,6 +95,7 @@ class BackendActor(pykka.ThreadingActor):
             "reconciles_team": bool(getattr(backend, "reconciles_team", False)),
             "target_events": bool(getattr(backend, "target_events_enabled", False)),
             "target_poll_seconds": getattr(backend, "target_poll_seconds", None),
+            "prepaid": bool(backend is not None and backend.has_prepaid_components()),
         }
 
     def set_service_provider(self, uuid: str) -> None:
@@ -102,6 +103,14 @@ class BackendActor(pykka.ThreadingActor):
             backend = getattr(self, role)
             if backend is not None:
                 backend.service_provider_uuid = uuid
+
+    def set_offering_details(self, partitions: list[str], plugin_options: dict[str, Any]) -> None:
+        """The offering's partitions and plugin options as Waldur has them now, for the plugins
+        that act on them (SLURM: partitions of associations, QoS enforcement, account names)."""
+        for role in ROLES:
+            backend = getattr(self, role)
+            if hasattr(backend, "set_offering_details"):
+                backend.set_offering_details(list(partitions), dict(plugin_options))
 
 
 def exposed(plugin: T) -> T:

@@ -14,7 +14,11 @@ import msgspec
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
-from waldur_site_agent_actors.actors.user_context import is_linked, member_details
+from waldur_site_agent_actors.actors.user_context import (
+    hand_over_offering,
+    is_linked,
+    member_details,
+)
 from waldur_site_agent_actors.actors.usernames import UsernameSync
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import Resource, TeamMember
@@ -29,6 +33,7 @@ class MembershipActor(ModeActor):
         caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
         self.states: tuple[str, ...] = caps["handled_resource_states"]
         self.reconciles_team: bool = caps["reconciles_team"]
+        self.prepaid: bool = caps["prepaid"]
         self.usernames = UsernameSync(self.context, self.backend, self.log)
 
     def on_receive(self, message: Any) -> Any:
@@ -58,6 +63,8 @@ class MembershipActor(ModeActor):
         try:
             self.usernames.sync(self.waldur)
             resources = self._resources()
+            if resources:
+                hand_over_offering(self.waldur, self.backend, self.context.uuid)
         except (WaldurError, WaldurUnreachable) as exc:
             self.finished(error=str(exc))
             return
@@ -77,6 +84,8 @@ class MembershipActor(ModeActor):
             self.usernames.sync(self.waldur)
             chosen = [r for r in self._resources() if wanted(r)]
             accounts = self._project_accounts() if chosen else {}
+            if chosen:
+                hand_over_offering(self.waldur, self.backend, self.context.uuid)
             for resource in chosen:
                 self.sync_resource(resource, accounts)
         except (WaldurError, WaldurUnreachable) as exc:
@@ -113,6 +122,7 @@ class MembershipActor(ModeActor):
         if info is None:
             self.log.warning("resource %s is in Waldur but not on the backend", backend_id)
             return
+        self.plugin.sync_resource_project(target).get(timeout=BACKEND_TIMEOUT)
         team = self.waldur.resources.team(resource.uuid).get()
         if self.reconciles_team:
             self._mirror_team(resource, team)
@@ -124,10 +134,14 @@ class MembershipActor(ModeActor):
             self.plugin.downscale_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
         else:
             self.plugin.restore_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+        if self.prepaid:
+            # A renewal moves end_date on: the budget follows (written only when it differs).
+            self.plugin.apply_resource_limits(target).get(timeout=BACKEND_TIMEOUT)
         metadata = self.plugin.get_resource_metadata(backend_id).get(timeout=BACKEND_TIMEOUT)
         if metadata and metadata != (resource.backend_metadata or {}):
             self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
-        self._sync_user_limits(resource)
+        if not resource.restrict_member_access:
+            self._sync_user_limits(resource)
         if resource.state == "Erred":
             self._recover(resource)
         self.waldur.resources.refresh_last_sync(resource.uuid).get()
@@ -140,9 +154,7 @@ class MembershipActor(ModeActor):
         fresh = self.waldur.resources.get(resource.uuid).get()
         if fresh.state != "Erred":
             return
-        _, limits = self.plugin.collect_limits(waldur_resource(fresh)).get(timeout=BACKEND_TIMEOUT)
-        if limits:
-            self.plugin.set_resource_limits(fresh.backend_id, limits).get(timeout=BACKEND_TIMEOUT)
+        self.plugin.apply_resource_limits(waldur_resource(fresh)).get(timeout=BACKEND_TIMEOUT)
         self.waldur.resources.set_ok(resource.uuid).get()
 
     def _sync_members(
@@ -165,7 +177,7 @@ class MembershipActor(ModeActor):
         stale = existing - wanted
         missing = set() if resource.restrict_member_access else wanted - existing
         if missing:
-            details = member_details([msgspec.structs.asdict(t) for t in team])
+            details = member_details([msgspec.structs.asdict(t) for t in team], resource)
             added = self.plugin.add_users_to_resource(backend_id, missing, **details)
             added.get(timeout=BACKEND_TIMEOUT)
             self.log.info("added %s to %s", ", ".join(sorted(missing)), backend_id)
@@ -208,10 +220,18 @@ class MembershipActor(ModeActor):
         return names
 
     def _sync_user_limits(self, resource: Resource) -> None:
+        """Waldur's per-user limits onto the backend, and a limit Waldur no longer holds
+        cleared there (set to none), as upstream does."""
         limits: dict[str, dict[str, float]] = {}
         for item in self.waldur.usages.user_limits(resource.uuid).get():
             if item.limit is not None:
                 limits.setdefault(item.user, {})[item.component_type] = float(item.limit)
+        on_backend = self.plugin.get_resource_user_limits(resource.backend_id).get(
+            timeout=BACKEND_TIMEOUT
+        )
+        for username in sorted(set(on_backend) - set(limits)):
+            if on_backend[username]:
+                limits[username] = {}
         for username, user_limits in sorted(limits.items()):
             self.plugin.set_resource_user_limits(resource.backend_id, username, user_limits).get(
                 timeout=BACKEND_TIMEOUT

@@ -195,6 +195,7 @@ class OrderActor(ModeActor):
 
     def _create(self, order: Order, lookups: Lookups) -> str | None:
         resource = lookups.resource(order.marketplace_resource_uuid)
+        lookups.offering()  # the plugin names and links by the offering's current options
         target = waldur_resource(resource)
         backend_id = resource.backend_id or self.plugin.resource_backend_id(target).get()
         if not resource.backend_id:
@@ -210,9 +211,9 @@ class OrderActor(ModeActor):
             self.log.info(
                 "resource %s already exists on the backend as %s", resource.uuid, backend_id
             )
-            _, limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
-            pending = self.plugin.set_resource_limits(backend_id, limits) if limits else None
-            pending_id = pending.get(timeout=BACKEND_TIMEOUT) if pending else None
+            pending_id = self.plugin.apply_resource_limits(target.with_backend_id(backend_id)).get(
+                timeout=BACKEND_TIMEOUT
+            )
             info = BackendResourceInfo(backend_id=backend_id, pending_order_id=pending_id or "")
         else:
             created = self.plugin.create_resource_with_id(target, backend_id, context)
@@ -246,7 +247,7 @@ class OrderActor(ModeActor):
             if is_linked(t.get("offering_user_username"), t.get("offering_user_state"))
         }
         if usernames:
-            details = member_details(context.get("team", []))
+            details = member_details(context.get("team", []), resource)
             added = self.plugin.add_users_to_resource(info.backend_id, usernames, **details)
             added.get(timeout=BACKEND_TIMEOUT)
 
@@ -269,11 +270,17 @@ class OrderActor(ModeActor):
             if pending:
                 # An option change carries the resource's limits unchanged: nothing else to do.
                 return str(pending)
-        if same_limits(limits, resource.limits or {}):
+        if self.plugin.has_prepaid_components().get(timeout=BACKEND_TIMEOUT):
+            # The budget is limit x duration: a renewal changes the duration with the same
+            # limits, so the backend recomputes it from the whole resource either way.
+            target = msgspec.structs.replace(waldur_resource(resource), limits=dict(limits))
+            pending = self.plugin.apply_resource_limits(target).get(timeout=BACKEND_TIMEOUT)
+        elif same_limits(limits, resource.limits or {}):
             return None
-        pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(
-            timeout=BACKEND_TIMEOUT
-        )
+        else:
+            pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(
+                timeout=BACKEND_TIMEOUT
+            )
         self.log.info("order %s: limits of %s set to %s", order.uuid, resource.backend_id, limits)
         return str(pending) if pending else None
 

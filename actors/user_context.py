@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from waldur_site_agent_actors.actors.context import OfferingContext
-from waldur_site_agent_actors.actors.waldur.models import OfferingUser, Resource, TeamMember
+from waldur_site_agent_actors.actors.waldur.models import (
+    Offering,
+    OfferingUser,
+    Resource,
+    TeamMember,
+)
 
 RESOURCE_STATES_WITH_ORDERS = ("Creating", "Updating", "Terminating")
 
@@ -29,6 +34,7 @@ class Lookups:
         self._offering_users: list[OfferingUser] | None = None
         self._ssh_keys: dict[str, str] | None = None
         self._plans: dict[str, dict[str, Any]] = {}
+        self._offering: Offering | None = None
 
     def resource(self, uuid: str | None) -> Resource:
         if not uuid:
@@ -54,6 +60,13 @@ class Lookups:
             self._plans[plan_uuid] = dict(self.waldur.offerings.plan(plan_uuid).get().quotas)
         return self._plans[plan_uuid]
 
+    def offering(self) -> Offering:
+        """The offering, read once per sweep; its partitions and plugin options are handed to
+        the plugins, which act on them and never ask Waldur themselves."""
+        if self._offering is None:
+            self._offering = hand_over_offering(self.waldur, self.backend, self.context.uuid)
+        return self._offering
+
     def offering_users(self) -> list[OfferingUser]:
         if self._offering_users is None:
             self._offering_users = self.waldur.offering_users.of_offering(self.context.uuid).get()
@@ -62,7 +75,7 @@ class Lookups:
     def ssh_keys(self) -> dict[str, str]:
         if self._ssh_keys is None:
             self._ssh_keys = {}
-            offering = self.waldur.offerings.get(self.context.uuid).get()
+            offering = self.offering()
             provider = (
                 self.waldur.offerings.service_provider(offering.customer_uuid).get()
                 if offering.customer_uuid
@@ -100,14 +113,24 @@ class Lookups:
         }
 
 
+def hand_over_offering(waldur: Any, backend: Any, offering_uuid: str) -> Offering:
+    offering = waldur.offerings.get(offering_uuid).get()
+    backend.set_offering_details(offering.partition_names, offering.plugin_options or {}).get()
+    return offering
+
+
 def is_linked(offering_username: str | None, offering_user_state: str | None) -> bool:
     """A team member belongs on the backend once their offering user has a name and is OK."""
     return bool(offering_username) and offering_user_state in (None, "OK")
 
 
-def member_details(team: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def member_details(
+    team: list[dict[str, Any]], resource: Resource | None = None
+) -> dict[str, dict[str, Any]]:
     """`add_users_to_resource` keyword arguments for the linked members of a team (upstream's
-    `user_emails` and `user_attributes`), so a backend that registers accounts itself (MUP) can."""
+    `user_emails` and `user_attributes`), so a backend that registers accounts itself (MUP) can,
+    and the resource's order `attributes` (`resource_attributes`: SLURM grants the QoS and
+    partition a customer chose there)."""
     linked = [
         t for t in team if is_linked(t.get("offering_user_username"), t.get("offering_user_state"))
     ]
@@ -120,4 +143,5 @@ def member_details(team: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             }
             for t in linked
         },
+        "resource_attributes": dict((resource.attributes if resource else None) or {}),
     }

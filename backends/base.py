@@ -24,6 +24,10 @@ from waldur_site_agent_actors.backends.structures import (
     WaldurResource,
 )
 
+LIMITED = ("limit", "one")
+"""Accounting types whose amount the customer sets on the resource: a quota, or (`one`) a
+prepaid one."""
+
 UserContext = dict[str, Any]
 """Pre-resolved Waldur data: `team`, `offering_users`, `ssh_keys`, `plan_quotas`."""
 
@@ -239,6 +243,24 @@ class BaseBackend(abc.ABC):
             self._client.set_resource_limits(resource_backend_id, backend_limits)
         return None
 
+    def apply_resource_limits(self, waldur_resource: WaldurResource) -> str | None:
+        """The resource's own limits onto the backend (an adopted resource, a recovered one, a
+        prepaid one whose duration changed); returns a backend order id like
+        `set_resource_limits`, or None when done."""
+        _, limits = self.collect_limits(waldur_resource)
+        if not limits:
+            return None
+        return self.set_resource_limits(waldur_resource.backend_id, limits)
+
+    def has_prepaid_components(self) -> bool:
+        """True when a limit depends on the resource's duration (`end_date`), so a renewal,
+        which changes only that, must reach the backend through `apply_resource_limits`."""
+        return False
+
+    def sync_resource_project(self, waldur_resource: WaldurResource) -> None:
+        """Membership cycle: follow the resource's project where it moved in Waldur (another
+        customer); hierarchical backends override this."""
+
     def set_resource_options(
         self, waldur_resource: WaldurResource, new_options: dict[str, Any]
     ) -> str | None:
@@ -286,13 +308,14 @@ class BaseBackend(abc.ABC):
     def component_limits(
         self, waldur_resource: WaldurResource, fixed: bool = True
     ) -> tuple[dict[str, int], dict[str, float]]:
-        """The usual `_collect_resource_limits`: `limit` components from the resource's limits
-        and, with `fixed`, `usage` components capped by their configured `limit`; as (backend
-        units, Waldur units)."""
+        """The usual `_collect_resource_limits`: `limit` and prepaid `one` components from the
+        resource's limits and, with `fixed`, `usage` components capped by their configured
+        `limit`; as (backend units, Waldur units)."""
         backend_limits: dict[str, int] = {}
         waldur_limits: dict[str, float] = {}
         for key, component in self.backend_components.items():
-            if component.get("accounting_type") == "limit" and key in waldur_resource.limits:
+            limited = component.get("accounting_type") in LIMITED
+            if limited and key in waldur_resource.limits:
                 value = float(waldur_resource.limits[key])
             elif fixed and component.get("limit") is not None:
                 value = float(component["limit"])

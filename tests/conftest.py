@@ -61,6 +61,7 @@ pytest_plugins = [
     *globals().get("pytest_plugins", []),
     "tests.services.rabbitmq_fixture",
     "tests.services.slurm_fixture",
+    "tests.services.quotafs_fixture",
 ]
 
 

@@ -62,6 +62,10 @@ class OfferingComponent(Model, frozen=True):
     limit_period: str | None = None
 
 
+class OfferingPartition(Model, frozen=True):
+    partition_name: str | None = None
+
+
 class Offering(Model, frozen=True):
     uuid: str | None = None
     name: str | None = None
@@ -69,6 +73,11 @@ class Offering(Model, frozen=True):
     state: str | None = None
     components: list[OfferingComponent] = msgspec.field(default_factory=list)
     plugin_options: dict[str, Any] | None = None
+    partitions: list[OfferingPartition] | None = None
+
+    @property
+    def partition_names(self) -> list[str]:
+        return sorted({p.partition_name for p in self.partitions or [] if p.partition_name})
 
 
 class TeamMember(Model, frozen=True):

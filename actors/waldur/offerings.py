@@ -21,7 +21,17 @@ class Offerings:
         return self.client.get(
             f"marketplace-provider-offerings/{uuid}/",
             Offering,
-            {"field": ["uuid", "name", "customer_uuid", "state", "components", "plugin_options"]},
+            {
+                "field": [
+                    "uuid",
+                    "name",
+                    "customer_uuid",
+                    "state",
+                    "components",
+                    "plugin_options",
+                    "partitions",
+                ]
+            },
         )
 
     def service_provider(self, customer_uuid: str) -> str | None:

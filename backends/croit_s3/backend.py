@@ -334,6 +334,9 @@ class CroitS3Backend(BaseBackend):
     ) -> list[str]:
         return []
 
+    def get_resource_user_limits(self, resource_backend_id: str) -> dict[str, dict[str, int]]:
+        return {}
+
     def set_resource_user_limits(
         self, resource_backend_id: str, username: str, limits: dict[str, float]
     ) -> None:

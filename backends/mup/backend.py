@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from waldur_site_agent_actors.backends import units
-from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.base import LIMITED, BaseBackend, UserContext
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     BackendNotReadyError,
@@ -51,11 +51,11 @@ class MupBackend(BaseBackend):
         except msgspec.ValidationError as exc:
             raise ConfigurationError(f"mup backend_settings: {exc}") from None
         for key, component in self.backend_components.items():
-            if component.get("accounting_type") != "limit":
+            if component.get("accounting_type") not in LIMITED:
                 raise ConfigurationError(
                     f"mup component {key!r} has accounting_type "
                     f"{component.get('accounting_type')!r}: MUP allocations are limits, so "
-                    f"every component must be 'limit'"
+                    f"every component must be 'limit' (or prepaid 'one')"
                 )
         self.api = MupApi(
             self.settings.api_url,

@@ -1,12 +1,15 @@
 """`SlurmBackend`: Waldur resources as SLURM accounts, teams as associations, usage from sacct.
 
-The tree is default_account -> customer -> project -> allocation (or parent_account -> project
+The tree is root_account -> customer -> project -> allocation (or parent_account -> project
 -> allocation when `parent_account` is set); only allocations are Waldur resources. Every call
 goes through the offering's backend actor, so no two sacctmgr calls of one offering overlap.
+What the actors resolve in Waldur for it (the offering's partitions and plugin options) is
+handed over with `set_offering_details`.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from typing import Any
@@ -14,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends import prepaid, units
 from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -22,12 +25,21 @@ from waldur_site_agent_actors.backends.exceptions import (
     ConfigurationError,
     DuplicateResourceError,
 )
-from waldur_site_agent_actors.backends.slurm import homedirs, naming, periodic, usage
+from waldur_site_agent_actors.backends.slurm import (
+    homedirs,
+    naming,
+    periodic,
+    projectdirs,
+    qos,
+    quotas,
+    usage,
+)
 from waldur_site_agent_actors.backends.slurm.client import AssocRow, ComponentMap, SlurmClient
 from waldur_site_agent_actors.backends.slurm.settings import (
     TRES_OF_COMPONENT,
     SlurmComponent,
     SlurmSettings,
+    tres_names,
 )
 from waldur_site_agent_actors.backends.structures import (
     BackendResourceInfo,
@@ -74,6 +86,12 @@ class SlurmBackend(BaseBackend):
             partition=self.settings.default_partition,
             preferred_default=self.settings.default_account,
         )
+        self.allocation_qos = qos.AllocationQos(self.client, self.settings.qos)
+        self.offering_partitions: list[str] = []
+        self.offering_plugin_options: dict[str, Any] = {}
+        self.project_gid: projectdirs.GidOf = projectdirs.system_gid
+        """How a project directory's group becomes a gid for its Lustre quota."""
+        self._quota_given: set[str] = set()
 
     @property
     def homedirs_enabled(self) -> bool:
@@ -83,18 +101,24 @@ class SlurmBackend(BaseBackend):
         """Names from the config reach command lines too: refuse bad ones at start."""
         s = self.settings
         naming.account(s.default_account, "default_account")
-        if s.parent_account:
-            naming.account(s.parent_account, "parent_account")
+        for key in ("root_account", "parent_account", "cluster_name"):
+            value = getattr(s, key)
+            if value:
+                naming.account(value, key)
         for key in ("qos_default", "qos_downscaled", "qos_paused", "default_partition"):
             value = getattr(s, key)
             if value:
                 naming.qos(value, key)
-        if s.cluster_name:
-            naming.account(s.cluster_name, "cluster_name")
         for key in ("customer_prefix", "project_prefix", "allocation_prefix"):
             value = getattr(s, key)
             if value:
                 naming.account(value + "x", key)
+
+    def set_offering_details(self, partitions: list[str], plugin_options: dict[str, Any]) -> None:
+        """What the actors read of the offering in Waldur: its partitions (their names are
+        checked when they reach a command line) and its `plugin_options`."""
+        self.offering_partitions = sorted(set(partitions))
+        self.offering_plugin_options = dict(plugin_options)
 
     # -- health ---------------------------------------------------------------------------------
 
@@ -124,16 +148,27 @@ class SlurmBackend(BaseBackend):
                 where.tres,
                 "ok" if present else "MISSING on the cluster",
             )
-        qos = self.client.qos_names()
-        for key in ("qos_default", "qos_downscaled", "qos_paused"):
-            name = getattr(s, key)
+        for key in ("grp_tres", "min_tres_per_job"):
+            missing = sorted(set(tres_names(getattr(s.qos, key))) - tres)
+            if s.qos.enabled and missing:
+                ok = False
+                self.log.info("qos_management.%s: TRES %s MISSING", key, ", ".join(missing))
+        known_qos = self.client.qos_names()
+        named = [(k, getattr(s, k)) for k in ("qos_downscaled", "qos_paused")]
+        if not s.qos.skip_qos_swap:
+            named.insert(0, ("qos_default", s.restore_qos))
+        named += [("qos_management.additional_qos", q) for q in s.qos.additional_qos or []]
+        for key, name in named:
             if name:
-                ok = ok and name in qos
-                self.log.info("%s %s: %s", key, name, "ok" if name in qos else "MISSING")
-        root = s.parent_account or s.default_account
-        exists = self.client.account_row(root) is not None
-        ok = ok and exists
-        self.log.info("root account %s: %s", root, "ok" if exists else "MISSING")
+                ok = ok and name in known_qos
+                self.log.info("%s %s: %s", key, name, "ok" if name in known_qos else "MISSING")
+        for key, account in (
+            ("root account", s.parent_account or s.tree_root),
+            ("default account", s.default_account),
+        ):
+            exists = self.client.account_row(account) is not None
+            ok = ok and exists
+            self.log.info("%s %s: %s", key, account, "ok" if exists else "MISSING")
         return ok
 
     def list_components(self) -> list[str]:
@@ -145,20 +180,26 @@ class SlurmBackend(BaseBackend):
         """The allocation's account: `allocation_prefix + slug`, or `-2`, `-3`... if taken.
 
         An existing account of the same project is this resource's (created by a run that
-        stopped before telling Waldur); one of another project belongs to someone else.
+        stopped before telling Waldur); one of another project belongs to someone else. With
+        the offering's `account_name_generation_policy: project_slug` the name is the project's
+        slug, and every existing account is taken (the project's other allocations have it):
+        `name-0`, `name-1`, ... as upstream names them.
         """
+        by_project = (
+            self.offering_plugin_options.get("account_name_generation_policy") == "project_slug"
+        )
+        slug = waldur_resource.project_slug if by_project else waldur_resource.slug
         base = naming.derived_account(
-            self.settings.allocation_prefix,
-            waldur_resource.slug or waldur_resource.uuid,
-            "allocation account",
+            self.settings.allocation_prefix, slug or waldur_resource.uuid, "allocation account"
         )
-        for name in naming.candidates(base, self.settings.backend_id_max_retries):
+        tries = self.settings.backend_id_max_retries
+        for name in naming.candidates(base, tries, first=0 if by_project else 2):
             existing = self.client.get_resource(name)
-            if existing is None or existing.organization == waldur_resource.project_uuid:
+            if existing is None or (
+                not by_project and existing.organization == waldur_resource.project_uuid
+            ):
                 return name
-        raise BackendError(
-            f"no free account name for {base!r} after {self.settings.backend_id_max_retries} tries"
-        )
+        raise BackendError(f"no free account name for {base!r} after {tries} tries")
 
     def _tree(self, waldur_resource: WaldurResource) -> tuple[str, str, str | None]:
         """(project account, its parent, the customer account or None in a flat tree)."""
@@ -187,13 +228,11 @@ class SlurmBackend(BaseBackend):
         """Customer and project accounts exist, under the right parents, before the allocation."""
         project, parent, customer = self._tree(waldur_resource)
         if customer and customer not in rows:
+            root = self.settings.tree_root
             self.client.create_resource(
-                customer,
-                waldur_resource.customer_name or customer,
-                customer,
-                parent_name=self.settings.default_account,
+                customer, waldur_resource.customer_name or customer, customer, parent_name=root
             )
-            self.log.info("created account %s under %s", customer, self.settings.default_account)
+            self.log.info("created account %s under %s", customer, root)
         row = rows.get(project)
         if row is None:
             self.client.create_resource(
@@ -205,27 +244,55 @@ class SlurmBackend(BaseBackend):
             self.client.set_parent(project, parent)
             self.log.info("moved account %s from %s to %s", project, row.parent, parent)
 
+    def sync_resource_project(self, waldur_resource: WaldurResource) -> None:
+        """Membership cycle: the tree above the allocation as Waldur has it now (one read; a
+        write only when something moved)."""
+        account = naming.account(waldur_resource.backend_id)
+        project, _, customer = self._tree(waldur_resource)
+        rows = self._account_rows([account, project, customer])
+        if account not in rows:
+            return
+        self._ensure_tree(waldur_resource, rows)
+        if rows[account].parent != project:
+            self.client.set_parent(account, project)
+            self.log.info("moved account %s from %s to %s", account, rows[account].parent, project)
+
     def create_resource_with_id(
         self,
         waldur_resource: WaldurResource,
         backend_id: str,
         user_context: UserContext | None = None,
     ) -> BackendResourceInfo:
-        """The tree, then the allocation with its limits: one read and up to three writes."""
+        """The tree, then the allocation with its limits: one read and up to three writes, and
+        with `qos_management` its QoS; then its project directory."""
         account = naming.account(backend_id)
+        qos.selected(waldur_resource.attributes)  # a hostile choice fails before any command
         project, _, customer = self._tree(waldur_resource)
         rows = self._account_rows([account, project, customer])
         if account in rows:
             raise DuplicateResourceError(f"account {account!r} already exists")
         self._ensure_tree(waldur_resource, rows)
         backend_limits, _ = self._collect_resource_limits(waldur_resource)
+        on_qos = self.settings.qos.apply_limits_to_qos
+        qos_created = self.settings.qos.enabled and self.allocation_qos.create(account)
         self.client.create_resource(
             account,
             waldur_resource.name or account,
             waldur_resource.project_uuid,
             parent_name=project,
-            limits=backend_limits,
+            limits=None if on_qos else backend_limits,
         )
+        if self.settings.qos.enabled:
+            self.allocation_qos.attach(account)
+            if on_qos:
+                self.allocation_qos.set_limits(account, self.client.by_limit_type(backend_limits))
+                if qos_created:
+                    # A budget starts unspent, but never wipe what a QoS found in place used.
+                    self.allocation_qos.reset_raw_usage(account)
+        if self.settings.project_dirs.enabled:
+            projectdirs.ensure(
+                self.settings.project_dirs, account, self.client.execute_command, self.project_gid
+            )
         info = BackendResourceInfo(backend_id=account, limits=backend_limits)
         self.post_create_resource(info, waldur_resource, user_context)
         return info
@@ -264,7 +331,7 @@ class SlurmBackend(BaseBackend):
                 row.user
                 or not row.account.startswith(allocation)
                 or not row.parent.startswith(project)
-                or row.parent in (self.settings.default_account, self.settings.parent_account)
+                or row.parent in (self.settings.tree_root, self.settings.parent_account)
             ):
                 continue
             about = described.get(row.account)
@@ -287,39 +354,147 @@ class SlurmBackend(BaseBackend):
     def _collect_resource_limits(
         self, waldur_resource: WaldurResource
     ) -> tuple[dict[str, int], dict[str, float]]:
-        return self.component_limits(waldur_resource)
+        """Component limits; a prepaid (`one`) component's GrpTRESMins budget is its monthly
+        limit times the months the resource runs (upstream's arithmetic)."""
+        backend_limits, waldur_limits = self.component_limits(waldur_resource)
+        budgets = [key for key in backend_limits if self._prepaid_budget(key)]
+        if budgets:
+            months = prepaid.duration_months(waldur_resource.created, waldur_resource.end_date)
+            if months is None:
+                self.log.warning(
+                    "prepaid resource %s has no created/end_date: its budget is one month",
+                    waldur_resource.uuid,
+                )
+            for key in budgets:
+                backend_limits[key] *= months or 1
+        return backend_limits, waldur_limits
+
+    def _prepaid_budget(self, key: str) -> bool:
+        where = self.components.get(key)
+        return (
+            self.backend_components[key].get("accounting_type") == "one"
+            and where is not None
+            and where.limit_type == "GrpTRESMins"
+        )
+
+    def has_prepaid_components(self) -> bool:
+        return any(self._prepaid_budget(key) for key in self.backend_components)
+
+    def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
+        backend_limits = {
+            key: units.limit_to_backend(value, self.unit_factor(key))
+            for key, value in limits.items()
+            if key in self.backend_components
+        }
+        self._write_limits(naming.account(resource_backend_id), backend_limits)
+        return None
+
+    def _write_limits(self, account: str, backend_limits: dict[str, int]) -> None:
+        if not backend_limits:
+            return
+        if self.settings.qos.apply_limits_to_qos:
+            self.allocation_qos.set_limits(account, self.client.by_limit_type(backend_limits))
+        else:
+            self.client.set_resource_limits(account, backend_limits)
+
+    def _current_limits(self, account: str) -> dict[str, int]:
+        """The components' limits where they live: on the account, or on its QoS."""
+        if not self.settings.qos.apply_limits_to_qos:
+            return self.client.get_resource_limits(account)
+        on_qos = self.allocation_qos.limits(account)
+        return {
+            key: int(on_qos[where.limit_type][where.tres])
+            for key, where in self.components.items()
+            if where.tres in on_qos.get(where.limit_type, {})
+        }
+
+    def apply_resource_limits(self, waldur_resource: WaldurResource) -> str | None:
+        """The resource's limits (prepaid ones over its current duration), written only where
+        they differ from what SLURM holds."""
+        account = naming.account(waldur_resource.backend_id)
+        wanted, _ = self._collect_resource_limits(waldur_resource)
+        current = self._current_limits(account)
+        changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+        if changed:
+            self._write_limits(account, changed)
+            self.log.info("limits of %s: %s", account, changed)
+        return None
+
+    def get_resource_limits(self, resource_backend_id: str) -> dict[str, float]:
+        return {
+            key: units.limit_to_waldur(value, self.unit_factor(key))
+            for key, value in self._current_limits(naming.account(resource_backend_id)).items()
+        }
 
     # -- QoS ------------------------------------------------------------------------------------
 
+    def qos_enforced(self) -> bool:
+        """The order's QoS goes on users' associations: only when the operator turned it on,
+        then as `enforce_offering_qos` forces, else as the offering's `enforce_qos` says."""
+        s = self.settings
+        if not s.qos_enforcement_enabled:
+            return False
+        if s.enforce_offering_qos is not None:
+            return s.enforce_offering_qos
+        return bool(self.offering_plugin_options.get("enforce_qos"))
+
+    def _submit_lever(self) -> bool:
+        """Pause and restore by `GrpSubmitJobs`, leaving QoS lists the agent must keep."""
+        return self.qos_enforced() or self.settings.qos.skip_qos_swap
+
     def pause_resource(self, resource_backend_id: str) -> bool:
+        if self._submit_lever():
+            return self._set_submit(resource_backend_id, qos.PAUSED)
         return self._switch_qos(resource_backend_id, self.settings.qos_paused)
 
     def downscale_resource(self, resource_backend_id: str) -> bool:
+        if self._submit_lever():
+            return self._set_submit(resource_backend_id, qos.PAUSED)
         return self._switch_qos(resource_backend_id, self.settings.qos_downscaled)
 
     def restore_resource(self, resource_backend_id: str) -> bool:
-        return self._switch_qos(resource_backend_id, self.settings.qos_default)
+        if self._submit_lever():
+            return self._set_submit(resource_backend_id, qos.UNLIMITED)
+        return self._switch_qos(resource_backend_id, self.settings.restore_qos)
 
-    def _switch_qos(self, account: str, qos: str | None) -> bool:
-        """True when the QoS changed now; a cheap read when it already is the wanted one."""
-        if not qos:
-            return False
+    def _own_row(self, account: str) -> AssocRow:
         row = self.client.account_row(account)
         if row is None:
             raise BackendError(f"account {account!r} does not exist")
-        if row.qos == qos and row.default_qos in ("", qos):
+        return row
+
+    def _set_submit(self, account: str, jobs: int) -> bool:
+        """True when `GrpSubmitJobs` changed now (empty in SLURM means unlimited)."""
+        current = self._own_row(account).grp_submit
+        if current == ("" if jobs == qos.UNLIMITED else str(jobs)):
             return False
-        self.client.set_qos(account, qos)
-        self.log.info("QoS of %s: %s -> %s", account, row.qos or "-", qos)
+        self.client.set_grp_submit_jobs(account, jobs)
+        self.log.info("GrpSubmitJobs of %s: %s -> %s", account, current or "-", jobs)
+        return True
+
+    def _switch_qos(self, account: str, name: str | None) -> bool:
+        """True when the QoS changed now; a cheap read when it already is the wanted one."""
+        if not name:
+            return False
+        row = self._own_row(account)
+        if row.qos == name and row.default_qos in ("", name):
+            return False
+        self.client.set_qos(account, name)
+        self.log.info("QoS of %s: %s -> %s", account, row.qos or "-", name)
         return True
 
     def get_resource_metadata(self, resource_backend_id: str) -> dict[str, Any]:
         row = self.client.account_row(resource_backend_id)
         if row is None:
             return {}
+        backend = (
+            self._current_limits(row.account)
+            if self.settings.qos.apply_limits_to_qos
+            else self.client.limits_of(row)
+        )
         limits = {
             key: units.limit_to_waldur(value, self.unit_factor(key))
-            for key, value in self.client.limits_of(row).items()
+            for key, value in backend.items()
         }
         return {"qos": row.qos, "limits": limits}
 
@@ -338,9 +513,27 @@ class SlurmBackend(BaseBackend):
             return self.settings.default_account
         return account if policy == "individual" else None
 
+    def _association_scope(self, attributes: dict[str, Any]) -> tuple[list[str], str | None]:
+        """(partitions, QoS) of a new association, as upstream decides them: the order's QoS
+        when QoS is enforced, on the order's partition or else the offering's (when enforced)
+        or else the default partition; without it the offering's partitions when enforced."""
+        chosen_qos, chosen_partition = qos.selected(attributes)
+        enforced_partitions = (
+            self.offering_partitions if self.settings.enforce_offering_partitions else []
+        )
+        if self.qos_enforced() and chosen_qos:
+            partitions = [chosen_partition] if chosen_partition else enforced_partitions
+            return partitions, chosen_qos
+        return enforced_partitions, None
+
     def add_user(self, resource_backend_id: str, username: str, **kwargs: Any) -> bool:
+        partitions, granted = self._association_scope(kwargs.get("resource_attributes") or {})
         added = self.client.add_association(
-            username, resource_backend_id, self._default_account_for(resource_backend_id)
+            username,
+            resource_backend_id,
+            self._default_account_for(resource_backend_id),
+            partitions=partitions,
+            qos=granted,
         )
         if added and self.settings.homedirs_enabled:
             self.create_user_homedirs({username}, kwargs.get("homedir_umask"))
@@ -351,51 +544,94 @@ class SlurmBackend(BaseBackend):
             self.create_user_homedirs(usernames)
 
     def create_user_homedirs(self, usernames: set[str], umask: str | None = None) -> list[str]:
-        """Home directories for those who lack one; returns the users given one now."""
+        """Home directories for those who lack one, and their quota; returns the users given
+        a home directory now."""
         created = []
+        base = self.settings.homedir_base_path
         for username in sorted(usernames):
             try:
                 naming.user(username)
-                if homedirs.ensure_homedir(
-                    username,
-                    umask or self.settings.umask,
-                    self.settings.homedir_skeleton,
-                    self.client.execute_command,
-                ):
+                path = os.path.join(base, username) if base else homedirs.passwd_home(username)
+                if path and base and os.path.isdir(path):
+                    made = False
+                else:
+                    made = homedirs.ensure_homedir(
+                        username,
+                        umask or self.settings.umask,
+                        self.settings.homedir_skeleton,
+                        self.client.execute_command,
+                    )
+                if made:
                     created.append(username)
+                self._give_quota(username, path, made)
             except BackendError as exc:
                 self.log.error("home directory for %s: %s", username, exc)
         return created
+
+    def _give_quota(self, username: str, path: str | None, made: bool) -> None:
+        """`homedir_quota` on a new home directory, and once per run on an existing one (a
+        quota added to the config reaches the users who already have a directory)."""
+        config = self.settings.homedir_quota
+        if config is None or not path or not os.path.isdir(path):
+            return
+        if made or username not in self._quota_given:
+            quotas.apply_homedir_quota(self.client.execute_command, config, username, path)
+            self._quota_given.add(username)
+
+    def _pre_delete_user_actions(self, resource_backend_id: str, username: str) -> None:
+        """A user leaving an allocation stops running jobs on it (upstream does too)."""
+        self._cancel_jobs(resource_backend_id, username)
+
+    def _cancel_jobs(self, account: str, user: str | None = None) -> None:
+        """Cancel the account's (or one user's) jobs and wait until they are gone."""
+        if not self.client.active_jobs(account, user):
+            return
+        self.client.cancel_jobs(account, user)
+        deadline = time.monotonic() + self.settings.cancel_jobs_wait_seconds
+        whose = f"{user}'s jobs in {account}" if user else f"the jobs of {account}"
+        while jobs := self.client.active_jobs(account, user):
+            if time.monotonic() >= deadline:
+                raise BackendNotReadyError(f"{len(jobs)} of {whose} cancelled and still ending")
+            time.sleep(_JOBS_POLL_SECONDS)
+        self.log.info("cancelled %s", whose)
 
     # -- termination ----------------------------------------------------------------------------
 
     def _pre_delete_resource(self, waldur_resource: WaldurResource) -> None:
         """No running job and nobody's default account: SLURM refuses to remove it otherwise."""
         account = waldur_resource.backend_id
-        if self.client.active_jobs(account):
-            self.client.cancel_jobs(account)
-            deadline = time.monotonic() + self.settings.cancel_jobs_wait_seconds
-            while jobs := self.client.active_jobs(account):
-                if time.monotonic() >= deadline:
-                    raise BackendNotReadyError(
-                        f"{len(jobs)} cancelled job(s) of {account} are still ending"
-                    )
-                time.sleep(_JOBS_POLL_SECONDS)
-            self.log.info("cancelled the jobs of %s", account)
+        self._cancel_jobs(account)
         for user in self.client.users_defaulting_to(account):
             self.client.move_default_account(user, away_from=account)
 
     def delete_resource(self, waldur_resource: WaldurResource, **kwargs: Any) -> str | None:
-        """Remove the allocation (its associations go with it), then its project if empty."""
+        """Remove the allocation (its associations go with it), its QoS, then its project if
+        empty; with `soft_delete`, keep the account, unusable, for a later restore."""
         account = waldur_resource.backend_id
         own = self.client.account_row(account) if account else None
+        if own is not None and self.settings.soft_delete:
+            self._soft_delete(waldur_resource)
+            return None
         result = super().delete_resource(waldur_resource, **kwargs)
-        if own is not None and waldur_resource.project_slug:
+        if own is None:
+            return result
+        if self.settings.qos.enabled:
+            self.allocation_qos.delete(account)
+        if waldur_resource.project_slug:
             project, _, _ = self._tree(waldur_resource)
             if own.parent == project and not self.client.children(project):
                 self.client.delete_resource(project)
                 self.log.info("removed the empty project account %s", project)
         return result
+
+    def _soft_delete(self, waldur_resource: WaldurResource) -> None:
+        """Jobs cancelled, users removed, every limit zero; the account (and its QoS) stay."""
+        account = waldur_resource.backend_id
+        self._pre_delete_resource(waldur_resource)
+        if self.client.list_resource_users(account):
+            self.client.remove_users(account)
+        self._write_limits(account, dict.fromkeys(self.components, 0))
+        self.log.info("soft-deleted %s: no users, zero limits, kept for a restore", account)
 
     # -- usage ----------------------------------------------------------------------------------
 

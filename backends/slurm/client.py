@@ -23,7 +23,10 @@ from waldur_site_agent_actors.backends.structures import Association, ClientReso
 
 log = logging.getLogger("backends.slurm")
 
-ASSOC_FORMAT = "Account,User,ParentName,QOS,DefaultQOS,Fairshare," + ",".join(LIMIT_TYPES)
+ASSOC_FORMAT = "Account,User,ParentName,QOS,DefaultQOS,Fairshare,GrpSubmit," + ",".join(LIMIT_TYPES)
+ASSOC_FIELDS = 7 + len(LIMIT_TYPES)
+USER_LIMIT_TYPE = "MaxTRESMins"
+"""Per-user limits, as upstream sets them: TRES-minutes per job of that user."""
 # One argv item may not exceed 128 KiB (MAX_ARG_STRLEN); stay well below it.
 MAX_ACCOUNTS_ARG = 100_000
 
@@ -44,6 +47,7 @@ class AssocRow(msgspec.Struct, frozen=True):
     qos: str
     default_qos: str
     fairshare: str  # a number, or `parent`
+    grp_submit: str  # GrpSubmitJobs: empty when unlimited
     limits: dict[str, dict[str, float]]  # limit type -> TRES -> value
 
 
@@ -182,13 +186,13 @@ class SlurmClient(BaseClient):
         rows = []
         for line in _lines(self.sacctmgr(*args, f"format={ASSOC_FORMAT}")):
             fields = line.split("|")
-            if len(fields) != 6 + len(LIMIT_TYPES):
+            if len(fields) != ASSOC_FIELDS:
                 continue
             limits: dict[str, dict[str, float]] = {
                 kind: usage.parse_tres(text)
-                for kind, text in zip(LIMIT_TYPES, fields[6:], strict=True)
+                for kind, text in zip(LIMIT_TYPES, fields[7:], strict=True)
             }
-            account, user, parent, qos, default_qos, fairshare = fields[:6]
+            account, user, parent, qos, default_qos, fairshare, grp_submit = fields[:7]
             rows.append(
                 AssocRow(
                     account=account.lower(),
@@ -197,6 +201,7 @@ class SlurmClient(BaseClient):
                     qos=qos,
                     default_qos=default_qos,
                     fairshare=fairshare,
+                    grp_submit=grp_submit,
                     limits=limits,
                 )
             )
@@ -221,6 +226,10 @@ class SlurmClient(BaseClient):
 
     def _limit_args(self, limits: dict[str, int]) -> list[str]:
         """`GrpTRESMins=cpu=600,mem=1024 GrpTRES=gres/gpu=2` for the components given."""
+        return [tres_arg(kind, tres) for kind, tres in sorted(self.by_limit_type(limits).items())]
+
+    def by_limit_type(self, limits: dict[str, int]) -> dict[str, dict[str, int]]:
+        """Component limits as limit type -> TRES -> value; TRES the cluster lacks left out."""
         known = self.cluster_tres()
         by_type: dict[str, dict[str, int]] = {}
         for component, value in sorted(limits.items()):
@@ -231,7 +240,7 @@ class SlurmClient(BaseClient):
                 log.warning("TRES %r of component %r is not on the cluster", where.tres, component)
                 continue
             by_type.setdefault(where.limit_type, {})[where.tres] = int(value)
-        return [_tres_arg(kind, tres) for kind, tres in sorted(by_type.items())]
+        return by_type
 
     def set_resource_limits(self, resource_id: str, limits_dict: dict[str, int]) -> str | None:
         naming.account(resource_id)
@@ -253,29 +262,42 @@ class SlurmClient(BaseClient):
         return self.limits_of(row) if row else {}
 
     def get_resource_user_limits(self, resource_id: str) -> dict[str, dict[str, int]]:
-        return {
-            row.user: limits
-            for row in self.associations(account=resource_id)
-            if row.user and (limits := self.limits_of(row))
-        }
+        """Per-user limits: each user's MaxTRESMins, by component, where any is set."""
+        result = {}
+        for row in self.associations(account=resource_id):
+            if not row.user:
+                continue
+            per_job = row.limits.get(USER_LIMIT_TYPE, {})
+            limits = {
+                component: int(per_job[where.tres])
+                for component, where in self.components.items()
+                if where.tres in per_job
+            }
+            if limits:
+                result[row.user] = limits
+        return result
 
     def set_resource_user_limits(
         self, resource_id: str, username: str, limits_dict: dict[str, int]
     ) -> str:
+        """The user's MaxTRESMins on the account: the given components' TRES set, every other
+        TRES of the cluster cleared (-1), so a limit Waldur no longer holds goes away."""
         user, account = naming.user(username), naming.account(resource_id)
-        settings = self._limit_args(limits_dict)
-        if settings:
-            self.sacctmgr(
-                "modify",
-                "user",
-                "where",
-                f"name={user}",
-                f"account={account}",
-                *self._scope(),
-                "set",
-                *settings,
-                write=True,
-            )
+        wanted = {
+            self.components[c].tres: int(v) for c, v in limits_dict.items() if c in self.components
+        }
+        tres = {name: wanted.get(name, -1) for name in self.cluster_tres() | set(wanted)}
+        self.sacctmgr(
+            "modify",
+            "user",
+            "where",
+            f"name={user}",
+            f"account={account}",
+            *self._scope(),
+            "set",
+            tres_arg(USER_LIMIT_TYPE, tres),
+            write=True,
+        )
         return username
 
     # -- periodic settings ----------------------------------------------------------------------
@@ -286,7 +308,7 @@ class SlurmClient(BaseClient):
 
     def set_tres_limit(self, account: str, limit_type: str, tres: dict[str, int]) -> str:
         """`GrpTRESMins=cpu=N,billing=M` on the account itself, TRES named as SLURM does."""
-        return self.modify_account(account, _tres_arg(limit_type, tres))
+        return self.modify_account(account, tres_arg(limit_type, tres))
 
     def reset_raw_usage(self, account: str) -> str:
         return self.modify_account(account, "RawUsage=0")
@@ -307,14 +329,27 @@ class SlurmClient(BaseClient):
         return username
 
     def add_association(
-        self, username: str, resource_id: str, default_account: str | None = None
+        self,
+        username: str,
+        resource_id: str,
+        default_account: str | None = None,
+        partitions: Sequence[str] = (),
+        qos: str | None = None,
     ) -> bool:
-        """False when the association already existed (sacctmgr: "Nothing new added")."""
+        """False when the association already existed (sacctmgr: "Nothing new added").
+
+        `partitions` (or else the default partition) gives one association per partition;
+        `qos` is granted on them as their only QoS and default. Fairshare is the parent's.
+        """
         args = ["add", "user", naming.user(username), f"account={naming.account(resource_id)}"]
         if default_account:
             args.append(f"defaultaccount={naming.account(default_account)}")
-        if self.partition:
-            args.append(f"partition={naming.qos(self.partition, 'partition')}")
+        chosen = sorted(partitions) or ([self.partition] if self.partition else [])
+        if chosen:
+            args.append(f"partition={','.join(naming.qos(p, 'partition') for p in chosen)}")
+        if qos:
+            args += [f"qos={naming.qos(qos)}", f"defaultqos={qos}"]
+        args.append("fairshare=parent")
         try:
             self.sacctmgr(*args, *self._scope(), write=True)
         except CommandError as exc:
@@ -391,22 +426,39 @@ class SlurmClient(BaseClient):
 
     # -- jobs -----------------------------------------------------------------------------------
 
-    def active_jobs(self, account: str) -> list[str]:
+    def active_jobs(self, account: str, user: str | None = None) -> list[str]:
+        """Pending and running jobs of the account (of one user of it, when given)."""
         output = self.execute_command(
             [
                 self._bin("squeue"),
                 "--noheader",
                 f"--account={naming.account(account)}",
+                *([f"--user={naming.user(user)}"] if user else []),
                 "--format=%i",
                 *self._cluster_flag(),
             ]
         )
         return [line.strip() for line in output.splitlines() if line.strip()[:1].isdigit()]
 
-    def cancel_jobs(self, account: str) -> None:
+    def cancel_jobs(self, account: str, user: str | None = None) -> None:
         self.execute_command(
-            [self._bin("scancel"), f"--account={naming.account(account)}", *self._cluster_flag()]
+            [
+                self._bin("scancel"),
+                f"--account={naming.account(account)}",
+                *([f"--user={naming.user(user)}"] if user else []),
+                *self._cluster_flag(),
+            ]
         )
+
+    def remove_users(self, account: str) -> None:
+        """Every user association of the account (the account's own one stays)."""
+        self.sacctmgr(
+            "remove", "user", "where", f"account={naming.account(account)}", *self._scope(),
+            write=True,
+        )  # fmt: skip
+
+    def set_grp_submit_jobs(self, account: str, jobs: int) -> None:
+        self.modify_account(account, f"GrpSubmitJobs={int(jobs)}")
 
     # -- usage ----------------------------------------------------------------------------------
 
@@ -440,7 +492,7 @@ class SlurmClient(BaseClient):
         return jobs
 
 
-def _tres_arg(limit_type: str, tres: dict[str, int]) -> str:
+def tres_arg(limit_type: str, tres: dict[str, int]) -> str:
     """`GrpTRESMins=cpu=600,mem=1024`: one limit type, its TRES in name order."""
     return f"{limit_type}={','.join(f'{name}={value}' for name, value in sorted(tres.items()))}"
 

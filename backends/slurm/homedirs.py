@@ -1,4 +1,5 @@
-"""Home directories for users who get access to an allocation (`create_homedirs`).
+"""Home directories for users who get access to an allocation (on unless `create_homedirs` or
+upstream's `enable_user_homedir_account_creation` is false).
 
 `mkhomedir_helper` (from PAM) creates the directory named in the user's passwd entry, copies the
 skeleton and applies the umask, exactly as a first login through pam_mkhomedir would. Users the
@@ -16,6 +17,14 @@ from collections.abc import Callable, Sequence
 log = logging.getLogger("backends.slurm")
 
 HELPER = "/sbin/mkhomedir_helper"
+
+
+def passwd_home(username: str) -> str | None:
+    """The home directory the system names for the user; None for a user it does not know."""
+    try:
+        return pwd.getpwnam(username).pw_dir
+    except KeyError:
+        return None
 
 
 def ensure_homedir(

@@ -34,10 +34,11 @@ def derived_account(prefix: str, slug: str, what: str) -> str:
     return account(prefix + slug, what=f"{what} {prefix + slug!r}")
 
 
-def candidates(base: str, tries: int) -> list[str]:
-    """`base`, then `base-2`, `base-3`, ...: the names tried when `base` belongs to others."""
+def candidates(base: str, tries: int, first: int = 2) -> list[str]:
+    """`base`, then `base-2`, `base-3`, ... (or from `-0` with `first=0`): the `tries` names
+    tried when `base` belongs to others."""
     names = [base]
-    for n in range(2, tries + 1):
+    for n in range(first, first + tries - 1):
         suffix = f"-{n}"
         names.append(account(base[: ACCOUNT_MAX - len(suffix)] + suffix))
     return names

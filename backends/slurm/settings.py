@@ -1,14 +1,15 @@
 """`backend_settings` and extra component keys of the SLURM plugin, validated when a config loads.
 
-Upstream's key names are kept, so an operator's existing settings load unchanged. The upstream
-features this plugin does not have (slurmrestd mode, per-account QoS management, LDAP, project
-directories, filesystem quotas, soft delete, ...) are accepted while they are off,
-as most configs carry them, and refused with a clear error when a config turns one on: silently
-ignoring `soft_delete: true` would delete accounts an operator meant to keep.
+Upstream's key names are kept, so an operator's existing settings load unchanged, and every rule
+that can be checked before a command runs is checked here: a value that would only fail on the
+cluster (a malformed QoS limit, a relative path, a quota with no limit) stops `validate`, naming
+the key. The upstream features this plugin does not have yet are accepted while they are off, as
+most configs carry them, and refused with a clear error when a config turns one on.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -18,12 +19,31 @@ LimitType = Literal["GrpTRESMins", "MaxTRESMins", "GrpTRES"]
 LIMIT_TYPES: tuple[LimitType, ...] = ("GrpTRESMins", "MaxTRESMins", "GrpTRES")
 DefaultAccountPolicy = Literal["common", "individual", "none"]
 Umask = Annotated[str, Meta(pattern=r"^0?[0-7]{3}$")]
+AbsolutePath = Annotated[str, Meta(pattern=r"^/[^\x00-\x1f]*$", max_length=1024)]
+SafeName = Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_.-]*$", max_length=64)]
+"""A Unix user or group name as it may reach `chown`."""
+QosName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
+TresList = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9/_:-]*=[0-9]+(,[a-z][a-z0-9/_:-]*=[0-9]+)*$")]
+"""`cpu=25600,node=100`, `gres/gpu=1`: a TRES limit list as sacctmgr takes it."""
+QosFlags = Annotated[str, Meta(pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$")]
+WallTime = Annotated[str, Meta(pattern=r"^([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}$")]
+"""Minutes, `MM:SS`, `HH:MM:SS` or `D-HH:MM:SS`, as SLURM reads a time limit."""
+JobCount = Annotated[int, Meta(ge=-1)]
+Count = Annotated[int, Meta(ge=0)]
+BlockSize = Annotated[str, Meta(pattern=r"^[0-9]+[kKmMgGtTpPeE]?$")]
+"""A block limit: a number, optionally with the k/m/g/t/p/e suffix xfs_quota and lfs read."""
+CephBytes = Annotated[str, Meta(pattern=r"^[0-9]+([KMGTPE]i?)?$")]
+Octal = Annotated[str, Meta(pattern=r"^[0-7]{3,4}$")]
 
 # Waldur component keys that name a TRES differently; any other key is the TRES name itself.
 TRES_OF_COMPONENT = {"gpu": "gres/gpu", "ram": "mem", "memory": "mem"}
 
 
-class PeriodicLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every nested settings block: unknown keys are errors, as at the top."""
+
+
+class PeriodicLimits(Settings):
     """Upstream's `periodic_limits`: Waldur's periodic usage policies send fairshare and TRES
     limits per allocation (`resource_periodic_limits` events), applied by the backend's
     `apply_periodic_settings`."""
@@ -56,9 +76,118 @@ class PeriodicLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
 
 
-class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class QosManagement(Settings):
+    """Upstream's `qos_management`: a QoS of its own for every allocation (see `qos`)."""
+
+    enabled: bool = False
+    flags: QosFlags | None = "DenyOnLimit,NoDecay"
+    grp_tres: TresList | None = None
+    max_jobs: JobCount | None = None
+    max_submit: JobCount | None = None
+    max_wall: WallTime | None = None
+    min_tres_per_job: TresList | None = None
+    additional_qos: list[QosName] | None = None
+    """Further QoS granted to every allocation account next to its own."""
+    skip_qos_swap: bool = False
+    """Pause, downscale and restore leave the account's QoS list alone (`GrpSubmitJobs`)."""
+    apply_limits_to_qos: bool = False
+    """The allocation's budget (GrpTRESMins) lives on its QoS, not on the account."""
+
+    def __post_init__(self) -> None:
+        if self.apply_limits_to_qos and not self.enabled:
+            raise ValueError(
+                "qos_management.apply_limits_to_qos needs qos_management.enabled: the budget "
+                "is held on the allocation's own QoS, which only exists when it is on"
+            )
+        if self.apply_limits_to_qos and not self.skip_qos_swap:
+            raise ValueError(
+                "qos_management.apply_limits_to_qos needs qos_management.skip_qos_swap: a QoS "
+                "swap on pause or restore would drop the QoS holding the budget"
+            )
+
+
+class LustreQuota(Settings):
+    """`project_directory.lustre_quota`: a Lustre project quota on the project directory."""
+
+    mount_point: AbsolutePath = "/valhalla"
+    block_softlimit: Count | None = None
+    """Kilobytes."""
+    block_hardlimit: Count | None = None
+    inode_softlimit: Count | None = None
+    inode_hardlimit: Count | None = None
+
+    def __post_init__(self) -> None:
+        if _no_limit(self):
+            raise ValueError("project_directory.lustre_quota sets no limit")
+
+
+class ProjectDirectory(Settings):
+    """Upstream's `project_directory`: a shared directory per allocation (see `storage`)."""
+
+    enabled: bool = False
+    base_path: AbsolutePath = "/valhalla/projects"
+    owner: SafeName = "nobody"
+    permissions: Octal = "770"
+    set_gid: bool = True
+    set_acl: bool = True
+    group_owner_source: Literal["project_id", "group_name"] = "project_id"
+    """`project_id`: the directory's group is the allocation account's name; `group_name`:
+    the `group_name` below."""
+    group_name: SafeName | None = None
+    lustre_quota: LustreQuota | None = None
+
+    def __post_init__(self) -> None:
+        if self.group_owner_source == "group_name" and not self.group_name:
+            raise ValueError("project_directory.group_owner_source: group_name needs group_name")
+
+
+QuotaProvider = Literal["ceph_xattr", "xfs", "lustre"]
+PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
+    "ceph_xattr": ("max_bytes", "max_files"),
+    "xfs": ("block_softlimit", "block_hardlimit", "inode_softlimit", "inode_hardlimit"),
+    "lustre": ("block_softlimit", "block_hardlimit", "inode_softlimit", "inode_hardlimit"),
+}
+
+
+class HomedirQuota(Settings):
+    """Upstream's `homedir_quota`: a quota on every home directory the agent creates."""
+
+    provider: QuotaProvider
+    max_bytes: CephBytes | None = None
+    max_files: Count | None = None
+    mount_point: AbsolutePath | None = None
+    block_softlimit: BlockSize | None = None
+    block_hardlimit: BlockSize | None = None
+    inode_softlimit: Count | None = None
+    inode_hardlimit: Count | None = None
+
+    def __post_init__(self) -> None:
+        used = PROVIDER_KEYS[self.provider]
+        ignored = [
+            key
+            for keys in PROVIDER_KEYS.values()
+            for key in keys
+            if key not in used and getattr(self, key) is not None
+        ]
+        if ignored:
+            raise ValueError(
+                f"homedir_quota: {', '.join(sorted(set(ignored)))} not used by the "
+                f"{self.provider} provider"
+            )
+        if all(getattr(self, key) is None for key in used):
+            raise ValueError(f"homedir_quota sets no limit ({', '.join(used)})")
+        if self.provider == "ceph_xattr":
+            if self.mount_point:
+                raise ValueError("homedir_quota: mount_point not used by the ceph_xattr provider")
+        elif not self.mount_point:
+            raise ValueError(f"homedir_quota: the {self.provider} provider needs mount_point")
+
+
+class SlurmSettings(Settings):
     default_account: str = "root"
-    """Root of the tree: customer accounts are created under it."""
+    """Users' DefaultAccount (policy `common`), and the tree's root unless `root_account`."""
+    root_account: str | None = None
+    """Root of the tree: customer accounts are created under it (default: default_account)."""
     customer_prefix: str = ""
     project_prefix: str = ""
     allocation_prefix: str = ""
@@ -71,44 +200,53 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Scope every sacctmgr/sacct/scancel call to this cluster."""
     slurm_bin_path: str = "/usr/bin"
     default_partition: str | None = None
-    """Partition of new user associations; none = every partition."""
-    qos_default: str = "normal"
+    """Partition of new user associations when no other partition applies; none = all."""
+    qos_default: str | None = None
+    """QoS of a restored account; `normal` when unset."""
     qos_downscaled: str | None = None
     qos_paused: str | None = None
     limit_type: LimitType = "GrpTRESMins"
     """How component limits become SLURM limits, unless a component says otherwise."""
     backend_id_max_retries: Annotated[int, Meta(ge=1, le=1000)] = 50
     """Names tried (`name`, `name-2`, ...) when an account name is taken by another project."""
-    create_homedirs: bool = False
-    """Home directories for users added to allocations (mkhomedir_helper)."""
+    create_homedirs: bool | None = None
+    """Home directories for users added to allocations (mkhomedir_helper); on by default."""
     enable_user_homedir_account_creation: bool | None = None
-    """Upstream's name for `create_homedirs`; either one set to true turns it on."""
+    """Upstream's name for `create_homedirs` (default true upstream too)."""
     default_homedir_umask: Umask = "0077"
     homedir_umask: Umask | None = None
     """The name upstream's example configs use; wins over `default_homedir_umask` when set."""
     homedir_skeleton: str = "/etc/skel"
+    homedir_base_path: AbsolutePath | None = None
+    """Home directories are `<base>/<user>`: one that exists is not created again, and quotas
+    go on that path."""
+    homedir_quota: HomedirQuota | None = None
     cancel_jobs_wait_seconds: Annotated[float, Meta(ge=0)] = 60.0
     """Terminate waits this long for cancelled jobs to end before the next cycle retries."""
     periodic_limits: PeriodicLimits | None = None
     """Waldur's periodic usage policies (fairshare, TRES limits); see `periodic`."""
-
-    # Upstream keys without an implementation here: fine while off (see the module docstring).
-    root_account: str | None = None
-    account_name_generation_policy: str | None = None
-    homedir_base_path: str | None = None
-    homedir_quota: dict[str, Any] | None = None
+    qos_management: QosManagement | None = None
+    qos_enforcement_enabled: bool = False
+    """Master switch: the order's QoS is granted on users' associations only when on."""
+    enforce_offering_qos: bool | None = None
+    """With `qos_enforcement_enabled`: true/false force it, unset follows the offering's
+    `plugin_options.enforce_qos`."""
+    enforce_offering_partitions: bool = False
+    """Users' associations are limited to the offering's partitions (from Waldur)."""
+    project_directory: ProjectDirectory | None = None
     soft_delete: bool = False
+    """Terminate keeps the account: jobs cancelled, users removed, limits zeroed."""
+
+    # Upstream keys read only inside `qos_management`: refused here, so a config putting them
+    # at this level is told where they belong instead of being silently ignored.
+    skip_qos_swap: bool = False
+    apply_limits_to_qos: bool = False
+    # Upstream keys without an implementation here: fine while off (see the module docstring).
+    account_name_generation_policy: str | None = None
     check_backend_id_uniqueness: bool = False
     check_all_offerings: bool = False
     execution_mode: str = "cli"
     rest_api: dict[str, Any] | None = None
-    qos_enforcement_enabled: bool = False
-    enforce_offering_qos: bool = False
-    enforce_offering_partitions: bool = False
-    skip_qos_swap: bool = False
-    apply_limits_to_qos: bool = False
-    qos_management: dict[str, Any] | None = None
-    project_directory: dict[str, Any] | None = None
     ldap: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -118,6 +256,39 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 f"upstream's {', '.join(asked)} not supported by this SLURM plugin "
                 "(remove the key or turn it off; docs/slurm.md)"
             )
+        for key in ("skip_qos_swap", "apply_limits_to_qos"):
+            if getattr(self, key):
+                raise ValueError(f"{key} belongs under qos_management (upstream reads it there)")
+        if self.account_name_generation_policy not in (None, "resource_slug"):
+            raise ValueError(
+                "account_name_generation_policy is read from the offering's plugin_options in "
+                "Waldur, as upstream does; remove it from backend_settings"
+            )
+        if (
+            self.create_homedirs is not None
+            and self.enable_user_homedir_account_creation is not None
+            and self.create_homedirs != self.enable_user_homedir_account_creation
+        ):
+            raise ValueError(
+                "create_homedirs and enable_user_homedir_account_creation disagree "
+                "(they are one setting under two names)"
+            )
+        self._check_qos_swap()
+
+    def _check_qos_swap(self) -> None:
+        """Pause and restore by QoS swap cannot coexist with QoS the agent must keep."""
+        swap_names = [k for k in ("qos_paused", "qos_downscaled") if getattr(self, k)]
+        if self.qos.skip_qos_swap and (swap_names or self.qos_default):
+            raise ValueError(
+                f"qos_management.skip_qos_swap: {', '.join(swap_names or ['qos_default'])} "
+                "would never be applied (pause and restore use GrpSubmitJobs); remove it"
+            )
+        if self.qos_enforcement_enabled and self.enforce_offering_qos and swap_names:
+            raise ValueError(
+                "qos_enforcement_enabled with enforce_offering_qos: "
+                f"{', '.join(swap_names)} would replace the QoS granted to users (pause uses "
+                "GrpSubmitJobs when QoS is enforced); remove it"
+            )
 
     @property
     def periodic(self) -> PeriodicLimits:
@@ -125,12 +296,31 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return self.periodic_limits or PeriodicLimits()
 
     @property
+    def qos(self) -> QosManagement:
+        return self.qos_management or QosManagement()
+
+    @property
+    def project_dirs(self) -> ProjectDirectory:
+        return self.project_directory or ProjectDirectory()
+
+    @property
+    def tree_root(self) -> str:
+        return self.root_account or self.default_account
+
+    @property
+    def restore_qos(self) -> str:
+        return self.qos_default or "normal"
+
+    @property
     def umask(self) -> str:
         return self.homedir_umask or self.default_homedir_umask
 
     @property
     def homedirs_enabled(self) -> bool:
-        return self.create_homedirs or bool(self.enable_user_homedir_account_creation)
+        for value in (self.create_homedirs, self.enable_user_homedir_account_creation):
+            if value is not None:
+                return value
+        return True
 
 
 class SlurmComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -143,25 +333,14 @@ class SlurmComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 UNSUPPORTED = (
-    "root_account",
-    "account_name_generation_policy",
-    "homedir_quota",
-    "soft_delete",
     "check_backend_id_uniqueness",
     "check_all_offerings",
     "execution_mode",
     "rest_api",
-    "qos_enforcement_enabled",
-    "enforce_offering_qos",
-    "enforce_offering_partitions",
-    "skip_qos_swap",
-    "apply_limits_to_qos",
-    "qos_management",
-    "project_directory",
     "ldap",
 )
 # What "off" is for the keys whose off value is not falsy.
-OFF_VALUES = {"execution_mode": "cli", "account_name_generation_policy": "resource_slug"}
+OFF_VALUES = {"execution_mode": "cli"}
 
 
 def _off(key: str, value: Any) -> bool:
@@ -170,3 +349,18 @@ def _off(key: str, value: Any) -> bool:
     if isinstance(value, dict) and "enabled" in value:
         return not value["enabled"]
     return not value
+
+
+def _no_limit(quota: msgspec.Struct) -> bool:
+    return all(
+        getattr(quota, key) is None
+        for key in ("block_softlimit", "block_hardlimit", "inode_softlimit", "inode_hardlimit")
+    )
+
+
+TRES_ITEM = re.compile(r"([^=,]+)=([0-9]+)")
+
+
+def tres_names(text: str | None) -> list[str]:
+    """The TRES names of a `cpu=1,node=2` list (the cluster must account for them)."""
+    return [m.group(1) for m in TRES_ITEM.finditer(text or "")]

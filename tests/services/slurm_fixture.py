@@ -130,6 +130,7 @@ class SlurmCluster:
         cpus: int = 1,
         gpus: int = 0,
         timeout: float = CONTROLLER_LAG,
+        partition: str | None = None,
     ) -> str:
         """`sbatch` a sleeping job as `user` under `account`; returns its job id.
 
@@ -148,6 +149,8 @@ class SlurmCluster:
         ]
         if gpus:
             args.append(f"--gres=gpu:{gpus}")
+        if partition:
+            args.append(f"--partition={partition}")
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -159,7 +162,13 @@ class SlurmCluster:
             else:
                 return job.split(";")[0]
 
-    def refused(self, account: str, user: str, timeout: float = CONTROLLER_LAG) -> str:
+    def refused(
+        self,
+        account: str,
+        user: str,
+        timeout: float = CONTROLLER_LAG,
+        partition: str | None = None,
+    ) -> str:
         """The error of a submission slurmctld refuses, once a limit set in slurmdbd reaches it.
 
         Jobs it still accepts meanwhile are cancelled; no refusal before `timeout` fails.
@@ -167,9 +176,9 @@ class SlurmCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                job = self.submit(account, user, seconds=300, timeout=0)
+                job = self.submit(account, user, seconds=300, timeout=0, partition=partition)
             except RuntimeError as exc:
-                if "Invalid account" not in str(exc):
+                if "Invalid account" not in str(exc) or partition:
                     return str(exc)
             else:
                 self.run("scancel", job)

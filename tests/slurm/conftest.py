@@ -44,6 +44,8 @@ def settings(run: str, **extra: Any) -> dict[str, Any]:
         "allocation_prefix": f"a{run}_",
         "qos_paused": QOS_PAUSED,
         "qos_downscaled": QOS_DOWNSCALED,
+        # On by default, as upstream; the tests of home directories turn it on themselves.
+        "create_homedirs": False,
         **extra,
     }
 

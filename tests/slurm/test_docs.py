@@ -50,15 +50,20 @@ def test_the_documented_example_validates_and_builds_a_backend(tmp_path):
 
 def test_an_unsupported_or_misspelt_key_is_refused(tmp_path):
     broken = yaml.safe_load(example())
-    broken["offerings"][0]["backend_settings"]["qos_pasued"] = "paused"
-    broken["offerings"][0]["backend_settings"]["qos_management"] = {"enabled": True}
+    settings = broken["offerings"][0]["backend_settings"]
+    settings["qos_pasued"] = "paused"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(broken))
     refused = validate(config)
     assert refused.returncode != 0
     output = refused.stdout + refused.stderr
     assert "offerings[0].backend_settings.qos_pasued: unknown key" in output
-    assert "qos_management not supported" in output
+    del settings["qos_pasued"]
+    settings["qos_management"] = {"enabled": False, "apply_limits_to_qos": True}
+    config.write_text(yaml.safe_dump(broken))
+    refused = validate(config)
+    assert refused.returncode != 0
+    assert "apply_limits_to_qos needs qos_management.enabled" in refused.stdout + refused.stderr
 
 
 def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
@@ -79,7 +84,11 @@ def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     settings.update(soft_delete=True, project_directory={"enabled": True})
     config.write_text(yaml.safe_dump(document))
+    checked = validate(config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    settings.update(execution_mode="rest")
+    config.write_text(yaml.safe_dump(document))
     refused = validate(config)
     assert refused.returncode == 2
     assert "offerings[0].backend_settings" in refused.stdout + refused.stderr
-    assert "soft_delete, project_directory not supported" in refused.stdout + refused.stderr
+    assert "execution_mode not supported" in refused.stdout + refused.stderr
