@@ -49,6 +49,9 @@ def test_allocation_qos_holds_the_budget_and_pause_keeps_it(slurm, make_backend)
     target = resource()
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
+    submitter = f"s{account[1:7]}"
+    slurm.ensure_unix_user(submitter)
+    backend.add_user(account, submitter)
     try:
         assert qos_row(slurm, account) == {
             "name": account,
@@ -58,20 +61,20 @@ def test_allocation_qos_holds_the_budget_and_pause_keeps_it(slurm, make_backend)
             "MaxSubmit": "8",
             "MaxWall": "02:00:00",
             "MinTRES": "cpu=1",
-            "GrpTRESMins": "cpu=10,mem=80",  # the budget: on the QoS ...
+            "GrpTRESMins": "cpu=10,mem=80M",  # the budget: on the QoS ...
         }
         qos_list, default_qos, budget = own(slurm, account, "QOS", "DefaultQOS", "GrpTRESMins")
         assert set(qos_list.split(",")) >= {account, "waldur-extra"}
         assert (default_qos, budget) == (account, "")  # ... not on the account
         backend.set_resource_limits(account, {"cpu": 300})
-        assert qos_row(slurm, account)["GrpTRESMins"] == "cpu=30,mem=80"
+        assert qos_row(slurm, account)["GrpTRESMins"] == "cpu=30,mem=80M"
         assert backend.get_resource_limits(account) == {"cpu": 300.0, "mem": 5.0}
 
         # Pause and restore by GrpSubmitJobs: the QoS list stays as it is.
         assert backend.pause_resource(account) is True
         assert backend.pause_resource(account) is False
         assert own(slurm, account, "GrpSubmit", "QOS") == ["0", qos_list]
-        refusal = slurm.refused(account, "root")
+        refusal = slurm.refused(account, submitter)  # root is exempt from limits
         assert "submit" in refusal.lower() or "violates" in refusal.lower(), refusal
         assert backend.restore_resource(account) is True
         assert own(slurm, account, "GrpSubmit", "QOS") == ["", qos_list]
@@ -117,7 +120,7 @@ def test_qos_enforcement_grants_the_order_s_qos_on_its_partition(slurm, make_bac
     # Pausing must not take the granted QoS away: GrpSubmitJobs instead.
     assert backend.pause_resource(account) is True
     assert own(slurm, account, "GrpSubmit") == ["0"]
-    assert associations(slurm, account)[-1][2] == "waldur-gold"
+    assert (user, "batch", "waldur-gold", "waldur-gold") in associations(slurm, account)
 
     # The operator's switch wins over the offering's flag, both ways.
     backend.set_offering_details([], {"enforce_qos": False})
@@ -138,6 +141,7 @@ def test_offering_partitions_limit_associations_only_when_enforced(slurm, make_b
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
     user = f"p{run_id}"
+    slurm.ensure_unix_user(user)  # before its association: slurmctld resolves it then
     backend.set_offering_details(["batch"], {})
     backend.add_user(account, user)
     assert associations(slurm, account) == [(user, "batch", "normal", "")]
@@ -145,7 +149,6 @@ def test_offering_partitions_limit_associations_only_when_enforced(slurm, make_b
     relaxed.set_offering_details(["batch"], {})  # informational only: the default partition
     relaxed.add_user(account, "root")
     assert ("root", "debug", "normal", "") in associations(slurm, account)
-    slurm.ensure_unix_user(user)
     slurm.run("scancel", slurm.submit(account, user, seconds=30, partition="batch"))
     refusal = slurm.refused(account, user, partition="debug")
     assert "partition" in refusal.lower() or "invalid account" in refusal.lower(), refusal
@@ -179,7 +182,7 @@ def test_soft_delete_keeps_an_unusable_account_for_a_restore(slurm, make_backend
     assert backend.delete_resource(target.with_backend_id(account)) is None
     assert slurm.job_state(job) == "CANCELLED"
     assert slurm.users(account) == set()
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=0,mem=0"
+    assert slurm.account(account)["GrpTRESMins"] == "cpu=0,gres/gpu=0,mem=0"
     # A restore adopts the account and gives its limits back.
     backend.apply_resource_limits(target.with_backend_id(account))
     assert slurm.account(account)["GrpTRESMins"] == "cpu=10,mem=80M"

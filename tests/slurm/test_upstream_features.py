@@ -1,0 +1,180 @@
+"""Offerings with the SLURM keys upstream's example configs turn on
+(tests/data/configs/slurm-upstream-features.yaml), each run end to end by the whole agent between
+the Waldur simulator and the real cluster: create, update limits, team changes, usage,
+pause/restore, terminate, every order done."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.harness import Agent, terminal, wait_for
+from tests.slurm.test_agent import flag, usages
+
+pytestmark = pytest.mark.slurm
+
+CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs" / "slurm-upstream-features.yaml"
+CHOSEN = {"qos": "waldur-gold", "partition": "batch"}
+
+
+def filled(name: str, **values: str) -> dict[str, Any]:
+    text = CONFIGS.read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return yaml.safe_load(text)[name]
+
+
+def done(consumer, order_uuid, agent, what):
+    order = wait_for(lambda: terminal(consumer, order_uuid), timeout=60, what=what, log=agent.log)
+    assert order["state"] == "done", order
+    return order
+
+
+def own(slurm, account, fields):
+    rows = slurm.sacctmgr(
+        "show", "association", "where", f"account={account}", f"format=User,{fields}"
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def qos_budget(slurm, name):
+    rows = slurm.sacctmgr("show", "qos", "where", f"name={name}", "format=GrpTRESMins")
+    return rows[0][0] if rows else None
+
+
+@pytest.mark.parametrize("name", ["basic", "discoverer_cpu", "discoverer_gpu", "prepaid"])
+def test_upstream_feature_config_end_to_end(
+    name, tmp_path, sim, consumer, world, slurm, quotafs, run_id, cleanup
+):
+    offering, projects = world
+    prefix = f"u{run_id}"
+    # Removed in reverse: allocations, projects, customers, then the roots.
+    cleanup.extend(
+        [f"{prefix}eurohpc", f"{prefix}root", f"{prefix}c_", f"{prefix}p_", f"{prefix}a_"]
+    )
+    for parent in (f"{prefix}eurohpc", f"{prefix}root"):
+        slurm.sacctmgr("add", "account", parent, "parent=root")
+    for user in ("aandersen", "bberg", "cclark"):
+        slurm.ensure_unix_user(user)
+    config = filled(
+        name,
+        prefix=prefix,
+        homes="/home",
+        mount=str(quotafs.mount),
+        projects=str(quotafs.mount / f"projects-{run_id}"),
+    )
+    settings = config["backend_settings"]
+    gpu = name == "discoverer_gpu"
+    with sim.state.lock:
+        stored = sim.state.get("offerings", offering["uuid"])
+        stored["partitions"] = [{"partition_name": "batch"}, {"partition_name": "debug"}]
+        stored["plugin_options"] = {**stored["plugin_options"], "enforce_qos": gpu}
+        sim.state.put("offerings", stored)
+        sim.state.commit()
+
+    order = consumer.order(
+        offering["url"], projects[0]["url"], {"cpu": 2, "mem": 3}, attributes=CHOSEN
+    )
+    if name == "prepaid":  # a three-month subscription
+        with sim.state.lock:
+            stored = sim.state.get("resources", order["marketplace_resource_uuid"])
+            start = datetime.date.fromisoformat(stored["created"][:10])
+            month = start.month + 2  # zero-based: three months on
+            end = datetime.date(start.year + month // 12, month % 12 + 1, min(start.day, 28))
+            stored["end_date"] = end.isoformat()
+            sim.state.put("resources", stored)
+            sim.state.commit()
+    agent = Agent(
+        tmp_path,
+        [
+            {
+                "name": name,
+                "waldur_api_url": sim.api_url,
+                "waldur_api_token": sim.provider_token,
+                "waldur_offering_uuid": offering["uuid"],
+                "backend_type": "slurm",
+                **config,
+            }
+        ],
+    ).start()
+    try:
+        created = done(consumer, order["uuid"], agent, "create")
+        resource = consumer.resource(created["marketplace_resource_uuid"])
+        account = resource["backend_id"]
+        assert account.startswith(f"{prefix}a_"), account
+        limits = own(slurm, account, "GrpTRESMins")[""][0]
+        if gpu:  # the budget on the allocation's own QoS, not on the account
+            assert (limits, qos_budget(slurm, account)) == ("", "cpu=120000,mem=180G")
+        elif name == "prepaid":  # 2 k-hours a month for 3 months; mem is a plain limit
+            assert limits == "cpu=360000,mem=180G"
+        else:
+            assert limits == "cpu=120000,mem=180G"
+        wait_for(
+            lambda: {u for u in own(slurm, account, "QOS") if u} == {"aandersen", "bberg"},
+            what="the team",
+            log=agent.log,
+        )
+        if gpu:  # the order's QoS on the order's partition
+            rows = own(slurm, account, "Partition,QOS")
+            assert rows["aandersen"] == ["batch", "waldur-gold"]
+        if name == "discoverer_cpu":
+            assert (quotafs.mount / f"projects-{run_id}" / account).is_dir()
+            assert own(slurm, account, "DefaultQOS")[""] == [account]
+
+        update = consumer.update_limits(resource["uuid"], {"cpu": 3, "mem": 3})
+        done(consumer, update, agent, "update")
+        after = qos_budget(slurm, account) if gpu else own(slurm, account, "GrpTRESMins")[""][0]
+        assert after.startswith("cpu=540000" if name == "prepaid" else "cpu=180000"), after
+
+        consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
+        consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
+        wait_for(
+            lambda: {u for u in own(slurm, account, "QOS") if u} == {"aandersen", "cclark"},
+            what="carol in, bob out",
+            log=agent.log,
+        )
+
+        job = slurm.submit(account, "aandersen", seconds=3, partition="batch" if gpu else None)
+        slurm.wait_job(job, ("COMPLETED",))
+        wait_for(
+            lambda: usages(consumer, resource["uuid"]).get("cpu", 0) > 0 or None,
+            timeout=60,
+            what="usage in Waldur",
+            log=agent.log,
+        )
+
+        flag(consumer, resource, "paused", True)
+        if gpu:
+            wait_for(lambda: own(slurm, account, "GrpSubmit")[""] == ["0"], what="paused")
+        else:
+            wait_for(
+                lambda: own(slurm, account, "QOS")[""] == ["waldur-paused"],
+                what="paused",
+                log=agent.log,
+            )
+        flag(consumer, resource, "paused", False)
+        if gpu:
+            wait_for(lambda: own(slurm, account, "GrpSubmit")[""] == [""], what="restored")
+        else:
+            wait_for(
+                lambda: own(slurm, account, "QOS")[""][0] != "waldur-paused",
+                what="restored",
+                log=agent.log,
+            )
+
+        done(consumer, consumer.terminate(resource["uuid"]), agent, "terminate")
+        if gpu:  # soft delete: kept, no users, no budget left
+            assert set(own(slurm, account, "QOS")) == {""}
+            assert qos_budget(slurm, account) == "cpu=0,mem=0"
+        else:
+            assert slurm.account(account) is None
+        orders = {o["state"] for o in sim.objects("orders")}
+        assert orders == {"done"}, orders
+    finally:
+        assert agent.stop() == 0
+        if gpu and "account" in locals():
+            slurm.run("sacctmgr", "-i", "remove", "qos", "where", f"name={account}", check=False)
