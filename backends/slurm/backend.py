@@ -415,6 +415,8 @@ class SlurmBackend(BaseBackend):
         wanted, _ = self._collect_resource_limits(waldur_resource)
         current = self._current_limits(account)
         changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+        # A limit SLURM holds that the resource no longer has (a soft delete's zero) goes.
+        changed.update({key: -1 for key in current if key not in wanted})
         if changed:
             self._write_limits(account, changed)
             self.log.info("limits of %s: %s", account, changed)

@@ -125,7 +125,13 @@ def test_qos_enforcement_grants_the_order_s_qos_on_its_partition(slurm, make_bac
     # The operator's switch wins over the offering's flag, both ways.
     backend.set_offering_details([], {"enforce_qos": False})
     assert backend.qos_enforced() is False
-    assert make_backend(qos_enforcement_enabled=True, enforce_offering_qos=True).qos_enforced()
+    forced = make_backend(
+        qos_enforcement_enabled=True,
+        enforce_offering_qos=True,
+        qos_paused=None,
+        qos_downscaled=None,
+    )
+    assert forced.qos_enforced()
     assert not make_backend(enforce_offering_qos=True).qos_enforced()  # master switch off
     # A hostile choice fails the order before any command.
     with pytest.raises(InvalidNameError):
