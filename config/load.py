@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import msgspec
 import yaml
 
-from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.config import keys, plugins
 from waldur_site_agent_actors.config.model import AgentConfig, Component
 from waldur_site_agent_actors.config.secrets import MASK, is_secret_key
 from waldur_site_agent_actors.config.validate import Problems, decode_struct, shown
@@ -26,6 +26,14 @@ ENV_OVERRIDES = {
     "WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES": "membership_sync_period_minutes",
     "WALDUR_SITE_AGENT_RECONCILIATION_PERIOD_MINUTES": "reconciliation_period_minutes",
 }
+
+
+ROLE_KEYS = (
+    "backend_type",
+    "order_processing_backend",
+    "reporting_backend",
+    "membership_sync_backend",
+)
 
 
 class ConfigError(Exception):
@@ -96,9 +104,18 @@ def load_mapping(
     if strict:
         problems.errors.extend(problems.warnings)
         problems.warnings = []
+    problems.errors.sort(key=path_order)
+    problems.warnings.sort(key=path_order)
     if problems.errors or not isinstance(config, AgentConfig):
         raise ConfigError(source, problems.errors, problems.warnings)
     return Loaded(config=config, warnings=problems.warnings, source=source)
+
+
+def path_order(message: str) -> tuple[Any, ...]:
+    """Messages in the order of their paths, list indexes compared as numbers (offerings[2]
+    before offerings[10])."""
+    path = message.split(": ", 1)[0]
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"\[(\d+)\]", path))
 
 
 def check_semantics(raw: Any, problems: Problems) -> None:
@@ -106,6 +123,7 @@ def check_semantics(raw: Any, problems: Problems) -> None:
     if not isinstance(raw, dict):
         return
     check_secrets_placed(raw, problems)
+    refuse_unsupported("root", raw, "", problems)
     timezone = raw.get("timezone", "UTC")
     if isinstance(timezone, str):
         try:
@@ -165,6 +183,34 @@ def check_secrets_placed(raw: dict[str, Any], problems: Problems) -> None:
             )
 
 
+def refuse_unsupported(scope: str, raw: Any, path: str, problems: Problems) -> None:
+    """Upstream keys this agent does not have yet, turned on: errors naming them (config/keys)."""
+    for key, message in keys.refusals(scope, raw):
+        where = f"{path}.{key}" if path else key
+        if not any(error.startswith(f"{where}: ") for error in problems.errors):
+            problems.error(where, message)  # a value of the wrong type is that error alone
+
+
+def refuse_unsupported_in_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
+    refuse_unsupported("offering", raw, path, problems)
+    components = raw.get("backend_components")
+    components = components if isinstance(components, dict) else {}
+    for name, component in components.items():
+        refuse_unsupported("component", component, f"{path}.backend_components.{name}", problems)
+    named = {_text(raw, key) for key in ROLE_KEYS} - {""}
+    # A plugin without a scope of its own (a third party's) still gets the keys all share.
+    scopes = {keys.plugin_scope(plugins.canonical(name)) or "backend_settings" for name in named}
+    found: set[str] = set()
+    for scope in sorted(scopes):
+        settings = Problems(errors=list(problems.errors))
+        refuse_unsupported(scope, raw.get("backend_settings"), f"{path}.backend_settings", settings)
+        for name, component in components.items():
+            where = f"{path}.backend_components.{name}"
+            refuse_unsupported(f"{scope} component", component, where, settings)
+        found.update(settings.errors[len(problems.errors) :])
+    problems.errors.extend(sorted(found))
+
+
 def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
     url_text = raw.get("waldur_api_url")
     if isinstance(url_text, str):
@@ -189,14 +235,8 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
                 f"{path}.waldur_api_token",
                 "set a token, or all three of oidc_token_url, oidc_client_id, oidc_client_secret",
             )
-    keys = (
-        "backend_type",
-        "order_processing_backend",
-        "reporting_backend",
-        "membership_sync_backend",
-    )
-    if not any(_text(raw, key) for key in keys) and all(
-        isinstance(raw.get(key), str | None) for key in keys
+    if not any(_text(raw, key) for key in ROLE_KEYS) and all(
+        isinstance(raw.get(key), str | None) for key in ROLE_KEYS
     ):
         problems.error(
             f"{path}.backend_type",
@@ -204,7 +244,7 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
             "reporting_backend, membership_sync_backend",
         )
     names: dict[str, str] = {}
-    for key in keys:
+    for key in ROLE_KEYS:
         if name := _text(raw, key):
             names.setdefault(plugins.canonical(name), key)
     for name, key in names.items():
@@ -224,6 +264,7 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
             f"{path}.username_management_backend",
             str(plugins.UnknownPlugin(plugins.USERNAME_BACKENDS, username_backend, installed)),
         )
+    refuse_unsupported_in_offering(raw, path, problems)
 
 
 def check_plugin_schemas(name: str, raw: dict[str, Any], path: str, problems: Problems) -> None:

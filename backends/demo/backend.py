@@ -20,9 +20,10 @@ from waldur_site_agent_actors.backends.structures import (
     UsageReport,
     WaldurResource,
 )
+from waldur_site_agent_actors.config.model import BackendSettings
 
 
-class DemoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DemoSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     """`backend_settings` of the demo plugin; every key is optional."""
 
     path: str = ""

@@ -2,9 +2,10 @@
 
 Upstream's key names are kept, so an operator's existing settings load unchanged. The upstream
 features this plugin does not have (slurmrestd mode, per-account QoS management, LDAP, project
-directories, filesystem quotas, soft delete, ...) are accepted while they are off,
-as most configs carry them, and refused with a clear error when a config turns one on: silently
-ignoring `soft_delete: true` would delete accounts an operator meant to keep.
+directories, filesystem quotas, soft delete, ...) are declared here so that upstream's files load
+while they are off; config/keys.py says what each key does and refuses, naming it, every one that
+a file turns on: silently ignoring `soft_delete: true` would delete accounts an operator meant to
+keep.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.config.model import BackendSettings, Umask
+
 LimitType = Literal["GrpTRESMins", "MaxTRESMins", "GrpTRES"]
 LIMIT_TYPES: tuple[LimitType, ...] = ("GrpTRESMins", "MaxTRESMins", "GrpTRES")
 DefaultAccountPolicy = Literal["common", "individual", "none"]
-Umask = Annotated[str, Meta(pattern=r"^0?[0-7]{3}$")]
 
 # Waldur component keys that name a TRES differently; any other key is the TRES name itself.
 TRES_OF_COMPONENT = {"gpu": "gres/gpu", "ram": "mem", "memory": "mem"}
@@ -32,8 +34,8 @@ class PeriodicLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     limit_type: str = "GrpTRESMins"
     """For `grp_tres_mins`/`max_tres_mins` settings that name no `limit_type` themselves."""
     emulator_mode: bool = False
-    """Upstream's development switch to its SLURM emulator: refused when on."""
-    emulator_base_url: str = ""
+    """Upstream's development switch to its SLURM emulator (refused when on: config/keys.py)."""
+    emulator_base_url: str | None = None
     # Policy keys of older upstream configs: the policy is computed by Waldur now, and upstream
     # ignores them too; accepted so those configs load.
     tres_billing_enabled: bool | None = None
@@ -48,20 +50,11 @@ class PeriodicLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 f"periodic_limits.limit_type {self.limit_type!r} is not one of "
                 f"{', '.join(LIMIT_TYPES)}"
             )
-        if self.emulator_mode:
-            raise ValueError(
-                "periodic_limits.emulator_mode is not supported: this agent has no emulator "
-                "mode, it applies periodic settings with sacctmgr (remove the key or set it "
-                "to false)"
-            )
 
 
-class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SlurmSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     default_account: str = "root"
     """Root of the tree: customer accounts are created under it."""
-    customer_prefix: str = ""
-    project_prefix: str = ""
-    allocation_prefix: str = ""
     parent_account: str | None = None
     """Flat tree: project accounts directly under this account, no customer accounts."""
     default_account_policy: DefaultAccountPolicy = "common"
@@ -83,7 +76,6 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Home directories for users added to allocations (mkhomedir_helper)."""
     enable_user_homedir_account_creation: bool | None = None
     """Upstream's name for `create_homedirs`; either one set to true turns it on."""
-    default_homedir_umask: Umask = "0077"
     homedir_umask: Umask | None = None
     """The name upstream's example configs use; wins over `default_homedir_umask` when set."""
     homedir_skeleton: str = "/etc/skel"
@@ -92,32 +84,16 @@ class SlurmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     periodic_limits: PeriodicLimits | None = None
     """Waldur's periodic usage policies (fairshare, TRES limits); see `periodic`."""
 
-    # Upstream keys without an implementation here: fine while off (see the module docstring).
+    # Upstream keys without an implementation here: loaded while off, refused when on.
     root_account: str | None = None
-    account_name_generation_policy: str | None = None
-    homedir_base_path: str | None = None
-    homedir_quota: dict[str, Any] | None = None
-    soft_delete: bool = False
-    check_backend_id_uniqueness: bool = False
-    check_all_offerings: bool = False
     execution_mode: str = "cli"
     rest_api: dict[str, Any] | None = None
     qos_enforcement_enabled: bool = False
-    enforce_offering_qos: bool = False
+    enforce_offering_qos: bool | None = None
     enforce_offering_partitions: bool = False
-    skip_qos_swap: bool = False
-    apply_limits_to_qos: bool = False
     qos_management: dict[str, Any] | None = None
     project_directory: dict[str, Any] | None = None
     ldap: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        asked = [key for key in UNSUPPORTED if not _off(key, getattr(self, key))]
-        if asked:
-            raise ValueError(
-                f"upstream's {', '.join(asked)} not supported by this SLURM plugin "
-                "(remove the key or turn it off; docs/slurm.md)"
-            )
 
     @property
     def periodic(self) -> PeriodicLimits:
@@ -140,33 +116,5 @@ class SlurmComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The TRES it maps to (`cpu`, `mem`, `gres/gpu`, `billing`); default: from its key."""
     limit_type: LimitType | None = None
     """Overrides the offering's `limit_type` for this component."""
-
-
-UNSUPPORTED = (
-    "root_account",
-    "account_name_generation_policy",
-    "homedir_quota",
-    "soft_delete",
-    "check_backend_id_uniqueness",
-    "check_all_offerings",
-    "execution_mode",
-    "rest_api",
-    "qos_enforcement_enabled",
-    "enforce_offering_qos",
-    "enforce_offering_partitions",
-    "skip_qos_swap",
-    "apply_limits_to_qos",
-    "qos_management",
-    "project_directory",
-    "ldap",
-)
-# What "off" is for the keys whose off value is not falsy.
-OFF_VALUES = {"execution_mode": "cli", "account_name_generation_policy": "resource_slug"}
-
-
-def _off(key: str, value: Any) -> bool:
-    if key in OFF_VALUES:
-        return value in (None, OFF_VALUES[key])
-    if isinstance(value, dict) and "enabled" in value:
-        return not value["enabled"]
-    return not value
+    target_components: dict[str, Any] | None = None
+    """Upstream's mapping of one component onto several TRES (refused when set)."""
