@@ -55,7 +55,7 @@ class Inert:
 @dataclass(frozen=True)
 class Refused:
     why: str
-    off: tuple[Any, ...] = (False, "")
+    off: tuple[Any, ...] = (False,)
     removable: bool = True
 
 
@@ -83,7 +83,7 @@ def inert(why: str) -> Inert:
     return Inert(why)
 
 
-def refused(why: str, off: tuple[Any, ...] = (False, ""), removable: bool = True) -> Refused:
+def refused(why: str, off: tuple[Any, ...] = (False,), removable: bool = True) -> Refused:
     return Refused(why, off, removable)
 
 
