@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import msgspec
 
 from waldur_site_agent_actors.config import keys
-from waldur_site_agent_actors.config.load import ENV_OVERRIDES
+from waldur_site_agent_actors.config.load import ENV_OVERRIDES, MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from waldur_site_agent_actors.config.model import (
     SECRET_KEYS,
     AgentConfig,
@@ -331,6 +331,20 @@ def render() -> str:
         "(`http://user:password@proxy:3128`) is masked as well. `waldur_api_url` must not carry "
         "credentials (`user:password@`): HTTP clients would send them instead of the token, so "
         "the file is refused.",
+        "",
+        "## Reading the file",
+        "",
+        f"A file that cannot be used is one message and exit 2, never a traceback: a directory, a "
+        f"file the agent's user may not read, a YAML or TOML syntax error (`FILE:LINE:COLUMN: "
+        f"YAML syntax error: ...`), a file over {MAX_BYTES // 1024} KiB (only that much is read), "
+        f"more than {MAX_DEPTH} levels of nesting, or more than {MAX_VALUES:,} values once YAML "
+        "aliases are expanded (a few KB of aliases can stand for billions of values). A key name "
+        "that looks like a pasted token is hidden in messages. A file with no offering is an "
+        "error. Errors and warnings come sorted by path; an unknown key suggests the nearest "
+        "known one (`log_levl: unknown key (ignored); did you mean ...` names `log_level`). "
+        "`config show --format toml` writes whole numbers as integers (`unit_factor = 60000`). "
+        "`diagnostics` only looks (it creates no file, not even the demo backend's store), "
+        "prints one line per check and a summary line, and exits 1 when a check failed.",
         "",
         "## Ours only",
         "",
