@@ -33,7 +33,7 @@ from waldur_site_agent_actors.agent import process
 from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
 from waldur_site_agent_actors.agent.diagnostics import check_offering
 from waldur_site_agent_actors.agent.init_args import CONFIG_DIR
-from waldur_site_agent_actors.config import AgentConfig, ConfigError, load_mapping, plugins
+from waldur_site_agent_actors.config import AgentConfig, ConfigError, keys, load_mapping, plugins
 from waldur_site_agent_actors.config.dump import render
 from waldur_site_agent_actors.config.secrets import is_secret_key
 
@@ -241,7 +241,7 @@ class Init:
         result: dict[str, Any] = {}
         if self.ask.interactive:
             print(f"\nSettings of {backend} (Enter keeps the default):")
-        for field in msgspec.structs.fields(schema):
+        for field in questions(schema, backend):
             default = None if field.required else field_default(field)
             text = given.pop(field.name, None)
             if text is None and not self.ask.interactive:
@@ -471,6 +471,20 @@ def parse_as(text: str, kind: Any) -> Any:
             error = error or exc
     assert error is not None
     raise error
+
+
+def questions(schema: type[msgspec.Struct], backend: str) -> list[msgspec.structs.FieldInfo]:
+    """The settings worth asking about: the plugin's own first, in its order, then those all
+    backends share; not those that do nothing here or are refused when set (config/keys.py)."""
+    scope = keys.plugin_scope(plugins.canonical(backend)) or "backend_settings"
+    idle = keys.Inert | keys.Refused | keys.With
+    wanted = [
+        field
+        for field in msgspec.structs.fields(schema)
+        if field.required or not isinstance(keys.status(scope, field.name), idle)
+    ]
+    own = list(vars(schema).get("__annotations__", {}))
+    return sorted(wanted, key=lambda f: own.index(f.name) if f.name in own else len(own))
 
 
 def field_default(field: msgspec.structs.FieldInfo) -> Any:

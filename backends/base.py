@@ -34,6 +34,10 @@ UserContext = dict[str, Any]
 STATE_DIR_VARIABLE = "WALDUR_SITE_AGENT_STATE_DIR"
 """Set by the agent to its `state_dir`: where a plugin that keeps local files puts them."""
 
+READ_ONLY_VARIABLE = "WALDUR_SITE_AGENT_READ_ONLY"
+"""Set (to "1") by commands that only look, such as `diagnostics`: a plugin that keeps local
+files opens them read-only and creates none."""
+
 
 class BaseBackend(abc.ABC):
     # Capability flags, read off the class by the core.

@@ -25,10 +25,14 @@ def to_mapping(config: AgentConfig) -> dict[str, Any]:
 
 
 def _drop_none(value: Any) -> Any:
+    """Without nulls, and whole numbers written as integers (`unit_factor = 60000`, as the
+    operator wrote it, not `60000.0`): number fields read either back alike."""
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_drop_none(v) for v in value if v is not None]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import tomllib
 import zoneinfo
@@ -14,10 +15,16 @@ from urllib.parse import urlparse
 import msgspec
 import yaml
 
-from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.config import keys, plugins
 from waldur_site_agent_actors.config.model import AgentConfig, Component
 from waldur_site_agent_actors.config.secrets import MASK, is_secret_key
-from waldur_site_agent_actors.config.validate import Problems, decode_struct, shown
+from waldur_site_agent_actors.config.validate import (
+    Problems,
+    decode_struct,
+    key_text,
+    shown,
+    strict_error,
+)
 
 # Upstream reads its loop periods from these variables; they keep working and win over the file.
 ENV_OVERRIDES = {
@@ -26,6 +33,14 @@ ENV_OVERRIDES = {
     "WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES": "membership_sync_period_minutes",
     "WALDUR_SITE_AGENT_RECONCILIATION_PERIOD_MINUTES": "reconciliation_period_minutes",
 }
+
+
+ROLE_KEYS = (
+    "backend_type",
+    "order_processing_backend",
+    "reporting_backend",
+    "membership_sync_backend",
+)
 
 
 class ConfigError(Exception):
@@ -43,23 +58,101 @@ class Loaded:
     source: str
 
 
+MAX_BYTES = 512 * 1024
+"""Far above any real config (upstream's largest example is 15 KB), low enough to parse fast."""
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+"""Values in the document once YAML aliases are expanded: a few KB of aliases can stand for
+billions of values (an alias bomb), which every walk over the config would then visit."""
+
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_document(path: Path) -> Any:
-    """Parse by extension: `.toml` is TOML, anything else YAML (anchors and `<<` merges work)."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".toml":
-        return tomllib.loads(text)
-    return yaml.safe_load(text)
+    """Parse by extension: `.toml` is TOML, anything else YAML (anchors and `<<` merges work).
+    Raises `ConfigError` with one message for anything that makes the file unusable."""
+    source = str(path)
+    text = read_text(path)
+    try:
+        if path.suffix.lower() == ".toml":
+            document = tomllib.loads(text)
+        else:
+            document = yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = str(exc.problem or exc.context or "invalid YAML")
+        if "maximum nesting depth" in problem:
+            problem = f"nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError(source, [f"{where}: YAML syntax error: {problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"{source}: YAML error: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = re.search(r"\s*\(at line (\d+), column (\d+)\)", message)
+        where = f"{source}:{found.group(1)}:{found.group(2)}" if found else source
+        problem = message[: found.start()] if found else message
+        raise ConfigError(source, [f"{where}: TOML syntax error: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError(source, [f"{source}: nested more than {MAX_DEPTH} levels deep"]) from None
+    check_size(document, source)
+    return document
+
+
+def read_text(path: Path) -> str:
+    """The file's text, at most `MAX_BYTES` of it read: /dev/zero or a huge file cannot hang or
+    fill memory."""
+    source = str(path)
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(source, [f"{source}: no such file"]) from None
+    except IsADirectoryError:
+        raise ConfigError(source, [f"{source}: is a directory, not a config file"]) from None
+    except PermissionError:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        message = f"{source}: permission denied: user {user} may not read it (see its owner, mode)"
+        raise ConfigError(source, [message]) from None
+    except OSError as exc:
+        raise ConfigError(source, [f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(
+            source, [f"{source}: larger than {MAX_BYTES // 1024} KiB: not a config file"]
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [f"{source}: not UTF-8 text (byte {exc.start})"]) from None
+
+
+def check_size(document: Any, source: str) -> None:
+    """Refuse documents too deep or, with aliases expanded, too big; iterative, and it stops at
+    the first bound crossed, so a bomb costs no more than `MAX_VALUES` steps."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if depth > MAX_DEPTH:
+            raise ConfigError(source, [f"{source}: nested more than {MAX_DEPTH} levels deep"])
+        if seen > MAX_VALUES:
+            raise ConfigError(
+                source,
+                [
+                    f"{source}: more than {MAX_VALUES} values once YAML aliases are expanded "
+                    "(an alias bomb?)"
+                ],
+            )
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def load_file(path: str | os.PathLike[str], *, strict: bool = False) -> Loaded:
-    source = str(path)
-    try:
-        raw = read_document(Path(path))
-    except FileNotFoundError:
-        raise ConfigError(source, [f"{source}: no such file"]) from None
-    except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, [f"{source}: cannot parse: {exc}"]) from None
-    return load_mapping(raw, source=source, strict=strict, environ=os.environ)
+    raw = read_document(Path(path))
+    return load_mapping(raw, source=str(path), strict=strict, environ=os.environ)
 
 
 def load_mapping(
@@ -94,11 +187,20 @@ def load_mapping(
     # On the raw document, so that one offering failing to decode hides no error of another.
     check_semantics(raw, problems)
     if strict:
-        problems.errors.extend(problems.warnings)
+        problems.errors.extend(strict_error(w) for w in problems.warnings)
         problems.warnings = []
+    problems.errors.sort(key=path_order)
+    problems.warnings.sort(key=path_order)
     if problems.errors or not isinstance(config, AgentConfig):
         raise ConfigError(source, problems.errors, problems.warnings)
     return Loaded(config=config, warnings=problems.warnings, source=source)
+
+
+def path_order(message: str) -> tuple[Any, ...]:
+    """Messages in the order of their paths, list indexes compared as numbers (offerings[2]
+    before offerings[10])."""
+    path = message.split(": ", 1)[0]
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"\[(\d+)\]", path))
 
 
 def check_semantics(raw: Any, problems: Problems) -> None:
@@ -106,6 +208,7 @@ def check_semantics(raw: Any, problems: Problems) -> None:
     if not isinstance(raw, dict):
         return
     check_secrets_placed(raw, problems)
+    refuse_unsupported("root", raw, "", problems)
     timezone = raw.get("timezone", "UTC")
     if isinstance(timezone, str):
         try:
@@ -115,6 +218,8 @@ def check_semantics(raw: Any, problems: Problems) -> None:
     offerings = raw.get("offerings")
     if not isinstance(offerings, list):
         return
+    if not offerings:
+        problems.error("offerings", "no offering: the agent would serve nothing; list at least one")
     seen: dict[str, int] = {}
     for index, raw_offering in enumerate(offerings):
         if not isinstance(raw_offering, dict):
@@ -145,7 +250,7 @@ def check_secrets_placed(raw: dict[str, Any], problems: Problems) -> None:
     def walk(value: Any, path: str, key: str) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                walk(v, f"{path}.{k}" if path else str(k), str(k))
+                walk(v, f"{path}.{key_text(k)}" if path else key_text(k), str(k))
         elif isinstance(value, list):
             for index, v in enumerate(value):
                 walk(v, f"{path}[{index}]", key)
@@ -163,6 +268,35 @@ def check_secrets_placed(raw: dict[str, Any], problems: Problems) -> None:
                 f"{path}: holds the secret value of {source} under a key not marked secret "
                 "(masked in logs and output all the same); keep secrets under secret keys"
             )
+
+
+def refuse_unsupported(scope: str, raw: Any, path: str, problems: Problems) -> None:
+    """Upstream keys this agent does not have yet, turned on: errors naming them (config/keys)."""
+    for key, message in keys.refusals(scope, raw):
+        where = f"{path}.{key}" if path else key
+        if not any(error.startswith(f"{where}: ") for error in problems.errors):
+            problems.error(where, message)  # a value of the wrong type is that error alone
+
+
+def refuse_unsupported_in_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
+    refuse_unsupported("offering", raw, path, problems)
+    components = raw.get("backend_components")
+    components = components if isinstance(components, dict) else {}
+    for name, component in components.items():
+        where = f"{path}.backend_components.{key_text(name)}"
+        refuse_unsupported("component", component, where, problems)
+    named = {_text(raw, key) for key in ROLE_KEYS} - {""}
+    # A plugin without a scope of its own (a third party's) still gets the keys all share.
+    scopes = {keys.plugin_scope(plugins.canonical(name)) or "backend_settings" for name in named}
+    found: set[str] = set()
+    for scope in sorted(scopes):
+        settings = Problems(errors=list(problems.errors))
+        refuse_unsupported(scope, raw.get("backend_settings"), f"{path}.backend_settings", settings)
+        for name, component in components.items():
+            where = f"{path}.backend_components.{key_text(name)}"
+            refuse_unsupported(f"{scope} component", component, where, settings)
+        found.update(settings.errors[len(problems.errors) :])
+    problems.errors.extend(sorted(found))
 
 
 def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
@@ -189,14 +323,8 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
                 f"{path}.waldur_api_token",
                 "set a token, or all three of oidc_token_url, oidc_client_id, oidc_client_secret",
             )
-    keys = (
-        "backend_type",
-        "order_processing_backend",
-        "reporting_backend",
-        "membership_sync_backend",
-    )
-    if not any(_text(raw, key) for key in keys) and all(
-        isinstance(raw.get(key), str | None) for key in keys
+    if not any(_text(raw, key) for key in ROLE_KEYS) and all(
+        isinstance(raw.get(key), str | None) for key in ROLE_KEYS
     ):
         problems.error(
             f"{path}.backend_type",
@@ -204,7 +332,7 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
             "reporting_backend, membership_sync_backend",
         )
     names: dict[str, str] = {}
-    for key in keys:
+    for key in ROLE_KEYS:
         if name := _text(raw, key):
             names.setdefault(plugins.canonical(name), key)
     for name, key in names.items():
@@ -224,6 +352,7 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
             f"{path}.username_management_backend",
             str(plugins.UnknownPlugin(plugins.USERNAME_BACKENDS, username_backend, installed)),
         )
+    refuse_unsupported_in_offering(raw, path, problems)
 
 
 def check_plugin_schemas(name: str, raw: dict[str, Any], path: str, problems: Problems) -> None:
@@ -243,9 +372,8 @@ def check_plugin_schemas(name: str, raw: dict[str, Any], path: str, problems: Pr
         for key, component in components.items():
             if isinstance(component, dict):
                 extra = {k: v for k, v in component.items() if k not in core}
-                check_with_schema(
-                    component_schema, extra, f"{path}.backend_components.{key}", problems
-                )
+                where = f"{path}.backend_components.{key_text(key)}"
+                check_with_schema(component_schema, extra, where, problems)
 
 
 def check_with_schema(schema: Any, data: dict[str, Any], path: str, problems: Problems) -> None:
@@ -253,9 +381,7 @@ def check_with_schema(schema: Any, data: dict[str, Any], path: str, problems: Pr
         strict = Problems()
         decode_struct(schema, data, path, strict)
         problems.errors.extend(strict.errors)
-        problems.errors.extend(
-            w.replace("unknown key (ignored)", "unknown key") for w in strict.warnings
-        )
+        problems.errors.extend(strict_error(w) for w in strict.warnings)
         return
     validate = getattr(schema, "model_validate", None)  # pydantic schemas of upstream plugins
     if validate is None:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.config.homedirs import BasePath, HomedirQuota
+
 PositiveNumber = Annotated[float, Meta(gt=0)]
 PositiveMinutes = Annotated[float, Meta(gt=0)]
 Mode = Literal["order_process", "report", "membership_sync", "event_process"]
@@ -20,6 +22,7 @@ MODES: tuple[Mode, ...] = ("order_process", "report", "membership_sync", "event_
 AccountingType = Literal["usage", "limit", "one"]
 LimitPeriod = Literal["annual", "month", "quarterly", "total"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Umask = Annotated[str, Meta(pattern=r"^0?[0-7]{3}$")]
 
 
 class Component(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -101,6 +104,27 @@ class Offering(msgspec.Struct, kw_only=True, omit_defaults=True):
         if self.stomp_membership_sync_enabled is None:
             return self.stomp_enabled
         return self.stomp_membership_sync_enabled and self.stomp_enabled
+
+
+class BackendSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Keys upstream's core reads from the `backend_settings` of every backend, whatever the
+    plugin: each plugin's settings Struct extends this one, so upstream's files load with any
+    backend. What each key does with each backend is in config/keys.py."""
+
+    customer_prefix: str = ""
+    project_prefix: str = ""
+    allocation_prefix: str = ""
+    default_account: str | None = None
+    check_backend_id_uniqueness: bool = False
+    check_all_offerings: bool = False
+    backend_id_max_retries: Annotated[int, Meta(ge=1, le=1000)] = 50
+    soft_delete: bool = False
+    enable_user_homedir_account_creation: bool | None = None
+    default_homedir_umask: Umask = "0077"
+    homedir_base_path: BasePath | None = None
+    """Home directories are `<base>/<user>`: one that exists is not created again, and quotas
+    go on that path."""
+    homedir_quota: HomedirQuota | None = None
 
 
 class LogShipping(msgspec.Struct, kw_only=True, omit_defaults=True):

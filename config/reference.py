@@ -16,10 +16,12 @@ from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
-from waldur_site_agent_actors.config.load import ENV_OVERRIDES
+from waldur_site_agent_actors.config import keys
+from waldur_site_agent_actors.config.load import ENV_OVERRIDES, MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from waldur_site_agent_actors.config.model import (
     SECRET_KEYS,
     AgentConfig,
+    BackendSettings,
     Component,
     LogShipping,
     Offering,
@@ -139,6 +141,20 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "buffer_size_mb": "Size of the log buffer kept between shipments.",
         "log_level": "Lowest level shipped, case-insensitive.",
     },
+    BackendSettings: {
+        "customer_prefix": "Prefix of customer account names (backends with an account tree).",
+        "project_prefix": "Prefix of project account names (backends with an account tree).",
+        "allocation_prefix": "Prefix of the resource's backend name.",
+        "default_account": "Account users are linked to by default (SLURM's DefaultAccount).",
+        "check_backend_id_uniqueness": "Ask Waldur whether a new backend name was ever used.",
+        "check_all_offerings": "...in every offering of the customer, not only this one.",
+        "backend_id_max_retries": "Names tried when a backend name is taken.",
+        "soft_delete": "Terminate keeps the backend account (limits zeroed, users removed).",
+        "enable_user_homedir_account_creation": "Make home directories for users.",
+        "default_homedir_umask": "Umask of the home directories made.",
+        "homedir_base_path": "Where home directories are (skip existing ones, quotas).",
+        "homedir_quota": "Filesystem quota on new home directories.",
+    },
     Supervision: {
         "max_restarts": "Restarts of one offering's actors allowed within `within_seconds`...",
         "within_seconds": "...after which the offering is stopped and reported failed.",
@@ -152,8 +168,31 @@ SECTIONS: list[tuple[str, type[msgspec.Struct], str]] = [
     ("Offering keys", Offering, "Each entry of `offerings`."),
     ("Component keys", Component, "Each value of an offering's `backend_components`."),
     ("log_shipping keys", LogShipping, "The `log_shipping` mapping at the top level."),
+    (
+        "Keys of every backend's settings",
+        BackendSettings,
+        "Keys upstream's core reads from the `backend_settings` of any backend. What a key does "
+        "may differ per backend: the backend's table below says so where it does.",
+    ),
     ("supervision keys", Supervision, f"The `supervision` mapping at the top level. {OURS}"),
 ]
+# Each section's scope in config/keys.py, and the prefix of its keys there.
+SCOPES: dict[type[msgspec.Struct], tuple[str, str]] = {
+    AgentConfig: ("root", ""),
+    Offering: ("offering", ""),
+    Component: ("component", ""),
+    LogShipping: ("root", "log_shipping."),
+    Supervision: ("root", "supervision."),
+    BackendSettings: ("backend_settings", ""),
+}
+PLUGIN_DOCS = {
+    "slurm": "slurm.md",
+    "moab": "moab.md",
+    "mup": "mup.md",
+    "waldur": "federation.md",
+    "ceph_s3": "croit-s3.md",
+    "demo": "demo.md",
+}
 
 _BASIC = {str: "string", int: "integer", float: "number", bool: "boolean", Any: "any"}
 _STRUCT_NAMES = {
@@ -161,6 +200,7 @@ _STRUCT_NAMES = {
     Component: "component",
     LogShipping: "log_shipping",
     Supervision: "supervision",
+    BackendSettings: "backend settings",
 }
 
 
@@ -210,21 +250,59 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def status_text(status: keys.Status | None) -> str:
+    """A key's status as its table cell says it (config/keys.py)."""
+    if isinstance(status, keys.Works):
+        return f"works; test `{status.test}`"
+    if isinstance(status, keys.Untested):
+        return f"works, no test yet: {status.where}"
+    if isinstance(status, keys.Ours):
+        return "ours"
+    if isinstance(status, keys.Inert):
+        return f"no effect, as upstream: {status.why}"
+    if isinstance(status, keys.Refused):
+        off = [json.dumps(o) for o in status.off if o is not None]
+        loads = f"; loads when {' or '.join(off)} or absent" if off else "; loads when absent"
+        return f"**refused when on**: {status.why}{loads}"
+    if isinstance(status, keys.With):
+        return f"read only with `{status.key}`, whose status it shares"
+    return "**no status**"
+
+
 def section(title: str, cls: type[msgspec.Struct], intro: str) -> list[str]:
     hints = typing.get_type_hints(cls, include_extras=True)
     descriptions = DESCRIPTIONS[cls]
-    lines = [f"## {title}", "", intro, "", "| Key | Type | Default | Description |"]
-    lines.append("|---|---|---|---|")
+    scope, prefix = SCOPES[cls]
+    lines = [f"## {title}", "", intro, "", "| Key | Type | Default | Status | Description |"]
+    lines.append("|---|---|---|---|---|")
     for field in msgspec.structs.fields(cls):
-        key = "*(other keys)*" if field.name == "extra" else f"`{field.name}`"
+        extra = field.name == "extra"
         cells = [
-            key,
+            "*(other keys)*" if extra else f"`{field.name}`",
             _cell(type_text(hints[field.name])),
-            "" if field.name == "extra" else _cell(default_text(field)),
+            "" if extra else _cell(default_text(field)),
+            "" if extra else _cell(status_text(keys.status(scope, prefix + field.name))),
             _cell(descriptions[field.name]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def plugin_section(scope: str) -> list[str]:
+    """A backend's own keys, and the shared ones it treats its own way: key and status; what
+    each means is on the backend's page."""
+    page = PLUGIN_DOCS.get(scope)
+    names = [n for n, s in keys.SCOPE_OF_PLUGIN.items() if s == scope]
+    lines = [f"### `{scope}`" + (f" (also {_names(names)})" if names else ""), ""]
+    if page:
+        lines += [f"What each key means: [{page}]({page}).", ""]
+    for title, where in (("Settings", scope), ("Component keys", f"{scope} component")):
+        entries = keys.KEYS.get(where, {})
+        if entries:
+            lines += [f"{title}:", "", "| Key | Status |", "|---|---|"]
+            lines += [f"| `{k}` | {_cell(status_text(v))} |" for k, v in entries.items()]
+            lines.append("")
+    return lines
 
 
 def _names(names: typing.Iterable[str]) -> str:
@@ -254,6 +332,20 @@ def render() -> str:
         "credentials (`user:password@`): HTTP clients would send them instead of the token, so "
         "the file is refused.",
         "",
+        "## Reading the file",
+        "",
+        f"A file that cannot be used is one message and exit 2, never a traceback: a directory, a "
+        f"file the agent's user may not read, a YAML or TOML syntax error (`FILE:LINE:COLUMN: "
+        f"YAML syntax error: ...`), a file over {MAX_BYTES // 1024} KiB (only that much is read), "
+        f"more than {MAX_DEPTH} levels of nesting, or more than {MAX_VALUES:,} values once YAML "
+        "aliases are expanded (a few KB of aliases can stand for billions of values). A key name "
+        "that looks like a pasted token is hidden in messages. A file with no offering is an "
+        "error. Errors and warnings come sorted by path; an unknown key suggests the nearest "
+        "known one (`log_levl: unknown key (ignored); did you mean ...` names `log_level`). "
+        "`config show --format toml` writes whole numbers as integers (`unit_factor = 60000`). "
+        "`diagnostics` only looks (it creates no file, not even the demo backend's store), "
+        "prints one line per check and a summary line, and exits 1 when a check failed.",
+        "",
         "## Ours only",
         "",
         "These keys are not in upstream's format; upstream ignores them, so a file using them "
@@ -268,9 +360,54 @@ def render() -> str:
         "",
         *env_lines,
         "",
+        "## Status of each key",
+        "",
+        "Every key upstream waldur-site-agent 1.0.7 accepts is listed below, with what it does "
+        "here; none is accepted and then ignored:",
+        "",
+        "- **works**: does what it does upstream; the named test shows it (`works, no test yet` "
+        "names the code that does it).",
+        "- **refused when on**: upstream has it, this agent does not yet. A file with the key "
+        "absent or at its off value loads, as upstream's files carry it; turned on, `validate` "
+        "and `run` stop with an error naming the key, why, and what to do (`offerings[0]."
+        "backend_settings.soft_delete: true is not supported by this agent yet (...); set it to "
+        "false or remove it`). A key whose every value means on says it has no off value.",
+        "- **no effect, as upstream**: upstream accepts it and it does nothing there either "
+        "(for that backend); it loads and does nothing here too.",
+        "- **ours**: not upstream's; upstream ignores it.",
+        "",
+        "The statuses live in one place, `config/keys.py`, one line per key, and these tables "
+        "are generated from it. Implementing a key means changing its line, say "
+        '`"soft_delete": refused("...")`, to `"soft_delete": works("tests/path.py::test_name")` '
+        "naming the test that shows it, then regenerating this file. "
+        "`tests/test_config_keys.py` fails when a field of a config Struct has no line, when an "
+        "upstream 1.0.7 key (`tests/data/upstream-1.0.7-keys.txt`) has none, when a named test "
+        "does not exist, and turns every refused key on in `tests/data/configs/upstream-every-"
+        "key.yaml` (values from `tests/data/upstream-on-values.yaml`) to see it refused by name.",
+        "",
     ]
     for title, cls, intro in SECTIONS:
         lines += section(title, cls, intro)
+    lines += [
+        "## Keys of each backend",
+        "",
+        "A backend's settings take the keys above and its own; a key it lists itself has the "
+        "status it lists there.",
+        "",
+    ]
+    for scope in sorted(keys.PLUGIN_SCOPES):
+        lines += plugin_section(scope)
+    options = keys.KEYS["plugin_options"].items()
+    lines += [
+        "## Offering options set in Waldur",
+        "",
+        "Read at run time from the offering's `plugin_options` in Waldur, not from this file.",
+        "",
+        "| Key | Status |",
+        "|---|---|",
+        *(f"| `{k}` | {_cell(status_text(v))} |" for k, v in options),
+        "",
+    ]
     return "\n".join(lines)
 
 

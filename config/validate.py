@@ -7,10 +7,13 @@ operator writes it (`offerings[1].backend_components.cpu.unit_factor`).
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
@@ -25,13 +28,81 @@ class Problems:
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path}: {message}")
 
-    def unknown(self, path: str) -> None:
-        self.warnings.append(f"{path}: unknown key (ignored)")
+    def unknown(self, path: str, known: Iterable[str] = ()) -> None:
+        """An unknown key; `known` (the keys allowed there) gives a "did you mean"."""
+        key = re.split(r"[.\[]", path)[-1]
+        close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+        hint = f"; did you mean `{close[0]}`?" if close and not looks_secret(key) else ""
+        self.warnings.append(f"{path}: {UNKNOWN}{hint}")
 
 
-def shown(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+UNKNOWN = "unknown key (ignored)"
+"""Said of a key no Struct has; `--strict` makes it an error, said `unknown key`."""
+
+
+def strict_error(warning: str) -> str:
+    return warning.replace(f": {UNKNOWN}", ": unknown key", 1)
+
+
+def looks_secret(key: str) -> bool:
+    """A key name that is more likely a pasted token than a name: long, mixing many letters
+    and digits, or long without any word separator."""
+    if len(key) < 16:
+        return False
+    digits, letters = sum(c.isdigit() for c in key), sum(c.isalpha() for c in key)
+    return (digits >= 4 and letters >= 4) or (len(key) >= 32 and not re.search(r"[_ .-]", key))
+
+
+def key_text(key: Any) -> str:
+    """A key as messages show it: never a key that looks like a secret."""
+    text = str(key)
+    return (
+        f"<{len(text)}-character key hidden: it looks like a secret>"
+        if looks_secret(text)
+        else text
+    )
+
+
+class _Full(Exception):
+    pass
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """JSON-like text of a value, cut at `limit` characters; it stops writing there, so a huge
+    value (a YAML alias bomb) costs no more than a small one."""
+    parts: list[str] = []
+    size = 0
+
+    def emit(text: str) -> None:
+        nonlocal size
+        parts.append(text)
+        size += len(text)
+        if size > limit:
+            raise _Full
+
+    def walk(item: Any) -> None:
+        if isinstance(item, dict):
+            emit("{")
+            for index, (key, inner) in enumerate(item.items()):
+                emit(", " if index else "")
+                emit(json.dumps(key_text(key)[: limit + 1]) + ": ")
+                walk(inner)
+            emit("}")
+        elif isinstance(item, list | tuple):
+            emit("[")
+            for index, inner in enumerate(item):
+                emit(", " if index else "")
+                walk(inner)
+            emit("]")
+        elif isinstance(item, str):
+            emit(json.dumps(item[: limit + 1]))
+        else:
+            emit(json.dumps(item, default=str)[: limit + 1])
+
+    with contextlib.suppress(_Full, RecursionError):
+        walk(value)
+    text = "".join(parts)
+    return text if len(text) <= limit and size <= limit else text[: limit - 3] + "..."
 
 
 def shown_at(path: str, value: Any) -> str:
@@ -110,12 +181,12 @@ def decode_struct(
     extras: dict[str, Any] = {}
     failed = False
     for key, value in raw.items():
-        sub = f"{path}.{key}" if path else str(key)
+        sub = f"{path}.{key_text(key)}" if path else key_text(key)
         if key not in info or key == extra_field:
             if extra_field:
                 extras[key] = value
             else:
-                problems.unknown(sub)
+                problems.unknown(sub, [name for name in info if name != extra_field])
             continue
         before = len(problems.errors)
         converted = decode_value(hints[key], value, sub, problems)
@@ -161,7 +232,8 @@ def decode_value(tp: Any, value: Any, path: str, problems: Problems) -> Any:
                 problems.error(path, f"expected a mapping, got {shown(value)}")
                 return None
             return {
-                k: decode_value(value_type, v, f"{path}.{k}", problems) for k, v in value.items()
+                k: decode_value(value_type, v, f"{path}.{key_text(k)}", problems)
+                for k, v in value.items()
             }
     try:
         return msgspec.convert(value, tp, strict=False)

@@ -50,6 +50,9 @@ def test_the_reference_names_our_keys_and_the_environment():
         assert f"`{key}`" in ours
     for variable in ENV_OVERRIDES:
         assert f"`{variable}`" in text
-    assert "| `unit_factor` | number > 0 | `1` |" in text
+    assert "| `unit_factor` | number > 0 | `1` | works; test `tests/" in text
+    assert "| `sentry_dsn` | string, optional | unset | **refused when on**: " in text
+    slurm = text.split("### `slurm`", 1)[1].split("###", 1)[0]
+    assert "| `ldap` | **refused when on**: no LDAP accounts or groups are managed" in slurm
     assert '| `accounting_type` | "usage" \\| "limit" \\| "one" | **required** |' in text
     assert "| `stomp_ws_port` | integer >= 1 and <= 65535, optional | unset |" in text

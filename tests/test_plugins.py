@@ -118,7 +118,7 @@ def test_component_schema_checks_the_plugins_own_keys_only():
     }
     assert sorted(errors_of(backend_components=components)) == [
         "offerings[0].backend_components.cpu.weight: expected a number > 0, got 0",
-        "offerings[0].backend_components.gpu.wheight: unknown key",
+        "offerings[0].backend_components.gpu.wheight: unknown key; did you mean `weight`?",
     ]
 
 

@@ -15,12 +15,13 @@ import msgspec
 from msgspec import Meta
 
 from waldur_site_agent_actors.backends.croit_s3 import naming
+from waldur_site_agent_actors.config.model import BackendSettings
 
 DEFAULT_PREFIX = "waldur_"
 NAME_PART = re.compile(r"(?:[a-z0-9][a-z0-9_.-]*)?")
 
 
-class CroitS3Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CroitS3Settings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     api_url: str
     """Croit's address; the API is under `<api_url>/api`."""
     token: str = ""
@@ -34,8 +35,8 @@ class CroitS3Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Seconds to connect, and seconds to wait for each answer."""
     user_prefix: str | None = None
     """Prefix of S3 user names (default `waldur_`)."""
-    allocation_prefix: str | None = None
-    """Upstream `ceph_s3`'s name for `user_prefix`."""
+    allocation_prefix: str = ""
+    """Upstream `ceph_s3`'s name for `user_prefix`; empty (as there): the default prefix."""
     slug_separator: Literal["_", "-", "."] = "_"
     max_username_length: Annotated[int, Meta(ge=16, le=128)] = 64
     default_tenant: str = ""
@@ -48,10 +49,16 @@ class CroitS3Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     quota_scope: Literal["both", "bucket", "user"] = "both"
     """Where safety limits go: RadosGW's per-bucket quota, the user's total, or both (a bucket
     quota alone bounds each bucket, not how many buckets a user makes)."""
-    flavour: Literal["croit"] = "croit"
-    """Upstream `ceph_s3` also speaks to plain RadosGW (`radosgw`); this plugin only to Croit."""
+    flavour: Literal["croit", "radosgw"] = "croit"
+    """Upstream `ceph_s3` also speaks to plain RadosGW (`radosgw`, with the `admin_*` keys);
+    this plugin only to Croit (config/keys.py refuses the rest)."""
+    admin_access_key: str = ""
+    admin_secret_key: str = ""
+    admin_path: str = ""
 
     def __post_init__(self) -> None:
+        if self.flavour != "croit":
+            return  # refused by name when the config loads; nothing more to say about it
         for name, url in (("api_url", self.api_url), ("s3_endpoint", self.s3_endpoint)):
             if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
                 raise ValueError(f"{name}: expected an http(s) URL")
@@ -59,7 +66,7 @@ class CroitS3Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("set either token, or username and password")
         if not self.token and not (self.username and self.password):
             raise ValueError("username and password go together")
-        if self.user_prefix is not None and self.allocation_prefix is not None:
+        if self.user_prefix is not None and self.allocation_prefix:
             raise ValueError("user_prefix and allocation_prefix are one setting: set one")
         if not NAME_PART.fullmatch(self.prefix):
             raise ValueError("user_prefix: lower-case letters, digits and _ . - only")
@@ -71,10 +78,9 @@ class CroitS3Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     @property
     def prefix(self) -> str:
-        for value in (self.user_prefix, self.allocation_prefix):
-            if value is not None:
-                return value
-        return DEFAULT_PREFIX
+        if self.user_prefix is not None:
+            return self.user_prefix
+        return self.allocation_prefix or DEFAULT_PREFIX
 
     @property
     def endpoint(self) -> str:

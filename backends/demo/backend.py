@@ -10,7 +10,12 @@ from typing import Annotated, Any
 import msgspec
 
 from waldur_site_agent_actors.backends import units
-from waldur_site_agent_actors.backends.base import STATE_DIR_VARIABLE, BaseBackend, UserContext
+from waldur_site_agent_actors.backends.base import (
+    READ_ONLY_VARIABLE,
+    STATE_DIR_VARIABLE,
+    BaseBackend,
+    UserContext,
+)
 from waldur_site_agent_actors.backends.demo.client import DemoClient, current_month
 from waldur_site_agent_actors.backends.demo.store import Store
 from waldur_site_agent_actors.backends.exceptions import BackendError
@@ -20,9 +25,10 @@ from waldur_site_agent_actors.backends.structures import (
     UsageReport,
     WaldurResource,
 )
+from waldur_site_agent_actors.config.model import BackendSettings
 
 
-class DemoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DemoSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     """`backend_settings` of the demo plugin; every key is optional."""
 
     path: str = ""
@@ -49,7 +55,8 @@ class DemoBackend(BaseBackend):
         self.backend_settings.setdefault("allocation_prefix", self.settings.allocation_prefix)
         state_dir = os.environ.get(STATE_DIR_VARIABLE) or "/var/lib/waldur-site-agent"
         path = Path(self.settings.path or Path(state_dir) / "demo-backend.sqlite")
-        self.client = DemoClient(Store(path), self.settings.fail_rate, self.settings.fail_seed)
+        store = Store(path, read_only=os.environ.get(READ_ONLY_VARIABLE) == "1")
+        self.client = DemoClient(store, self.settings.fail_rate, self.settings.fail_seed)
         self.demo = self.client
 
     def _maybe_fail(self, operation: str) -> None:
@@ -64,12 +71,12 @@ class DemoBackend(BaseBackend):
         return True
 
     def diagnostics(self) -> bool:
+        store = self.demo.store
+        if not store.exists:
+            self.log.info("demo backend: no store yet; the agent makes %s when it runs", store.path)
+            return True
         accounts = len(self.demo.list_resources())
-        self.log.info(
-            "demo backend: %d account(s) in %s",
-            accounts,
-            self.demo.store.db.execute("PRAGMA database_list").fetchone()[2],
-        )
+        self.log.info("demo backend: %d account(s) in %s", accounts, store.path)
         return True
 
     def list_components(self) -> list[str]:

@@ -28,11 +28,22 @@ CREATE TABLE IF NOT EXISTS journal (
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """`read_only`: open an existing file without writing; a missing one stays missing
+        and reads as empty (`exists` says so)."""
+        self.path = path
+        self.exists = path.exists()
+        if read_only:
+            target = f"file:{path}?mode=ro" if self.exists else "file::memory:"
+            self.db = sqlite3.connect(target, uri=True, check_same_thread=False)
+            if not self.exists:
+                self.db.executescript(SCHEMA)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         # One connection used from the backend actor's thread only.
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.executescript(SCHEMA)
+        self.exists = True
 
     def execute(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         return self.db.execute(sql, args).fetchall()

@@ -24,23 +24,21 @@ from waldur_site_agent_actors.backends.structures import (
     UsageReport,
     WaldurResource,
 )
+from waldur_site_agent_actors.config.model import BackendSettings
 
 
 def cents(amount: Decimal) -> float:
     return float(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-class MoabSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """`backend_settings` of the moab backend; every key is optional."""
+class MoabSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
+    """`backend_settings` of the moab backend; every key is optional. The keys every backend
+    takes (`project_prefix`, `default_account`, ...) do here what config/keys.py says."""
 
     allocation_prefix: str = ""
     """Prepended to the resource slug to name the MAM account."""
     mam_bin_path: str = ""
     """Directory of the `mam-*` clients; empty: found on PATH."""
-    project_prefix: str = ""
-    """Accepted for upstream configs; MAM accounts are flat, so there is no project account."""
-    customer_prefix: str = ""
-    """Accepted for upstream configs; as `project_prefix`."""
 
 
 class MoabBackend(BaseBackend):

@@ -7,10 +7,12 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.config.model import BackendSettings
+
 DEFAULT_ALLOCATION_TYPE = "Deucalion x86_64"
 
 
-class MupSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class MupSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     """`backend_settings` of the mup plugin; the API account is required, the rest has defaults."""
 
     api_url: str
@@ -22,7 +24,7 @@ class MupSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allocation_prefix: str = "alloc_"
     """Allocation identifiers are `<allocation_prefix><resource uuid>_<component>`."""
     project_prefix: str = "waldur_"
-    """Accepted because upstream configs carry it; MUP projects are found by grant number."""
+    """Read by upstream's MUP plugin and used nowhere: MUP projects are found by grant number."""
     default_research_field: int = 1
     default_agency: str = "FCT"
     default_storage_limit: Annotated[int, Meta(ge=0)] = 1000

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 
 from waldur_site_agent_actors.backends.exceptions import BackendError
 from waldur_site_agent_actors.backends.slurm import naming
-from waldur_site_agent_actors.backends.slurm.settings import HomedirQuota, LustreQuota
+from waldur_site_agent_actors.backends.slurm.settings import LustreQuota
+from waldur_site_agent_actors.config.homedirs import HomedirQuota
 
 log = logging.getLogger("backends.slurm")
 

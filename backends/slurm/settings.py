@@ -3,8 +3,8 @@
 Upstream's key names are kept, so an operator's existing settings load unchanged, and every rule
 that can be checked before a command runs is checked here: a value that would only fail on the
 cluster (a malformed QoS limit, a relative path, a quota with no limit) stops `validate`, naming
-the key. The upstream features this plugin does not have yet are accepted while they are off, as
-most configs carry them, and refused with a clear error when a config turns one on.
+the key. The keys every backend shares come from `BackendSettings`; config/keys.py says what each
+key does, and refuses by name any key this agent does not implement yet when a file turns it on.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.config.homedirs import AbsolutePath, Count
+from waldur_site_agent_actors.config.model import BackendSettings, Umask
+
 LimitType = Literal["GrpTRESMins", "MaxTRESMins", "GrpTRES"]
 LIMIT_TYPES: tuple[LimitType, ...] = ("GrpTRESMins", "MaxTRESMins", "GrpTRES")
 DefaultAccountPolicy = Literal["common", "individual", "none"]
-Umask = Annotated[str, Meta(pattern=r"^0?[0-7]{3}$")]
-AbsolutePath = Annotated[str, Meta(pattern=r"^/[^\x00-\x1f]*$", max_length=1024)]
 SafeName = Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_.-]*$", max_length=64)]
 """A Unix user or group name as it may reach `chown`."""
 QosName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
@@ -29,10 +30,6 @@ QosFlags = Annotated[str, Meta(pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$")]
 WallTime = Annotated[str, Meta(pattern=r"^([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}$")]
 """Minutes, `MM:SS`, `HH:MM:SS` or `D-HH:MM:SS`, as SLURM reads a time limit."""
 JobCount = Annotated[int, Meta(ge=-1)]
-Count = Annotated[int, Meta(ge=0)]
-BlockSize = Annotated[str, Meta(pattern=r"^[0-9]+[kKmMgGtTpPeE]?$")]
-"""A block limit: a number, optionally with the k/m/g/t/p/e suffix xfs_quota and lfs read."""
-CephBytes = Annotated[str, Meta(pattern=r"^[0-9]+([KMGTPE]i?)?$")]
 Octal = Annotated[str, Meta(pattern=r"^[0-7]{3,4}$")]
 
 # Waldur component keys that name a TRES differently; any other key is the TRES name itself.
@@ -52,8 +49,8 @@ class PeriodicLimits(Settings):
     limit_type: str = "GrpTRESMins"
     """For `grp_tres_mins`/`max_tres_mins` settings that name no `limit_type` themselves."""
     emulator_mode: bool = False
-    """Upstream's development switch to its SLURM emulator: refused when on."""
-    emulator_base_url: str = ""
+    """Upstream's development switch to its SLURM emulator (refused when on: config/keys.py)."""
+    emulator_base_url: str | None = None
     # Policy keys of older upstream configs: the policy is computed by Waldur now, and upstream
     # ignores them too; accepted so those configs load.
     tres_billing_enabled: bool | None = None
@@ -67,12 +64,6 @@ class PeriodicLimits(Settings):
             raise ValueError(
                 f"periodic_limits.limit_type {self.limit_type!r} is not one of "
                 f"{', '.join(LIMIT_TYPES)}"
-            )
-        if self.emulator_mode:
-            raise ValueError(
-                "periodic_limits.emulator_mode is not supported: this agent has no emulator "
-                "mode, it applies periodic settings with sacctmgr (remove the key or set it "
-                "to false)"
             )
 
 
@@ -141,56 +132,11 @@ class ProjectDirectory(Settings):
             raise ValueError("project_directory.group_owner_source: group_name needs group_name")
 
 
-QuotaProvider = Literal["ceph_xattr", "xfs", "lustre"]
-PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
-    "ceph_xattr": ("max_bytes", "max_files"),
-    "xfs": ("block_softlimit", "block_hardlimit", "inode_softlimit", "inode_hardlimit"),
-    "lustre": ("block_softlimit", "block_hardlimit", "inode_softlimit", "inode_hardlimit"),
-}
-
-
-class HomedirQuota(Settings):
-    """Upstream's `homedir_quota`: a quota on every home directory the agent creates."""
-
-    provider: QuotaProvider
-    max_bytes: CephBytes | None = None
-    max_files: Count | None = None
-    mount_point: AbsolutePath | None = None
-    block_softlimit: BlockSize | None = None
-    block_hardlimit: BlockSize | None = None
-    inode_softlimit: Count | None = None
-    inode_hardlimit: Count | None = None
-
-    def __post_init__(self) -> None:
-        used = PROVIDER_KEYS[self.provider]
-        ignored = [
-            key
-            for keys in PROVIDER_KEYS.values()
-            for key in keys
-            if key not in used and getattr(self, key) is not None
-        ]
-        if ignored:
-            raise ValueError(
-                f"homedir_quota: {', '.join(sorted(set(ignored)))} not used by the "
-                f"{self.provider} provider"
-            )
-        if all(getattr(self, key) is None for key in used):
-            raise ValueError(f"homedir_quota sets no limit ({', '.join(used)})")
-        if self.provider == "ceph_xattr":
-            if self.mount_point:
-                raise ValueError("homedir_quota: mount_point not used by the ceph_xattr provider")
-        elif not self.mount_point:
-            raise ValueError(f"homedir_quota: the {self.provider} provider needs mount_point")
-
-
-class SlurmSettings(Settings):
+class SlurmSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     default_account: str = "root"
     """Users' DefaultAccount (policy `common`), and the tree's root unless `root_account`."""
     root_account: str | None = None
     """Root of the tree: customer accounts are created under it (default: default_account)."""
-    customer_prefix: str = ""
-    project_prefix: str = ""
-    allocation_prefix: str = ""
     parent_account: str | None = None
     """Flat tree: project accounts directly under this account, no customer accounts."""
     default_account_policy: DefaultAccountPolicy = "common"
@@ -207,20 +153,11 @@ class SlurmSettings(Settings):
     qos_paused: str | None = None
     limit_type: LimitType = "GrpTRESMins"
     """How component limits become SLURM limits, unless a component says otherwise."""
-    backend_id_max_retries: Annotated[int, Meta(ge=1, le=1000)] = 50
-    """Names tried (`name`, `name-2`, ...) when an account name is taken by another project."""
     create_homedirs: bool | None = None
     """Home directories for users added to allocations (mkhomedir_helper); on by default."""
-    enable_user_homedir_account_creation: bool | None = None
-    """Upstream's name for `create_homedirs` (default true upstream too)."""
-    default_homedir_umask: Umask = "0077"
     homedir_umask: Umask | None = None
     """The name upstream's example configs use; wins over `default_homedir_umask` when set."""
     homedir_skeleton: str = "/etc/skel"
-    homedir_base_path: AbsolutePath | None = None
-    """Home directories are `<base>/<user>`: one that exists is not created again, and quotas
-    go on that path."""
-    homedir_quota: HomedirQuota | None = None
     cancel_jobs_wait_seconds: Annotated[float, Meta(ge=0)] = 60.0
     """Terminate waits this long for cancelled jobs to end before the next cycle retries."""
     periodic_limits: PeriodicLimits | None = None
@@ -234,36 +171,13 @@ class SlurmSettings(Settings):
     enforce_offering_partitions: bool = False
     """Users' associations are limited to the offering's partitions (from Waldur)."""
     project_directory: ProjectDirectory | None = None
-    soft_delete: bool = False
-    """Terminate keeps the account: jobs cancelled, users removed, limits zeroed."""
 
-    # Upstream keys read only inside `qos_management`: refused here, so a config putting them
-    # at this level is told where they belong instead of being silently ignored.
-    skip_qos_swap: bool = False
-    apply_limits_to_qos: bool = False
-    # Upstream keys without an implementation here: fine while off (see the module docstring).
-    account_name_generation_policy: str | None = None
-    check_backend_id_uniqueness: bool = False
-    check_all_offerings: bool = False
+    # Upstream keys without an implementation here: loaded while off, refused when on.
     execution_mode: str = "cli"
     rest_api: dict[str, Any] | None = None
     ldap: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        asked = [key for key in UNSUPPORTED if not _off(key, getattr(self, key))]
-        if asked:
-            raise ValueError(
-                f"upstream's {', '.join(asked)} not supported by this SLURM plugin "
-                "(remove the key or turn it off; docs/slurm.md)"
-            )
-        for key in ("skip_qos_swap", "apply_limits_to_qos"):
-            if getattr(self, key):
-                raise ValueError(f"{key} belongs under qos_management (upstream reads it there)")
-        if self.account_name_generation_policy not in (None, "resource_slug"):
-            raise ValueError(
-                "account_name_generation_policy is read from the offering's plugin_options in "
-                "Waldur, as upstream does; remove it from backend_settings"
-            )
         if (
             self.create_homedirs is not None
             and self.enable_user_homedir_account_creation is not None
@@ -330,25 +244,8 @@ class SlurmComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The TRES it maps to (`cpu`, `mem`, `gres/gpu`, `billing`); default: from its key."""
     limit_type: LimitType | None = None
     """Overrides the offering's `limit_type` for this component."""
-
-
-UNSUPPORTED = (
-    "check_backend_id_uniqueness",
-    "check_all_offerings",
-    "execution_mode",
-    "rest_api",
-    "ldap",
-)
-# What "off" is for the keys whose off value is not falsy.
-OFF_VALUES = {"execution_mode": "cli"}
-
-
-def _off(key: str, value: Any) -> bool:
-    if key in OFF_VALUES:
-        return value in (None, OFF_VALUES[key])
-    if isinstance(value, dict) and "enabled" in value:
-        return not value["enabled"]
-    return not value
+    target_components: dict[str, Any] | None = None
+    """Upstream's mapping of one component onto several TRES (refused when set)."""
 
 
 def _no_limit(quota: msgspec.Struct) -> bool:

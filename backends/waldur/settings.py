@@ -7,10 +7,12 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.config.model import BackendSettings
+
 Seconds = Annotated[float, Meta(gt=0)]
 
 
-class WaldurSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class WaldurSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     """Where Waldur B is and how this agent acts there."""
 
     target_api_url: str
@@ -35,6 +37,14 @@ class WaldurSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Default: 443 with TLS, 80 without."""
     target_stomp_ws_path: str = "/rmqws-stomp"
     target_websocket_use_tls: bool = True
+    # Upstream keys without an implementation here: loaded while off, refused when on
+    # (config/keys.py).
+    user_resolve_method: Literal["remote_eduteams", "identity_bridge", "user_field"] | None = None
+    identity_bridge_source: str = ""
+    role_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    end_date_sync_direction: Literal["bidirectional", "a_to_b", "b_to_a", "disabled"] | None = None
+    limit_sync_direction: Literal["b_to_a", "disabled"] | None = None
+    fetch_consented_users_only: bool = False
 
 
 class TargetComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -75,7 +75,7 @@ def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
         periodic_limits={"enabled": False},
         qos_management={"enabled": False},
         execution_mode="cli",
-        homedir_base_path="/home",
+        homedir_base_path=None,
         enforce_offering_partitions=False,
     )
     config = tmp_path / "config.yaml"
@@ -90,5 +90,7 @@ def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
     config.write_text(yaml.safe_dump(document))
     refused = validate(config)
     assert refused.returncode == 2
-    assert "offerings[0].backend_settings" in refused.stdout + refused.stderr
-    assert "execution_mode not supported" in refused.stdout + refused.stderr
+    output = refused.stdout + refused.stderr
+    assert (
+        'offerings[0].backend_settings.execution_mode: "rest" is not supported by this agent yet'
+    ) in output
