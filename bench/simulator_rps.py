@@ -6,8 +6,9 @@ The simulator runs in its own process (the `simulator` command); each client thr
 HTTP/1.1 keep-alive connection (stdlib `http.client`: `requests` itself tops out near 400
 requests/s here and would measure the client, not the server) and alternates between
 `GET /api/users/me/?field=uuid` and `GET /api/marketplace-orders/?offering_uuid=...`, the two
-calls the agent makes most often. The goal is >= 1000 requests/s so the simulator is never the
-bottleneck of the agent's benchmarks.
+calls the agent makes most often. With `--orders N` the staff user first places N orders, so the
+order list renders N full `OrderDetails` bodies (up to a page of 10) instead of an empty page. The
+goal is >= 1000 requests/s so the simulator is never the bottleneck of the agent's benchmarks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(threads: int, seconds: float) -> float:
+def run(threads: int, seconds: float, orders: int = 0) -> float:
     """The simulator runs in its own process, as it does for the agent's benchmarks."""
     server = subprocess.Popen(
         [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", "simulator", "--port", "0"],
@@ -37,6 +38,7 @@ def run(threads: int, seconds: float) -> float:
         assert server.stdout is not None
         info = json.loads(server.stdout.readline())
         offering = info["offerings"][0]["uuid"]
+        place_orders(info, orders)
         port = int(info["api_url"].rsplit(":", 1)[1].split("/")[0])
         paths = [
             "/api/users/me/?field=uuid",
@@ -79,12 +81,22 @@ def run(threads: int, seconds: float) -> float:
     return rate
 
 
+def place_orders(info: dict, count: int) -> None:
+    from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
+
+    staff = ConsumerClient(info["api_url"], info["staff_token"])
+    offering, project = info["offerings"][0], info["projects"][0]
+    for n in range(count):
+        staff.order(offering["url"], project["url"], {"cpu": 10, "mem": 10}, name=f"bench{n}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--orders", type=int, default=0)
     args = parser.parse_args()
-    rate = run(args.threads, args.seconds)
+    rate = run(args.threads, args.seconds, args.orders)
     return 0 if rate >= 1000 else 1
 
 

@@ -8,12 +8,14 @@ from waldur_site_agent_actors.simulators.waldur.errors import ApiError, invalid
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
 from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.render import complete
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_uuid
 
 MAX_LOGS = 1000
 
 
 def processor_body(req: Request, p: Obj, nested: bool = False) -> Obj:
+    """`AgentProcessor`, or `NestedAgentProcessor` inside its service."""
     body = {
         "uuid": p["uuid"],
         "url": req.url("marketplace-site-agent-processors", p["uuid"]),
@@ -24,13 +26,16 @@ def processor_body(req: Request, p: Obj, nested: bool = False) -> Obj:
         "created": p["created"],
         "modified": p["modified"],
     }
-    if not nested:
-        service = req.state.get("services", p["service"]) or {}
-        body.update(service=p["service"], service_name=service.get("name"))
-    return body
+    if nested:
+        return complete("NestedAgentProcessor", body)
+    service = req.state.get("services", p["service"]) or {}
+    return complete(
+        "AgentProcessor", {**body, "service": p["service"], "service_name": service.get("name")}
+    )
 
 
 def service_body(req: Request, s: Obj, nested: bool = False) -> Obj:
+    """`AgentService`, or `NestedAgentService` inside its identity."""
     body = {
         "uuid": s["uuid"],
         "url": req.url("marketplace-site-agent-services", s["uuid"]),
@@ -41,35 +46,45 @@ def service_body(req: Request, s: Obj, nested: bool = False) -> Obj:
         "created": s["created"],
         "modified": s["modified"],
     }
-    if not nested:
-        identity = req.state.get("identities", s["identity"]) or {}
-        processors = req.state.find("processors", service=s["uuid"])
-        body.update(
-            identity=s["identity"],
-            identity_name=identity.get("name"),
-            processors=[processor_body(req, p, True) for p in processors],
-        )
-    return body
+    if nested:
+        return complete("NestedAgentService", body)
+    identity = req.state.get("identities", s["identity"]) or {}
+    processors = req.state.find("processors", service=s["uuid"])
+    return complete(
+        "AgentService",
+        {
+            **body,
+            "identity": s["identity"],
+            "identity_name": identity.get("name"),
+            "processors": [processor_body(req, p, True) for p in processors],
+        },
+    )
 
 
 def identity_body(req: Request, i: Obj) -> Obj:
     services = req.state.find("services", identity=i["uuid"])
-    return {
-        "uuid": i["uuid"],
-        "url": req.url("marketplace-site-agent-identities", i["uuid"]),
-        "offering": i["offering"],
-        "created_by": i.get("created_by"),
-        "name": i["name"],
-        "version": i.get("version"),
-        "dependencies": i.get("dependencies", []),
-        "config_file_path": i.get("config_file_path", ""),
-        "config_file_content": i.get("config_file_content", ""),
-        **({"last_restarted": i["last_restarted"]} if i.get("last_restarted") else {}),
-        "created": i["created"],
-        "modified": i["modified"],
-        "services": [service_body(req, s, True) for s in services],
-        "compatibility": {"status": "compatible", "message": "Agent version is compatible."},
-    }
+    return complete(
+        "AgentIdentity",
+        {
+            "uuid": i["uuid"],
+            "url": req.url("marketplace-site-agent-identities", i["uuid"]),
+            "offering": i["offering"],
+            "created_by": i.get("created_by"),
+            "name": i["name"],
+            "version": i.get("version"),
+            "dependencies": i.get("dependencies", []),
+            "config_file_path": i.get("config_file_path", ""),
+            "config_file_content": i.get("config_file_content", ""),
+            "last_restarted": i.get("last_restarted") or i["created"],
+            "created": i["created"],
+            "modified": i["modified"],
+            "services": [service_body(req, s, True) for s in services],
+            "compatibility": complete(
+                "AgentCompatibility",
+                {"status": "compatible", "message": "Agent version is compatible."},
+            ),
+        },
+    )
 
 
 def _visible_identity(state: State, user: Obj, i: Obj) -> bool:
@@ -185,14 +200,26 @@ def list_processors(req: Request) -> Response:
 
 def ship_logs(req: Request) -> Response:
     entries = req.json()
-    if not isinstance(entries, list):
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ApiError(400, ["Expected a list of log entries."])
     table = req.state.tables["agent_logs"]
-    for entry in entries:
-        req.state.put("agent_logs", {"entry": entry})
+    rows = [req.state.put("agent_logs", {"entry": entry}) for entry in entries]
     for uuid in list(table)[: max(0, len(table) - MAX_LOGS)]:
         req.state.remove("agent_logs", uuid)
-    return created()
+    return created([log_body(req, row) for row in rows])
+
+
+def log_body(req: Request, row: Obj) -> Obj:
+    entry = row["entry"]
+    body = {k: entry[k] for k in ("timestamp", "level", "message", "module") if k in entry}
+    identity = req.state.get("identities", parse_uuid(entry.get("agent_identity_uuid")))
+    if identity:
+        body.update(
+            offering=req.url("marketplace-provider-offerings", identity["offering"]),
+            offering_uuid=identity["offering"],
+            agent_identity_uuid=identity["uuid"],
+        )
+    return complete("SiteAgentLog", {"uuid": row["uuid"], **body, "created": row["created"]})
 
 
 def report_command_result(req: Request) -> Response:

@@ -14,6 +14,7 @@ from waldur_site_agent_actors.simulators.waldur.listing import (
     uuids,
 )
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
+from waldur_site_agent_actors.simulators.waldur.render import complete, status
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_uuid
 
 STATES = ("Creating", "OK", "Updating", "Paused", "Deleting", "Deleted", "Erred")
@@ -24,26 +25,27 @@ BASE = "/api/marketplace-resource-api-keys/"
 def body(req: Request, k: Obj) -> Obj:
     r = req.state.get("resources", k["resource"]) or {}
     u = req.state.get("users", k.get("user")) or {}
-    return {
-        "uuid": k["uuid"],
-        "url": req.url("marketplace-resource-api-keys", k["uuid"]),
-        "resource_uuid": k["resource"],
-        "resource_backend_id": r.get("backend_id", ""),
-        "pending_action": k.get("pending_action", ""),
-        "modified": k["modified"],
-        "created": k["created"],
-        "user_uuid": k.get("user"),
-        "user_full_name": u.get("full_name"),
-        "limits": k.get("limits"),
-        "allowed_models": k.get("allowed_models"),
-        "current_usages": k.get("current_usages"),
-        "usage_period": k.get("usage_period"),
-        "paused_by_limit": k.get("paused_by_limit"),
-        "client_id": k.get("client_id", ""),
-        "state": k["state"],
-        "issued_at": k.get("issued_at"),
-        "error_message": k.get("error_message", ""),
-    }
+    return complete(
+        "ResourceApiKeyStatus",
+        {
+            "uuid": k["uuid"],
+            "resource_uuid": k["resource"],
+            "resource_backend_id": r.get("backend_id", ""),
+            "pending_action": k.get("pending_action", ""),
+            "modified": k["modified"],
+            "user_uuid": k.get("user"),
+            "user_full_name": u.get("full_name"),
+            "limits": k.get("limits"),
+            "allowed_models": k.get("allowed_models"),
+            "current_usages": k.get("current_usages"),
+            "usage_period": k.get("usage_period"),
+            "paused_by_limit": k.get("paused_by_limit"),
+            "client_id": k.get("client_id", ""),
+            "state": k["state"],
+            "issued_at": k.get("issued_at"),
+            "error_message": k.get("error_message", ""),
+        },
+    )
 
 
 def request_rotation(state: State, key: Obj) -> None:
@@ -164,7 +166,7 @@ def rotate(req: Request) -> Response:
     if k["state"] != "OK":
         raise detail(409, "Valid states for operation: OK.")
     request_rotation(req.state, k)
-    return ok(body(req, k))
+    return Response(202, status("Key rotation has been requested."))
 
 
 def register(router: Router) -> None:

@@ -8,25 +8,29 @@ from waldur_site_agent_actors.simulators.waldur.errors import detail, invalid
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
 from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.render import complete, status
 from waldur_site_agent_actors.simulators.waldur.state import Obj, parse_uuid
 
 
 def backend_request_body(req: Request, b: Obj) -> Obj:
     offering = req.state.get("offerings", b["offering"]) or {}
-    return {
-        "url": req.url("backend-resource-requests", b["uuid"]),
-        "uuid": b["uuid"],
-        "created": b["created"],
-        "modified": b["modified"],
-        "started": b.get("started"),
-        "finished": b.get("finished"),
-        "state": b["state"],
-        "offering": b["offering"],
-        "offering_name": offering.get("name"),
-        "offering_url": req.url("marketplace-provider-offerings", b["offering"]),
-        "error_message": b.get("error_message", ""),
-        "error_traceback": b.get("error_traceback", ""),
-    }
+    return complete(
+        "BackendResourceReq",
+        {
+            "url": req.url("backend-resource-requests", b["uuid"]),
+            "uuid": b["uuid"],
+            "created": b["created"],
+            "modified": b["modified"],
+            "started": b.get("started"),
+            "finished": b.get("finished"),
+            "state": b["state"],
+            "offering": b["offering"],
+            "offering_name": offering.get("name"),
+            "offering_url": req.url("marketplace-provider-offerings", b["offering"]),
+            "error_message": b.get("error_message", ""),
+            "error_traceback": b.get("error_traceback", ""),
+        },
+    )
 
 
 def create_backend_request(req: Request) -> Response:
@@ -67,7 +71,7 @@ def backend_request_action(valid: tuple[str, ...], target: str, stamp: str):
             b["error_message"] = str(data.get("error_message") or "")
             b["error_traceback"] = str(data.get("error_traceback") or "")
         req.state.put("backend_requests", b)
-        return ok({"status": f"Backend resource request is {target.lower()}."})
+        return ok(status(f"Backend resource request is {target.lower()}."))
 
     return handler
 
@@ -75,21 +79,24 @@ def backend_request_action(valid: tuple[str, ...], target: str, stamp: str):
 def backend_resource_body(req: Request, b: Obj) -> Obj:
     offering = req.state.get("offerings", b["offering"]) or {}
     project = req.state.get("projects", b["project"]) or {}
-    return {
-        "url": req.url("backend-resources", b["uuid"]),
-        "uuid": b["uuid"],
-        "name": b["name"],
-        "created": b["created"],
-        "modified": b["modified"],
-        "backend_id": b.get("backend_id", ""),
-        "backend_metadata": b.get("backend_metadata", {}),
-        "project": b["project"],
-        "project_name": project.get("name"),
-        "project_url": req.url("projects", b["project"]),
-        "offering": b["offering"],
-        "offering_name": offering.get("name"),
-        "offering_url": req.url("marketplace-provider-offerings", b["offering"]),
-    }
+    return complete(
+        "BackendResource",
+        {
+            "url": req.url("backend-resources", b["uuid"]),
+            "uuid": b["uuid"],
+            "name": b["name"],
+            "created": b["created"],
+            "modified": b["modified"],
+            "backend_id": b.get("backend_id", ""),
+            "backend_metadata": b.get("backend_metadata", {}),
+            "project": b["project"],
+            "project_name": project.get("name"),
+            "project_url": req.url("projects", b["project"]),
+            "offering": b["offering"],
+            "offering_name": offering.get("name"),
+            "offering_url": req.url("marketplace-provider-offerings", b["offering"]),
+        },
+    )
 
 
 def list_backend_resources(req: Request) -> Response:

@@ -15,18 +15,25 @@ LIMIT_PERIODS = ("month", "quarterly", "annual", "total")
 EXPOSED_FIELDS = ["username", "full_name", "email"]
 
 
-def list_offerings(req: Request) -> Response:
+def _offerings(req: Request) -> list[Obj]:
     customers = uuids(req, "customer_uuid")
     states = choices(req, "state", ("Draft", "Active", "Paused", "Archived", "Unavailable"))
     name = req.param("name")
-    found = [
+    return [
         o
         for o in req.state.all("offerings")
         if (customers is None or o["customer"] in customers)
         and (states is None or o["state"] in states)
         and (name is None or name.lower() in o["name"].lower())
     ]
-    return paginate(req, found, lambda o: render.offering(req, o))
+
+
+def list_offerings(req: Request) -> Response:
+    return paginate(req, _offerings(req), lambda o: render.offering(req, o))
+
+
+def list_public_offerings(req: Request) -> Response:
+    return paginate(req, _offerings(req), lambda o: render.offering(req, o, public=True))
 
 
 def _offering(req: Request) -> Obj:
@@ -44,10 +51,7 @@ def retrieve_offering(req: Request) -> Response:
 
 
 def retrieve_public_offering(req: Request) -> Response:
-    o = _offering(req)
-    body = render.offering(req, o)
-    body["url"] = render.public_offering_url(req, o["uuid"])
-    return one_body(req, body)
+    return one_body(req, render.offering(req, _offering(req), public=True))
 
 
 def _component_body(req: Request) -> Obj:
@@ -109,24 +113,24 @@ def check_unique_backend_id(req: Request) -> Response:
         for r in req.state.all("resources")
         if (everywhere or r["offering"] == o["uuid"]) and r["state"] != "Terminated"
     )
-    return ok({"is_unique": not taken, "is_valid_format": True, "errors": []})
+    body = {"is_unique": not taken, "is_valid_format": True, "errors": []}
+    return ok(render.complete("CheckUniqueBackendIDResponse", body))
 
 
 def user_attribute_config(req: Request) -> Response:
     o = _offering(req)
-    return ok(
-        {
-            "uuid": o.get("attribute_config_uuid", o["uuid"]),
-            "url": req.url("marketplace-offering-user-attribute-configs", o["uuid"]),
-            "created": o["created"],
-            "modified": o["modified"],
-            "offering": req.url("marketplace-provider-offerings", o["uuid"]),
-            "offering_uuid": o["uuid"],
-            "offering_name": o["name"],
-            "exposed_fields": o.get("exposed_fields", EXPOSED_FIELDS),
-            "is_default": "exposed_fields" not in o,
-        }
-    )
+    exposed = o.get("exposed_fields", EXPOSED_FIELDS)
+    body = {
+        "uuid": o.get("attribute_config_uuid", o["uuid"]),
+        "created": o["created"],
+        "modified": o["modified"],
+        "exposed_fields": exposed,
+        "is_default": "exposed_fields" not in o,
+        "offering_uuid": o["uuid"],
+        "offering_name": o["name"],
+        **{f"expose_{name}": True for name in exposed},
+    }
+    return ok(render.complete("OfferingUserAttributeConfig", body))
 
 
 def _accounts_of(req: Request, kind: str) -> list[Obj]:
@@ -236,7 +240,7 @@ def remote_eduteams(req: Request) -> Response:
     user = req.state.first("users", username=cuid)
     if user is None:
         raise ApiError(404, {"detail": f"User with CUID {cuid} is not found in eduTEAMS."})
-    return ok({"uuid": user["uuid"]})
+    return ok(render.complete("RemoteEduteamsUUID", {"uuid": user["uuid"]}))
 
 
 def me(req: Request) -> Response:
@@ -244,14 +248,14 @@ def me(req: Request) -> Response:
 
 
 def version(req: Request) -> Response:
-    return ok({"version": VERSION, "latest_version": VERSION})
+    return ok(render.complete("Version", {"version": VERSION, "latest_version": VERSION}))
 
 
 def register(router: Router) -> None:
     base = "/api/marketplace-provider-offerings/"
     router.add("GET", base, list_offerings)
     router.add("GET", base + "{uuid}/", retrieve_offering)
-    router.add("GET", "/api/marketplace-public-offerings/", list_offerings)
+    router.add("GET", "/api/marketplace-public-offerings/", list_public_offerings)
     router.add("GET", "/api/marketplace-public-offerings/{uuid}/", retrieve_public_offering)
     router.add("POST", base + "{uuid}/create_offering_component/", create_component)
     router.add("POST", base + "{uuid}/update_offering_component/", update_component)

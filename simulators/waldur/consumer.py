@@ -163,7 +163,7 @@ def customer_add_user(req: Request) -> Response:
     if data["role"] == "CUSTOMER.OWNER" and user["uuid"] not in c["owners"]:
         c["owners"].append(user["uuid"])
         req.state.put("customers", c)
-    return created({"expiration_time": None})
+    return created(render.complete("UserRoleExpirationTime", {"expiration_time": None}))
 
 
 def _visible_project(state: State, user: Obj, p: Obj) -> bool:
@@ -222,7 +222,8 @@ def add_user(req: Request) -> Response:
     if role not in access.PROJECT_ROLES:
         raise invalid("role", "Role is not valid.")
     grant_role(req.state, p, user, role, data.get("expiration_time"))
-    return created({"expiration_time": data.get("expiration_time")})
+    expires = data.get("expiration_time")
+    return created(render.complete("UserRoleExpirationTime", {"expiration_time": expires}))
 
 
 def delete_user(req: Request) -> Response:
@@ -254,16 +255,20 @@ def list_project_users(req: Request) -> Response:
 
     def body(role: Obj) -> Obj:
         u = req.state.get("users", role["user"]) or {}
-        return {
-            "uuid": role["uuid"],
-            "created": role["created"],
-            "expiration_time": role.get("expiration_time"),
-            "role_name": role["role"],
-            "user_uuid": u.get("uuid"),
-            "user_username": u.get("username"),
-            "user_full_name": u.get("full_name"),
-            "user_email": u.get("email"),
-        }
+        return render.complete(
+            "UserRoleDetails",
+            {
+                "uuid": role["uuid"],
+                "created": role["created"],
+                "expiration_time": role.get("expiration_time"),
+                "role_name": role["role"],
+                "role_uuid": render.role_uuid(role["role"]),
+                "user_uuid": u.get("uuid"),
+                "user_username": u.get("username"),
+                "user_full_name": u.get("full_name"),
+                "user_email": u.get("email"),
+            },
+        )
 
     return paginate(req, roles, body)
 
@@ -280,7 +285,7 @@ def create_user(req: Request) -> Response:
     if req.state.first("users", username=username):
         raise invalid("username", "User with this username already exists.")
     user = new_user(req.state, username, data)
-    return created({**render.user(req, user), "token": user["token"]})
+    return created({**render.user(req, user), "token": user["token"]})  # shown to staff
 
 
 def list_keys(req: Request) -> Response:
@@ -382,6 +387,8 @@ def account_views(kind: str, object_type: str, collection: str):
             account["state"] = "Closed"
             req.state.put(kind, account)
             emit_account(req.state, object_type, account, "delete")
+        if kind == "course_accounts":  # as the schema has it: the closed account, accepted
+            return Response(202, renderer(req, account))
         return Response(204)
 
     return list_view, create_view, close_view

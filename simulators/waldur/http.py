@@ -123,8 +123,11 @@ class Router:
             allowed.append(route.method)
         return None, [], allowed
 
+    def routes(self) -> list[Route]:
+        return [r for bucket in self._routes.values() for r in bucket]
+
     def templates(self) -> list[str]:
-        return sorted(r.key for bucket in self._routes.values() for r in bucket)
+        return sorted(r.key for r in self.routes())
 
 
 def _bind(parts: tuple[str, ...], segments: list[str]) -> list[str] | None:

@@ -96,7 +96,7 @@ def place_order(
         "created_by": user["uuid"],
     }
     if auto_approved:
-        order["consumer_reviewed_at"] = state.timestamp()
+        order.update(consumer_reviewed_by=user["uuid"], consumer_reviewed_at=state.timestamp())
     state.put("orders", order)
     if order_type == "Update":
         order["attributes"].setdefault("old_limits", dict(resource.get("limits", {})))
@@ -325,9 +325,11 @@ def approve_by_provider(req: Request) -> Response:
     order["provider_reviewed_at"] = req.state.timestamp()
     if order.get("start_date") and order["start_date"] > req.state.now().date().isoformat():
         set_order_state(req.state, order, "pending-start-date")
-        return ok({"detail": "Order is pending start date."})
+        detail = "Order is pending start date."
+        return ok(render.complete("OrderInfoResponse", {"detail": detail}))
     set_order_state(req.state, order, "executing")
-    return ok({"detail": "Order has been approved and is being processed."})
+    detail = "Order has been approved and is being processed."
+    return ok(render.complete("OrderInfoResponse", {"detail": detail}))
 
 
 def reject_by_provider(req: Request) -> Response:
@@ -401,9 +403,9 @@ def _consumer_order(req: Request) -> Obj:
 def approve_by_consumer(req: Request) -> Response:
     order = _consumer_order(req)
     _check_state(order, ("pending-consumer",))
-    order["consumer_reviewed_at"] = req.state.timestamp()
+    order.update(consumer_reviewed_by=req.me["uuid"], consumer_reviewed_at=req.state.timestamp())
     set_order_state(req.state, order, "pending-provider")
-    return ok()
+    return ok(render.complete("OrderInfoResponse", {"detail": "Order has been approved."}))
 
 
 def reject_by_consumer(req: Request) -> Response:

@@ -213,7 +213,8 @@ def set_membership_sync_statuses(req: Request) -> Response:
             skipped.append(str(item.get("username") if isinstance(item, dict) else item))
     r["membership_sync_statuses"] = stored
     req.state.put("resources", r)
-    return ok({"stored": len(stored), "skipped": skipped})
+    report = {"stored": len(stored), "skipped": skipped}
+    return ok(render.complete("MemberSyncStatusReportResult", report))
 
 
 def flag_action(flag: str):
@@ -249,7 +250,7 @@ def terminate(req: Request) -> Response:
         raise wrong_state(("OK", "Erred"))
     attributes = req.data().get("attributes") or {}
     order = place_order(req, "Terminate", r, attributes=attributes)
-    return ok({"order_uuid": order["uuid"]})
+    return ok(render.order_uuid(order["uuid"]))
 
 
 def update_limits(req: Request) -> Response:
@@ -262,10 +263,7 @@ def update_limits(req: Request) -> Response:
     if limits == r.get("limits", {}):
         raise ApiError(400, ["Limits are not changed."])
     order = place_order(req, "Update", r, limits=limits)
-    return ok({"order_uuid": order["uuid"]})
-
-
-OPEN_ORDER_STATES = ("pending-consumer", "pending-provider", "pending-project", "executing")
+    return ok(render.order_uuid(order["uuid"]))
 
 
 def update_options(req: Request) -> Response:
@@ -279,7 +277,7 @@ def update_options(req: Request) -> Response:
     if not isinstance(options, dict):
         raise invalid("options", "This field is required.")
     if any(
-        o["state"] in OPEN_ORDER_STATES and "new_options" in o.get("attributes", {})
+        o["state"] in render.OPEN_ORDER_STATES and "new_options" in o.get("attributes", {})
         for o in req.state.find("orders", resource=r["uuid"])
     ):
         raise detail(409, "There's a pending order for changing resource options.")
@@ -287,7 +285,7 @@ def update_options(req: Request) -> Response:
     if offering.get("plugin_options", {}).get("create_orders_on_resource_option_change"):
         order = place_order(req, "Update", r, attributes={"new_options": options})
         # The server answers 200 with the order; `status` keeps the schema's 200 body valid too.
-        return ok({"status": "Order has been created.", "order_uuid": order["uuid"]})
+        return ok({**render.status("Order has been created."), "order_uuid": order["uuid"]})
     r["options"] = {**(r.get("options") or {}), **options}
     req.state.put("resources", r)
     return ok(render.status("Resource options have been updated."))
@@ -302,7 +300,7 @@ def restore(req: Request) -> Response:
         raise ApiError(400, ["Resource restoration is not allowed for this offering."])
     set_resource_state(req.state, r, "Creating")
     order = place_order(req, "Restore", r, attributes=dict(r.get("attributes", {})))
-    return ok({"order_uuid": order["uuid"]})
+    return ok(render.order_uuid(order["uuid"]))
 
 
 def register(router: Router) -> None:

@@ -42,21 +42,23 @@ NOT_FOUND_HTML = (
 NO_CREDENTIALS = "Authentication credentials were not provided."
 
 
+API_MODULES = (
+    orders,
+    resources,
+    usages,
+    offering_users,
+    catalog,
+    consumer,
+    agents,
+    subscriptions,
+    backend_imports,
+    api_keys,
+)
+
+
 def build_router(app: App) -> Router:
     router = Router()
-    modules = (
-        orders,
-        resources,
-        usages,
-        offering_users,
-        catalog,
-        consumer,
-        agents,
-        subscriptions,
-        backend_imports,
-        api_keys,
-    )
-    for module in modules:
+    for module in API_MODULES:
         module.register(router)
     admin.register(router, app)
     idp.register(router, app.issuer)

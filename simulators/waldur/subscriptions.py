@@ -10,6 +10,7 @@ from waldur_site_agent_actors.simulators.waldur.events import EventRouter
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, ok
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
 from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
+from waldur_site_agent_actors.simulators.waldur.render import complete
 from waldur_site_agent_actors.simulators.waldur.state import Obj, parse_uuid
 
 OBJECT_TYPES = (
@@ -49,33 +50,39 @@ def _broker(req: Request, method: str, *args: str) -> None:
 
 def subscription_body(req: Request, s: Obj) -> Obj:
     user = req.state.get("users", s["user"]) or {}
-    return {
-        "uuid": s["uuid"],
-        "url": req.url("event-subscriptions", s["uuid"]),
-        "user": req.url("users", s["user"]),
-        "user_uuid": s["user"],
-        "user_username": user.get("username"),
-        "user_full_name": user.get("full_name"),
-        "description": s.get("description", ""),
-        "observable_objects": s["observable_objects"],
-        "source_ip": s.get("source_ip"),
-        "created": s["created"],
-        "modified": s["modified"],
-    }
+    return complete(
+        "EventSubscription",
+        {
+            "uuid": s["uuid"],
+            "url": req.url("event-subscriptions", s["uuid"]),
+            "user": req.url("users", s["user"]),
+            "user_uuid": s["user"],
+            "user_username": user.get("username"),
+            "user_full_name": user.get("full_name"),
+            "description": s.get("description", ""),
+            "observable_objects": s["observable_objects"],
+            "source_ip": s.get("source_ip"),
+            "created": s["created"],
+            "modified": s["modified"],
+        },
+    )
 
 
 def queue_body(req: Request, q: Obj) -> Obj:
-    return {
-        "uuid": q["uuid"],
-        "url": req.url("event-subscription-queues", q["uuid"]),
-        "event_subscription": req.url("event-subscriptions", q["subscription"]),
-        "event_subscription_uuid": q["subscription"],
-        "offering_uuid": q["offering"],
-        "object_type": q["object_type"],
-        "queue_name": q["queue_name"],
-        "vhost": q["vhost"],
-        "created": q["created"],
-    }
+    return complete(
+        "EventSubscriptionQueue",
+        {
+            "uuid": q["uuid"],
+            "url": req.url("event-subscription-queues", q["uuid"]),
+            "event_subscription": req.url("event-subscriptions", q["subscription"]),
+            "event_subscription_uuid": q["subscription"],
+            "offering_uuid": q["offering"],
+            "object_type": q["object_type"],
+            "queue_name": q["queue_name"],
+            "vhost": q["vhost"],
+            "created": q["created"],
+        },
+    )
 
 
 def _object_type(data: Obj, field: str) -> str:
@@ -203,12 +210,15 @@ def register_queue(req: Request) -> Response:
     _broker(req, "ensure_subscription", queue["vhost"], queue["rmq_username"], req.me["token"])
     _broker(req, "ensure_queue", queue["vhost"], queue["queue_name"])
     return ok(
-        {
-            "rmq_username": queue["rmq_username"],
-            "queue_name": queue["queue_name"],
-            "vhost": queue["vhost"],
-            "observable_object_types": queue["object_types"] or list(OBJECT_TYPES),
-        }
+        complete(
+            "AgentQueueRegistrationResponse",
+            {
+                "rmq_username": queue["rmq_username"],
+                "queue_name": queue["queue_name"],
+                "vhost": queue["vhost"],
+                "observable_object_types": queue["object_types"] or list(OBJECT_TYPES),
+            },
+        )
     )
 
 

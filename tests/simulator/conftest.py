@@ -1,6 +1,7 @@
 import pytest
 import requests
 
+from tests.simulator.schema_check import Bodies
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
 
@@ -28,8 +29,12 @@ class Api:
 
 @pytest.fixture
 def sim():
+    """A simulator whose every answer is checked against the client's schema at the end."""
     with WaldurSimulator() as simulator:
+        bodies = Bodies(simulator)
         yield simulator
+    mismatches = bodies.mismatches()
+    assert not mismatches, "bodies unlike the schema:\n" + "\n".join(mismatches)
 
 
 @pytest.fixture

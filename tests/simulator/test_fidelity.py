@@ -1,20 +1,33 @@
 """Every response body of the simulator parses with the waldur-api-client 8.1 model the real
-server's schema names (required keys present, UUIDs, dates and enums valid), over a scenario that
-walks every order type and state, usages, offering users and the agent registry."""
+server's schema names (required keys present, UUIDs, dates and enums valid) and has exactly that
+model's keys (and its nested models' keys), over a scenario that walks every order type and
+state, usages, offering users and the agent registry; and the walks reach every route whose
+answer the client declares a model for. (The `sim` fixture checks every body it serves against
+its route's model too, see schema_check.py.)"""
 
+import inspect
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from waldur_api_client import models as m
 
+from tests.simulator.conftest import Api
+from tests.simulator.schema_check import ANSWERS, Bodies, differences
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
-def parse(model, response, status=200):
+
+def parse(model, response, status=200, beyond=()):
+    """The body, checked against `model`; `beyond` names keys the real server adds to it."""
     assert response.status_code == status, (response.request.method, response.url, response.text)
     body = response.json()
     items = body if isinstance(body, list) else [body]
     parsed = [model.from_dict(item) for item in items]
     for item in parsed:
         item.to_dict()
+    selected = "field=" in response.request.url
+    kept = [{k: v for k, v in item.items() if k not in beyond} for item in items]
+    unlike = [d for item in kept for d in differences(model.__name__, item, selected)]
+    assert not unlike, (response.request.method, response.url, unlike)
     return body
 
 
@@ -59,6 +72,8 @@ def test_create_order_walk_as_the_agent_does(staff, provider, info, sim):
     )
     again = provider.post(f"marketplace-orders/{order['uuid']}/approve_by_provider/")
     assert again.status_code == 409
+    order_id = {"backend_id": "async-1"}
+    parse(m.Status, provider.post(f"marketplace-orders/{order['uuid']}/set_backend_id/", order_id))
     assert again.json() == {"detail": "Valid states for operation: pending-provider."}
 
     resource_uuid = order["marketplace_resource_uuid"]
@@ -173,7 +188,9 @@ def test_resource_options_change_directly_or_through_an_update_order(staff, prov
     with sim.state.lock:
         offering = sim.state.get("offerings", info["offerings"][0]["uuid"])
         offering["plugin_options"]["create_orders_on_resource_option_change"] = True
-    answer = parse(m.Status, staff.post(url, {"options": {"storage_limit": 20}}))
+    answer = parse(
+        m.Status, staff.post(url, {"options": {"storage_limit": 20}}), beyond={"order_uuid"}
+    )
     update = parse(m.OrderDetails, provider.get(f"marketplace-orders/{answer['order_uuid']}/"))
     assert update["type"] == "Update"
     assert update["attributes"]["new_options"] == {"storage_limit": 20}
@@ -280,7 +297,10 @@ def test_reject_erred_and_consumer_states(staff, provider, info, user_api):
     assert pending["state"] == "pending-consumer"
     assert bob.post(f"marketplace-orders/{pending['uuid']}/approve_by_provider/").status_code == 403
     alice = user_api("alice")
-    empty(alice.post(f"marketplace-orders/{pending['uuid']}/approve_by_consumer/"))
+    parse(
+        m.OrderInfoResponse,
+        alice.post(f"marketplace-orders/{pending['uuid']}/approve_by_consumer/"),
+    )
     assert (
         parse(m.OrderDetails, provider.get(f"marketplace-orders/{pending['uuid']}/"))["state"]
         == "pending-provider"
@@ -339,6 +359,9 @@ def test_offering_user_transitions(staff, provider, info):
         ),
     )
     assert {t["offering_user_username"] for t in team} == {"alice01", None}
+    carol = staff.get("users/", username="carol").json()[0]
+    body = {"offering": info["offerings"][0]["url"], "user": carol["url"], "username": "carol"}
+    assert parse(m.OfferingUser, provider.post(base, body), 201)["username"] == "carol"
 
 
 def test_usages_per_period_and_user(staff, provider, info):
@@ -469,6 +492,15 @@ def test_agent_registry_and_event_queues(sim, provider, info, staff):
     parse(m.AgentProcessor, provider.post(url, processor), 201)
     parse(m.AgentProcessor, provider.post(url, processor), 200)
     parse(m.AgentIdentity, provider.get(base))
+    entry = {"timestamp": 1.5, "level": "INFO", "message": "started", "module": "agent"}
+    logs = parse(
+        m.SiteAgentLog,
+        provider.post(
+            "marketplace-site-agent-logs/", [{**entry, "agent_identity_uuid": identity["uuid"]}]
+        ),
+        201,
+    )
+    assert (logs[0]["offering_uuid"], logs[0]["message"]) == (offering, "started")
     subscription = parse(
         m.EventSubscription,
         provider.post(base + "register_event_subscription/", {"observable_object_type": "order"}),
@@ -489,6 +521,7 @@ def test_agent_registry_and_event_queues(sim, provider, info, staff):
     )
     assert queue["queue_name"] == f"subscription_{subscription['uuid']}_offering_{offering}_order"
     assert queue["vhost"] == subscription["user_uuid"]
+    parse(m.EventSubscription, provider.get(f"event-subscriptions/{subscription['uuid']}/"))
     unified = parse(
         m.AgentQueueRegistrationResponse,
         provider.post(base + "register_queue/", {"object_types": ["order", "user_role"]}),
@@ -541,10 +574,14 @@ def test_catalog_and_accounts(staff, provider, info, sim):
         m.CourseAccount,
         provider.get(f"marketplace-provider-offerings/{offering}/list_course_accounts/"),
     )
-    assert (
-        staff.send("DELETE", f"marketplace-course-accounts/{accounts[0]['uuid']}/").status_code
-        == 204
+    closed = parse(
+        m.CourseAccount,
+        staff.send("DELETE", f"marketplace-course-accounts/{accounts[0]['uuid']}/"),
+        202,
     )
+    assert closed["state"] == "Closed"
+    parse(m.CourseAccount, staff.get("marketplace-course-accounts/"))
+    parse(m.ProjectServiceAccount, staff.get("marketplace-project-service-accounts/"))
     kinds = [e["object_type"] for e in sim.emitted]
     assert {"service_account", "course_account"} <= set(kinds)
     request = parse(
@@ -555,6 +592,14 @@ def test_catalog_and_accounts(staff, provider, info, sim):
     parse(m.Status, provider.post(f"backend-resource-requests/{request['uuid']}/start_processing/"))
     parse(m.Status, provider.post(f"backend-resource-requests/{request['uuid']}/set_done/"))
     parse(m.BackendResourceReq, provider.get(f"backend-resource-requests/{request['uuid']}/"))
+    failing = provider.post("backend-resource-requests/", {"offering": offering}).json()
+    parse(m.Status, provider.post(f"backend-resource-requests/{failing['uuid']}/start_processing/"))
+    parse(
+        m.Status,
+        provider.post(
+            f"backend-resource-requests/{failing['uuid']}/set_erred/", {"error_message": "x"}
+        ),
+    )
     parse(
         m.BackendResource,
         provider.post(
@@ -573,6 +618,9 @@ def test_catalog_and_accounts(staff, provider, info, sim):
     parse(m.Customer, staff.get("customers/"))
     parse(m.User, staff.get("users/"))
     parse(m.ProviderPlanDetails, provider.get("marketplace-plans/"))
+    assert parse(m.RemoteEduteamsUUID, staff.post("remote-eduteams/", {"cuid": "alice"}))["uuid"]
+    sps = parse(m.ServiceProvider, provider.get("marketplace-service-providers/"))
+    parse(m.ServiceProvider, provider.get(f"marketplace-service-providers/{sps[0]['uuid']}/"))
 
 
 def test_events_on_roles_flags_and_usernames(sim, staff, provider, info):
@@ -595,9 +643,21 @@ def test_events_on_roles_flags_and_usernames(sim, staff, provider, info):
     ]
     assert roles[0]["role_name"] == "PROJECT.MEMBER"
     resource = order["marketplace_resource_uuid"]
-    staff.post(f"marketplace-resources/{resource}/set_paused/", {"paused": True})
+    parse(m.Status, staff.post(f"marketplace-resources/{resource}/set_paused/", {"paused": True}))
     flags = [e["payload"] for e in sim.emitted if e["object_type"] == "resource"]
     assert flags[-1]["paused"] is True
+    for collection in ("marketplace-resources", "marketplace-provider-resources"):
+        for flag in ("downscaled", "paused", "restrict_member_access"):
+            body = {flag: False}
+            parse(m.Status, staff.post(f"{collection}/{resource}/set_{flag}/", body))
+    parse(m.Resource, staff.get(f"marketplace-resources/{resource}/"))
+    parse(m.ProjectUser, staff.get(f"marketplace-resources/{resource}/team/"))
+    owner = {"user": carol["url"], "role": "CUSTOMER.OWNER"}
+    parse(
+        m.UserRoleExpirationTime,
+        staff.post(f"customers/{staff.get('customers/').json()[0]['uuid']}/add_user/", owner),
+        201,
+    )
     other = staff.get("customers/").json()[0]
     moved = staff.post(f"projects/{project['uuid']}/move_project/", {"customer": other["url"]})
     assert parse(m.Project, moved)["customer_uuid"] == other["uuid"]
@@ -702,7 +762,8 @@ def test_resource_api_keys(sim, staff, provider, info, user_api):
     base = f"marketplace-resource-api-keys/{key['uuid']}/"
     issued = parse(m.ResourceApiKeyStatus, provider.post(base + "set_key/", {"api_key": "s3cr3t"}))
     assert (issued["state"], issued["pending_action"]) == ("OK", "")
-    rotating = parse(m.ResourceApiKeyStatus, alice.post(base + "rotate/"))
+    parse(m.Status, alice.post(base + "rotate/"), 202)
+    rotating = parse(m.ResourceApiKeyStatus, alice.get(base))
     assert rotating["state"] == "Updating"
     event = sim.emitted[-1]
     assert event["object_type"] == "resource_api_key_rotation"
@@ -850,3 +911,52 @@ def test_bodies_hold_every_key_the_agent_reads(staff, provider, info):
     assert {"type", "billing_type", "measured_unit", "unit_factor", "limit_amount"} <= set(
         offering["components"][0]
     )
+
+
+WALKS = (
+    test_create_order_walk_as_the_agent_does,
+    test_resource_options_change_directly_or_through_an_update_order,
+    test_update_and_terminate_orders_couple_with_the_resource,
+    test_reject_erred_and_consumer_states,
+    test_offering_user_transitions,
+    test_usages_per_period_and_user,
+    test_agent_registry_and_event_queues,
+    test_catalog_and_accounts,
+    test_events_on_roles_flags_and_usernames,
+    test_server_side_events_and_usage_limits,
+    test_resource_api_keys,
+    test_restore_order,
+    test_start_dates_and_reannounced_orders,
+    test_consumer_side_bodies,
+)
+NOT_WALKED = {  # routes the agent never calls; their bodies are still checked when served
+    "GET /api/event-subscription-queues/",
+    "GET /api/event-subscriptions/",
+    "GET /api/marketplace-site-agent-processors/",
+    "GET /api/marketplace-site-agent-services/",
+}
+
+
+def test_the_walks_reach_every_route_with_a_declared_body():
+    seen, routes = set(), set()
+    for walk in WALKS:
+        with WaldurSimulator() as sim:
+            bodies = Bodies(sim)
+            fixtures = {
+                "sim": sim,
+                "info": sim.summary(),
+                "staff": Api(sim, sim.staff_token),
+                "provider": Api(sim, sim.provider_token),
+                "user_api": lambda name, sim=sim: Api(sim, sim.token(name)),
+            }
+            walk(**{name: fixtures[name] for name in inspect.signature(walk).parameters})
+            assert bodies.mismatches() == [], walk.__name__
+            seen |= bodies.routes()
+            routes = {
+                key
+                for key in sim.app.router.templates()
+                if any(model for model in ANSWERS.get(key, {}).values())
+            }
+    missing = sorted(routes - seen - NOT_WALKED)
+    assert not missing, "\n".join(missing)
+    assert routes - seen >= NOT_WALKED  # a walk that reaches one of them removes it from here
