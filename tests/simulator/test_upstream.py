@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.simulator.conftest import Api
+from tests.simulator.schema_check import Bodies
 from tests.simulator.upstream_plugin import pythonpath
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,6 +168,7 @@ def test_upstream_event_process_over_real_rabbitmq(
     from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
     with WaldurSimulator(broker=rabbitmq.broker) as sim:
+        bodies = Bodies(sim)
         info = sim.summary()
         cfg = config(sim, info, tmp_path / "config.yaml")
         document = yaml.safe_load(cfg.read_text())
@@ -208,3 +210,4 @@ def test_upstream_event_process_over_real_rabbitmq(
             rabbitmq.forget(sim)
         published = [m for m in sim.outbox if m["queue"].startswith("consumer_")]
         assert published and all(m["published"] for m in published)
+        assert bodies.mismatches() == []
