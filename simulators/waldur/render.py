@@ -6,8 +6,9 @@ the schema-typed empty values of the generated table `fields.EMPTY` (see `schema
 
 from __future__ import annotations
 
-import copy
+import functools
 import uuid as uuidlib
+from typing import Any
 
 from waldur_site_agent_actors.simulators.waldur.fields import EMPTY
 from waldur_site_agent_actors.simulators.waldur.http import Request
@@ -55,13 +56,22 @@ def complete(model: str, body: Obj) -> Obj:
     full = {**EMPTY[model], **body}
     for key in _MUTABLE[model]:
         if key not in body:
-            full[key] = copy.deepcopy(full[key])
+            full[key] = _copied(full[key])  # no body shares a list or dict with the table
     for key in ABSENT.get(model, ()):
         if key not in body:
             full.pop(key, None)
     return full
 
 
+def _copied(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
+
+
+@functools.cache
 def derived_uuid(*parts: str) -> str:
     """A stable UUID for what Waldur keeps as a row and the simulator does not (roles,
     partitions): the same names always give the same UUID."""
