@@ -4,11 +4,12 @@
 
 writes the table `render.complete` fills bodies from: for each model the simulator serves (the
 response model the client declares for each of the simulator's routes, and the models nested in
-them), every key with its schema-typed empty value (the attrs default, else null where the
-schema allows it, else "", false, 0, [] or a nested model's own empty body). Keys with no such
-value (a non-null UUID, date or enum) are listed apart: the simulator gives them real values.
-Importing the client takes seconds, so the running simulator never imports this module; a test
-asserts that the committed table equals `render()`, so upgrading the client shows what changed.
+them), every key with its schema-typed empty value (the schema's default, else null where the
+schema allows it, else "", false, 0, [], {} or a nested model's own empty body). A key with no
+such value (a non-null UUID, date or enum) is left out of the table: the simulator gives it a
+real value. Importing the client takes seconds, so the running simulator never imports this
+module; a test asserts that the committed table equals `render()`, so upgrading the client shows
+what changed. tests/simulator/schema_check.py checks served bodies against the same models.
 """
 
 from __future__ import annotations
@@ -159,9 +160,9 @@ def response_models() -> dict[str, dict[int, str | None]]:
         for status, line in re.findall(
             r"if response\.status_code == (\d+):\s*\n\s*(.*)", source, re.MULTILINE
         ):
-            parsed = re.search(r"(\w+)\.from_dict\(", line)
             if "UnexpectedStatus" in line or "cast(Any" in line:
-                continue
+                continue  # an error status, raised or left unparsed
+            parsed = re.search(r"(\w+)\.from_dict\(", line)
             answers[int(status)] = parsed[1] if parsed else None
         for status, name in re.findall(r"response_(\d+)_item = (\w+)\.from_dict", source):
             answers[int(status)] = name
