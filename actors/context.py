@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from waldur_site_agent_actors.actors.timer import Timer
 from waldur_site_agent_actors.config.model import AgentConfig, Offering
 
 MINUTE = 60.0
+ROLES: dict[str, Literal["order", "report", "membership"]] = {
+    "order_process": "order",
+    "report": "report",
+    "membership_sync": "membership",
+}
+"""The backend role each periodic mode's actor needs; without a backend for it, it does not run."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class OfferingContext:
         """Upstream's event_process alone handles orders and memberships, so with events the
         order and membership actors run too, their periodic sweep being the reconciliation."""
         return mode in self.modes or (self.events and mode in ("order_process", "membership_sync"))
+
+    def serves(self, mode: str) -> bool:
+        """This offering runs the periodic actor of `mode`: the mode runs and a backend has its
+        role (event_process is decided by its object types, `stomp.object_types`)."""
+        return self.runs(mode) and bool(self.offering.backend_for(ROLES[mode]))
 
     @property
     def order_period(self) -> float:

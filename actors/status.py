@@ -22,9 +22,19 @@ class OfferingStatus(msgspec.Struct, kw_only=True):
     modes: dict[str, ModeStatus] = msgspec.field(default_factory=dict)
 
 
+class ReloadResult(msgspec.Struct, kw_only=True):
+    """The agent's verdict on its latest reload, which `waldur-site-agent reload` waits for."""
+
+    serial: int  # how many reloads this process has handled
+    ok: bool
+    message: str
+    at: float
+
+
 class AgentStatus(msgspec.Struct, kw_only=True):
     pid: int
     started_at: float
     version: str
     healthy: bool
     offerings: list[OfferingStatus]
+    reload: ReloadResult | None = None

@@ -80,5 +80,7 @@ class WaldurPool:
         return ref.proxy().api
 
     def stop(self) -> None:
+        """Ask every Waldur actor to stop, without waiting: one may be in a call that hangs,
+        and the service bounds the wait for all its actors at once."""
         for ref in self.actors.values():
-            ref.stop(block=True, timeout=10)
+            ref.stop(block=False)

@@ -66,12 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_init_parser(commands)
     site_tools.add_parsers(commands, with_config)
 
+    reload = commands.add_parser(
+        "reload", help="check the config, make the running agent re-read it, wait for its verdict"
+    )
+    with_config(reload)
+    reload.add_argument("--pid", type=int, help="the agent's pid; default: its status file's")
+    reload.add_argument(
+        "--timeout", type=float, default=110.0, help="seconds to wait for the verdict"
+    )
+
     status = commands.add_parser("status", help="show the running agent's offerings and modes")
     status.add_argument(
         "-c",
         "--config-file",
         default=default_config(),
-        help="config whose state_dir holds the status file",
+        help="config whose state_dir holds the status file, when the service's runtime "
+        "directory holds none",
     )
     status.add_argument("--state-dir", help="read the status file from this directory instead")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
@@ -177,10 +187,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_service(loaded.config, modes=args.mode, config_path=args.config_file)
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    from waldur_site_agent_actors.agent.reload import run_reload
+
+    return run_reload(args.config_file, args.strict, args.pid, args.timeout)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from waldur_site_agent_actors.agent import status
 
-    state_dir = args.state_dir
+    # The packaged service's own file first: it is found whatever the config on disk says.
+    state_dir = args.state_dir or status.service_directory()
     if not state_dir:
         loaded = load_or_report(args.config_file, strict=False)
         if loaded is None:
@@ -226,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "diagnostics": cmd_diagnostics,
         "init": cmd_init,
         "status": cmd_status,
+        "reload": cmd_reload,
         "simulator": cmd_simulator,
         "demo": cmd_demo,
         **site_tools.HANDLERS,

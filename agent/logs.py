@@ -1,15 +1,33 @@
-"""Logging: one line per record, `key=value` context, every configured secret masked."""
+"""Logging: one line per record, `key=value` context, every configured secret masked.
+
+Under systemd the lines go to the journal, which stamps them itself and reads each line's
+priority from a `<N>` prefix: there a line carries that prefix and no timestamp of its own.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable
+from typing import IO
 
 from waldur_site_agent_actors.config.secrets import SecretFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(offering)s]: %(message)s"
+JOURNAL_FORMAT = "<%(priority)d>%(levelname)s %(name)s [%(offering)s]: %(message)s"
 _filter = SecretFilter()
+
+
+def priority(level: int) -> int:
+    """syslog's priority of a logging level: 2 critical, 3 error, 4 warning, 6 info, 7 debug."""
+    if level >= logging.CRITICAL:
+        return 2
+    if level >= logging.ERROR:
+        return 3
+    if level >= logging.WARNING:
+        return 4
+    return 6 if level >= logging.INFO else 7
 
 
 class OneLineFormatter(logging.Formatter):
@@ -21,12 +39,32 @@ class OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "offering"):
             record.offering = "-"
+        record.priority = priority(record.levelno)
         return super().format(record).replace("\n", " | ")
 
 
-def setup(level: str = "INFO", secrets: Iterable[str] = (), stream: object = None) -> SecretFilter:
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(OneLineFormatter(FORMAT))
+def is_journal(stream: IO[str]) -> bool:
+    """Whether `stream` is systemd's journal: JOURNAL_STREAM names its device and inode.
+
+    Checking the inode, not only the variable, keeps a child whose stderr was redirected
+    (`run ... 2>file` from a service's shell) from writing prefixes into a file.
+    """
+    device, sep, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not sep:
+        return False
+    try:
+        info = os.fstat(stream.fileno())
+        return (info.st_dev, info.st_ino) == (int(device), int(inode))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def setup(
+    level: str = "INFO", secrets: Iterable[str] = (), stream: IO[str] | None = None
+) -> SecretFilter:
+    target = stream or sys.stderr
+    handler = logging.StreamHandler(target)
+    handler.setFormatter(OneLineFormatter(JOURNAL_FORMAT if is_journal(target) else FORMAT))
     handler.addFilter(_filter)
     _filter.update(secrets)
     root = logging.getLogger()
@@ -37,3 +75,9 @@ def setup(level: str = "INFO", secrets: Iterable[str] = (), stream: object = Non
     for noisy in ("urllib3", "stomp.py", "pykka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return _filter
+
+
+def mask(text: str) -> str:
+    """`text` with every secret the logs mask masked: for what leaves the process otherwise
+    (the status file, systemd's STATUS=)."""
+    return _filter.mask(text)

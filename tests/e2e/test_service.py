@@ -2,7 +2,14 @@
 
 import contextlib
 import copy
+import json
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
@@ -90,7 +97,7 @@ def test_sigterm_status_and_no_secret_in_the_log(tmp_path, sim, consumer, world)
         assert token not in log
 
 
-def test_sd_notify_ready_watchdog_and_stopping(tmp_path, sim, world):
+def test_sd_notify_status_ready_watchdog_and_stopping(tmp_path, sim, world):
     offering, _ = world
     address = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
@@ -100,8 +107,16 @@ def test_sd_notify_ready_watchdog_and_stopping(tmp_path, sim, world):
         # WATCHDOG_USEC=1 s: systemd expects a ping at least every second, we send one every 0.5 s.
         agent.start(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1000000"})
         try:
+            # The one-line summary `systemctl status` shows, sent before READY like the status
+            # file, then again whenever it changes.
+            first = listener.recv(256)
+            assert first.startswith(b"STATUS=1 offering(s): 1 "), first
             assert listener.recv(256) == b"READY=1"
-            pings = [listener.recv(256) for _ in range(3)]
+            pings = []
+            while len(pings) < 3:
+                message = listener.recv(256)
+                if not message.startswith(b"STATUS="):
+                    pings.append(message)
             assert pings == [b"WATCHDOG=1"] * 3
         finally:
             assert agent.stop() == 0
@@ -124,3 +139,93 @@ def test_sigterm_gives_up_a_retry_instead_of_waiting_out_its_backoff(tmp_path, s
     finally:
         assert agent.stop(timeout=60) == 0
     assert "not retried, the agent is stopping" in agent.log()
+
+
+def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "waldur_site_agent_actors.agent.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_reload_waits_for_the_agents_verdict_and_status_ignores_the_file_on_disk(
+    tmp_path, sim, world
+):
+    offering, _ = world
+    runtime = {"RUNTIME_DIRECTORY": str(tmp_path / "run")}  # what systemd's RuntimeDirectory= sets
+    agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")])
+    agent.start(env=runtime)
+    good = agent.config.read_text()
+    try:
+        wait_for(lambda: (tmp_path / "run" / "status.json").exists(), what="status", log=agent.log)
+        accepted = cli("reload", "-c", str(agent.config), env=runtime)
+        assert accepted.returncode == 0, accepted
+        assert accepted.stdout.strip() == "reload done: accepted; restarted: none"
+
+        bad = re.sub(
+            r"(?m)^order_process_period_minutes = .*$",
+            'order_process_period_minutes = "soon"',
+            good,
+        )
+        assert bad != good
+        agent.config.write_text(bad)
+        # Refused before the agent is disturbed: the errors, and a non-zero exit for systemctl.
+        refused = cli("reload", "-c", str(agent.config), env=runtime)
+        assert refused.returncode == 2, refused
+        assert (
+            "order_process_period_minutes" in refused.stderr
+            and "keeps its config" in refused.stderr
+        )
+        # The agent refuses it too when signalled directly, and says so in its status.
+        agent.process.send_signal(signal.SIGHUP)
+        verdict = wait_for(
+            lambda: (
+                (r := json.loads((tmp_path / "run" / "status.json").read_text())["reload"])
+                and r["serial"] == 2
+                and r
+            ),
+            what="the agent's verdict",
+            log=agent.log,
+        )
+        assert not verdict["ok"] and "order_process_period_minutes" in verdict["message"], verdict
+
+        # `status` reads the running agent's file although the config no longer loads.
+        status = cli("status", "-c", str(agent.config), env=runtime)
+        assert status.returncode == 0, status
+        assert "RUNNING" in status.stdout
+        assert re.search(
+            r"last reload .*: refused, the running config stays: .*order_process_period",
+            status.stdout,
+        )
+    finally:
+        assert agent.stop() == 0
+    assert "reload refused, the running config stays" in agent.log()
+
+
+def test_journal_lines_startup_modes_and_thread_dump(tmp_path, sim, world):
+    offering, _ = world
+    agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")])
+    agent.log_path.touch()
+    info = agent.log_path.stat()
+    # journald hands a service its stream with JOURNAL_STREAM naming it: here, the log file.
+    agent.start(env={"JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"})
+    try:
+        wait_for(lambda: "running (generation 1)" in agent.log(), what="start", log=agent.log)
+        agent.process.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "Current state of MainThread" in agent.log(), what="stacks", log=agent.log)
+    finally:
+        assert agent.stop() == 0
+    lines = agent.log().splitlines()
+    # No STOMP in this config: event_process is not said to run.
+    started = next(line for line in lines if "started: 1 offering(s)" in line)
+    assert started.startswith("<6>INFO agent.service [-]: agent ")
+    assert started.endswith("modes order_process, report, membership_sync")
+    # Every line carries its priority and no timestamp of its own (the journal adds one).
+    assert all(re.match(r"<[2-7]>[A-Z]+ \S+ \[", line) for line in lines), lines
+    dumps = [line for line in lines if "Current state of" in line]
+    assert all(line.startswith("<2>CRITICAL pykka") for line in dumps)
+    assert any("OfferingActor" in line for line in dumps)
