@@ -197,11 +197,14 @@ def test_init_then_the_service_reports_ready_and_serves_an_order(installed: Buil
         agent = subprocess.Popen(
             as_service(BIN, "run", "-c", str(CONFIG)), env=env, cwd=STATE, stdout=log, stderr=log
         )
+        agent_log = lambda: (LOGS / "test-run.log").read_text(errors="replace")  # noqa: E731
         try:
             notify.wait_for("READY=1")
             notify.wait_for("WATCHDOG=1")
-            done = wait_for(lambda: terminal(consumer, order["uuid"]), what="the order")
-            assert done["state"] == "done", done
+            done = wait_for(
+                lambda: terminal(consumer, order["uuid"]), what="the order", log=agent_log
+            )
+            assert done["state"] == "done", f"order {done['state']}: {done.get('error_message')}"
             # The service user's files are where the package put its state directory.
             database = STATE / "demo-backend.sqlite"
             assert database.stat().st_uid == pwd.getpwnam(USER).pw_uid
@@ -216,6 +219,10 @@ def test_init_then_the_service_reports_ready_and_serves_an_order(installed: Buil
             agent.send_signal(signal.SIGTERM)
             notify.wait_for("STOPPING=1")
             assert agent.wait(timeout=60) == 0
+        except BaseException:
+            # The purge at the end of the module removes the log: show it now.
+            print(f"the agent's log:\n{agent_log()}")
+            raise
         finally:
             if agent.poll() is None:
                 agent.kill()
