@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -235,6 +236,8 @@ def run_service(
     config: AgentConfig, modes: Sequence[str] | None = None, config_path: str | None = None
 ) -> int:
     process.prepare(config)
+    # A hung agent that systemd's watchdog aborts (SIGABRT) shows every thread's stack first.
+    faulthandler.enable()
     chosen = frozenset(modes or MODES)
     unknown = chosen - set(MODES)
     if unknown:

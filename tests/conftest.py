@@ -62,6 +62,8 @@ pytest_plugins = [
     "tests.services.rabbitmq_fixture",
     "tests.services.slurm_fixture",
     "tests.services.quotafs_fixture",
+    "tests.services.systemd_fixture",
+    "tests.packaging.build_fixture",
 ]
 
 

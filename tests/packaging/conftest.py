@@ -1,75 +1,22 @@
-"""Fixtures of the packaging tests: the built packages and the .deb installed on this machine.
+"""Fixtures of the packaging tests: the .deb installed on this machine.
 
 These tests change the machine (a package in /opt, /etc and /var, a system user), so they need
-root; CI's machine is disposable and root. Without root or dpkg they skip locally and fail
-under CI (`CI` set to a true value), where skipping would hide a broken package.
+root; CI's machine is disposable and root. The packages come from `built`
+(tests/packaging/build_fixture.py).
 """
 
 from __future__ import annotations
 
-import os
+import fcntl
 import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.packaging.build_fixture import Built, run
+
 PACKAGE = "waldur-site-agent"
 USER = "waldur-site-agent"
-
-
-def on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def unavailable(reason: str) -> None:
-    if on_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def run(*argv: str, check: bool = True, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload]
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(argv)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def apt_install(*packages: str) -> None:
-    """Debian packages the checks need (`rpm` to read the .rpm); lists refreshed only if needed."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ("apt-get", "install", "-y", "-q", *packages)
-    if run(*install, check=False, env=env).returncode != 0:
-        run("apt-get", "update", "-q", env=env)
-        run(*install, env=env)
-
-
-@dataclass(frozen=True)
-class Built:
-    deb: Path
-    rpm: Path
-    version: str
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    if os.geteuid() != 0:
-        unavailable("the packaging tests install a package: they need root")
-    if shutil.which("dpkg") is None:
-        unavailable("the packaging tests need dpkg (a Debian machine)")
-    if shutil.which("rpm") is None:
-        apt_install("rpm")
-    out = tmp_path_factory.mktemp("packages")
-    run(str(ROOT / "packaging" / "build"), "--out", str(out), cwd=ROOT)
-    (deb,) = out.glob("*.deb")
-    (rpm,) = out.glob("*.rpm")
-    version = run("dpkg-deb", "-f", str(deb), "Version").stdout.strip()
-    return Built(deb=deb, rpm=rpm, version=version)
 
 
 def purge() -> None:
@@ -83,11 +30,18 @@ def forget_operator_files() -> None:
     run("groupdel", USER, check=False)
 
 
+# The package, its user and its files are the machine's, not this session's: a second session
+# installing or purging meanwhile would pull them from under this one's agent.
+MACHINE_LOCK = "/tmp/waldur-site-agent-packaging.lock"
+
+
 @pytest.fixture(scope="module")
 def installed(built: Built) -> Iterator[Built]:
-    purge()
-    forget_operator_files()
-    run("dpkg", "-i", str(built.deb))
-    yield built
-    purge()
-    forget_operator_files()
+    with open(MACHINE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        purge()
+        forget_operator_files()
+        run("dpkg", "-i", str(built.deb))
+        yield built
+        purge()
+        forget_operator_files()
