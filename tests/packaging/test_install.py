@@ -3,8 +3,9 @@
 In file order: the .rpm and .deb are read without installing; the .deb is installed; the
 installed agent writes its config with `init`, runs as the service user until it reports READY
 (and WATCHDOG, RELOADING, STOPPING) on a NOTIFY_SOCKET of ours and serves an order; the purge
-leaves only the operator's config. systemd itself does not run here: the unit is checked with
-`systemd-analyze verify`, its capabilities for home directories with setpriv.
+leaves only the operator's config. systemd does not run on this machine: here the unit is
+checked with `systemd-analyze verify`, its capabilities for home directories with setpriv;
+tests/systemd runs the same .deb under a real systemd in a container.
 """
 
 from __future__ import annotations

@@ -54,8 +54,9 @@ class Container:
             )
         return done
 
-    def write(self, path: str, text: str, mode: str = "644") -> None:
-        self.run("install", "-D", "-m", mode, "/dev/stdin", path, input=text)
+    def write(self, path: str, text: str, mode: str = "644", owner: str = "root") -> None:
+        options = ["-D", "-m", mode, "-o", owner, "-g", owner]
+        self.run("install", *options, "/dev/stdin", path, input=text)
 
     def read(self, path: str) -> str:
         return self.run("cat", path).stdout

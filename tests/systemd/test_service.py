@@ -96,6 +96,11 @@ def config_text(container: Container) -> str:
     return container.read(CONFIG)
 
 
+def write_config(container: Container, text: str) -> None:
+    """As `init` leaves it: readable by the service user only."""
+    container.write(CONFIG, text, mode="600", owner=USER)
+
+
 def with_periods(text: str, **overrides: Any) -> str:
     """`init`'s file with top-level keys set first (they must precede its tables)."""
     lines = [
@@ -117,8 +122,7 @@ def test_install_init_and_enable_reach_ready(container, machine, waldur):
         "--unit-factor", "cpu=60000", "--no-backend-check",
     )  # fmt: skip
     assert f"Wrote {CONFIG}" in written.stdout
-    container.write(CONFIG, with_periods(config_text(container)), mode="600")
-    container.run("chown", f"{USER}:{USER}", CONFIG)
+    write_config(container, with_periods(config_text(container)))
     container.write(f"{DROP_INS}/test.conf", TEST_DROP_IN)
     container.run("systemctl", "daemon-reload")
 
@@ -179,14 +183,14 @@ def test_a_stopped_agent_is_caught_by_the_watchdog(container, machine, waldur, c
 def test_reload_applies_a_good_file_and_fails_on_a_bad_one(container, machine):
     pid = main_pid(container)
     good = config_text(container)
-    container.write(CONFIG, with_periods(good, report_period_minutes=0.6), mode="600")
+    write_config(container, with_periods(good, report_period_minutes=0.6))
     reloaded = container.run("systemctl", "reload", UNIT, check=False)
     assert reloaded.returncode == 0, reloaded
     journal = container.journal(UNIT, "-n", "30")
     assert "reload done: accepted; restarted: " in journal  # the agent's own verdict
     assert "config reloaded; restarted:" in journal
 
-    container.write(CONFIG, good.replace('backend_type = "demo"', "backend_type = 42"), mode="600")
+    write_config(container, good.replace('backend_type = "demo"', "backend_type = 42"))
     refused = container.run("systemctl", "reload", UNIT, check=False)
     assert refused.returncode != 0, refused
     journal = container.journal(UNIT, "-n", "30")
@@ -197,7 +201,7 @@ def test_reload_applies_a_good_file_and_fails_on_a_bad_one(container, machine):
     status = container.run("waldur-site-agent", "status", check=False)
     assert status.returncode == 0, status
     assert "last reload" in status.stdout and "accepted" in status.stdout
-    container.write(CONFIG, good, mode="600")
+    write_config(container, good)
 
 
 def test_stop_during_a_hung_waldur_call_exits_0_with_one_line(container, machine, waldur):
@@ -316,8 +320,7 @@ def test_slurm_and_home_directories_under_the_hardened_unit(
         backend_settings=settings(run_id, create_homedirs=True),
         backend_components=COMPONENTS,
     )
-    container.write(CONFIG, tomli_w.dumps({**PERIODS, "offerings": [entry]}), mode="600")
-    container.run("chown", f"{USER}:{USER}", CONFIG)
+    write_config(container, tomli_w.dumps({**PERIODS, "offerings": [entry]}))
     container.run("systemctl", "daemon-reload")
     container.run("systemctl", "restart", UNIT)
     prefixes = [
@@ -339,7 +342,7 @@ def test_slurm_and_home_directories_under_the_hardened_unit(
         )  # fmt: skip
         assert homes.split("\n")[:2] == [f"/home/{u} {u} 700" for u in members]
     finally:
-        container.write(CONFIG, good, mode="600")
+        write_config(container, good)
         container.run("rm", "-f", f"{DROP_INS}/homedirs.conf")
         container.run("systemctl", "daemon-reload")
         container.run("systemctl", "restart", UNIT)
