@@ -122,7 +122,11 @@ class Service:
     def reload(self) -> None:
         sdnotify.notify("RELOADING=1")
         self.reloads += 1
-        ok, message = self.apply_reload()
+        try:
+            ok, message = self.apply_reload()
+        except Exception as exc:  # a bug must not end the main loop: the running config stays
+            log.exception("reload failed, the running config stays")
+            ok, message = False, f"failed, the running config stays: {type(exc).__name__}: {exc}"
         self.last_reload = ReloadResult(
             serial=self.reloads, ok=ok, message=logs.mask(message), at=time.time()
         )
