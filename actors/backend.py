@@ -96,6 +96,9 @@ class BackendActor(pykka.ThreadingActor):
             "target_events": bool(getattr(backend, "target_events_enabled", False)),
             "target_poll_seconds": getattr(backend, "target_poll_seconds", None),
             "prepaid": bool(backend is not None and backend.has_prepaid_components()),
+            "consented_team_only": bool(getattr(backend, "fetch_consented_users_only", False)),
+            "shared_project_membership": bool(getattr(backend, "shared_project_membership", False)),
+            "requires_source_project": bool(getattr(backend, "requires_source_project", False)),
         }
 
     def set_service_provider(self, uuid: str) -> None:

@@ -27,5 +27,8 @@ def waldur_resource(resource: Resource) -> WaldurResource:
         paused=bool(resource.paused),
         downscaled=bool(resource.downscaled),
         end_date=resource.end_date,
+        end_date_updated_at=resource.end_date_updated_at,
+        effective_id=resource.effective_id or "",
+        project_end_date=resource.project_end_date,
         created=resource.created,
     )

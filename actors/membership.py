@@ -14,15 +14,17 @@ import msgspec
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
+from waldur_site_agent_actors.actors.membership_round import Round
+from waldur_site_agent_actors.actors.pulled import apply_updates, reconcile_usernames
 from waldur_site_agent_actors.actors.user_context import (
     hand_over_offering,
-    is_linked,
     member_details,
+    team_entries,
 )
 from waldur_site_agent_actors.actors.usernames import UsernameSync
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import Resource, TeamMember
-from waldur_site_agent_actors.backends.structures import BackendResourceInfo
+from waldur_site_agent_actors.backends.structures import BackendResourceInfo, is_linked
 
 
 class MembershipActor(ModeActor):
@@ -30,7 +32,7 @@ class MembershipActor(ModeActor):
     role = "membership"
 
     def setup(self) -> None:
-        caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
+        self.caps = caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
         self.states: tuple[str, ...] = caps["handled_resource_states"]
         self.reconciles_team: bool = caps["reconciles_team"]
         self.prepaid: bool = caps["prepaid"]
@@ -64,7 +66,7 @@ class MembershipActor(ModeActor):
             self.usernames.sync(self.waldur)
             resources = self._resources()
             if resources:
-                hand_over_offering(self.waldur, self.backend, self.context.uuid)
+                round_ = self._round()
         except (WaldurError, WaldurUnreachable) as exc:
             self.finished(error=str(exc))
             return
@@ -73,7 +75,7 @@ class MembershipActor(ModeActor):
         for resource in resources:
             if self.stopping:
                 break
-            failed += not self.sync_resource(resource, accounts)
+            failed += not self.sync_resource(resource, accounts, round_)
         self.finished(
             error=f"{failed} resource(s) failed" if failed else None,
             summary=f"{len(resources)} resource(s) in sync",
@@ -85,14 +87,28 @@ class MembershipActor(ModeActor):
             chosen = [r for r in self._resources() if wanted(r)]
             accounts = self._project_accounts() if chosen else {}
             if chosen:
-                hand_over_offering(self.waldur, self.backend, self.context.uuid)
+                round_ = self._round()
             for resource in chosen:
-                self.sync_resource(resource, accounts)
+                self.sync_resource(resource, accounts, round_)
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning(
                 "event %s not applied now (the next sweep will): %s", type(event).__name__, exc
             )
         m.acknowledge(event)
+
+    def _round(self) -> Round:
+        """Hand the offering to the plugins, and before the teams: the offering's users'
+        profiles to the username plugin, and, with `username_reconciliation_enabled`, the
+        usernames the backend assigned to the offering users here."""
+        offering = hand_over_offering(self.waldur, self.backend, self.context.uuid)
+        round_ = Round(self.waldur, self.context, self.caps, offering)
+        self.usernames.push_profiles(round_.offering_users())
+        reconcile = self.offering.username_reconciliation_enabled
+        if reconcile and reconcile_usernames(
+            self.waldur, self.plugin, round_.offering_users(), self.log
+        ):
+            round_.forget_offering_users()
+        return round_
 
     def _resources(self) -> list[Resource]:
         return [
@@ -101,10 +117,12 @@ class MembershipActor(ModeActor):
             if r.backend_id
         ]
 
-    def sync_resource(self, resource: Resource, accounts: dict[str, set[str]]) -> bool:
+    def sync_resource(
+        self, resource: Resource, accounts: dict[str, set[str]], round_: Round
+    ) -> bool:
         """Bring one resource in line with Waldur; False (and the resource Erred) on failure."""
         try:
-            self._sync(resource, accounts.get(resource.project_uuid or "", set()))
+            self._sync(resource, accounts.get(resource.project_uuid or "", set()), round_)
             return True
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning("resource %s not synced: %s", resource.backend_id, exc)
@@ -115,17 +133,17 @@ class MembershipActor(ModeActor):
                 self.waldur.resources.set_erred(resource.uuid, message, trace).get()
         return False
 
-    def _sync(self, resource: Resource, account_usernames: set[str]) -> None:
+    def _sync(self, resource: Resource, account_usernames: set[str], round_: Round) -> None:
         backend_id = resource.backend_id or ""
-        target = waldur_resource(resource)
+        target = round_.target(resource)
         info = self.plugin.pull_resource(target).get(timeout=BACKEND_TIMEOUT)
         if info is None:
             self.log.warning("resource %s is in Waldur but not on the backend", backend_id)
             return
         self.plugin.sync_resource_project(target).get(timeout=BACKEND_TIMEOUT)
-        team = self.waldur.resources.team(resource.uuid).get()
+        team = round_.team(resource)
         if self.reconciles_team:
-            self._mirror_team(resource, team)
+            self._mirror_team(resource, team_entries(team, round_.offering_users()))
         else:
             self._sync_members(resource, info, team, account_usernames)
         if resource.paused:
@@ -134,6 +152,7 @@ class MembershipActor(ModeActor):
             self.plugin.downscale_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
         else:
             self.plugin.restore_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+        apply_updates(self.waldur, self.plugin, target, self.log)
         if self.prepaid:
             # A renewal moves end_date on: the budget follows (written only when it differs).
             self.plugin.apply_resource_limits(target).get(timeout=BACKEND_TIMEOUT)
@@ -186,16 +205,12 @@ class MembershipActor(ModeActor):
             self.log.info("removed %s from %s", ", ".join(sorted(stale)), backend_id)
         self.plugin.process_existing_users(existing & wanted).get(timeout=BACKEND_TIMEOUT)
 
-    def _mirror_team(self, resource: Resource, team: list[TeamMember]) -> None:
+    def _mirror_team(self, resource: Resource, team: list[dict[str, Any]]) -> None:
         """The plugin mirrors the whole team itself (the federation: who a member is on Waldur B
-        takes more than their username here, so the plugin does the diff)."""
-        linked = [
-            msgspec.structs.asdict(t)
-            for t in team
-            if is_linked(t.offering_user_username, t.offering_user_state)
-        ]
+        takes more than their username here, so the plugin does the diff and decides who counts:
+        linked members, or, through B's identity bridge, everyone)."""
         mirrored = self.plugin.sync_resource_team(
-            resource.backend_id, linked, not resource.restrict_member_access
+            resource.backend_id, team, not resource.restrict_member_access
         )
         added, removed = mirrored.get(timeout=BACKEND_TIMEOUT)
         if added:

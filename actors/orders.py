@@ -13,12 +13,21 @@ import msgspec
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
-from waldur_site_agent_actors.actors.user_context import Lookups, is_linked, member_details
+from waldur_site_agent_actors.actors.pulled import apply_updates
+from waldur_site_agent_actors.actors.user_context import Lookups, member_details
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import Order, Resource
 from waldur_site_agent_actors.actors.waldur.orders import TERMINAL_STATES
-from waldur_site_agent_actors.backends.exceptions import BackendNotReadyError, CommandTimeout
-from waldur_site_agent_actors.backends.structures import BackendResourceInfo, WaldurResource
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    BackendNotReadyError,
+    CommandTimeout,
+)
+from waldur_site_agent_actors.backends.structures import (
+    BackendResourceInfo,
+    WaldurResource,
+    is_linked,
+)
 
 RETRY_SECONDS = 15.0
 """An order left for later on a transient error is swept again this soon, not a period later
@@ -170,8 +179,11 @@ class OrderActor(ModeActor):
     def _execute(self, order: Order, lookups: Lookups) -> bool:
         if order.state != "executing":
             return False
-        if order.backend_id and not self._pending_finished(order):
-            return False
+        if order.backend_id:
+            if not self._pending_finished(order):
+                return False
+            if order.type in ("Create", "Restore"):
+                self._take_updates(order, lookups)
         if not order.backend_id:
             handler = {
                 "Create": self._create,
@@ -189,6 +201,16 @@ class OrderActor(ModeActor):
                 return False
         self._mark_done(order)
         return True
+
+    def _take_updates(self, order: Order, lookups: Lookups) -> None:
+        """A resource the backend finished creating: what Waldur takes from it (the federation:
+        the id B's provider gave it, its effective id here). Membership sync does it again, so
+        a failure here only delays it."""
+        try:
+            resource = lookups.resource(order.marketplace_resource_uuid)
+            apply_updates(self.waldur, self.plugin, waldur_resource(resource), self.log)
+        except (WaldurError, BackendError) as exc:
+            self.log.warning("order %s: the backend's view not taken yet: %s", order.uuid, exc)
 
     def _pending_finished(self, order: Order) -> bool:
         return bool(self.plugin.check_pending_order(order.backend_id).get(timeout=BACKEND_TIMEOUT))

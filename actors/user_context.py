@@ -15,6 +15,7 @@ from waldur_site_agent_actors.actors.waldur.models import (
     Resource,
     TeamMember,
 )
+from waldur_site_agent_actors.backends.structures import is_linked
 
 RESOURCE_STATES_WITH_ORDERS = ("Creating", "Updating", "Terminating")
 
@@ -91,18 +92,7 @@ class Lookups:
         team = self.team(resource)
         team_uuids = {member.uuid for member in team}
         return {
-            "team": [
-                {
-                    "uuid": t.uuid,
-                    "username": t.username,
-                    "full_name": t.full_name,
-                    "email": t.email,
-                    "role": t.role,
-                    "offering_user_username": t.offering_user_username,
-                    "offering_user_state": t.offering_user_state,
-                }
-                for t in team
-            ],
+            "team": team_entries(team, self.offering_users()),
             "offering_users": [
                 {"uuid": u.uuid, "user_uuid": u.user_uuid, "username": u.username, "state": u.state}
                 for u in self.offering_users()
@@ -113,15 +103,58 @@ class Lookups:
         }
 
 
+def team_entries(team: list[TeamMember], offering_users: list[OfferingUser]) -> list[Any]:
+    """The team as plugins get it: each member with their offering user's name and state, and
+    the profile Waldur shows the provider (`attributes`)."""
+    profiles = {u.user_uuid: profile_of(u) for u in offering_users if u.user_uuid}
+    return [
+        {
+            "uuid": t.uuid,
+            "username": t.username,
+            "full_name": t.full_name,
+            "email": t.email,
+            "role": t.role,
+            "offering_user_username": t.offering_user_username,
+            "offering_user_state": t.offering_user_state,
+            "attributes": profiles.get(t.uuid, {}),
+        }
+        for t in team
+    ]
+
+
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "organization",
+    "affiliations",
+    "phone_number",
+    "civil_number",
+    "personal_title",
+    "place_of_birth",
+    "country_of_residence",
+    "nationality",
+    "nationalities",
+    "organization_country",
+    "organization_type",
+    "eduperson_assurance",
+    "identity_source",
+    "gender",
+    "birth_date",
+)
+"""An offering user's `user_<field>`s a plugin may pass on (the identity bridge's fields)."""
+
+
+def profile_of(offering_user: OfferingUser) -> dict[str, Any]:
+    """The offering user's profile as Waldur shows it to the provider, empty fields left out."""
+    found = {name: getattr(offering_user, f"user_{name}") for name in PROFILE_FIELDS}
+    return {name: value for name, value in found.items() if value not in (None, "", [])}
+
+
 def hand_over_offering(waldur: Any, backend: Any, offering_uuid: str) -> Offering:
     offering = waldur.offerings.get(offering_uuid).get()
     backend.set_offering_details(offering.partition_names, offering.plugin_options or {}).get()
     return offering
-
-
-def is_linked(offering_username: str | None, offering_user_state: str | None) -> bool:
-    """A team member belongs on the backend once their offering user has a name and is OK."""
-    return bool(offering_username) and offering_user_state in (None, "OK")
 
 
 def member_details(

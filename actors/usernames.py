@@ -14,6 +14,7 @@ from typing import Any, TypeAlias
 
 from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
 from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.user_context import profile_of
 from waldur_site_agent_actors.actors.waldur.models import OfferingUser
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -67,6 +68,14 @@ class UsernameSync:
         taken = {u.username for u in everyone if u.username}
         return sum(self._name(waldur, user, taken) for user in waiting)
 
+    def push_profiles(self, offering_users: list[OfferingUser]) -> None:
+        """The users the agent serves, to a username plugin that keeps their profiles elsewhere
+        (upstream's `sync_user_profiles`: the federation's identity bridge)."""
+        if not self.backend.has_usernames().get(timeout=BACKEND_TIMEOUT):
+            return
+        served = [info(u) for u in offering_users if u.state in NEEDS_NAME]
+        self.backend.usernames.sync_user_profiles(served).get(timeout=BACKEND_TIMEOUT)
+
     def _name(self, waldur: Any, user: OfferingUser, taken: set[str]) -> int:
         users = waldur.offering_users
         state = user.state or ""
@@ -112,23 +121,27 @@ class UsernameSync:
 
     def _username(self, user: OfferingUser, taken: set[str]) -> str:
         """An existing backend account as it is; a generated name made unique in the offering."""
-        info = OfferingUserInfo(
-            uuid=user.uuid,
-            user_uuid=user.user_uuid or "",
-            username=user.username or "",
-            state=user.state or "",
-            user_username=user.user_username or "",
-            user_full_name=user.user_full_name or "",
-            user_email=user.user_email or "",
-        )
         plugin = self.backend.usernames
-        existing = plugin.get_username(info).get(timeout=BACKEND_TIMEOUT)
+        existing = plugin.get_username(info(user)).get(timeout=BACKEND_TIMEOUT)
         if existing:
             if existing in taken:
                 raise BackendError(f"backend account {existing!r} belongs to another user here")
             return str(existing)
-        generated = plugin.generate_username(info).get(timeout=BACKEND_TIMEOUT)
+        generated = plugin.generate_username(info(user)).get(timeout=BACKEND_TIMEOUT)
         return unique(generated, taken | RESERVED) if generated else ""
+
+
+def info(user: OfferingUser) -> OfferingUserInfo:
+    return OfferingUserInfo(
+        uuid=user.uuid,
+        user_uuid=user.user_uuid or "",
+        username=user.username or "",
+        state=user.state or "",
+        user_username=user.user_username or "",
+        user_full_name=user.user_full_name or "",
+        user_email=user.user_email or "",
+        profile=profile_of(user),
+    )
 
 
 def unique(username: str, taken: set[str] | frozenset[str]) -> str:

@@ -22,6 +22,7 @@ from waldur_site_agent_actors.backends.structures import (
     OrderDecision,
     UsageReport,
     WaldurResource,
+    WaldurUpdates,
 )
 
 LIMITED = ("limit", "one")
@@ -260,6 +261,18 @@ class BaseBackend(abc.ABC):
         """True when a limit depends on the resource's duration (`end_date`), so a renewal,
         which changes only that, must reach the backend through `apply_resource_limits`."""
         return False
+
+    def waldur_updates(self, waldur_resource: WaldurResource) -> WaldurUpdates:
+        """Membership cycle (and a non-blocking create once done): what Waldur should take from
+        the backend for this resource. Only a backend that is itself the source of truth for
+        some of it (the federation: Waldur B) answers anything."""
+        return WaldurUpdates()
+
+    def assigned_usernames(self) -> dict[str, str]:
+        """Usernames the backend assigned to users, by their Waldur username: with
+        `username_reconciliation_enabled`, the offering users here take them. Only the
+        federation has any (Waldur B's offering users)."""
+        return {}
 
     def sync_resource_project(self, waldur_resource: WaldurResource) -> None:
         """Membership cycle: follow the resource's project where it moved in Waldur (another

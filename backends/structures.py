@@ -79,10 +79,31 @@ class WaldurResource(msgspec.Struct, frozen=True, kw_only=True):
     paused: bool = False
     downscaled: bool = False
     end_date: str | None = None
+    end_date_updated_at: str | None = None
+    effective_id: str = ""
+    project_end_date: str | None = None
+    project_end_date_updated_at: str | None = None
+    """Read only for backends that declare `requires_source_project` (it takes a call)."""
     created: str | None = None
 
     def with_backend_id(self, backend_id: str) -> WaldurResource:
         return msgspec.structs.replace(self, backend_id=backend_id)
+
+
+class WaldurUpdates(msgspec.Struct, frozen=True, kw_only=True):
+    """What Waldur takes from the backend for one resource where the backend is the source of
+    truth (a federated Waldur B: its resource's own id, end dates, limits). A field left unset
+    changes nothing; `None` for an end date clears it."""
+
+    effective_id: str | msgspec.UnsetType = msgspec.UNSET
+    end_date: str | msgspec.UnsetType | None = msgspec.UNSET
+    project_end_date: str | msgspec.UnsetType | None = msgspec.UNSET
+    limits: dict[str, float] | msgspec.UnsetType = msgspec.UNSET
+
+
+def is_linked(offering_username: str | None, offering_user_state: str | None) -> bool:
+    """A team member belongs on the backend once their offering user has a name and is OK."""
+    return bool(offering_username) and offering_user_state in (None, "OK")
 
 
 class OrderDecision(msgspec.Struct, frozen=True):

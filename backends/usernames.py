@@ -27,6 +27,9 @@ class OfferingUserInfo(msgspec.Struct, frozen=True, kw_only=True):
     user_username: str = ""
     user_full_name: str = ""
     user_email: str = ""
+    profile: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The profile fields Waldur shows the provider (`first_name`, `organization`, ...; the
+    offering user's `user_*` fields without the prefix), empty ones left out."""
 
 
 class UsernameManagementBackend(abc.ABC):
@@ -53,6 +56,10 @@ class UsernameManagementBackend(abc.ABC):
 
     def get_or_create_username(self, offering_user: OfferingUserInfo) -> str:
         return self.get_username(offering_user) or self.generate_username(offering_user)
+
+    def sync_user_profiles(self, offering_users: list[OfferingUserInfo]) -> None:
+        """Every membership sync, before the teams: the offering's users (those in a state the
+        agent serves), for a plugin that keeps profiles elsewhere up to date."""
 
 
 USERNAME_MAX = 32

@@ -105,6 +105,7 @@ T_FEATURES = "tests/slurm/test_features.py::"
 T_STORAGE = "tests/slurm/test_storage.py::"
 T_MUP = "tests/mup/test_backend.py::"
 T_FED = "tests/federation/test_backend.py::"
+T_FED_KEYS = "tests/federation/test_upstream_keys.py::"
 T_CROIT = "tests/croit/test_backend.py::"
 T_MOAB = "tests/moab/test_backend.py::"
 LOAD_COMPONENTS = "agent/site_tools.py (load-components sends it to Waldur)"
@@ -183,8 +184,8 @@ KEYS: dict[str, dict[str, Status]] = {
             "backend resources are not offered for import over events; the "
             "`import-resources` command does it for SLURM"
         ),
-        "username_reconciliation_enabled": refused(
-            "usernames assigned by the backend are not pulled into Waldur yet"
+        "username_reconciliation_enabled": works(
+            f"{T_FED_KEYS}test_usernames_bs_offering_gives_come_back_to_a"
         ),
         "verify_ssl": works(
             "tests/simulator/test_agent_client.py::test_verify_ssl_false_holds_even_with_requests_"
@@ -447,22 +448,18 @@ KEYS: dict[str, dict[str, Status]] = {
         "target_stomp_enabled": works(
             "tests/federation/test_events.py::test_b_finishing_an_order_finishes_as_order_by_event"
         ),
-        "user_resolve_method": refused(
-            "users are found on Waldur B by user_match_field, upstream's `user_field`; upstream's "
-            "default is `identity_bridge`",
-            off=(None, "user_field"),
+        "user_resolve_method": works(f"{T_FED_KEYS}test_users_reach_b_through_its_identity_bridge"),
+        "identity_bridge_source": works(
+            f"{T_FED_KEYS}test_users_reach_b_through_its_identity_bridge"
         ),
-        "identity_bridge_source": refused("no identity bridge on Waldur B", off=(None, "")),
-        "role_mapping": refused("roles reach Waldur B unchanged", off=(None,)),
-        "end_date_sync_direction": refused(
-            "end dates are not synchronised; upstream's default is `bidirectional`",
-            off=(None, "disabled"),
+        "role_mapping": works(f"{T_FED_KEYS}test_roles_reach_b_as_role_mapping_renames_them"),
+        "end_date_sync_direction": works(
+            f"{T_FED_KEYS}test_end_dates_follow_the_side_that_changed_last"
         ),
-        "limit_sync_direction": refused(
-            "Waldur B's limits are not pulled back; upstream's default is `b_to_a`",
-            off=(None, "disabled"),
+        "limit_sync_direction": works(
+            f"{T_FED_KEYS}test_limits_bs_provider_changes_come_back_to_a"
         ),
-        "fetch_consented_users_only": refused("users are synchronised without a consent filter"),
+        "fetch_consented_users_only": works(f"{T_FED_KEYS}test_only_consenting_users_reach_b"),
         "target_verify_ssl": ours(),
         "target_timeout": ours(),
         "target_stomp_ws_host": ours(),

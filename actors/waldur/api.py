@@ -10,6 +10,7 @@ from waldur_site_agent_actors.actors.waldur.models import UserMe, Version
 from waldur_site_agent_actors.actors.waldur.offering_users import OfferingUsers
 from waldur_site_agent_actors.actors.waldur.offerings import Offerings
 from waldur_site_agent_actors.actors.waldur.orders import Orders
+from waldur_site_agent_actors.actors.waldur.projects import Projects
 from waldur_site_agent_actors.actors.waldur.resources import Resources
 from waldur_site_agent_actors.actors.waldur.usages import Usages
 
@@ -25,6 +26,7 @@ class WaldurApi:
         self.offering_users = pykka.traversable(OfferingUsers(client))
         self.usages = pykka.traversable(Usages(client))
         self.agents = pykka.traversable(Agents(client))
+        self.projects = pykka.traversable(Projects(client))
 
     def me(self) -> UserMe:
         return self.client.get("users/me/", UserMe, {"field": ["uuid", "username", "is_staff"]})

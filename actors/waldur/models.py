@@ -48,6 +48,9 @@ class Resource(Model, frozen=True):
     paused: bool | None = False
     downscaled: bool | None = False
     end_date: str | None = None
+    end_date_updated_at: str | None = None
+    effective_id: str | None = None
+    project_end_date: str | None = None
     created: str | None = None
     backend_metadata: dict[str, Any] | None = None
 
@@ -100,6 +103,26 @@ class OfferingUser(Model, frozen=True):
     user_username: str | None = None
     url: str | None = None
     created: str | None = None
+    is_restricted: bool | None = None
+    # The profile fields Waldur shows the provider (the offering's user attribute config):
+    # handed to plugins that push profiles on (the federation's identity bridge).
+    user_first_name: str | None = None
+    user_last_name: str | None = None
+    user_organization: str | None = None
+    user_affiliations: list[str] | None = None
+    user_phone_number: str | None = None
+    user_civil_number: str | None = None
+    user_personal_title: str | None = None
+    user_place_of_birth: str | None = None
+    user_country_of_residence: str | None = None
+    user_nationality: str | None = None
+    user_nationalities: list[str] | None = None
+    user_organization_country: str | None = None
+    user_organization_type: str | None = None
+    user_eduperson_assurance: list[str] | None = None
+    user_identity_source: str | None = None
+    user_gender: int | str | None = None
+    user_birth_date: str | None = None
 
 
 class ComponentUsage(Model, frozen=True):
@@ -137,6 +160,14 @@ class SshKey(Model, frozen=True):
     uuid: str
     public_key: str = ""
     user_uuid: str | None = None
+
+
+class ProjectDates(Model, frozen=True):
+    """A project's end date and when it last changed, as its service provider reads it."""
+
+    uuid: str
+    end_date: str | None = None
+    end_date_updated_at: str | None = None
 
 
 class UserMe(Model, frozen=True):

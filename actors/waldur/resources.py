@@ -27,6 +27,9 @@ RESOURCE_FIELDS = [
     "paused",
     "downscaled",
     "end_date",
+    "end_date_updated_at",
+    "effective_id",
+    "project_end_date",
     "created",
     "backend_metadata",
 ]
@@ -48,8 +51,20 @@ class Resources:
             {"offering_uuid": offering_uuid, "state": list(states), "field": RESOURCE_FIELDS},
         )
 
-    def team(self, uuid: str) -> list[TeamMember]:
-        return self.client.get(f"marketplace-provider-resources/{uuid}/team/", list[TeamMember])
+    def of_project(self, project_uuid: str, states: tuple[str, ...]) -> list[Resource]:
+        """The resources of a project this provider sees, of any of its offerings."""
+        return self.client.list(
+            "marketplace-provider-resources/",
+            Resource,
+            {"project_uuid": project_uuid, "state": list(states), "field": ["uuid"]},
+        )
+
+    def team(self, uuid: str, consented_only: bool = False) -> list[TeamMember]:
+        """The project team; with `consented_only`, those who consented to the offering."""
+        params = {"has_consent": "true"} if consented_only else None
+        return self.client.get(
+            f"marketplace-provider-resources/{uuid}/team/", list[TeamMember], params
+        )
 
     def _action(self, uuid: str, action: str, body: dict[str, Any] | None = None) -> None:
         self.client.post(f"marketplace-provider-resources/{uuid}/{action}/", body, retry=True)
@@ -59,6 +74,12 @@ class Resources:
 
     def set_limits(self, uuid: str, limits: dict[str, float]) -> None:
         self._action(uuid, "set_limits", {"limits": limits})
+
+    def set_effective_id(self, uuid: str, effective_id: str) -> None:
+        self._action(uuid, "set_effective_id", {"effective_id": effective_id})
+
+    def set_end_date(self, uuid: str, end_date: str | None) -> None:
+        self._action(uuid, "set_end_date", {"end_date": end_date})
 
     def set_backend_metadata(self, uuid: str, metadata: dict[str, Any]) -> None:
         self._action(uuid, "set_backend_metadata", {"backend_metadata": metadata})

@@ -3,9 +3,12 @@
 Orders become orders on Waldur B, placed by this agent as a consumer there (in one B project per
 project here, found again by `backend_id = <customer uuid>_<project uuid>`), and are non-blocking:
 the order here stays executing until `check_pending_order` sees B's order finished. A resource's
-backend id here is its UUID on B. Usage is read from B and converted back to the components here;
-each B project's team mirrors the team of its project here. Nothing is stored locally: users
-already resolved and B orders in flight are only remembered to spare calls.
+backend id here is its UUID on B; what B's provider named it there becomes its effective id here.
+Usage is read from B and converted back to the components here; each B project's team mirrors
+the team of its project here; end dates go both ways and limits B's provider changed come back
+(`waldur_updates`); usernames B's offering gave its users come back too (`assigned_usernames`).
+Nothing is stored locally: users already resolved and B orders in flight are only remembered to
+spare calls.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from urllib.parse import urlparse
 
 import msgspec
 
-from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.base import LIMITED, BaseBackend, UserContext
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     BackendNotReadyError,
@@ -30,11 +33,13 @@ from waldur_site_agent_actors.backends.structures import (
     ResourceUsage,
     UsageReport,
     WaldurResource,
+    WaldurUpdates,
 )
 from waldur_site_agent_actors.backends.subscriptions import BrokerQueue
+from waldur_site_agent_actors.backends.waldur import end_dates
 from waldur_site_agent_actors.backends.waldur.http import TargetApi, TargetError
 from waldur_site_agent_actors.backends.waldur.mapping import ComponentMapper
-from waldur_site_agent_actors.backends.waldur.members import DEFAULT_ROLE, Members, members
+from waldur_site_agent_actors.backends.waldur.members import NO_SOURCE, Members, members
 from waldur_site_agent_actors.backends.waldur.models import Order, ProjectRole, Resource
 from waldur_site_agent_actors.backends.waldur.settings import WaldurSettings
 from waldur_site_agent_actors.backends.waldur.target import WaldurB
@@ -66,11 +71,19 @@ class WaldurBackend(BaseBackend):
             timeout=s.target_timeout,
         )
         self.b = WaldurB(api, s)
-        self.members = Members(api, s.user_match_field, s.user_not_found_action)
+        self.members = Members(api, s)
         self.in_flight: set[str] = set()
         """Waldur B orders that an order here waits for."""
         self.target_events_enabled = s.target_stomp_enabled
         self.target_poll_seconds = s.order_poll_interval
+        # Read by the core, as upstream's duck-typed flags: the team comes consent-filtered,
+        # over every resource of the project (they all share one B project), and the project's
+        # end-date change time is read for the last-change-wins end-date sync.
+        self.fetch_consented_users_only = s.fetch_consented_users_only
+        self.shared_project_membership = True
+        self.requires_source_project = s.end_date_sync_direction == "bidirectional"
+        if s.user_resolve_method == "identity_bridge" and not s.identity_bridge_source:
+            self.log.error("%s", NO_SOURCE)
 
     # -- health ---------------------------------------------------------------------------------
 
@@ -82,11 +95,12 @@ class WaldurBackend(BaseBackend):
     def diagnostics(self) -> bool:
         ok = self.ping()
         self.log.info(
-            "Waldur B %s: offering %r, customer %r, users matched by %s; components %s",
+            "Waldur B %s: offering %r, customer %r, users found by %s (%s); components %s",
             self.b.api.api_url,
             self.b.offering().name if ok else self.settings.target_offering_uuid,
             self.b.customer().name if ok else self.settings.target_customer_uuid,
-            self.settings.user_match_field,
+            self.settings.user_resolve_method,
+            self.members.field,
             self.mapper.describe(),
         )
         return ok
@@ -134,6 +148,7 @@ class WaldurBackend(BaseBackend):
             f"{res.customer_uuid}_{res.project_uuid}",
             res.project_name or res.project_uuid,
             f"{res.customer_name} / {res.project_name}",
+            res.project_end_date if self.settings.end_date_sync_direction != "disabled" else None,
         )
         limits, _ = self._collect_resource_limits(res)
         attributes = {
@@ -142,6 +157,8 @@ class WaldurBackend(BaseBackend):
             if key in res.attributes
         }
         attributes["name"] = res.name or res.slug or res.uuid
+        if res.end_date:  # B's resource ends when this one does (as upstream, in any direction)
+            attributes["end_date"] = res.end_date
         order = self.b.order(project, limits, attributes)
         if not order.marketplace_resource_uuid:
             raise BackendError(f"Waldur B order {order.uuid} names no resource")
@@ -276,6 +293,48 @@ class WaldurBackend(BaseBackend):
             return None
         return BackendResourceInfo(backend_id=resource.uuid, parent_id=resource.project_uuid or "")
 
+    def waldur_updates(self, waldur_resource: WaldurResource) -> WaldurUpdates:
+        """B's side of the resource: its own id there (the effective id here), end dates
+        (A's go to B, or B's come here, by `end_date_sync_direction`) and, with
+        `limit_sync_direction: b_to_a`, limits B's provider changed."""
+        resource = self.b.resource(waldur_resource.backend_id)
+        if resource is None:
+            return WaldurUpdates()
+        s, res = self.settings, waldur_resource
+        effective_id = resource.backend_id or ""
+        project = (
+            self.b.find_project(f"{res.customer_uuid}_{res.project_uuid}")
+            if s.end_date_sync_direction != "disabled" and res.project_uuid
+            else None
+        )
+        return WaldurUpdates(
+            effective_id=effective_id if effective_id != res.effective_id else msgspec.UNSET,
+            end_date=end_dates.resource_end_date(self.b, s.end_date_sync_direction, res, resource),
+            project_end_date=end_dates.project_end_date(
+                self.b, s.end_date_sync_direction, res, project
+            ),
+            limits=self._limits_from_b(res, resource.limits or {}),
+        )
+
+    def _limits_from_b(
+        self, waldur_resource: WaldurResource, target: dict[str, float]
+    ) -> dict[str, float] | msgspec.UnsetType:
+        if self.settings.limit_sync_direction == "disabled":
+            return msgspec.UNSET
+        current = {
+            key: float(value)
+            for key, value in waldur_resource.limits.items()
+            if self.backend_components.get(key, {}).get("accounting_type") in LIMITED
+        }
+        changed = self.mapper.limits_to_source(target, current)
+        if not changed:
+            return msgspec.UNSET
+        self.log.info("resource %s: limits %s taken from Waldur B", waldur_resource.uuid, changed)
+        return {**waldur_resource.limits, **changed}
+
+    def assigned_usernames(self) -> dict[str, str]:
+        return self.b.offering_usernames()
+
     def list_resources(self) -> list[ClientResource]:
         return [
             ClientResource(
@@ -372,7 +431,7 @@ class WaldurBackend(BaseBackend):
         if user is None:
             return False
         project = self._resource(resource_backend_id).project_uuid or ""
-        role = member.role or DEFAULT_ROLE
+        role = self.members.role(member)
         if role in self._roles(project).get(user, set()):
             return False
         self.members.add(project, user, role)

@@ -86,9 +86,9 @@ class TargetApi:
     def post(self, path: str, body: Any, model: type[T]) -> T:
         return _decode(self.request("POST", path, body=body).content, model)
 
-    def send(self, path: str, body: Any) -> None:
-        """A POST whose answer is not needed."""
-        self.request("POST", path, body=body)
+    def send(self, path: str, body: Any, method: str = "POST") -> None:
+        """A POST (or PATCH) whose answer is not needed."""
+        self.request(method, path, body=body)
 
 
 def _decode(content: bytes, model: type[T]) -> T:

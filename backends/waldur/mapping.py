@@ -7,6 +7,10 @@ A component without `target_components` is passed through: same name, factor 1. 
 feed several targets (fan-out: its usage comes back as the sum of what each target used, each
 divided by its factor); several sources may feed one target (fan-in: their limits add up there,
 and the target's usage comes back to each of them, divided by that source's factor).
+
+Limits come back from B (`limit_sync_direction: b_to_a`) only where that is unambiguous: for a
+source that alone feeds its targets, the amount its scarcest target grants, and only when B's
+limits are no longer what the limit here maps to (so rounding never moves a limit here).
 """
 
 from __future__ import annotations
@@ -45,6 +49,27 @@ class ComponentMapper:
             for target, factor in self.targets.get(source, {}).items():
                 totals[target] = totals.get(target, 0.0) + float(amount) * factor
         return {target: units.limit_to_backend(total, 1.0) for target, total in totals.items()}
+
+    def limits_to_source(
+        self, target: dict[str, float], current: dict[str, float]
+    ) -> dict[str, float]:
+        """The sources in `current` whose limit B changed -> their limit according to B."""
+        feeders: dict[str, int] = {}
+        for targets in self.targets.values():
+            for name in targets:
+                feeders[name] = feeders.get(name, 0) + 1
+        changed: dict[str, float] = {}
+        for source, amount in current.items():
+            targets = self.targets.get(source, {})
+            if not targets or any(feeders[t] > 1 or t not in target for t in targets):
+                continue
+            expected = self.limits_to_target({source: amount})
+            if all(float(target[t]) == expected[t] for t in targets):
+                continue
+            granted = min(units.limit_to_waldur(float(target[t]), f) for t, f in targets.items())
+            if granted != float(amount):
+                changed[source] = granted
+        return changed
 
     def usage_to_source(self, usage: dict[str, float]) -> dict[str, float]:
         """Usage on Waldur B -> usage here, to Waldur's two decimals; unmapped targets dropped."""

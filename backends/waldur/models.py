@@ -37,6 +37,10 @@ class Resource(Model, frozen=True):
     uuid: str
     name: str = ""
     state: str = ""
+    backend_id: str | None = None
+    """What Waldur B's own provider named it (a SLURM account): the effective id here."""
+    end_date: str | None = None
+    end_date_updated_at: str | None = None
     project_uuid: str | None = None
     offering_uuid: str | None = None
     limits: dict[str, float] | None = None
@@ -49,6 +53,8 @@ class Project(Model, frozen=True):
     url: str
     name: str = ""
     backend_id: str | None = None
+    end_date: str | None = None
+    end_date_updated_at: str | None = None
 
 
 class Plan(Model, frozen=True):
@@ -76,6 +82,23 @@ class UserReference(Model, frozen=True):
     """The answer of `remote-eduteams/`."""
 
     uuid: str
+
+
+class BridgedUser(Model, frozen=True):
+    """The answer of `identity-bridge/`: the user it created or updated."""
+
+    uuid: str
+
+
+class AllowedFields(Model, frozen=True):
+    """The answer of `identity-bridge/allowed-fields/`."""
+
+    allowed_fields: list[str]
+
+
+class OfferingUser(Model, frozen=True):
+    user_username: str | None = None
+    username: str | None = None
 
 
 class ProjectRole(Model, frozen=True):

@@ -37,14 +37,22 @@ class WaldurSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     """Default: 443 with TLS, 80 without."""
     target_stomp_ws_path: str = "/rmqws-stomp"
     target_websocket_use_tls: bool = True
-    # Upstream keys without an implementation here: loaded while off, refused when on
-    # (config/keys.py).
-    user_resolve_method: Literal["remote_eduteams", "identity_bridge", "user_field"] | None = None
+    user_resolve_method: Literal["identity_bridge", "remote_eduteams", "user_field"] = (
+        "identity_bridge"
+    )
+    """How a user here is found on Waldur B. Upstream's default, which needs
+    `identity_bridge_source`: a file that leaves both out finds nobody, as upstream's does."""
     identity_bridge_source: str = ""
+    """The identity service domain this agent pushes users as (e.g. `isd:efp`)."""
     role_mapping: dict[str, str] = msgspec.field(default_factory=dict)
-    end_date_sync_direction: Literal["bidirectional", "a_to_b", "b_to_a", "disabled"] | None = None
-    limit_sync_direction: Literal["b_to_a", "disabled"] | None = None
+    """Project role here -> role on Waldur B; unmapped roles go as they are."""
+    end_date_sync_direction: Literal["bidirectional", "a_to_b", "b_to_a", "disabled"] = (
+        "bidirectional"
+    )
+    limit_sync_direction: Literal["b_to_a", "disabled"] = "b_to_a"
+    """`b_to_a`: limits changed on Waldur B (by its provider) become the limits here."""
     fetch_consented_users_only: bool = False
+    """Only users who consented to the offering (of any resource in the project) reach B."""
 
 
 class TargetComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

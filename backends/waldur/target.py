@@ -12,6 +12,7 @@ from waldur_site_agent_actors.backends.waldur.models import (
     Customer,
     Identity,
     Offering,
+    OfferingUser,
     OptionsAnswer,
     Order,
     OrderReference,
@@ -37,20 +38,45 @@ class WaldurB:
     def customer(self) -> Customer:
         return self.api.get(f"customers/{self.customer_uuid}/", Customer)
 
-    def project(self, backend_id: str, name: str, description: str) -> Project:
-        """The customer's project with this backend id, created on first use."""
-        found = self.api.list(
-            "projects/", Project, {"backend_id": backend_id, "customer_uuid": self.customer_uuid}
-        )
-        if found:
-            return found[0]
+    def project(
+        self, backend_id: str, name: str, description: str, end_date: str | None = None
+    ) -> Project:
+        """The customer's project with this backend id, created on first use (with `end_date`;
+        an existing project's end date is the end-date sync's business)."""
+        found = self.find_project(backend_id)
+        if found is not None:
+            return found
         body = {
             "name": name,
             "customer": self.api.url(f"customers/{self.customer_uuid}/"),
             "backend_id": backend_id,
             "description": description,
         }
+        if end_date:
+            body["end_date"] = end_date
         return self.api.post("projects/", body, Project)
+
+    def find_project(self, backend_id: str) -> Project | None:
+        found = self.api.list(
+            "projects/", Project, {"backend_id": backend_id, "customer_uuid": self.customer_uuid}
+        )
+        return found[0] if found else None
+
+    def set_project_end_date(self, project_uuid: str, end_date: str | None) -> None:
+        self.api.send(f"projects/{project_uuid}/", {"end_date": end_date}, method="PATCH")
+
+    def set_resource_end_date(self, resource_uuid: str, end_date: str | None) -> None:
+        path = f"marketplace-resources/{resource_uuid}/set_end_date/"
+        self.api.send(path, {"end_date": end_date})
+
+    def offering_usernames(self) -> dict[str, str]:
+        """Waldur username -> the username B's offering gave that user (its OK offering users)."""
+        found = self.api.list(
+            "marketplace-offering-users/",
+            OfferingUser,
+            {"offering_uuid": self.offering_uuid, "state": "OK", "is_restricted": "false"},
+        )
+        return {u.user_username: u.username for u in found if u.user_username and u.username}
 
     def order(self, project: Project, limits: dict[str, int], attributes: dict[str, Any]) -> Order:
         """A Create order in `project` for the offering, on its first plan if it has plans."""

@@ -12,7 +12,11 @@ from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
 from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
 from waldur_site_agent_actors.simulators.waldur.offering_users import ensure_offering_users
 from waldur_site_agent_actors.simulators.waldur.orders import slugify
-from waldur_site_agent_actors.simulators.waldur.resources import emit_resource
+from waldur_site_agent_actors.simulators.waldur.resources import (
+    emit_resource,
+    parse_date,
+    set_end_date,
+)
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 CUSTOMER_ROLES = ("CUSTOMER.OWNER", "CUSTOMER.MANAGER", "CUSTOMER.SUPPORT")
@@ -43,6 +47,8 @@ def new_user(state: State, username: str, fields: Obj | None = None) -> Obj:
             "is_active": True,
             "token": str(fields.get("token") or state.new_token()),
             "organization": str(fields.get("organization") or ""),
+            # identity service domains whose users this one may push (the Identity Bridge)
+            "managed_isds": list(fields.get("managed_isds") or []),
         },
     )
 
@@ -198,6 +204,22 @@ def create_project(req: Request) -> Response:
 
 def _project(req: Request) -> Obj:
     return access.lookup(req, "projects", req.args[0], "Project", _visible_project)
+
+
+def update_project(req: Request) -> Response:
+    """PATCH by staff or an owner of the project's customer: name, description, end date."""
+    p = _project(req)
+    access.require(req.me["is_staff"] or access.owns_customer(req.state, req.me, p["customer"]))
+    data = req.data()
+    for key in ("name", "description"):
+        if key in data:
+            if not isinstance(data[key], str) or (key == "name" and not data[key]):
+                raise invalid(key, "This field may not be blank.")
+            p[key] = data[key]
+    if "end_date" in data:
+        set_end_date(req.state, p, req.me, parse_date(data["end_date"]))
+    req.state.put("projects", p)
+    return ok(render.project(req, p))
 
 
 def _managed_project(req: Request) -> Obj:
@@ -402,6 +424,7 @@ def register(router: Router) -> None:
     router.add("GET", "/api/projects/", list_projects)
     router.add("POST", "/api/projects/", create_project)
     router.add("GET", "/api/projects/{uuid}/", retrieve_project)
+    router.add("PATCH", "/api/projects/{uuid}/", update_project)
     router.add("POST", "/api/projects/{uuid}/add_user/", add_user)
     router.add("POST", "/api/projects/{uuid}/delete_user/", delete_user)
     router.add("GET", "/api/projects/{uuid}/list_users/", list_project_users)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from waldur_site_agent_actors.simulators.waldur import access, render
 from waldur_site_agent_actors.simulators.waldur.errors import ApiError, detail, invalid, wrong_state
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, ok
@@ -39,8 +41,18 @@ def emit_resource(state: State, r: Obj) -> None:
     )
 
 
-def team(state: State, r: Obj) -> list[Obj]:
-    return [role for role in state.find("roles", project=r["project"])]
+def team(state: State, r: Obj, has_consent: bool | None = None) -> list[Obj]:
+    """The project's roles; with `has_consent`, only members whose offering user for the
+    resource's offering has (or, False, lacks) the offering's consent."""
+    roles = state.find("roles", project=r["project"])
+    if has_consent is None:
+        return roles
+
+    def consented(role: Obj) -> bool:
+        ou = state.first("offering_users", offering=r["offering"], user=role["user"])
+        return bool(ou and ou.get("has_consent", True))
+
+    return [role for role in roles if consented(role) == has_consent]
 
 
 def _filtered(req: Request, provider: bool) -> list[Obj]:
@@ -111,7 +123,8 @@ def retrieve_view(collection: str):
 def team_view(collection: str):
     def handler(req: Request) -> Response:
         r = _resource(req, collection)
-        return ok([render.team_member(req, role, r["offering"]) for role in team(req.state, r)])
+        roles = team(req.state, r, boolean(req, "has_consent"))
+        return ok([render.team_member(req, role, r["offering"]) for role in roles])
 
     return handler
 
@@ -146,6 +159,51 @@ def set_limits(req: Request) -> Response:
     r["limits"] = limits
     req.state.put("resources", r)
     return ok(render.status("The resource limits are updated"))
+
+
+def set_effective_id(req: Request) -> Response:
+    """The id a downstream provider gave the resource (a federated Waldur's own backend id)."""
+    r = _managed(req)
+    effective_id = req.data().get("effective_id", "")
+    if not isinstance(effective_id, str):
+        raise invalid("effective_id", "Not a valid string.")
+    r["effective_id"] = effective_id
+    req.state.put("resources", r)
+    return ok(render.status("Resource effective_id has been changed."))
+
+
+def parse_date(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError as exc:
+        message = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+        raise invalid("end_date", message) from exc
+
+
+def set_end_date(state: State, obj: Obj, user: Obj, end_date: str | None) -> None:
+    """A resource's or project's end date, with who changed it and when (for the federation's
+    last-change-wins end-date sync)."""
+    if obj.get("end_date") != end_date:
+        obj["end_date"] = end_date
+        obj["end_date_updated_at"] = state.timestamp()
+        obj["end_date_requested_by"] = user["uuid"]
+
+
+def end_date_action(collection: str):
+    def handler(req: Request) -> Response:
+        if collection == PROVIDER:
+            r = _managed(req)
+        else:
+            r = _consumer_resource(req)
+            customer = (req.state.get("projects", r["project"]) or {}).get("customer")
+            access.require(req.me["is_staff"] or access.owns_customer(req.state, req.me, customer))
+        set_end_date(req.state, r, req.me, parse_date(req.data().get("end_date")))
+        req.state.put("resources", r)
+        return ok()
+
+    return handler
 
 
 def set_as_erred(req: Request) -> Response:
@@ -311,6 +369,7 @@ def register(router: Router) -> None:
         router.add("GET", base + "{uuid}/team/", team_view(collection))
         for flag in FLAGS:
             router.add("POST", f"{base}{{uuid}}/set_{flag}/", flag_action(flag))
+        router.add("POST", base + "{uuid}/set_end_date/", end_date_action(collection))
     base = f"/api/{PROVIDER}/{{uuid}}/"
     actions = {
         "set_backend_id": set_backend_id,
@@ -321,6 +380,7 @@ def register(router: Router) -> None:
         "refresh_last_sync": refresh_last_sync,
         "set_endpoints": set_endpoints,
         "set_membership_sync_statuses": set_membership_sync_statuses,
+        "set_effective_id": set_effective_id,
     }
     for name, handler in actions.items():
         router.add("POST", f"{base}{name}/", handler)

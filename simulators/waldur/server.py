@@ -20,6 +20,7 @@ from waldur_site_agent_actors.simulators.waldur import (
     backend_imports,
     catalog,
     consumer,
+    identity_bridge,
     idp,
     offering_users,
     orders,
@@ -53,6 +54,7 @@ API_MODULES = (
     subscriptions,
     backend_imports,
     api_keys,
+    identity_bridge,
 )
 
 

@@ -2,7 +2,8 @@
 
 B has its own provider ("B Centre", who approves B's orders here, as B's own agent would) and a
 customer "Federation A" owned by `federator`, the service account whose token the agent uses on
-B; `federator` also manages B's offering, so it may register an event queue for it. B's users
+B; `federator` also manages B's offering, so it may register an event queue for it and see its
+offering users, and manages the identity service domain `ISD` of B's identity bridge. B's users
 are A's people under other usernames (matched by email), and `dave`, whose B username equals his
 A one but whose email differs (matched by username or CUID, not by email).
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import wait_for
+from tests.e2e.harness import terminal, wait_for
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur import seed as seeds
 from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
@@ -31,6 +32,9 @@ B_OFFERING_COMPONENTS = [
     {"type": "gpu_hours", "name": "GPU hours", "billing_type": "usage", "measured_unit": "h"},
     {"type": "storage_gb_hours", "name": "Storage", "billing_type": "usage", "measured_unit": "h"},
 ]
+
+ISD = "isd:waldur-a"
+"""The identity service domain the agent pushes A's users to B as; `federator` manages it."""
 
 # The agent's view of A's components: passthrough, fan-out and fan-in.
 COMPONENTS: dict[str, dict[str, Any]] = {
@@ -72,7 +76,11 @@ def b_scenario() -> dict[str, Any]:
             "users": [
                 {"username": "staff", "full_name": "B Staff", "is_staff": True},
                 {"username": "b-provider", "full_name": "B Provider"},
-                {"username": "federator", "full_name": "Federation service account"},
+                {
+                    "username": "federator",
+                    "full_name": "Federation service account",
+                    "managed_isds": [ISD],
+                },
                 {"username": "alice-b", "email": "alice@example.org"},
                 {"username": "bob-b", "email": "bob@example.org"},
                 {"username": "carol-b", "email": "carol@example.org"},
@@ -87,7 +95,8 @@ def b_scenario() -> dict[str, Any]:
                     "name": "GPU partition",
                     "customer": "B Centre",
                     "type": "Marketplace.Slurm",
-                    "plugin_options": {},
+                    # B's provider names its offering users, and its managers see them
+                    "plugin_options": {"service_provider_can_create_offering_user": True},
                     "components": B_OFFERING_COMPONENTS,
                     "managers": ["federator"],
                     "plans": [{"name": "Standard", "quotas": {}, "prices": {}}],
@@ -119,6 +128,7 @@ class BSide:
             "target_api_token": self.federator_token,
             "target_offering_uuid": self.offering["uuid"],
             "target_customer_uuid": self.customer_uuid,
+            "user_resolve_method": "remote_eduteams",
             "user_match_field": "email",
             **extra,
         }
@@ -229,3 +239,22 @@ def b_order(b, order_type, agent):
     )
     assert len(orders) == 1, orders
     return orders[0]
+
+
+def project_backend_id(sim_a, project):
+    (stored,) = sim_a.objects("projects", uuid=project["uuid"])
+    return f"{stored['customer']}_{project['uuid']}"
+
+
+def created(sim_a, a, b, agent, before_done=None):
+    """A resource on A whose B twin exists: (A resource, B resource UUID, the B project's id).
+    `before_done(b_order)` runs before B's provider finishes the order."""
+    order, project = place(sim_a, a)
+    forwarded = b_order(b, "Create", agent)
+    if before_done:
+        before_done(forwarded)
+    b.finish(forwarded["uuid"])
+    done = wait_for(lambda: terminal(a, order["uuid"]), what="create on A", log=agent.log)
+    assert done["state"] == "done", done
+    resource = a.resource(done["marketplace_resource_uuid"])
+    return resource, resource["backend_id"], project_backend_id(sim_a, project)

@@ -192,20 +192,32 @@ def test_the_b_project_team_mirrors_the_team_here(backend, b):
 
 
 @pytest.mark.parametrize(
-    ("field", "member", "expected"),
+    ("method", "field", "member", "expected"),
     [
-        ("email", {"username": "alice", "email": "ALICE@example.org"}, "alice-b"),
-        ("username", {"username": "dave", "email": "dave@example.org"}, "dave"),
-        ("cuid", {"username": "dave", "email": "dave@example.org"}, "dave"),
+        (
+            "remote_eduteams",
+            "email",
+            {"username": "alice", "email": "ALICE@example.org"},
+            "alice-b",
+        ),
+        ("remote_eduteams", "username", {"username": "dave", "email": "dave@example.org"}, "dave"),
+        ("remote_eduteams", "cuid", {"username": "dave", "email": "dave@example.org"}, "dave"),
+        ("user_field", "email", {"username": "alice", "email": "alice@example.org"}, "alice-b"),
+        ("user_field", "cuid", {"username": "dave", "email": "dave@example.org"}, "dave"),
     ],
 )
-def test_users_are_matched_by_the_configured_field(b, field, member, expected):
+def test_users_are_matched_by_the_configured_field(b, method, field, member, expected):
     from waldur_site_agent_actors.backends.waldur.members import Member
 
-    backend = WaldurBackend(b.settings(user_match_field=field), COMPONENTS)
+    settings = b.settings(user_resolve_method=method, user_match_field=field)
+    backend = WaldurBackend(settings, COMPONENTS)
+    b.sim.reset_counters()
     b_users = {u["uuid"]: u["username"] for u in b.sim.objects("users")}
     assert b_users[backend.members.resolve(Member(**member))] == expected
     assert backend.members.resolve(Member(username="nobody", email="nobody@example.org")) is None
+    eduteams = method == "remote_eduteams" and field == "cuid"
+    asked = {r["path"] for r in b.sim.requests()}
+    assert asked == ({"/api/remote-eduteams/"} if eduteams else {"/api/users/"})
 
 
 def test_a_user_missing_on_b_fails_the_sync_when_told_to_after_the_others(b):

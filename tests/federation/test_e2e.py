@@ -6,22 +6,14 @@ from __future__ import annotations
 import time
 
 from tests.e2e.harness import Agent, terminal, wait_for
-from tests.federation.conftest import LIMITS, b_order, offering_config, place
-
-
-def project_backend_id(sim_a, project):
-    (stored,) = sim_a.objects("projects", uuid=project["uuid"])
-    return f"{stored['customer']}_{project['uuid']}"
-
-
-def created(sim_a, a, b, agent):
-    """A resource on A whose B twin exists: (A resource, B resource UUID, the B project's id)."""
-    order, project = place(sim_a, a)
-    b.finish(b_order(b, "Create", agent)["uuid"])
-    done = wait_for(lambda: terminal(a, order["uuid"]), what="create on A", log=agent.log)
-    assert done["state"] == "done", done
-    resource = a.resource(done["marketplace_resource_uuid"])
-    return resource, resource["backend_id"], project_backend_id(sim_a, project)
+from tests.federation.conftest import (
+    LIMITS,
+    b_order,
+    created,
+    offering_config,
+    place,
+    project_backend_id,
+)
 
 
 def test_create_update_terminate_wait_for_b_and_finish_with_it(tmp_path, sim_a, a, b):
