@@ -94,6 +94,9 @@ class WaldurBackend(BaseBackend):
 
     def diagnostics(self) -> bool:
         ok = self.ping()
+        if self.settings.user_resolve_method == "identity_bridge" and self.members.bridge is None:
+            self.log.error("%s", NO_SOURCE)
+            ok = False
         self.log.info(
             "Waldur B %s: offering %r, customer %r, users found by %s (%s); components %s",
             self.b.api.api_url,

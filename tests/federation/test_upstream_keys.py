@@ -198,3 +198,45 @@ def test_usernames_bs_offering_gives_come_back_to_a(tmp_path, sim_a, a, b):
         assert bob["username"] == "bob"  # B named nobody else: A's name stays
     finally:
         assert agent.stop() == 0
+
+
+def test_the_identity_bridge_username_plugin_leaves_naming_to_b(tmp_path, sim_a, a, b):
+    """Upstream's `waldur-identity-bridge` plugin: A's offering users wait for the names B's
+    provider gives; meanwhile they are on B already (pushed through the bridge), and one who
+    leaves the offering is removed from the bridge's source on B."""
+    with sim_a.state.lock:
+        (offering,) = sim_a.state.all("offerings")
+        offering["plugin_options"]["username_generation_policy"] = "service_provider"
+        offering["plugin_options"]["service_provider_can_create_offering_user"] = True
+    config = {
+        **bridged(sim_a, b),
+        "username_management_backend": "waldur-identity-bridge",
+        "username_reconciliation_enabled": True,
+    }
+    agent = Agent(tmp_path, [config]).start()
+    try:
+        _, _, project = created(sim_a, a, b, agent)
+        alice, bob = a.user_uuid("alice"), a.user_uuid("bob")
+        team = {"alice": "PROJECT.ADMIN", "bob": "PROJECT.MEMBER"}
+        wait_for(lambda: b.project_team(project) == team, what="A's team on B", log=agent.log)
+        (waiting,) = sim_a.objects("offering_users", user=alice)
+        assert (waiting["state"], waiting["username"]) == ("Requested", None)  # A names nobody
+
+        on_b = b.sim.objects("offering_users", user=b_user(b, "alice")["uuid"])[0]
+        b.provider._call(
+            "PATCH", f"marketplace-offering-users/{on_b['uuid']}/", {"username": "alice_hpc"}
+        )
+        named = wait_for(
+            lambda: (u := sim_a.objects("offering_users", user=alice)[0])["state"] == "OK" and u,
+            what="alice named on A by B",
+            log=agent.log,
+        )
+        assert named["username"] == "alice_hpc"
+
+        with sim_a.state.lock:  # bob leaves the offering on A
+            (gone,) = sim_a.state.find("offering_users", user=bob)
+            gone["is_restricted"] = True
+        wait_for(lambda: not b_user(b, "bob")["is_active"], what="bob off B", log=agent.log)
+        assert b_user(b, "alice")["is_active"]
+    finally:
+        assert agent.stop() == 0

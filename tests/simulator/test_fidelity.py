@@ -913,6 +913,73 @@ def test_bodies_hold_every_key_the_agent_reads(staff, provider, info):
     )
 
 
+def test_federation_bodies(staff, provider, info, sim):
+    """What the federation plugin reads and sends on both Waldurs: the identity bridge, end
+    dates (with who changed them and when), effective ids, the consented team, project PATCH."""
+    pushed = parse(
+        m.IdentityBridgeResult,
+        staff.post(
+            "identity-bridge/",
+            {"username": "cuid-1@idp", "source": "isd:x", "first_name": "Ada", "email": "a@x.org"},
+        ),
+    )
+    assert pushed["created"] is True
+    again = parse(
+        m.IdentityBridgeResult,
+        staff.post("identity-bridge/", {"username": "cuid-1@idp", "source": "isd:x"}),
+    )
+    assert (again["uuid"], again["created"]) == (pushed["uuid"], False)
+    refused = staff.post(
+        "identity-bridge/", {"username": "cuid-1@idp", "source": "isd:x", "civil_number": "1"}
+    )
+    assert refused.status_code == 400, refused.text
+    assert (
+        provider.post("identity-bridge/", {"username": "x", "source": "isd:x"}).status_code == 403
+    )
+    allowed = parse(m.IdentityBridgeAllowedFields, staff.get("identity-bridge/allowed-fields/"))
+    assert "civil_number" not in allowed["allowed_fields"]
+    removed = parse(
+        m.IdentityBridgeRemoveResult,
+        staff.post("identity-bridge/remove/", {"username": "cuid-1@idp", "source": "isd:x"}),
+    )
+    assert removed["deactivated"] is True
+
+    order = place(staff, info)
+    uuid = order["marketplace_resource_uuid"]
+    parse(
+        m.Status,
+        provider.post(
+            f"marketplace-provider-resources/{uuid}/set_effective_id/", {"effective_id": "acc_42"}
+        ),
+    )
+    consumer = staff.post(f"marketplace-resources/{uuid}/set_end_date/", {"end_date": "2031-01-31"})
+    assert consumer.status_code == 200, consumer.text
+    body = parse(m.Resource, provider.get(f"marketplace-provider-resources/{uuid}/"))
+    assert (body["effective_id"], body["end_date"]) == ("acc_42", "2031-01-31")
+    assert body["end_date_updated_at"] and body["end_date_requested_by"]
+    wrong = provider.post(f"marketplace-provider-resources/{uuid}/set_end_date/", {"end_date": "x"})
+    assert wrong.status_code == 400
+    project = info["projects"][0]["uuid"]
+    patched = parse(
+        m.Project, staff.send("PATCH", f"projects/{project}/", {"end_date": "2032-01-01"})
+    )
+    assert patched["end_date"] == "2032-01-01" and patched["end_date_updated_at"]
+    # a provider does not see its consumers' projects there (only through its own listing)
+    assert provider.send("PATCH", f"projects/{project}/", {"end_date": None}).status_code == 404
+    team = parse(m.ProjectUser, provider.get(f"marketplace-provider-resources/{uuid}/team/"))
+    consented = provider.get(f"marketplace-provider-resources/{uuid}/team/", has_consent="true")
+    assert len(parse(m.ProjectUser, consented)) == len(team)
+    with sim.state.lock:
+        for offering_user in sim.state.all("offering_users"):
+            offering_user["has_consent"] = False
+    assert (
+        provider.get(f"marketplace-provider-resources/{uuid}/team/", has_consent="true").json()
+        == []
+    )
+    users = parse(m.OfferingUser, provider.get("marketplace-offering-users/"))
+    assert users and not any(u["has_consent"] for u in users)
+
+
 WALKS = (
     test_create_order_walk_as_the_agent_does,
     test_resource_options_change_directly_or_through_an_update_order,
@@ -928,6 +995,7 @@ WALKS = (
     test_restore_order,
     test_start_dates_and_reannounced_orders,
     test_consumer_side_bodies,
+    test_federation_bodies,
 )
 NOT_WALKED = {  # routes the agent never calls; their bodies are still checked when served
     "GET /api/event-subscription-queues/",
