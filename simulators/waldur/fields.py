@@ -273,6 +273,16 @@ EMPTY: dict[str, dict[str, Any]] = {
         "queue_name": "",
         "vhost": "",
     },
+    "IdentityBridgeAllowedFields": {
+        "allowed_fields": [],
+    },
+    "IdentityBridgeRemoveResult": {
+        "deactivated": False,
+    },
+    "IdentityBridgeResult": {
+        "created": False,
+        "updated_fields": [],
+    },
     "InheritedAccountSetting": {
         "value": "",
     },

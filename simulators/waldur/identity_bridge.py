@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from waldur_site_agent_actors.simulators.waldur import render
 from waldur_site_agent_actors.simulators.waldur.consumer import new_user
 from waldur_site_agent_actors.simulators.waldur.errors import ApiError, forbidden, invalid
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, ok
@@ -86,7 +87,8 @@ def push(req: Request) -> Response:
         sources.append(source)
     user["is_active"] = True
     req.state.put("users", user)
-    return ok({"uuid": user["uuid"], "created": created, "updated_fields": changed})
+    body = {"uuid": user["uuid"], "created": created, "updated_fields": changed}
+    return ok(render.complete("IdentityBridgeResult", body))
 
 
 def remove(req: Request) -> Response:
@@ -100,13 +102,15 @@ def remove(req: Request) -> Response:
     if deactivated:
         user["is_active"] = False
     req.state.put("users", user)
-    return ok({"uuid": user["uuid"], "deactivated": deactivated})
+    body = {"uuid": user["uuid"], "deactivated": deactivated}
+    return ok(render.complete("IdentityBridgeRemoveResult", body))
 
 
 def allowed_fields(req: Request) -> Response:
     if not (req.me["is_staff"] or req.me.get("managed_isds")):
         raise forbidden()
-    return ok({"allowed_fields": list(ALLOWED_FIELDS)})
+    body = {"allowed_fields": list(ALLOWED_FIELDS)}
+    return ok(render.complete("IdentityBridgeAllowedFields", body))
 
 
 def register(router: Router) -> None:
