@@ -11,12 +11,12 @@ from waldur_site_agent_actors.simulators.waldur.http import Request, Response, R
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
 from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
 from waldur_site_agent_actors.simulators.waldur.offering_users import ensure_offering_users
-from waldur_site_agent_actors.simulators.waldur.orders import slugify
 from waldur_site_agent_actors.simulators.waldur.resources import (
     emit_resource,
     parse_date,
     set_end_date,
 )
+from waldur_site_agent_actors.simulators.waldur.slugs import unique_slug
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 CUSTOMER_ROLES = ("CUSTOMER.OWNER", "CUSTOMER.MANAGER", "CUSTOMER.SUPPORT")
@@ -56,7 +56,12 @@ def new_user(state: State, username: str, fields: Obj | None = None) -> Obj:
 def new_customer(state: State, name: str, owners: list[str] | None = None) -> Obj:
     return state.put(
         "customers",
-        {"name": name, "slug": slugify(name), "abbreviation": name[:8], "owners": owners or []},
+        {
+            "name": name,
+            "slug": unique_slug(state, "customers", name),
+            "abbreviation": name[:8],
+            "owners": owners or [],
+        },
     )
 
 
@@ -66,7 +71,7 @@ def new_project(state: State, customer_uuid: str, name: str, fields: Obj | None 
         "projects",
         {
             "name": name,
-            "slug": slugify(name),
+            "slug": unique_slug(state, "projects", name),
             "customer": customer_uuid,
             "description": str(fields.get("description") or ""),
             "end_date": fields.get("end_date"),

@@ -1,4 +1,5 @@
-"""Fault injection and counters: per-endpoint error rates, latency, hangs, resets; request log.
+"""Fault injection and counters: per-endpoint error rates, latency, hangs, resets, rewritten
+answers; request log.
 
 Rules match an endpoint key `"METHOD /api/path/{uuid}/template/"` (or `"*"`, or a method-less
 template) and are drawn from one seeded RNG, so the same seed and request order give the same
@@ -28,6 +29,8 @@ class Fault:
     hang_rate: float = 1.0  # probability that a matching request hangs (when hang > 0)
     reset_rate: float = 0.0  # probability of resetting the connection without an answer
     times: int | None = None  # stop after this many injected faults
+    rewrite: dict[str, str] = field(default_factory=dict)  # old -> new text in answered bodies:
+    # a server answering what is not quite JSON (`"cpu": 7` -> `"cpu": NaN`)
 
     def matches(self, key: str) -> bool:
         if self.endpoint == "*":
@@ -42,6 +45,7 @@ class Decision:
     retry_after: float | None = None
     hang: float = 0.0
     reset: bool = False
+    rewrite: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +83,7 @@ class Faults:
                 if not rule.matches(key) or rule.times == 0:
                     continue
                 decision.latency += rule.latency
+                decision.rewrite.update(rule.rewrite)
                 injected = False
                 if rule.reset_rate and self._rng.random() < rule.reset_rate:
                     decision.reset = injected = True

@@ -52,7 +52,7 @@ class Request:
         if not self.body.strip():
             return {}
         try:
-            return json.loads(self.body)
+            return json.loads(self.body, parse_constant=_strict_constant)
         except ValueError as exc:
             raise ApiError(400, {"detail": f"JSON parse error - {exc}"}) from exc
 
@@ -140,3 +140,8 @@ def _bind(parts: tuple[str, ...], segments: list[str]) -> list[str] | None:
         elif part != segment:
             return None
     return args
+
+
+def _strict_constant(name: str) -> Any:
+    """DRF's strict JSON: `NaN` and `Infinity` are not JSON, and Mastermind refuses them."""
+    raise ValueError(f"Out of range float values are not JSON compliant: {name!r}")

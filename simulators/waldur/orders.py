@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import math
 from datetime import date, timedelta
 
 from waldur_site_agent_actors.simulators.waldur import access, render
@@ -18,6 +18,7 @@ from waldur_site_agent_actors.simulators.waldur.listing import (
 )
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
 from waldur_site_agent_actors.simulators.waldur.offering_users import ensure_offering_users
+from waldur_site_agent_actors.simulators.waldur.slugs import unique_slug
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State, isoformat
 
 STATES = (
@@ -59,10 +60,6 @@ def set_order_state(state: State, order: Obj, new_state: str) -> None:
 def set_resource_state(state: State, resource: Obj, new_state: str) -> None:
     resource["state"] = new_state
     state.put("resources", resource)
-
-
-def slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50] or "resource"
 
 
 def place_order(
@@ -264,7 +261,7 @@ def create(req: Request) -> Response:
     order_type = data.get("type", "Create")
     if order_type != "Create":
         raise invalid("type", "Only Create orders are placed here; use the resource actions.")
-    limits = _valid_limits(offering, data.get("limits") or {})
+    limits = valid_limits(offering, data.get("limits") or {})
     start_date = data.get("start_date")
     if start_date is not None:
         try:
@@ -279,7 +276,7 @@ def create(req: Request) -> Response:
         "resources",
         {
             "name": name,
-            "slug": slugify(name),
+            "slug": unique_slug(req.state, "resources", name),
             "offering": offering["uuid"],
             "project": project["uuid"],
             "plan": plan["uuid"] if plan else None,
@@ -302,15 +299,26 @@ def create(req: Request) -> Response:
     return created(render.order(req, order))
 
 
-def _valid_limits(offering: Obj, limits: object) -> dict[str, object]:
+def valid_limits(offering: Obj, limits: object) -> dict[str, object]:
+    """An order's limits as Mastermind's serializer takes them: components of the offering
+    billed by limit, each a finite number >= 0 (`NaN` or `Infinity` is refused, not stored)."""
     if not isinstance(limits, dict):
         raise invalid("limits", "Expected a dictionary of items.")
     allowed = {c["type"] for c in offering["components"] if c["billing_type"] == "limit"}
     wrong = sorted(k for k in limits if k not in allowed)
     if wrong:
         raise invalid("limits", f"Invalid types: {', '.join(wrong)}")
+    return finite_limits(limits)
+
+
+def finite_limits(limits: dict[str, object]) -> dict[str, object]:
     for key, value in limits.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise invalid("limits", f"Invalid value for {key}: {value}")
     return dict(limits)
 

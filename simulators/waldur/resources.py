@@ -15,7 +15,11 @@ from waldur_site_agent_actors.simulators.waldur.listing import (
     uuids,
 )
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
-from waldur_site_agent_actors.simulators.waldur.orders import place_order, set_resource_state
+from waldur_site_agent_actors.simulators.waldur.orders import (
+    finite_limits,
+    place_order,
+    set_resource_state,
+)
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 STATES = ("Creating", "OK", "Erred", "Updating", "Terminating", "Terminated")
@@ -156,7 +160,7 @@ def set_limits(req: Request) -> Response:
     limits = req.data().get("limits")
     if not isinstance(limits, dict):
         raise invalid("limits", "This field is required.")
-    r["limits"] = limits
+    r["limits"] = finite_limits(limits)
     req.state.put("resources", r)
     return ok(render.status("The resource limits are updated"))
 
@@ -318,6 +322,7 @@ def update_limits(req: Request) -> Response:
     limits = req.data().get("limits")
     if not isinstance(limits, dict):
         raise invalid("limits", "This field is required.")
+    limits = finite_limits(limits)
     if limits == r.get("limits", {}):
         raise ApiError(400, ["Limits are not changed."])
     order = place_order(req, "Update", r, limits=limits)

@@ -28,7 +28,7 @@ from waldur_site_agent_actors.simulators.waldur.consumer import (
     new_user,
 )
 from waldur_site_agent_actors.simulators.waldur.offering_users import ensure_offering_users
-from waldur_site_agent_actors.simulators.waldur.orders import slugify
+from waldur_site_agent_actors.simulators.waldur.slugs import unique_slug
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
 DEFAULT_SEED = "waldur-simulator"
@@ -171,7 +171,7 @@ def apply(state: State, spec: dict[str, Any]) -> None:
             "offerings",
             {
                 "name": o["name"],
-                "slug": slugify(o["name"]),
+                "slug": unique_slug(state, "offerings", o["name"]),
                 "customer": customer["uuid"],
                 "type": o.get("type", "Marketplace.Slurm"),
                 "state": o.get("state", "Active"),
@@ -212,7 +212,7 @@ def apply(state: State, spec: dict[str, Any]) -> None:
             "resources",
             {
                 "name": r["name"],
-                "slug": slugify(r["name"]),
+                "slug": unique_slug(state, "resources", r["name"]),
                 "offering": offering["uuid"],
                 "project": project["uuid"],
                 "plan": plan["uuid"] if plan else None,

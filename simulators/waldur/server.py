@@ -121,8 +121,10 @@ class Handler(simulator_http.Handler):
             return
         key = route.key if route else f"{method} {split.path}"
         is_admin = split.path.startswith("/_sim/")
+        rewrite: dict[str, str] = {}
         if not is_admin:
             decision = app.faults.decide(key)
+            rewrite = decision.rewrite
             if decision.latency:
                 app.stopping.wait(decision.latency)
             if decision.reset:
@@ -154,7 +156,7 @@ class Handler(simulator_http.Handler):
             template=key,
         )
         response = self.handle_api(app, req, route, allowed)
-        self.send_json(response, method)
+        self.send_json(response, method, rewrite)
         if not is_admin:
             app.counters.record(key, split.path, response.status, time.perf_counter() - started)
 
@@ -179,13 +181,18 @@ class Handler(simulator_http.Handler):
             log.exception("%s %s failed", req.method, req.path)
             return Response(500, "Server Error (500)")
 
-    def send_json(self, response: Response, method: str) -> None:
+    def send_json(
+        self, response: Response, method: str, rewrite: dict[str, str] | None = None
+    ) -> None:
         if response.body is None:
             payload, ctype = b"", "application/json"
         elif isinstance(response.body, str) and response.status >= 500:
             payload, ctype = response.body.encode(), "text/html; charset=utf-8"
         else:
-            payload, ctype = json.dumps(response.body).encode(), "application/json"
+            text = json.dumps(response.body)
+            for old, new in (rewrite or {}).items():
+                text = text.replace(old, new)
+            payload, ctype = text.encode(), "application/json"
         self.send_raw(response.status, payload, ctype, response.headers, method)
 
     def send_raw(
