@@ -1,7 +1,8 @@
 """order_process: orders that need the provider are approved and carried out on the backend.
 
 Idempotent across restarts: an executing order whose resource already exists on the backend
-completes instead of creating it twice, and a replayed `set_state_done` is harmless.
+completes instead of creating it twice, and a replayed `set_state_done` is harmless. An order
+the agent cannot read fails alone: the sweep goes on with the others.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
 from waldur_site_agent_actors.actors.pulled import apply_updates
 from waldur_site_agent_actors.actors.user_context import Lookups, member_details
-from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.actors.waldur.client import (
+    Unreadable,
+    UnreadableItem,
+    WaldurError,
+    WaldurUnreachable,
+)
 from waldur_site_agent_actors.actors.waldur.models import Order, Resource
 from waldur_site_agent_actors.actors.waldur.orders import TERMINAL_STATES
 from waldur_site_agent_actors.backends.exceptions import (
@@ -40,6 +46,9 @@ class OrderActor(ModeActor):
 
     def setup(self) -> None:
         self.retry_due = False
+        self.unreadable: dict[str, str] = {}
+        """Orders that could not be read (by uuid, or by reason for one without), with why:
+        each is reported to Waldur and logged once."""
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.OrderTick):
@@ -57,24 +66,31 @@ class OrderActor(ModeActor):
         if self.stopping:
             return
         try:
-            orders = self.waldur.orders.actionable(self.context.uuid).get()
+            listing = self.waldur.orders.actionable(self.context.uuid).get()
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning("cannot list orders: %s", exc)
             self.retry_soon()
             self.finished(error=str(exc))
             return
+        listed = {item.uuid or item.reason for item in listing.unreadable}
+        self.unreadable = {k: v for k, v in self.unreadable.items() if k in listed}
+        for item in listing.unreadable:
+            self.refuse_unreadable(item)
         lookups = self.lookups()
         done = 0
-        for order in orders:
+        for order in listing.items:
             if self.stopping:
                 break
             done += self.process(order, lookups)
-        self.finished(summary=f"{len(orders)} order(s) seen, {done} finished")
+        seen = len(listing.items) + len(listing.unreadable)
+        self.finished(summary=f"{seen} order(s) seen, {done} finished")
 
     def on_event(self, event: m.OrderChanged) -> None:
         if event.order_state not in TERMINAL_STATES:
             try:
                 self.process(self.waldur.orders.get(event.order_uuid).get(), self.lookups())
+            except Unreadable as exc:
+                self.refuse_unreadable(UnreadableItem(event.order_uuid, exc.reason))
             except (WaldurError, WaldurUnreachable) as exc:
                 # The periodic sweep picks the order up again; the event is not lost.
                 self.log.warning("order %s from an event: %s", event.order_uuid, exc)
@@ -124,6 +140,24 @@ class OrderActor(ModeActor):
         else:
             self.log.warning("periodic settings of %s failed: %s", backend_id, result.get("error"))
         return result
+
+    def refuse_unreadable(self, item: UnreadableItem) -> None:
+        """An order Waldur sent in a form the agent cannot decode: its error message says why
+        (Waldur errs it when it is executing, and keeps the message on a pending one), logged
+        once; the other orders carry on."""
+        key = item.uuid or item.reason
+        if self.unreadable.get(key) == item.reason:
+            return
+        self.log.error("order %s cannot be read, left undone: %s", item.uuid or "?", item.reason)
+        self.unreadable[key] = item.reason
+        if not item.uuid:
+            return  # nothing to tell Waldur about
+        message = f"The site agent cannot read this order: {item.reason}"
+        try:
+            self.waldur.orders.set_erred(item.uuid, message).get()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning("cannot tell Waldur that order %s is unreadable: %s", item.uuid, exc)
+            del self.unreadable[key]  # told on the next sweep
 
     def retry_soon(self) -> None:
         if not self.retry_due:

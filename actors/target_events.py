@@ -154,7 +154,7 @@ class TargetEventsActor(StompActor):
     def _settled(self, remote_uuids: list[str], event: TargetOrderSettled | None) -> None:
         """Hand each executing order here that waits for one of these to the order actor."""
         try:
-            orders = self.context.waldur.orders.actionable(self.context.uuid).get()
+            orders = self.context.waldur.orders.actionable(self.context.uuid).get().items
         except (WaldurError, WaldurUnreachable) as exc:
             # The order cycle checks every waiting order anyway; nothing is lost but time.
             self.log.warning(

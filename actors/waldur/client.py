@@ -1,17 +1,20 @@
 """HTTP access to one Waldur: a pooled `requests.Session`, timeouts, retries, pagination, decoding.
 
 Responses are decoded straight into our own msgspec Structs holding only the fields we use;
-waldur-api-client is far too heavy to import at run time (seconds and ~95 MB).
+waldur-api-client is far too heavy to import at run time (seconds and ~95 MB). An answer the
+agent cannot decode is `Unreadable`, a `WaldurError` like any refusal; in a list, only the items
+that cannot be decoded are set aside (`Listing.unreadable`), so one bad object never hides the
+others.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import msgspec
@@ -35,6 +38,30 @@ class WaldurError(Exception):
     @property
     def transient(self) -> bool:
         return self.status in TRANSIENT_STATUS
+
+
+class Unreadable(WaldurError):
+    """Waldur answered, with something the agent cannot decode (not JSON, a field of the wrong
+    type, a limit that is not a number): asking again gets the same answer."""
+
+    def __init__(self, method: str, path: str, reason: str, uuid: str = "") -> None:
+        self.method, self.path, self.status, self.body = method, path, 200, reason
+        self.reason, self.uuid = reason, uuid
+        Exception.__init__(self, f"{method} {path}: an answer the agent cannot read: {reason}")
+
+
+class UnreadableItem(msgspec.Struct, frozen=True):
+    """One object of a list answer that could not be decoded, and why."""
+
+    uuid: str
+    reason: str
+
+
+class Listing(msgspec.Struct, Generic[T], frozen=True):
+    """The decoded items of a list answer, and those set aside as unreadable."""
+
+    items: list[T]
+    unreadable: list[UnreadableItem]
 
 
 class WaldurUnreachable(Exception):
@@ -107,6 +134,8 @@ class WaldurClient:
         # the shutdown for its whole backoff; the next start replays what was not done.
         self.cancel = cancel or threading.Event()
         self.calls = 0
+        self.reported: set[tuple[str, UnreadableItem]] = set()
+        """Unreadable list items already logged: each is logged once, not every sweep."""
 
     def authorization(self) -> str:
         return self._oidc.header() if self._oidc else f"Token {self._token}"
@@ -169,24 +198,42 @@ class WaldurClient:
         return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
     def get(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> T:
-        return msgspec.json.decode(self.request("GET", path, params=params).content, type=model)
+        return decode("GET", path, self.request("GET", path, params=params).content, model)
 
-    def iterate(
+    def get_list(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> list[T]:
+        """An unpaginated list (a resource's team), decoded item by item like `list`."""
+        response = self.request("GET", path, params=params)
+        return self._readable(path, decode_items("GET", path, response.content, model))
+
+    def listing(
         self, path: str, model: type[T], params: dict[str, Any] | None = None
-    ) -> Iterator[T]:
-        """Every item of a paginated list, following `Link: rel="next"` with page_size=300."""
+    ) -> Listing[T]:
+        """Every item of a paginated list, following `Link: rel="next"` with page_size=300,
+        with the items that could not be decoded apart."""
         query = dict(params or {})
         query["page_size"] = PAGE_SIZE
+        items: list[T] = []
+        unreadable: list[UnreadableItem] = []
         while True:
             response = self.request("GET", path, params=query)
-            yield from msgspec.json.decode(response.content, type=list[model])  # type: ignore[valid-type]
+            page = decode_items("GET", path, response.content, model)
+            items.extend(page.items)
+            unreadable.extend(page.unreadable)
             next_page = _next_page(response)
             if next_page is None:
-                return
+                return Listing(items, unreadable)
             query["page"] = next_page
 
+    def _readable(self, path: str, listing: Listing[T]) -> list[T]:
+        for item in listing.unreadable:
+            if (path, item) not in self.reported:
+                self.reported.add((path, item))
+                log.error("skipped an object of %s the agent cannot read: %s", path, describe(item))
+        return listing.items
+
     def list(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> list[T]:
-        return list(self.iterate(path, model, params))
+        """`listing`'s items; the unreadable ones are logged, once each."""
+        return self._readable(path, self.listing(path, model, params))
 
     def post(
         self, path: str, body: Any = None, model: type[T] | None = None, *, retry: bool = False
@@ -194,16 +241,63 @@ class WaldurClient:
         response = self.request("POST", path, json=body if body is not None else {}, retry=retry)
         if model is None or not response.content:
             return None
-        return msgspec.json.decode(response.content, type=model)
+        return decode("POST", path, response.content, model)
 
     def send(self, method: str, path: str, body: Any, model: type[T] | None = None) -> T | None:
         response = self.request(method, path, json=body)
         if model is None or not response.content:
             return None
-        return msgspec.json.decode(response.content, type=model)
+        return decode(method, path, response.content, model)
 
     def close(self) -> None:
         self.session.close()
+
+
+def decode(method: str, path: str, content: bytes, model: type[T]) -> T:
+    try:
+        return msgspec.json.decode(content, type=model)
+    except msgspec.DecodeError:
+        data = _lenient(method, path, content)
+        try:
+            return msgspec.convert(data, model)
+        except msgspec.ValidationError as exc:
+            raise Unreadable(method, path, str(exc), _uuid_of(data)) from None
+
+
+def decode_items(method: str, path: str, content: bytes, model: type[T]) -> Listing[T]:
+    """A list answer: all at once when it is well-formed, else item by item."""
+    try:
+        return Listing(msgspec.json.decode(content, type=list[model]), [])  # type: ignore[valid-type]
+    except msgspec.DecodeError:
+        data = _lenient(method, path, content)
+    if not isinstance(data, list):
+        raise Unreadable(method, path, f"expected a list, got {type(data).__name__}")
+    items: list[T] = []
+    unreadable: list[UnreadableItem] = []
+    for item in data:
+        try:
+            items.append(msgspec.convert(item, model))
+        except msgspec.ValidationError as exc:
+            unreadable.append(UnreadableItem(_uuid_of(item), str(exc)))
+    return Listing(items, unreadable)
+
+
+def _lenient(method: str, path: str, content: bytes) -> Any:
+    """The answer as Python's `json` reads it: it takes what strict JSON refuses (`NaN`,
+    `Infinity`), so the items around a bad value can still be read and the bad one named."""
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise Unreadable(method, path, f"not JSON ({exc})") from None
+
+
+def _uuid_of(data: Any) -> str:
+    uuid = data.get("uuid") if isinstance(data, dict) else None
+    return uuid if isinstance(uuid, str) else ""
+
+
+def describe(item: UnreadableItem) -> str:
+    return f"{item.uuid or 'an object without uuid'}: {item.reason}"
 
 
 def _body(response: requests.Response) -> Any:

@@ -1,7 +1,12 @@
-"""Waldur's objects, as far as the agent reads them. Unknown keys are ignored when decoding."""
+"""Waldur's objects, as far as the agent reads them. Unknown keys are ignored when decoding.
+
+Amounts must be numbers: a limit of `NaN` or `Infinity` (which no valid JSON holds, but a
+server may send) makes its object unreadable rather than reach a backend.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -9,6 +14,12 @@ import msgspec
 
 class Model(msgspec.Struct, kw_only=True, frozen=True):
     pass
+
+
+def finite(field: str, amounts: dict[str, float] | None) -> None:
+    for key, value in (amounts or {}).items():
+        if not math.isfinite(value):
+            raise ValueError(f"{field}.{key} is {value!r}, not a finite number")
 
 
 class Order(Model, frozen=True):
@@ -26,6 +37,9 @@ class Order(Model, frozen=True):
     offering_uuid: str | None = None
     created: str | None = None
     error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        finite("limits", self.limits)
 
 
 class Resource(Model, frozen=True):
@@ -53,6 +67,9 @@ class Resource(Model, frozen=True):
     project_end_date: str | None = None
     created: str | None = None
     backend_metadata: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        finite("limits", self.limits)
 
 
 class OfferingComponent(Model, frozen=True):
@@ -150,6 +167,9 @@ class UserUsageLimit(Model, frozen=True):
 class Plan(Model, frozen=True):
     uuid: str
     quotas: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        finite("quotas", self.quotas)
 
 
 class ServiceProvider(Model, frozen=True):

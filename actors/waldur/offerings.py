@@ -50,10 +50,14 @@ class Offerings:
             f"marketplace-service-providers/{service_provider_uuid}/keys/", SshKey
         )
 
-    def is_backend_id_unique(self, offering_uuid: str, backend_id: str) -> bool:
+    def is_backend_id_unique(
+        self, offering_uuid: str, backend_id: str, all_offerings: bool = False
+    ) -> bool:
+        """Whether no resource of the offering (or, with `all_offerings`, of any offering of
+        its provider) ever had this backend id."""
         answer = self.client.post(
             f"marketplace-provider-offerings/{offering_uuid}/check_unique_backend_id/",
-            {"backend_id": backend_id, "check_all_offerings": False},
+            {"backend_id": backend_id, "check_all_offerings": all_offerings},
             UniqueBackendId,
             retry=True,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur.client import Listing, WaldurClient
 from waldur_site_agent_actors.actors.waldur.models import Order
 
 # States in which an order needs the provider (us).
@@ -14,8 +14,9 @@ class Orders:
     def __init__(self, client: WaldurClient) -> None:
         self.client = client
 
-    def actionable(self, offering_uuid: str) -> list[Order]:
-        return self.client.list(
+    def actionable(self, offering_uuid: str) -> Listing[Order]:
+        """The orders waiting for the provider, oldest first, and those that cannot be read."""
+        return self.client.listing(
             "marketplace-orders/",
             Order,
             {"offering_uuid": offering_uuid, "state": list(ACTIONABLE_STATES), "o": "created"},

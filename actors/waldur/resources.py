@@ -62,8 +62,8 @@ class Resources:
     def team(self, uuid: str, consented_only: bool = False) -> list[TeamMember]:
         """The project team; with `consented_only`, those who consented to the offering."""
         params = {"has_consent": "true"} if consented_only else None
-        return self.client.get(
-            f"marketplace-provider-resources/{uuid}/team/", list[TeamMember], params
+        return self.client.get_list(
+            f"marketplace-provider-resources/{uuid}/team/", TeamMember, params
         )
 
     def _action(self, uuid: str, action: str, body: dict[str, Any] | None = None) -> None:

@@ -42,7 +42,7 @@ def test_order_cycle_through_the_agent_client(sim, client, info):
     offering_uuid = info["offerings"][0]["uuid"]
     orders, resources = Orders(client), Resources(client)
     offerings, users = Offerings(client), OfferingUsers(client)
-    pending = orders.actionable(offering_uuid)
+    pending = orders.actionable(offering_uuid).items
     assert len(pending) == 12
     order = pending[0]
     orders.approve(order.uuid)
