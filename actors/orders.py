@@ -1,8 +1,10 @@
 """order_process: orders that need the provider are approved and carried out on the backend.
 
 Idempotent across restarts: an executing order whose resource already exists on the backend
-completes instead of creating it twice, and a replayed `set_state_done` is harmless. An order
-the agent cannot read fails alone: the sweep goes on with the others.
+completes instead of creating it twice, and a replayed `set_state_done` is harmless. An account
+is adopted only when the backend's owner record names the resource (`BaseBackend.claim`), so
+no two resources ever share one, and a terminate never deletes another resource's account. An
+order the agent cannot read fails alone: the sweep goes on with the others.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from waldur_site_agent_actors.actors.waldur.client import (
 )
 from waldur_site_agent_actors.actors.waldur.models import Order, Resource
 from waldur_site_agent_actors.actors.waldur.orders import TERMINAL_STATES
+from waldur_site_agent_actors.backends import backend_ids
+from waldur_site_agent_actors.backends.backend_ids import Claim
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     BackendNotReadyError,
     CommandTimeout,
+    DuplicateResourceError,
 )
 from waldur_site_agent_actors.backends.structures import (
     BackendResourceInfo,
@@ -49,6 +54,7 @@ class OrderActor(ModeActor):
         self.unreadable: dict[str, str] = {}
         """Orders that could not be read (by uuid, or by reason for one without), with why:
         each is reported to Waldur and logged once."""
+        self.id_rules = backend_ids.settings_of(self.offering.backend_settings)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.OrderTick):
@@ -252,31 +258,102 @@ class OrderActor(ModeActor):
     def _create(self, order: Order, lookups: Lookups) -> str | None:
         resource = lookups.resource(order.marketplace_resource_uuid)
         lookups.offering()  # the plugin names and links by the offering's current options
-        target = waldur_resource(resource)
-        backend_id = resource.backend_id or self.plugin.resource_backend_id(target).get()
-        if not resource.backend_id:
-            # Waldur hears the name before the backend has it: whatever a create failing
-            # half-way leaves behind belongs to a resource Waldur knows, so nothing leaks.
-            self.waldur.resources.set_backend_id(resource.uuid, backend_id).get()
-            resource = msgspec.structs.replace(resource, backend_id=backend_id)
         context = lookups.user_context(resource)
-        existing = self.plugin.pull_resource(target.with_backend_id(backend_id))
-        if existing.get(timeout=BACKEND_TIMEOUT) is not None:
-            # Created by an earlier run that stopped before telling Waldur: adopt, not twice,
-            # and set the limits again in case it stopped before them (setting is idempotent).
-            self.log.info(
-                "resource %s already exists on the backend as %s", resource.uuid, backend_id
+        taken: set[str] = set()
+        while True:
+            target = waldur_resource(resource)
+            backend_id, claim = self._backend_id_for(target, taken)
+            if backend_id and backend_id != resource.backend_id:
+                # Waldur hears the name before the backend has it: whatever a create failing
+                # half-way leaves behind belongs to a resource Waldur knows, so nothing leaks.
+                self.waldur.resources.set_backend_id(resource.uuid, backend_id).get()
+                resource = msgspec.structs.replace(resource, backend_id=backend_id)
+            try:
+                info = self._adopt_or_create(
+                    order, target.with_backend_id(backend_id), claim, context
+                )
+            except DuplicateResourceError:
+                if claim != "free":
+                    raise
+                # Someone made it between the look and the create: the next name.
+                taken.add(backend_id)
+                continue
+            self._publish(resource, target, info, context)
+            return str(info.pending_order_id) if info.pending_order_id else None
+
+    def _backend_id_for(self, target: WaldurResource, taken: set[str]) -> tuple[str, Claim]:
+        """The name this resource's account has or gets, and what the backend holds there.
+
+        The one Waldur already has comes first (an earlier run's, or a restored resource's),
+        then the plugin's candidates. A name is used only if the backend has nothing there or
+        an account recorded as this resource's; a name no one is recorded for is left alone
+        too. With `check_backend_id_uniqueness`, a new name must also never have been used in
+        Waldur. "" when the backend names what it creates (it offers no candidates)."""
+        candidates = self.plugin.backend_id_candidates(target).get(timeout=BACKEND_TIMEOUT)
+        names = list(
+            dict.fromkeys([target.backend_id, *candidates] if target.backend_id else candidates)
+        )
+        for name in names:
+            if name in taken:
+                continue
+            claim: Claim = self.plugin.claim(target, name).get(timeout=BACKEND_TIMEOUT)
+            if claim == "ours":
+                return name, claim
+            if claim != "free":
+                self.log.warning(
+                    "resource %s: %s on the backend is %s, not taken over",
+                    target.uuid,
+                    name,
+                    "another resource's" if claim == "theirs" else "recorded as no resource's",
+                )
+                continue
+            if name == target.backend_id or self._unused_in_waldur(name):
+                return name, claim
+        if not candidates:
+            return "", "free"
+        raise BackendError(
+            f"no backend id left for resource {target.uuid}: {len(names)} name(s) from "
+            f"{names[0]!r} on are held by other resources (backend_id_max_retries)"
+        )
+
+    def _unused_in_waldur(self, backend_id: str) -> bool:
+        rules = self.id_rules
+        if not rules.check_backend_id_uniqueness:
+            return True
+        try:
+            unique = bool(
+                self.waldur.offerings.is_backend_id_unique(
+                    self.context.uuid, backend_id, rules.check_all_offerings
+                ).get()
             )
-            pending_id = self.plugin.apply_resource_limits(target.with_backend_id(backend_id)).get(
-                timeout=BACKEND_TIMEOUT
-            )
-            info = BackendResourceInfo(backend_id=backend_id, pending_order_id=pending_id or "")
-        else:
+        except WaldurError as exc:
+            if exc.transient:
+                raise
+            # Upstream's choice: a Waldur that cannot answer the check does not stop creation.
+            self.log.warning("backend id %s not checked in Waldur: %s", backend_id, exc)
+            return True
+        if not unique:
+            self.log.info("backend id %s was used in Waldur before: the next one", backend_id)
+        return unique
+
+    def _adopt_or_create(
+        self, order: Order, target: WaldurResource, claim: Claim, context: dict[str, Any]
+    ) -> BackendResourceInfo:
+        backend_id = target.backend_id
+        existing = None
+        if claim == "ours":
+            existing = self.plugin.pull_resource(target).get(timeout=BACKEND_TIMEOUT)
+        if existing is None:
+            # A free name, or this resource's account half made (the plugin completes it).
             created = self.plugin.create_resource_with_id(target, backend_id, context)
-            info = created.get(timeout=BACKEND_TIMEOUT)
+            info: BackendResourceInfo = created.get(timeout=BACKEND_TIMEOUT)
             self.log.info("order %s: created %s", order.uuid, info.backend_id)
-        self._publish(resource, target, info, context)
-        return str(info.pending_order_id) if info.pending_order_id else None
+            return info
+        # Created by an earlier run that stopped before telling Waldur: adopt, not twice, and
+        # set the limits again in case it stopped before them (setting is idempotent).
+        self.log.info("resource %s already exists on the backend as %s", target.uuid, backend_id)
+        pending_id = self.plugin.apply_resource_limits(target).get(timeout=BACKEND_TIMEOUT)
+        return BackendResourceInfo(backend_id=backend_id, pending_order_id=pending_id or "")
 
     def _publish(
         self,
@@ -341,11 +418,21 @@ class OrderActor(ModeActor):
         return str(pending) if pending else None
 
     def _terminate(self, order: Order, lookups: Lookups) -> str | None:
-        resource = lookups.resource(order.marketplace_resource_uuid)
-        pending = self.plugin.delete_resource(waldur_resource(resource)).get(
-            timeout=BACKEND_TIMEOUT
-        )
-        self.log.info("order %s: deleted %s", order.uuid, resource.backend_id)
+        """Delete the resource's account, unless the backend records it as another resource's.
+        An account without a record (made by upstream's agent, or by hand) is deleted: Waldur
+        naming it as this resource's is all there is to go by."""
+        target = waldur_resource(lookups.resource(order.marketplace_resource_uuid))
+        if target.backend_id:
+            claim = self.plugin.claim(target, target.backend_id).get(timeout=BACKEND_TIMEOUT)
+            if claim == "theirs":
+                self.log.warning(
+                    "order %s: %s belongs to another resource on the backend: not deleted",
+                    order.uuid,
+                    target.backend_id,
+                )
+                return None
+        pending = self.plugin.delete_resource(target).get(timeout=BACKEND_TIMEOUT)
+        self.log.info("order %s: deleted %s", order.uuid, target.backend_id)
         return str(pending) if pending else None
 
     def _mark_done(self, order: Order) -> None:

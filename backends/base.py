@@ -11,9 +11,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from waldur_site_agent_actors.backends import units
+import msgspec
+
+from waldur_site_agent_actors.backends import backend_ids, units
+from waldur_site_agent_actors.backends.backend_ids import Claim
 from waldur_site_agent_actors.backends.client import BaseClient
-from waldur_site_agent_actors.backends.exceptions import BackendError, DuplicateResourceError
+from waldur_site_agent_actors.backends.exceptions import (
+    BackendError,
+    ConfigurationError,
+    DuplicateResourceError,
+)
 from waldur_site_agent_actors.backends.structures import (
     ACCEPT,
     TOTAL_ACCOUNT_USAGE,
@@ -57,6 +64,10 @@ class BaseBackend(abc.ABC):
         self.timezone = "UTC"
         self.service_provider_uuid = ""
         self.log = logging.getLogger(f"backends.{type(self).__name__}")
+        try:
+            self.backend_id_settings = backend_ids.settings_of(backend_settings)
+        except msgspec.ValidationError as exc:
+            raise ConfigurationError(f"backend_settings: {exc}") from None
 
     def _reachable(self, system: str, probe: Callable[[], object], raise_exception: bool) -> bool:
         """The usual body of `ping`: `probe` raising `BackendError` means `system` is not usable."""
@@ -167,8 +178,36 @@ class BaseBackend(abc.ABC):
         return report
 
     def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
-        """The backend id a new resource gets; deterministic, so a restart finds it again."""
+        """The backend id a new resource gets; deterministic, so a restart finds it again.
+        "" when the backend itself names what it creates (the federation's remote uuid)."""
         return self._get_resource_backend_id(waldur_resource.slug or waldur_resource.uuid)
+
+    def backend_id_candidates(self, waldur_resource: WaldurResource) -> list[str]:
+        """The names a new resource may get, in order of preference: its usual name, then
+        numbered ones for when that is another resource's (`backend_id_max_retries` in all)."""
+        base = self.resource_backend_id(waldur_resource)
+        if not base:
+            return []
+        tries = self.backend_id_settings.backend_id_max_retries
+        return [base] + [self.numbered_backend_id(base, n) for n in range(2, tries + 1)]
+
+    def numbered_backend_id(self, base: str, number: int) -> str:
+        """The `number`-th name for `base` (from 2); backends with a length limit shorten it."""
+        return f"{base}-{number}"
+
+    def backend_id_owner(self, backend_id: str) -> str | None:
+        """Who the account `backend_id` was created for, as the backend records it: the Waldur
+        resource uuid, "" for an account without a record, None when there is no account.
+
+        The default reads the client's `organization`, which `create_resource_with_id` fills
+        with `backend_ids.owner_tag`; a plugin keeping the record elsewhere overrides this."""
+        found = self._client.get_resource(backend_id)
+        return None if found is None else backend_ids.owner_in(found.organization)
+
+    def claim(self, waldur_resource: WaldurResource, backend_id: str) -> Claim:
+        """What the account `backend_id` is to `waldur_resource`: the agent creates only on a
+        `free` name, adopts only `ours`, and deletes nothing that is `theirs`."""
+        return backend_ids.claim_of(self.backend_id_owner(backend_id), waldur_resource.uuid)
 
     def collect_limits(
         self, waldur_resource: WaldurResource
@@ -199,7 +238,7 @@ class BaseBackend(abc.ABC):
         self._client.create_resource(
             name=backend_id,
             description=waldur_resource.name,
-            organization=waldur_resource.project_uuid,
+            organization=backend_ids.owner_tag(waldur_resource.uuid),
             parent_name=self._parent_of(waldur_resource),
         )
         backend_limits, _ = self._collect_resource_limits(waldur_resource)

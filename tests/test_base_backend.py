@@ -60,8 +60,28 @@ def test_create_resource_with_id_creates_sets_limits_and_reports_them(backend):
     assert info == BackendResourceInfo(backend_id="alloc_1", limits={"cpu": 90000, "mem": 614400})
     account = backend.client.get_resource("alloc_1")
     assert account is not None
-    assert (account.description, account.organization) == ("Climate runs", "p-uuid")
+    # The organization is the owner record: the resource the account was made for.
+    owner = "waldur-resource-7c1f0e3a9b2d4c5e8f6a1b2c3d4e5f60"
+    assert (account.description, account.organization) == ("Climate runs", owner)
     assert backend.client.get_resource_limits("alloc_1") == {"cpu": 90000, "mem": 614400}
+
+
+def test_an_account_is_ours_only_when_its_owner_record_names_the_resource(backend):
+    mine = resource()
+    assert backend.claim(mine, "alloc_1") == "free"
+    backend.create_resource_with_id(mine, "alloc_1")
+    assert backend.claim(mine, "alloc_1") == "ours"
+    dashed = resource(uuid="7c1f0e3a-9b2d-4c5e-8f6a-1b2c3d4e5f60")
+    assert backend.claim(dashed, "alloc_1") == "ours"
+    assert backend.claim(resource(uuid="0" * 32), "alloc_1") == "theirs"
+    backend.client.create_resource("by_hand", "made by an operator", "p-uuid")
+    assert backend.claim(mine, "by_hand") == "unrecorded"
+
+
+def test_candidates_are_the_usual_name_then_numbered_ones(backend):
+    names = backend.backend_id_candidates(resource())
+    assert names[:3] == ["fx_climate-runs", "fx_climate-runs-2", "fx_climate-runs-3"]
+    assert len(names) == 50  # upstream's default backend_id_max_retries
 
 
 def test_second_create_with_the_same_id_is_a_duplicate(backend):

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends import backend_ids, units
 from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
 from waldur_site_agent_actors.backends.commands import validate_name
 from waldur_site_agent_actors.backends.croit_s3 import naming, quotas
@@ -40,10 +40,14 @@ from waldur_site_agent_actors.backends.structures import (
 T = TypeVar("T")
 
 
+STAMP_DOMAIN = "@waldur.invalid"
+
+
 def owner_stamp(resource_uuid: str) -> str:
-    """Written to the e-mail of each S3 user this plugin creates: it tells our own interrupted
-    create apart from an account that was there before (`.invalid` is never deliverable)."""
-    return f"waldur-resource-{resource_uuid.replace('-', '')}@waldur.invalid"
+    """Written to the e-mail of each S3 user this plugin creates: the owner record that tells
+    our own interrupted create apart from an account that was there before, or another
+    resource's (`.invalid` is never deliverable)."""
+    return backend_ids.owner_tag(resource_uuid) + STAMP_DOMAIN
 
 
 def new_key_pair() -> tuple[str, str]:
@@ -81,6 +85,25 @@ class CroitS3Backend(BaseBackend):
             waldur_resource, s.prefix, s.slug_separator, s.max_username_length
         )
 
+    def numbered_backend_id(self, base: str, number: int) -> str:
+        suffix = f"-{number}"
+        name = base[: self.settings.max_username_length - len(suffix)] + suffix
+        return validate_name(
+            name,
+            what="S3 user name",
+            pattern=naming.S3_USER_NAME,
+            max_length=self.settings.max_username_length,
+        )
+
+    def backend_id_owner(self, backend_id: str) -> str | None:
+        user = self.croit.user(backend_id)
+        if user is None:
+            return None
+        email = str(user.get("email") or "")
+        if not email.endswith(STAMP_DOMAIN):
+            return ""
+        return backend_ids.owner_in(email.removesuffix(STAMP_DOMAIN))
+
     def ping(self, raise_exception: bool = False) -> bool:
         return self._reachable("Croit", self.croit.users, raise_exception)
 
@@ -97,7 +120,7 @@ class CroitS3Backend(BaseBackend):
         except BackendError as exc:
             self.log.error("Croit cannot be used: %s", exc)
             return False
-        ours = sum(str(u.get("email", "")).startswith("waldur-resource-") for u in users)
+        ours = sum(str(u.get("email", "")).startswith(backend_ids.OWNER_PREFIX) for u in users)
         self.log.info("%d S3 user(s), %d of them created by this agent", len(users), ours)
         for key, component in sorted(self.backend_components.items()):
             self.log.info(

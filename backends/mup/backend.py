@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends import backend_ids, units
 from waldur_site_agent_actors.backends.base import LIMITED, BaseBackend, UserContext
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -25,6 +25,7 @@ from waldur_site_agent_actors.backends.structures import (
 )
 
 PI_ROLE = "PROJECT.MANAGER"
+UUID_HEX = 32
 PROJECT_YEARS = 1
 
 
@@ -94,7 +95,17 @@ class MupBackend(BaseBackend):
     # -- resources ------------------------------------------------------------------------------
 
     def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
-        return f"{self.settings.allocation_prefix}{waldur_resource.uuid.replace('-', '')}".lower()
+        prefix = self.settings.allocation_prefix
+        return f"{prefix}{backend_ids.normal(waldur_resource.uuid)}".lower()
+
+    def backend_id_owner(self, backend_id: str) -> str | None:
+        """MUP allocations carry nothing but their identifier, so the owner record is the
+        identifier itself: `<allocation_prefix><resource uuid>[-n]_<component>`."""
+        if self.mup.get_resource(backend_id) is None:
+            return None
+        rest = backend_id.removeprefix(self.settings.allocation_prefix)
+        owner = rest[:UUID_HEX]
+        return owner if backend_id != rest and len(owner) == UUID_HEX else ""
 
     def _collect_resource_limits(
         self, waldur_resource: WaldurResource

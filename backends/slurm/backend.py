@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from waldur_site_agent_actors.backends import prepaid, units
+from waldur_site_agent_actors.backends import backend_ids, prepaid, units
 from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -177,29 +177,25 @@ class SlurmBackend(BaseBackend):
     # -- naming and the tree --------------------------------------------------------------------
 
     def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
-        """The allocation's account: `allocation_prefix + slug`, or `-2`, `-3`... if taken.
-
-        An existing account of the same project is this resource's (created by a run that
-        stopped before telling Waldur); one of another project belongs to someone else. With
-        the offering's `account_name_generation_policy: project_slug` the name is the project's
-        slug, and every existing account is taken (the project's other allocations have it):
-        `name-0`, `name-1`, ... as upstream names them.
-        """
-        by_project = (
-            self.offering_plugin_options.get("account_name_generation_policy") == "project_slug"
-        )
-        slug = waldur_resource.project_slug if by_project else waldur_resource.slug
-        base = naming.derived_account(
+        """The allocation's account: `allocation_prefix + slug`, lowercased; with the
+        offering's `account_name_generation_policy: project_slug`, the project's slug."""
+        slug = waldur_resource.project_slug if self._named_by_project else waldur_resource.slug
+        return naming.derived_account(
             self.settings.allocation_prefix, slug or waldur_resource.uuid, "allocation account"
         )
-        tries = self.settings.backend_id_max_retries
-        for name in naming.candidates(base, tries, first=0 if by_project else 2):
-            existing = self.client.get_resource(name)
-            if existing is None or (
-                not by_project and existing.organization == waldur_resource.project_uuid
-            ):
-                return name
-        raise BackendError(f"no free account name for {base!r} after {tries} tries")
+
+    def backend_id_candidates(self, waldur_resource: WaldurResource) -> list[str]:
+        """`name`, then `name-2`, `name-3`, ...; by project slug `name-0`, `name-1`, ... as
+        upstream numbers them (a project's allocations all start from its slug)."""
+        return naming.candidates(
+            self.resource_backend_id(waldur_resource),
+            self.settings.backend_id_max_retries,
+            first=0 if self._named_by_project else 2,
+        )
+
+    @property
+    def _named_by_project(self) -> bool:
+        return self.offering_plugin_options.get("account_name_generation_policy") == "project_slug"
 
     def _tree(self, waldur_resource: WaldurResource) -> tuple[str, str, str | None]:
         """(project account, its parent, the customer account or None in a flat tree)."""
@@ -278,7 +274,7 @@ class SlurmBackend(BaseBackend):
         self.client.create_resource(
             account,
             waldur_resource.name or account,
-            waldur_resource.project_uuid,
+            backend_ids.owner_tag(waldur_resource.uuid),
             parent_name=project,
             limits=None if on_qos else backend_limits,
         )

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import msgspec
 
+from waldur_site_agent_actors.backends import backend_ids
 from waldur_site_agent_actors.backends.base import LIMITED, BaseBackend, UserContext
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -45,6 +46,9 @@ from waldur_site_agent_actors.backends.waldur.settings import WaldurSettings
 from waldur_site_agent_actors.backends.waldur.target import WaldurB
 
 FINAL_STATES = frozenset({"done", "erred", "canceled", "rejected"})
+OWNER_ATTRIBUTE = "waldur_site_agent_owner"
+"""Attribute of the B order (B copies order attributes to its resource) naming the resource
+here that it was created for: the owner record."""
 BUSY_STATES = frozenset({"Creating", "Updating", "Terminating"})
 
 
@@ -115,7 +119,13 @@ class WaldurBackend(BaseBackend):
 
     def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
         """Unknown before B creates the resource: its UUID there becomes the backend id."""
-        return waldur_resource.backend_id
+        return ""
+
+    def backend_id_owner(self, backend_id: str) -> str | None:
+        resource = self.b.resource(backend_id)
+        if resource is None or resource.state == "Terminated":
+            return None
+        return backend_ids.owner_in(str((resource.attributes or {}).get(OWNER_ATTRIBUTE, "")))
 
     def _collect_resource_limits(
         self, waldur_resource: WaldurResource
@@ -160,6 +170,7 @@ class WaldurBackend(BaseBackend):
             if key in res.attributes
         }
         attributes["name"] = res.name or res.slug or res.uuid
+        attributes[OWNER_ATTRIBUTE] = backend_ids.owner_tag(res.uuid)
         if res.end_date:  # B's resource ends when this one does (as upstream, in any direction)
             attributes["end_date"] = res.end_date
         order = self.b.order(project, limits, attributes)

@@ -222,7 +222,7 @@ def test_limit_based_storage_is_updated_and_reported_in_gb_days(tmp_path, croit)
     assert croit.password not in agent.log()
 
 
-def test_croit_refusals_end_orders_erred_with_croits_reason(tmp_path, croit):
+def test_someone_elses_user_is_skipped_and_croit_refusals_err_the_order(tmp_path, croit):
     sim, consumer, summary, config = start(tmp_path)
     settings = {"api_url": croit.api_url, "token": croit.token, "timeout": 5}
     offering, projects = summary["offerings"][0], summary["projects"]
@@ -231,21 +231,22 @@ def test_croit_refusals_end_orders_erred_with_croits_reason(tmp_path, croit):
     taken = consumer.order(offering["url"], projects[0]["url"], attributes=attributes)
     uid = s3_user(consumer, taken["marketplace_resource_uuid"])
     croit.state.create_user(uid, "not Waldur's", email="someone@example.org")
-    # RGW refuses the second order's user (each time: the runtime may try a failed order twice).
-    croit.fail("POST", "/api/s3/users", 500, "RGW: no space left in the metadata pool", times=5)
-    refused = consumer.order(offering["url"], projects[1]["url"], attributes=attributes)
     agent = Agent(tmp_path, [{**config, "backend_settings": settings}]).start()
     try:
-        first = wait_for(lambda: terminal(consumer, taken["uuid"]), what="erred", log=agent.log)
-        assert first["state"] == "erred"
-        assert f"S3 user {uid} already exists on Croit" in first["error_message"]
+        first = wait_for(lambda: terminal(consumer, taken["uuid"]), what="done", log=agent.log)
+        assert first["state"] == "done", first
+        resource = consumer.resource(taken["marketplace_resource_uuid"])
+        assert resource["backend_id"] == f"{uid}-2"
         assert croit.state.user(uid).name == "not Waldur's"
 
+        # RGW refuses the next user (each time: the runtime may try a failed order twice).
+        croit.fail("POST", "/api/s3/users", 500, "RGW: no space left in the metadata pool", times=5)
+        refused = consumer.order(offering["url"], projects[1]["url"], attributes=attributes)
         second = wait_for(lambda: terminal(consumer, refused["uuid"]), what="erred", log=agent.log)
         assert second["state"] == "erred"
         assert "RGW: no space left in the metadata pool" in second["error_message"]
         assert "POST /s3/users" in second["error_message"]
-        assert set(croit.state.users) == {uid}
+        assert set(croit.state.users) == {uid, f"{uid}-2"}
     finally:
         assert agent.stop() == 0
         consumer.close()

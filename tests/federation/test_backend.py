@@ -64,7 +64,9 @@ def test_create_orders_on_b_in_one_project_per_project_here(backend, b):
     assert order["uuid"] == info.pending_order_id
     assert order["state"] == "pending-provider"
     assert order["limits"] == {"cpu": 100, "nodes": 14}
-    assert order["attributes"] == {"name": "run 1111", "purpose": "climate"}
+    # The resource here it is made for rides along: B's resource carries the owner record.
+    owner = {"waldur_site_agent_owner": f"waldur-resource-{'1' * 32}"}
+    assert order["attributes"] == {"name": "run 1111", "purpose": "climate", **owner}
     assert order["plan"]
     assert info.backend_id == order["resource"]
     (project,) = b.sim.objects("projects")
@@ -86,6 +88,8 @@ def test_a_creation_interrupted_after_b_made_the_resource_waits_for_the_same_ord
     assert (again.backend_id, again.pending_order_id) == (info.backend_id, info.pending_order_id)
     assert len(b.orders()) == 1
     assert backend.pull_resource(resource().with_backend_id(info.backend_id)) is None  # Creating
+    assert backend.claim(resource(), info.backend_id) == "ours"
+    assert backend.claim(resource("2" * 32), info.backend_id) == "theirs"
 
 
 def test_failed_b_orders_fail_with_what_b_said(backend, b):

@@ -23,9 +23,9 @@ def backend(**settings):
     return MoabBackend({"allocation_prefix": "w_", **settings}, {"deposit": dict(DEPOSIT)})
 
 
-def resource(slug="climate", deposit=100, **fields):
+def resource(slug="climate", deposit=100, uuid="r" * 32, **fields):
     return WaldurResource(
-        uuid="r" * 32,
+        uuid=uuid,
         name="Climate modelling | run 1\n",
         slug=slug,
         limits={"deposit": deposit},
@@ -53,7 +53,10 @@ def test_create_makes_an_account_with_a_fund_holding_the_deposit(mam):
     listed = mam.ok("mam-list-accounts", "--raw", "--quiet", "--show",
                     "Name,Description,Organization")  # fmt: skip
     # The description is one argv item: its spaces survive, `|` and newlines cannot break lines.
-    assert listed == f"w_climate|Climate modelling run 1|{'p' * 32}\n"
+    # The organization records the resource the account was made for.
+    assert listed == f"w_climate|Climate modelling run 1|waldur-resource-{'r' * 32}\n"
+    assert moab.claim(resource(), "w_climate") == "ours"
+    assert moab.claim(resource(uuid="s" * 32), "w_climate") == "theirs"
     assert funds(mam, "w_climate") == [(100.0, 100.0)]
     assert moab.get_resource_limits("w_climate") == {"deposit": 100}
     with pytest.raises(DuplicateResourceError):

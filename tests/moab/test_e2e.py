@@ -52,7 +52,7 @@ def test_orders_membership_usage_and_an_erred_update(sim, consumer, agent, mam):
     account = resource["backend_id"]
     assert account.startswith("waldur_")
     assert lines(mam, "mam-list-accounts", "--show", "Name,Organization") == [
-        f"{account}|{projects[0]['uuid']}"
+        f"{account}|waldur-resource-{resource['uuid']}"
     ]
     assert lines(mam, "mam-list-funds", "--show", "Allocated,Balance", "-a", account) == [
         "100.000|100.000"
