@@ -8,6 +8,7 @@ import pytest
 from tests.simulator.conftest import Api
 from waldur_site_agent_actors.actors.waldur.agents import Agents
 from waldur_site_agent_actors.actors.waldur.client import (
+    Unreadable,
     WaldurClient,
     WaldurError,
     WaldurUnreachable,
@@ -169,3 +170,33 @@ def test_verify_ssl_false_holds_even_with_requests_ca_bundle_set(tmp_path, monke
         with pytest.raises(WaldurError) as answered:  # an HTTP answer: TLS was not verified
             relaxed.request("GET", "users/me/")
         assert not isinstance(answered.value, WaldurUnreachable)
+
+
+def test_an_answer_the_client_cannot_read_fails_only_its_item(sim, client, info):
+    staff = Api(sim, sim.staff_token)
+    offering, project = info["offerings"][0], info["projects"][0]
+    placed = [
+        staff.post(
+            "marketplace-orders/",
+            {"offering": offering["url"], "project": project["url"], "limits": {"cpu": cpu}},
+        ).json()
+        for cpu in (1, 7, 2)
+    ]
+    poison = placed[1]["uuid"]
+    sim.add_fault(rewrite={'"cpu": 7': '"cpu": NaN'})
+    orders = Orders(client)
+    listing = orders.actionable(offering["uuid"])
+    assert {o.uuid for o in listing.items} >= {placed[0]["uuid"], placed[2]["uuid"]}
+    assert poison not in {o.uuid for o in listing.items}
+    (unreadable,) = listing.unreadable
+    assert unreadable.uuid == poison
+    assert "limits.cpu is nan, not a finite number" in unreadable.reason
+    with pytest.raises(Unreadable, match=r"limits\.cpu is nan") as caught:
+        orders.get(poison)
+    assert caught.value.uuid == poison and not caught.value.transient
+    assert isinstance(caught.value, WaldurError)
+    # A list answer the agent cannot read at all is one error, not a crash.
+    sim.clear_faults()
+    sim.add_fault(endpoint="GET /api/marketplace-orders/", rewrite={"[": "<html>"})
+    with pytest.raises(Unreadable, match="not JSON"):
+        orders.actionable(offering["uuid"])
