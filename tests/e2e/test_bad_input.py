@@ -36,7 +36,7 @@ def test_colliding_names_never_share_an_account(tmp_path, sim, consumer, world):
         for family, orders in families.items():
             for order in orders:
                 done = wait_for(lambda o=order: terminal(consumer, o["uuid"]), log=agent.log)
-                assert done["state"] == "done", done
+                assert done["state"] == "done", done["error_message"]
                 resource = consumer.resource(order["marketplace_resource_uuid"])
                 accounts.setdefault(family, []).append(resource["backend_id"])
         every = [a for names in accounts.values() for a in names]
@@ -57,7 +57,7 @@ def test_colliding_names_never_share_an_account(tmp_path, sim, consumer, world):
             gone = orders[0]["marketplace_resource_uuid"]
             terminate = consumer.terminate(gone)
             done = wait_for(lambda t=terminate: terminal(consumer, t), log=agent.log)
-            assert done["state"] == "done", done
+            assert done["state"] == "done", done["error_message"]
         left = db.accounts()
         for family, names in accounts.items():
             assert names[0] not in left, family
@@ -80,7 +80,7 @@ def test_an_account_that_is_not_the_resources_is_neither_adopted_nor_deleted(
     agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")]).start()
     try:
         done = wait_for(lambda: terminal(consumer, order["uuid"]), log=agent.log)
-        assert done["state"] == "done", done
+        assert done["state"] == "done", done["error_message"]
         resource = consumer.resource(order["marketplace_resource_uuid"])
         assert resource["backend_id"] == "demo_climate-2"
         terminate = consumer.terminate(resource["uuid"])
@@ -128,7 +128,7 @@ def test_a_backend_id_waldur_has_seen_is_skipped(tmp_path):
         agent = Agent(tmp_path, [config]).start()
         try:
             done = wait_for(lambda: terminal(consumer, order["uuid"]), log=agent.log)
-            assert done["state"] == "done", done
+            assert done["state"] == "done", done["error_message"]
             resource = consumer.resource(order["marketplace_resource_uuid"])
             assert resource["backend_id"] == "demo_climate-2"
             assert DemoDb(tmp_path / "state" / "demo-hpc.sqlite").accounts() == {"demo_climate-2"}
@@ -160,9 +160,9 @@ def test_a_poison_order_fails_alone(tmp_path, sim, consumer, world):
     try:
         for order in (good, later):
             done = wait_for(lambda o=order: terminal(consumer, o["uuid"]), log=agent.log)
-            assert done["state"] == "done", done
+            assert done["state"] == "done", done["error_message"]
         erred = wait_for(lambda: terminal(consumer, bad_resource["uuid"]), log=agent.log)
-        assert erred["state"] == "erred", erred
+        assert erred["state"] == "erred", erred["state"]
         assert "limits.mem is nan, not a finite number" in erred["error_message"]
 
         # Waldur keeps a pending order pending: it carries the reason, and the sweeps go on.

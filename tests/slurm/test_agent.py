@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.chaos.hostile import COLLIDING_NAMES, POISON_CPU, POISON_REWRITE, one_slug
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
 from tests.slurm.conftest import COMPONENTS, QOS_DOWNSCALED, QOS_PAUSED, settings
 
@@ -227,3 +228,71 @@ def test_hostile_names_are_refused_before_any_command_runs(
         assert bad not in logged
     assert "add" not in logged.split()
     assert os.path.exists(calls)
+
+
+def test_colliding_names_never_share_an_account_on_the_cluster(
+    slurm, sim, consumer, world, agent_for, run_id
+):
+    offering, projects = world
+    families = {
+        family: [
+            consumer.order(offering["url"], projects[0]["url"], {"cpu": 100, "mem": 5}, name=n)
+            for n in names
+        ]
+        for family, names in COLLIDING_NAMES.items()
+    }
+    for orders in families.values():
+        one_slug(sim, [o["marketplace_resource_uuid"] for o in orders])
+    # An account made by hand with the name the first of them would get: no owner record.
+    by_hand = f"a{run_id}_touch-x"
+    slurm.sacctmgr("add", "account", by_hand, "parent=root", "description=by hand")
+    agent = agent_for()
+    accounts: dict[str, list[str]] = {}
+    for family, orders in families.items():
+        for order in orders:
+            done = wait_for(lambda o=order: terminal(consumer, o["uuid"]), log=agent.log)
+            assert done["state"] == "done", (family, done["error_message"])
+            resource = consumer.resource(order["marketplace_resource_uuid"])
+            accounts.setdefault(family, []).append(resource["backend_id"])
+    every = [a for names in accounts.values() for a in names]
+    assert len(set(every)) == len(every), accounts
+    assert accounts["shell"] == [f"{by_hand}-2", f"{by_hand}-3"]
+    for orders in families.values():
+        for order in orders:
+            resource = consumer.resource(order["marketplace_resource_uuid"])
+            organization = slurm.sacctmgr(
+                "show", "account", resource["backend_id"], "format=Organization"
+            )
+            assert organization == [[f"waldur-resource-{resource['uuid']}"]]
+
+    for orders in families.values():
+        terminate = consumer.terminate(orders[0]["marketplace_resource_uuid"])
+        done = wait_for(lambda t=terminate: terminal(consumer, t), log=agent.log)
+        assert done["state"] == "done", done["error_message"]
+    for family, names in accounts.items():
+        assert slurm.account(names[0]) is None, family
+        assert all(slurm.account(name) is not None for name in names[1:]), family
+    assert slurm.account(by_hand) is not None
+
+
+def test_a_poison_order_fails_alone_on_the_cluster(slurm, sim, consumer, world, agent_for):
+    offering, projects = world
+    sim.add_fault(rewrite=POISON_REWRITE)
+    good = consumer.order(offering["url"], projects[0]["url"], {"cpu": 100, "mem": 5})
+    poison = consumer.order(offering["url"], projects[0]["url"], {"cpu": POISON_CPU, "mem": 5})
+    later = consumer.order(offering["url"], projects[1]["url"], {"cpu": 200, "mem": 5})
+    agent = agent_for()
+    for order in (good, later):
+        done = wait_for(lambda o=order: terminal(consumer, o["uuid"]), log=agent.log)
+        assert done["state"] == "done", done["error_message"]
+        account = consumer.resource(order["marketplace_resource_uuid"])["backend_id"]
+        assert slurm.account(account) is not None
+    kept = consumer.order_details(poison["uuid"])
+    assert kept["state"] == "pending-provider"
+    assert "limits.cpu is nan" in kept["error_message"]
+    wait_for(
+        lambda: (s := agent.status()).returncode == 0 and "RUNNING" in s.stdout,
+        what="the offering RUNNING",
+        log=agent.log,
+    )
+    assert " died" not in agent.log()

@@ -36,13 +36,23 @@ def test_tree_names_limits_and_collisions(slurm, make_backend, run_id):
     assert slurm.account(account)["GrpTRESMins"] == "cpu=30,mem=16M"
     assert backend.get_resource_limits(account) == {"cpu": 300.0, "mem": 1.0}
 
-    # The same resource again finds its own account (a restart before Waldur heard of it) ...
-    assert backend.resource_backend_id(target) == account
+    # The account records the resource it was made for: that resource finds it its own (a
+    # restart before Waldur heard of it), any other with the same slug finds it taken, even in
+    # the same project, and is offered the next names.
+    assert slurm.sacctmgr("show", "account", account, "format=Organization") == [
+        [f"waldur-resource-{target.uuid}"]
+    ]
+    assert backend.claim(target, account) == "ours"
     with pytest.raises(DuplicateResourceError):
         backend.create_resource_with_id(target, account)
-    # ... a resource of another project with the same slug gets the next free name.
-    other = resource(project="folding")
-    assert backend.resource_backend_id(other) == f"{account}-2"
+    namesake = resource()
+    assert backend.claim(namesake, account) == "theirs"
+    assert backend.backend_id_candidates(namesake)[:2] == [account, f"{account}-2"]
+    assert backend.claim(namesake, f"{account}-2") == "free"
+    slurm.sacctmgr("add", "account", f"{account}-3", "parent=root")  # by hand: no owner record
+    assert backend.claim(namesake, f"{account}-3") == "unrecorded"
+    long = backend.numbered_backend_id(f"a{run_id}_" + "x" * 60, 12)
+    assert len(long) == 64 and long.endswith("-12")
 
 
 def test_flat_tree_under_a_parent_account(slurm, make_backend, run_id):
