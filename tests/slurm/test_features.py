@@ -170,7 +170,9 @@ def test_root_account_and_allocations_named_after_the_project(slurm, make_backen
     assert name == f"a{run_id}_climate"
     backend.create_resource_with_id(first, name)
     assert slurm.account(f"c{run_id}_uni")["parent"] == top
-    assert backend.resource_backend_id(second) == f"a{run_id}_climate-0"  # upstream's suffix
+    # Every allocation of the project starts from its name; it holds the first one's account.
+    assert backend.claim(second, backend.resource_backend_id(second)) == "theirs"
+    assert backend.backend_id_candidates(second)[:2] == [name, f"{name}-0"]  # upstream's suffix
     user = f"r{run_id}"
     backend.add_user(name, user)
     default = slurm.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0]
