@@ -193,6 +193,17 @@ class SlurmBackend(BaseBackend):
             first=0 if self._named_by_project else 2,
         )
 
+    def backend_id_owner(self, backend_id: str) -> str | None:
+        """The owner record of the account, or of another one slurmdbd takes it for (a long
+        name sharing its first `naming.KEY_LENGTH` characters): that name cannot be added."""
+        owner = super().backend_id_owner(backend_id)
+        if owner is not None or len(backend_id) < naming.KEY_LENGTH:
+            return owner
+        twin = next(
+            (r for r in self.client.list_resources() if naming.same_key(r.name, backend_id)), None
+        )
+        return None if twin is None else backend_ids.owner_in(twin.organization)
+
     @property
     def _named_by_project(self) -> bool:
         return self.offering_plugin_options.get("account_name_generation_policy") == "project_slug"

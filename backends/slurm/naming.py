@@ -17,6 +17,10 @@ ACCOUNT = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 USER = re.compile(r"[a-z0-9_][a-z0-9_.-]*")
 QOS = re.compile(r"[A-Za-z0-9_-]+")
 ACCOUNT_MAX = 64
+KEY_LENGTH = 42
+"""slurmdbd keys associations on the first 42 characters of an account's name (a MySQL index
+prefix): an account whose name starts with the same 42 characters as an existing one cannot be
+added ("Unspecified error"), so names that long must differ early."""
 USER_MAX = 64
 DESCRIPTION_MAX = 200
 
@@ -36,12 +40,18 @@ def derived_account(prefix: str, slug: str, what: str) -> str:
 
 def candidates(base: str, tries: int, first: int = 2) -> list[str]:
     """`base`, then `base-2`, `base-3`, ... (or from `-0` with `first=0`): the `tries` names
-    tried when `base` belongs to others."""
+    tried when `base` belongs to others. A long `base` is shortened so that the suffix falls
+    within the `KEY_LENGTH` characters slurmdbd tells accounts apart by."""
     names = [base]
     for n in range(first, first + tries - 1):
         suffix = f"-{n}"
-        names.append(account(base[: ACCOUNT_MAX - len(suffix)] + suffix))
+        names.append(account(base[: KEY_LENGTH - len(suffix)] + suffix))
     return names
+
+
+def same_key(name: str, other: str) -> bool:
+    """Whether slurmdbd takes two account names for one."""
+    return name.lower()[:KEY_LENGTH] == other.lower()[:KEY_LENGTH]
 
 
 def user(name: str) -> str:

@@ -51,8 +51,15 @@ def test_tree_names_limits_and_collisions(slurm, make_backend, run_id):
     assert backend.claim(namesake, f"{account}-2") == "free"
     slurm.sacctmgr("add", "account", f"{account}-3", "parent=root")  # by hand: no owner record
     assert backend.claim(namesake, f"{account}-3") == "unrecorded"
-    long = backend.numbered_backend_id(f"a{run_id}_" + "x" * 60, 12)
-    assert len(long) == 64 and long.endswith("-12")
+    # slurmdbd tells accounts apart by their first 42 characters: a long name is taken when an
+    # account shares them, and numbered names put the number before that.
+    long = resource(slug="x" * 56)
+    names = backend.backend_id_candidates(long)
+    assert len(names[0]) == 64 and names[1] == names[0][:40] + "-2"
+    backend.create_resource_with_id(long, names[0])
+    almost = resource(slug="x" * 55 + "z")
+    assert backend.claim(almost, backend.resource_backend_id(almost)) == "theirs"
+    assert backend.claim(almost, names[1]) == "free"
 
 
 def test_flat_tree_under_a_parent_account(slurm, make_backend, run_id):
