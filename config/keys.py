@@ -101,6 +101,7 @@ T_E2E_USAGE = (
 T_E2E_TEAM = "tests/e2e/test_membership_usage.py::test_team_changes_become_associations"
 T_EVENTS = "tests/e2e/test_events.py::test_orders_complete_by_event_and_across_a_broker_outage"
 T_SLURM = "tests/slurm/test_backend.py::"
+T_BAD_INPUT = "tests/e2e/test_bad_input.py::"
 T_FEATURES = "tests/slurm/test_features.py::"
 T_STORAGE = "tests/slurm/test_storage.py::"
 T_MUP = "tests/mup/test_backend.py::"
@@ -110,6 +111,7 @@ T_CROIT = "tests/croit/test_backend.py::"
 T_MOAB = "tests/moab/test_backend.py::"
 LOAD_COMPONENTS = "agent/site_tools.py (load-components sends it to Waldur)"
 NO_HOMEDIRS = "upstream makes home directories only on backends that support them (SLURM)"
+NAMED_BY_B = "Waldur B names the resources it creates: there is no name here to try or to check"
 
 KEYS: dict[str, dict[str, Status]] = {
     "root": {
@@ -232,13 +234,13 @@ KEYS: dict[str, dict[str, Status]] = {
         "default_account": inert(
             "upstream hands it to the backend's association call, which only SLURM reads"
         ),
-        "check_backend_id_uniqueness": refused(
-            "resource names are not checked against Waldur's history yet"
+        "check_backend_id_uniqueness": works(
+            f"{T_BAD_INPUT}test_a_backend_id_waldur_has_seen_is_skipped"
         ),
-        "check_all_offerings": refused(
-            "resource names are not checked against Waldur's history yet"
+        "check_all_offerings": works(f"{T_BAD_INPUT}test_a_backend_id_waldur_has_seen_is_skipped"),
+        "backend_id_max_retries": works(
+            f"{T_BAD_INPUT}test_names_run_out_after_backend_id_max_retries"
         ),
-        "backend_id_max_retries": with_("check_backend_id_uniqueness"),
         "soft_delete": refused("terminating always removes the backend account"),
         "enable_user_homedir_account_creation": inert(NO_HOMEDIRS),
         "default_homedir_umask": inert(NO_HOMEDIRS),
@@ -426,6 +428,9 @@ KEYS: dict[str, dict[str, Status]] = {
         ),
     },
     "waldur": {
+        "check_backend_id_uniqueness": inert(NAMED_BY_B),
+        "check_all_offerings": inert(NAMED_BY_B),
+        "backend_id_max_retries": inert(NAMED_BY_B),
         "target_api_url": works(f"{T_FED}test_create_orders_on_b_in_one_project_per_project_here"),
         "target_api_token": works(
             f"{T_FED}test_create_orders_on_b_in_one_project_per_project_here"

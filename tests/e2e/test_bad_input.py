@@ -93,6 +93,24 @@ def test_an_account_that_is_not_the_resources_is_neither_adopted_nor_deleted(
         assert agent.stop() == 0
 
 
+def test_names_run_out_after_backend_id_max_retries(tmp_path, sim, consumer, world):
+    offering, projects = world
+    path = tmp_path / "state" / "demo-hpc.sqlite"
+    for name in ("demo_climate", "demo_climate-2"):
+        Store(path).add_account(name, "made by an operator", "", "")
+    order = consumer.order(offering["url"], projects[0]["url"], LIMITS, name="climate")
+    config = offering_config(sim, offering, tmp_path / "state", backend_id_max_retries=2)
+    agent = Agent(tmp_path, [config]).start()
+    try:
+        erred = wait_for(lambda: terminal(consumer, order["uuid"]), log=agent.log)
+        assert erred["state"] == "erred", erred["state"]
+        assert "no backend id left" in erred["error_message"]
+        assert "backend_id_max_retries" in erred["error_message"]
+        assert DemoDb(path).accounts() == {"demo_climate", "demo_climate-2"}
+    finally:
+        assert agent.stop() == 0
+
+
 def two_offerings_one_with_history():
     """A second offering of the same provider whose resource holds `demo_climate` in Waldur,
     though no backend of the first offering has such an account."""
