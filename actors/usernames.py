@@ -132,6 +132,7 @@ class UsernameSync:
 
 
 def info(user: OfferingUser) -> OfferingUserInfo:
+    """The offering user as username plugins see it."""
     return OfferingUserInfo(
         uuid=user.uuid,
         user_uuid=user.user_uuid or "",
@@ -139,6 +140,8 @@ def info(user: OfferingUser) -> OfferingUserInfo:
         state=user.state or "",
         user_username=user.user_username or "",
         user_full_name=user.user_full_name or "",
+        user_first_name=user.user_first_name or "",
+        user_last_name=user.user_last_name or "",
         user_email=user.user_email or "",
         profile=profile_of(user),
     )

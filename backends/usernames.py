@@ -26,6 +26,8 @@ class OfferingUserInfo(msgspec.Struct, frozen=True, kw_only=True):
     state: str = ""
     user_username: str = ""
     user_full_name: str = ""
+    user_first_name: str = ""
+    user_last_name: str = ""
     user_email: str = ""
     profile: dict[str, Any] = msgspec.field(default_factory=dict)
     """The profile fields Waldur shows the provider (`first_name`, `organization`, ...; the

@@ -26,12 +26,15 @@ from waldur_site_agent_actors.backends.exceptions import (
     DuplicateResourceError,
 )
 from waldur_site_agent_actors.backends.slurm import (
+    groups,
     homedirs,
     naming,
     periodic,
     projectdirs,
     qos,
     quotas,
+    rest,
+    rest_qos,
     usage,
 )
 from waldur_site_agent_actors.backends.slurm.client import AssocRow, ComponentMap, SlurmClient
@@ -79,19 +82,41 @@ class SlurmBackend(BaseBackend):
         except (msgspec.ValidationError, BackendError) as exc:
             raise ConfigurationError(f"slurm backend settings: {exc}") from exc
         self.supports_periodic_settings = self.settings.periodic.enabled
-        self.client: SlurmClient = SlurmClient(
-            self.settings.slurm_bin_path,
-            self.settings.cluster_name,
-            self.components,
-            partition=self.settings.default_partition,
-            preferred_default=self.settings.default_account,
+        self.client: SlurmClient = self._make_client()
+        self.allocation_qos = (
+            rest_qos.RestAllocationQos(self.client, self.settings.qos)
+            if isinstance(self.client, rest.SlurmRestClient)
+            else qos.AllocationQos(self.client, self.settings.qos)
         )
-        self.allocation_qos = qos.AllocationQos(self.client, self.settings.qos)
         self.offering_partitions: list[str] = []
         self.offering_plugin_options: dict[str, Any] = {}
-        self.project_gid: projectdirs.GidOf = projectdirs.system_gid
-        """How a project directory's group becomes a gid for its Lustre quota."""
+        self.project_groups = groups.open_groups(self.settings.ldap)
+        """The allocations' LDAP groups (`ldap`), None without it."""
+        self.project_gid: projectdirs.GidOf = (
+            self.project_groups.gid if self.project_groups else projectdirs.system_gid
+        )
+        """How a project directory's group becomes a gid for its Lustre quota: the LDAP
+        group's with `ldap` (as upstream), else the system's."""
         self._quota_given: set[str] = set()
+
+    def _make_client(self) -> SlurmClient:
+        s = self.settings
+        if s.execution_mode == "rest" and s.rest_api and s.cluster_name:
+            return rest.SlurmRestClient(
+                s.rest_api,
+                s.slurm_bin_path,
+                s.cluster_name,
+                self.components,
+                s.default_partition,
+                s.default_account,
+            )
+        return SlurmClient(
+            s.slurm_bin_path,
+            s.cluster_name,
+            self.components,
+            partition=s.default_partition,
+            preferred_default=s.default_account,
+        )
 
     @property
     def homedirs_enabled(self) -> bool:
@@ -134,7 +159,11 @@ class SlurmBackend(BaseBackend):
         """Versions, cluster, TRES, QoS and the accounts the settings name, in the log."""
         ok = True
         s = self.settings
-        self.log.info("sacctmgr: %s", self.client.version())
+        try:
+            self.log.info("%s: %s", s.execution_mode, self.client.version())
+        except BackendError as exc:  # a slurmrestd this agent cannot speak to says why here
+            self.log.error("%s: %s", s.execution_mode, exc)
+            return False
         self.log.info("clusters: %s", ", ".join(self.client.clusters()) or "none")
         tres = self.client.cluster_tres()
         self.log.info("TRES: %s", ", ".join(sorted(tres)))
@@ -169,6 +198,12 @@ class SlurmBackend(BaseBackend):
             exists = self.client.account_row(account) is not None
             ok = ok and exists
             self.log.info("%s %s: %s", key, account, "ok" if exists else "MISSING")
+        if self.project_groups:
+            try:
+                self.log.info("LDAP: %s", self.project_groups.check())
+            except BackendError as exc:
+                ok = False
+                self.log.error("LDAP: %s", exc)
         return ok
 
     def list_components(self) -> list[str]:
@@ -278,6 +313,8 @@ class SlurmBackend(BaseBackend):
         rows = self._account_rows([account, project, customer])
         if account in rows:
             raise DuplicateResourceError(f"account {account!r} already exists")
+        if self.project_groups:
+            self.project_groups.ensure(account)
         self._ensure_tree(waldur_resource, rows)
         backend_limits, _ = self._collect_resource_limits(waldur_resource)
         on_qos = self.settings.qos.apply_limits_to_qos
@@ -537,6 +574,8 @@ class SlurmBackend(BaseBackend):
 
     def add_user(self, resource_backend_id: str, username: str, **kwargs: Any) -> bool:
         partitions, granted = self._association_scope(kwargs.get("resource_attributes") or {})
+        if self.project_groups:
+            self.project_groups.add(resource_backend_id, username)
         added = self.client.add_association(
             username,
             resource_backend_id,
@@ -547,6 +586,11 @@ class SlurmBackend(BaseBackend):
         if added and self.settings.homedirs_enabled:
             self.create_user_homedirs({username}, kwargs.get("homedir_umask"))
         return added
+
+    def remove_user(self, resource_backend_id: str, username: str) -> bool:
+        if self.project_groups:
+            self.project_groups.remove(resource_backend_id, username)
+        return super().remove_user(resource_backend_id, username)
 
     def process_existing_users(self, usernames: set[str]) -> None:
         if self.settings.homedirs_enabled:
@@ -612,6 +656,8 @@ class SlurmBackend(BaseBackend):
         self._cancel_jobs(account)
         for user in self.client.users_defaulting_to(account):
             self.client.move_default_account(user, away_from=account)
+        if self.project_groups:  # as upstream, with soft_delete too
+            self.project_groups.delete(account)
 
     def delete_resource(self, waldur_resource: WaldurResource, **kwargs: Any) -> str | None:
         """Remove the allocation (its associations go with it), its QoS, then its project if

@@ -393,14 +393,17 @@ class SlurmClient(BaseClient):
         if not others:
             return  # the user goes away with their last association
         target = self.preferred_default if self.preferred_default in others else others[0]
+        self.set_default_account(user, target)
+
+    def set_default_account(self, user: str, account: str) -> None:
         self.sacctmgr(
             "modify",
             "user",
             "where",
-            f"name={user}",
+            f"name={naming.user(user)}",
             *self._scope(),
             "set",
-            f"defaultaccount={target}",
+            f"defaultaccount={naming.account(account)}",
             write=True,
         )
 

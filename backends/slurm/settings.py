@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.backends.ldap.settings import LdapSettings
 from waldur_site_agent_actors.config.homedirs import AbsolutePath, Count
 from waldur_site_agent_actors.config.model import BackendSettings, Umask
 
@@ -132,6 +133,33 @@ class ProjectDirectory(Settings):
             raise ValueError("project_directory.group_owner_source: group_name needs group_name")
 
 
+class RestApi(Settings):
+    """Upstream's `rest_api`: how `execution_mode: rest` reaches slurmrestd."""
+
+    url: str
+    """`http(s)://host:port` or `unix:///path/to/slurmrestd.socket`."""
+    username: str
+    """The SLURM user the agent acts as (`X-SLURM-USER-NAME`); it must be a SLURM admin."""
+    api_version: Annotated[str, Meta(pattern=r"^v\d+\.\d+\.\d+$")] | None = None
+    """The OpenAPI data parser to speak (`v0.0.42`); default: the newest the server offers
+    that this agent speaks. One the server does not offer is refused at start."""
+    token_file: str | None = None
+    """File holding the JWT (`scontrol token` output, with or without `SLURM_JWT=`); read
+    again when slurmrestd refuses the token, so a rotated one is picked up."""
+    token_env: str | None = None
+    """Environment variable holding the JWT, when there is no `token_file`."""
+    verify_ssl: bool = True
+    timeout: Annotated[float, Meta(gt=0)] = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://", "unix:///")):
+            raise ValueError(
+                f"rest_api.url {self.url!r} must start with http://, https:// or unix:///"
+            )
+        if not self.token_file and not self.token_env:
+            raise ValueError("rest_api needs token_file or token_env (where the JWT is)")
+
+
 class SlurmSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     default_account: str = "root"
     """Users' DefaultAccount (policy `common`), and the tree's root unless `root_account`."""
@@ -172,10 +200,12 @@ class SlurmSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     """Users' associations are limited to the offering's partitions (from Waldur)."""
     project_directory: ProjectDirectory | None = None
 
-    # Upstream keys without an implementation here: loaded while off, refused when on.
-    execution_mode: str = "cli"
-    rest_api: dict[str, Any] | None = None
-    ldap: dict[str, Any] | None = None
+    # slurmrestd and LDAP (backends.slurm.rest, backends.ldap).
+    execution_mode: Literal["cli", "rest"] = "cli"
+    """`rest`: accounts, associations, QoS and jobs through slurmrestd (usage still sacct)."""
+    rest_api: RestApi | None = None
+    ldap: LdapSettings | None = None
+    """A posixGroup per allocation with its members, in this directory (upstream's `ldap`)."""
 
     def __post_init__(self) -> None:
         if (
@@ -188,6 +218,11 @@ class SlurmSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
                 "(they are one setting under two names)"
             )
         self._check_qos_swap()
+        if self.execution_mode == "rest":
+            if self.rest_api is None:
+                raise ValueError("execution_mode: rest needs rest_api (slurmrestd's url, token)")
+            if not self.cluster_name:
+                raise ValueError("execution_mode: rest needs cluster_name (REST calls name it)")
 
     def _check_qos_swap(self) -> None:
         """Pause and restore by QoS swap cannot coexist with QoS the agent must keep."""
