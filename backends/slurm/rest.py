@@ -445,8 +445,9 @@ class SlurmRestClient(SlurmClient):
         return username
 
     def default_account(self, user: str) -> str:
-        found = self.request("GET", self._db(f"user/{quote(naming.user(user))}")).get("users")
-        return ((found or [{}])[0].get("default") or {}).get("account", "").lower()
+        """The account of the user's default association (`is_default`)."""
+        rows = self._records(user=naming.user(user))
+        return next((r["account"].lower() for r in rows if r.get("is_default")), "")
 
     def set_default_account(self, user: str, account: str) -> None:
         body = {
@@ -455,9 +456,8 @@ class SlurmRestClient(SlurmClient):
         self.request("POST", self._db("users/"), body=body)
 
     def users_defaulting_to(self, account: str) -> list[str]:
-        query = {"default_account": naming.account(account)}
-        users = self.request("GET", self._db("users/"), query).get("users") or []
-        return [u["name"].lower() for u in users if u.get("name")]
+        rows = self._records(naming.account(account))
+        return sorted({r["user"].lower() for r in rows if r.get("user") and r.get("is_default")})
 
     # -- QoS ------------------------------------------------------------------------------------
 

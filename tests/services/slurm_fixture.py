@@ -1,4 +1,6 @@
-"""The session-scoped `slurm` fixture: a real single-node cluster from `tests/services/slurm`.
+"""The session-scoped `slurm` fixture: a real single-node cluster from `tests/services/slurm`;
+`slurm_next`: the same cluster with Debian 13's Slurm 24.11 in a chroot (`tests/services/
+slurm-next`), whose slurmrestd can manage accounts (Debian 12's cannot).
 
 Tests using it are marked `@pytest.mark.slurm` (select them with `-m slurm`). The fixture runs
 `tests/services/slurm up --lease PID` (installs the packages if needed, ~60 s the first time on a
@@ -28,6 +30,7 @@ import pytest
 from tests.services.rabbitmq_fixture import in_ci
 
 SCRIPT = Path(__file__).resolve().parent / "slurm"
+NEXT_SCRIPT = Path(__file__).resolve().parent / "slurm-next"
 PREFIX = "WALDUR_TEST_SLURM_"
 CONTROLLER_LAG = 60.0  # seconds slurmctld may take to see what sacctmgr changed
 
@@ -51,7 +54,8 @@ class SlurmCluster:
 
     @property
     def conf(self) -> str:
-        return self.env["SLURM_CONF"]
+        """slurm.conf; in a chroot, its path there (the wrappers in `bin_path` pass it on)."""
+        return self.env.get("SLURM_CONF") or self.env[PREFIX + "CHROOT_CONF"]
 
     @property
     def cluster(self) -> str:
@@ -61,11 +65,40 @@ class SlurmCluster:
     def bin_path(self) -> str:
         return self.env.get(PREFIX + "BIN", "/usr/bin")
 
+    @property
+    def root(self) -> str | None:
+        """The chroot the cluster runs in (`slurm_next`), None for the host's cluster."""
+        return self.env.get(PREFIX + "ROOT")
+
+    @property
+    def rest_url(self) -> str:
+        return self.env[PREFIX + "REST_URL"]
+
+    @property
+    def rest_socket(self) -> str:
+        return self.env[PREFIX + "REST_SOCKET"]
+
+    @property
+    def rest_token_file(self) -> str:
+        return self.env[PREFIX + "REST_TOKEN_FILE"]
+
+    def rest_api(self, **extra: str) -> dict[str, str]:
+        """`backend_settings.rest_api` for this cluster's slurmrestd, as its admin."""
+        return {
+            "url": self.rest_url,
+            "username": self.env[PREFIX + "USER"],
+            "token_file": self.rest_token_file,
+            **extra,
+        }
+
     def run(self, *argv: str, user: str | None = None, check: bool = True) -> str:
         """A SLURM command against this cluster, as `user` when given (root runs it via runuser)."""
-        command = list(argv)
+        command = [os.path.join(self.bin_path, argv[0]), *argv[1:]] if self.root else list(argv)
         if user and user != pwd.getpwuid(os.getuid()).pw_name:
-            command = ["runuser", "-u", user, "--", "env", f"SLURM_CONF={self.conf}", *command]
+            conf = self.env.get(PREFIX + "CHROOT_CONF", self.conf)
+            command = ["runuser", "-u", user, "--", "env", f"SLURM_CONF={conf}", *argv]
+            if self.root:
+                command = ["chroot", self.root, *command]
         done = subprocess.run(
             command,
             capture_output=True,
@@ -107,16 +140,16 @@ class SlurmCluster:
                 self.sacctmgr("add", "qos", name)
 
     def ensure_unix_user(self, name: str) -> None:
-        """Jobs run as Unix users, so a user submitting jobs must exist (needs root to create)."""
-        try:
-            pwd.getpwnam(name)
+        """Jobs run as Unix users, so a user submitting jobs must exist (needs root to create);
+        in the chroot too when the cluster runs in one."""
+        inside = ["chroot", self.root] if self.root else []
+        known = subprocess.run([*inside, "getent", "passwd", name], capture_output=True)
+        if known.returncode == 0:
             return
-        except KeyError:
-            pass
         if os.getuid() != 0:
             pytest.skip(f"Unix user {name} is missing and only root can create it")
         subprocess.run(
-            ["useradd", "--no-create-home", "--shell", "/bin/sh", name],
+            [*inside, "useradd", "--no-create-home", "--shell", "/bin/sh", name],
             check=True,
             capture_output=True,
         )
@@ -207,42 +240,67 @@ class SlurmCluster:
         raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {state}")
 
     def cleanup(self) -> None:
+        inside = ["chroot", self.root] if self.root else []
         for name in self.created_users:
-            subprocess.run(["userdel", name], capture_output=True)
+            subprocess.run([*inside, "userdel", name], capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def slurm():
-    lease = str(os.getpid())
+def start_cluster(script: Path) -> SlurmCluster:
+    """`script up` with this process's lease; fails (CI) or skips (locally) with its output."""
     try:
         run = subprocess.run(
-            [str(SCRIPT), "up", "--lease", lease], capture_output=True, text=True, timeout=900
+            [str(script), "up", "--lease", str(os.getpid())],
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         failure = "" if run.returncode == 0 else f"exit {run.returncode}"
         output = f"{run.stdout}{run.stderr}"
     except subprocess.TimeoutExpired as exc:
         failure, output = "timed out", str(exc.stdout or "") + str(exc.stderr or "")
     if failure:
-        message = f"tests/services/slurm up failed ({failure}):\n{output}"
+        message = f"tests/services/{script.name} up failed ({failure}):\n{output}"
         if in_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     env = parse_env(run.stdout)
-    cluster = SlurmCluster(env=env, started_here=env.get(PREFIX + "STARTED") == "1")
+    return SlurmCluster(env=env, started_here=env.get(PREFIX + "STARTED") == "1")
+
+
+def stop_cluster(script: Path, cluster: SlurmCluster) -> None:
+    cluster.cleanup()
+    lease = str(os.getpid())
+    if cluster.started_here:
+        subprocess.run(
+            [str(script), "down", "--if-unleased", lease], capture_output=True, timeout=300
+        )
+    else:
+        lease_file = Path(cluster.env.get(PREFIX + "DIR", "/nonexistent")) / "leases" / lease
+        lease_file.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    cluster = start_cluster(SCRIPT)
     previous = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = cluster.conf  # agent processes started by tests inherit it
     try:
         yield cluster
     finally:
-        cluster.cleanup()
         if previous is None:
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = previous
-        if cluster.started_here:
-            subprocess.run(
-                [str(SCRIPT), "down", "--if-unleased", lease], capture_output=True, timeout=300
-            )
-        else:
-            lease_file = Path(env.get(PREFIX + "DIR", "/nonexistent")) / "leases" / lease
-            lease_file.unlink(missing_ok=True)
+        stop_cluster(SCRIPT, cluster)
+
+
+@pytest.fixture(scope="session")
+def slurm_next():
+    """Slurm 24.11 in a chroot: its commands through the wrappers in `bin_path`."""
+    if os.getuid() != 0:
+        pytest.skip("the Slurm 24.11 chroot needs root (debootstrap, mount, chroot)")
+    cluster = start_cluster(NEXT_SCRIPT)
+    try:
+        yield cluster
+    finally:
+        stop_cluster(NEXT_SCRIPT, cluster)

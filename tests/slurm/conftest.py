@@ -67,14 +67,39 @@ def resource(project: str = "climate", customer: str = "uni", **fields: Any) -> 
     return WaldurResource(**values)
 
 
+def mode_settings(cluster: Any, mode: str) -> dict[str, Any]:
+    """What `backend_settings` add to run on `cluster` in `mode` (`cli` or `rest`)."""
+    if mode == "cli":
+        return {}
+    return {
+        "execution_mode": "rest",
+        "rest_api": cluster.rest_api(),
+        "cluster_name": cluster.cluster,
+        "slurm_bin_path": cluster.bin_path,  # sacct, for usage
+    }
+
+
 @pytest.fixture
 def run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
+@pytest.fixture(params=["cli", "rest"])
+def mode(request) -> str:
+    """Both execution modes: sacctmgr on Debian 12's Slurm, slurmrestd on Slurm 24.11."""
+    return request.param
+
+
 @pytest.fixture
-def cleanup(slurm):
+def cluster(request, mode):
+    """The cluster `mode` runs on: its slurmrestd must manage accounts (Slurm 23.11+)."""
+    return request.getfixturevalue("slurm_next" if mode == "rest" else "slurm")
+
+
+@pytest.fixture
+def cleanup(request):
     """Accounts whose names start with one of the registered prefixes go at the end."""
+    slurm = request.getfixturevalue("cluster" if "mode" in request.fixturenames else "slurm")
     prefixes: list[str] = []
     yield prefixes
     if not prefixes:
@@ -93,11 +118,14 @@ def cleanup(slurm):
 
 
 @pytest.fixture
-def make_backend(slurm, run_id, cleanup):
+def make_backend(request, run_id, cleanup):
+    """SLURM backends with this test's prefixes; in the test's `mode` when it has one."""
+    mode = request.getfixturevalue("mode") if "mode" in request.fixturenames else "cli"
+    slurm = request.getfixturevalue("cluster" if mode == "rest" else "slurm")
     slurm.ensure_qos(QOS_PAUSED, QOS_DOWNSCALED)
 
     def make(components: dict[str, dict[str, Any]] | None = None, **extra: Any) -> SlurmBackend:
-        config = settings(run_id, **extra)
+        config = settings(run_id, **{**mode_settings(slurm, mode), **extra})
         for key in ("customer_prefix", "project_prefix", "allocation_prefix"):
             if config[key] not in cleanup:
                 cleanup.append(config[key])

@@ -17,7 +17,7 @@ from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
 pytestmark = pytest.mark.slurm
 
 
-def test_tree_names_limits_and_collisions(slurm, make_backend, run_id):
+def test_tree_names_limits_and_collisions(cluster, make_backend, run_id):
     backend = make_backend()
     target = resource()
     account = backend.resource_backend_id(target)
@@ -25,15 +25,15 @@ def test_tree_names_limits_and_collisions(slurm, make_backend, run_id):
     info = backend.create_resource_with_id(target, account)
     assert info.backend_metadata == {"qos": "normal", "limits": {"cpu": 100.0, "mem": 5.0}}
 
-    assert slurm.account(f"c{run_id}_uni")["parent"] == "root"
-    assert slurm.account(f"p{run_id}_climate")["parent"] == f"c{run_id}_uni"
-    own = slurm.account(account)
+    assert cluster.account(f"c{run_id}_uni")["parent"] == "root"
+    assert cluster.account(f"p{run_id}_climate")["parent"] == f"c{run_id}_uni"
+    own = cluster.account(account)
     assert own["parent"] == f"p{run_id}_climate"
     # cpu: 100 x 0.1 CPU-minutes; mem: 5 x 16 MB-minutes.
     assert own["GrpTRESMins"] == "cpu=10,mem=80M"
 
     backend.set_resource_limits(account, {"cpu": 300, "mem": 1})
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=30,mem=16M"
+    assert cluster.account(account)["GrpTRESMins"] == "cpu=30,mem=16M"
     assert backend.get_resource_limits(account) == {"cpu": 300.0, "mem": 1.0}
 
     # The account records the resource it was made for: that resource finds it its own (a
@@ -62,27 +62,27 @@ def test_tree_names_limits_and_collisions(slurm, make_backend, run_id):
     assert backend.claim(almost, names[1]) == "free"
 
 
-def test_flat_tree_under_a_parent_account(slurm, make_backend, run_id):
+def test_flat_tree_under_a_parent_account(cluster, make_backend, run_id):
     parent = f"c{run_id}_flat"
-    slurm.sacctmgr("add", "account", parent, "parent=root")
+    cluster.sacctmgr("add", "account", parent, "parent=root")
     backend = make_backend(parent_account=parent)
     target = resource(project="solo")
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
-    assert slurm.account(f"p{run_id}_solo")["parent"] == parent
-    assert slurm.account(f"c{run_id}_uni") is None
+    assert cluster.account(f"p{run_id}_solo")["parent"] == parent
+    assert cluster.account(f"c{run_id}_uni") is None
 
 
-def test_project_moved_to_another_customer_follows(slurm, make_backend, run_id):
+def test_project_moved_to_another_customer_follows(cluster, make_backend, run_id):
     backend = make_backend()
     first = resource(project="moving", customer="uni", slug="one")
     backend.create_resource_with_id(first, backend.resource_backend_id(first))
     second = resource(project="moving", customer="lab", slug="two")
     backend.create_resource_with_id(second, backend.resource_backend_id(second))
-    assert slurm.account(f"p{run_id}_moving")["parent"] == f"c{run_id}_lab"
+    assert cluster.account(f"p{run_id}_moving")["parent"] == f"c{run_id}_lab"
 
 
-def test_users_default_accounts_and_per_user_limits(slurm, make_backend, run_id):
+def test_users_default_accounts_and_per_user_limits(cluster, make_backend, run_id):
     backend = make_backend(default_account_policy="individual")
     one, two = resource(slug="one"), resource(slug="two")
     first = backend.resource_backend_id(one)
@@ -92,9 +92,9 @@ def test_users_default_accounts_and_per_user_limits(slurm, make_backend, run_id)
     user = f"u{run_id}"
     assert backend.add_users_to_resource(first, {user, "Root"}) == {user, "Root"}
     assert backend.add_user(first, user) is False  # already there
-    assert slurm.users(first) == {user, "root"}
+    assert cluster.users(first) == {user, "root"}
     backend.add_user(second, user)
-    default = slurm.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0]
+    default = cluster.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0]
     assert default == second  # `individual`: the allocation the user was added to last
 
     backend.set_resource_user_limits(first, user, {"cpu": 10})
@@ -102,28 +102,28 @@ def test_users_default_accounts_and_per_user_limits(slurm, make_backend, run_id)
 
     # Leaving the default account moves the default to the user's other allocation.
     assert backend.remove_users_from_resource(second, {user}) == [user]
-    assert slurm.users(second) == set()
-    assert slurm.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0] == first
+    assert cluster.users(second) == set()
+    assert cluster.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0] == first
     assert backend.remove_user(second, user) is False
 
 
-def test_qos_pause_downscale_restore_and_metadata(slurm, make_backend):
+def test_qos_pause_downscale_restore_and_metadata(cluster, make_backend):
     backend = make_backend()
     target = resource()
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
     assert backend.pause_resource(account) is True
-    assert slurm.account(account)["qos"] == QOS_PAUSED
+    assert cluster.account(account)["qos"] == QOS_PAUSED
     assert backend.pause_resource(account) is False  # already paused: nothing written
     assert backend.get_resource_metadata(account)["qos"] == QOS_PAUSED
     assert backend.downscale_resource(account) is True
     assert backend.restore_resource(account) is True
-    assert slurm.account(account)["qos"] == "normal"
+    assert cluster.account(account)["qos"] == "normal"
     no_downscale = make_backend(qos_downscaled=None)
     assert no_downscale.downscale_resource(account) is False
 
 
-def test_terminate_cancels_jobs_moves_defaults_and_leaves_nothing(slurm, make_backend, run_id):
+def test_terminate_cancels_jobs_moves_defaults_and_leaves_nothing(cluster, make_backend, run_id):
     backend = make_backend(default_account_policy="individual")
     keep, gone = resource(slug="keep"), resource(slug="gone", project="other")
     kept = backend.resource_backend_id(keep)
@@ -134,15 +134,15 @@ def test_terminate_cancels_jobs_moves_defaults_and_leaves_nothing(slurm, make_ba
     user = f"t{run_id}"
     backend.add_user(account, user)  # default: this allocation
     backend.add_user(kept, user)
-    job = slurm.submit(account, "root", seconds=300)
-    slurm.wait_job(job, ("RUNNING",))
+    job = cluster.submit(account, "root", seconds=300)
+    cluster.wait_job(job, ("RUNNING",))
 
     backend.delete_resource(gone.with_backend_id(account))
-    assert slurm.job_state(job) == "CANCELLED"
-    assert slurm.account(account) is None
-    assert slurm.account(f"p{run_id}_other") is None  # its project had nothing else
-    assert slurm.account(f"p{run_id}_climate") is not None
-    assert slurm.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0] == kept
+    assert cluster.job_state(job) == "CANCELLED"
+    assert cluster.account(account) is None
+    assert cluster.account(f"p{run_id}_other") is None  # its project had nothing else
+    assert cluster.account(f"p{run_id}_climate") is not None
+    assert cluster.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0] == kept
     # Deleting again is a no-op, not an error.
     assert backend.delete_resource(gone.with_backend_id(account)) is None
 
@@ -211,7 +211,7 @@ def test_usage_report_in_waldur_units_for_many_accounts_in_one_call(slurm, make_
     assert accounts[0] not in past
 
 
-def test_ping_diagnostics_components_and_import_listing(slurm, make_backend, run_id):
+def test_ping_diagnostics_components_and_import_listing(cluster, make_backend, run_id):
     backend = make_backend()
     assert backend.ping() is True
     assert backend.diagnostics() is True
@@ -221,7 +221,7 @@ def test_ping_diagnostics_components_and_import_listing(slurm, make_backend, run
     backend.create_resource_with_id(target, account)
     listed = {r.backend_id: r for r in backend.importable_resources()}
     assert f"p{run_id}_climate" not in listed and f"c{run_id}_uni" not in listed
-    assert listed[account].name == "climate run"  # SLURM lowercases descriptions
+    assert listed[account].name.lower() == "climate run"  # Slurm 22.05 lowercases it, 24.11 not
     assert listed[account].project_slug == "climate"
     assert listed[account].limits == {"cpu": 100.0, "mem": 5.0}
     wrong = make_backend(cluster_name="nosuchcluster")
