@@ -152,24 +152,31 @@ class SlurmRestClient(SlurmClient):
         return token
 
     def _send(self, method: str, path: str, query: dict[str, str], body: Any) -> requests.Response:
-        for attempt in (1, 2):
-            if self._token is None or attempt == 2:
-                self._token = self._read_token()  # again after a 401: the token may be rotated
-            headers = {"X-SLURM-USER-NAME": self.rest.username, "X-SLURM-USER-TOKEN": self._token}
-            try:
-                response = self.session.request(
-                    method,
-                    self.base_url + path,
-                    params=query,
-                    json=body,
-                    headers=headers,
-                    timeout=self.rest.timeout,
-                )
-            except requests.RequestException as exc:
-                raise BackendError(f"slurmrestd at {self.rest.url}: {exc}") from exc
-            if response.status_code != UNAUTHORIZED or not self.rest.token_file:
-                return response
+        if self._token is None:
+            self._token = self._read_token()
+        response = self._call(method, path, query, body)
+        if self.rest.token_file and _refused_token(response):
+            # The token may have been rotated (a cron job running `scontrol token`): read it
+            # again and retry once when it changed.
+            current = self._token
+            self._token = self._read_token()
+            if self._token != current:
+                response = self._call(method, path, query, body)
         return response
+
+    def _call(self, method: str, path: str, query: dict[str, str], body: Any) -> requests.Response:
+        headers = {"X-SLURM-USER-NAME": self.rest.username, "X-SLURM-USER-TOKEN": self._token or ""}
+        try:
+            return self.session.request(
+                method,
+                self.base_url + path,
+                params=query,
+                json=body,
+                headers=headers,
+                timeout=self.rest.timeout,
+            )
+        except requests.RequestException as exc:
+            raise BackendError(f"slurmrestd at {self.rest.url}: {exc}") from exc
 
     def request(
         self,
@@ -568,6 +575,14 @@ class _UnixPool(urllib3.HTTPConnectionPool):
 
 
 # -- records ------------------------------------------------------------------------------------
+
+
+def _refused_token(response: requests.Response) -> bool:
+    """slurmrestd answers a bad or expired token with 401, or with 502 when slurmdbd or
+    slurmctld refused it."""
+    return response.status_code == UNAUTHORIZED or (
+        response.status_code >= 500 and "authentication" in response.text.lower()
+    )
 
 
 def _describe(item: Any) -> str:

@@ -3,24 +3,30 @@ test cluster on the other, checked on both."""
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import stat
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
+import requests
 
 from tests.chaos.hostile import COLLIDING_NAMES, POISON_CPU, POISON_REWRITE, one_slug
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
-from tests.slurm.conftest import COMPONENTS, QOS_DOWNSCALED, QOS_PAUSED, settings
+from tests.slurm.conftest import COMPONENTS, QOS_DOWNSCALED, QOS_PAUSED, mode_settings, settings
 
 pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture
-def agent_for(tmp_path, sim, world, slurm, run_id, cleanup):
-    """An agent serving the simulator's SLURM offering with this test's account prefixes."""
+def agent_for(tmp_path, sim, world, cluster, mode, run_id, cleanup):
+    """An agent serving the simulator's SLURM offering with this test's account prefixes, in
+    the test's execution mode (`cli`: sacctmgr on Slurm 22.05; `rest`: slurmrestd on 24.11)."""
+    slurm = cluster
     slurm.ensure_qos(QOS_PAUSED, QOS_DOWNSCALED)
     # Jobs run as the simulator's offering users; slurmctld resolves a user's uid when the
     # association appears, so the Unix users exist first, as they do on a real site.
@@ -33,7 +39,7 @@ def agent_for(tmp_path, sim, world, slurm, run_id, cleanup):
         config = offering_config(sim, offering, tmp_path / "state")
         config.update(
             backend_type="slurm",
-            backend_settings=settings(run_id, **extra),
+            backend_settings=settings(run_id, **{**mode_settings(cluster, mode), **extra}),
             backend_components=COMPONENTS,
         )
         for key in ("customer_prefix", "project_prefix", "allocation_prefix"):
@@ -57,59 +63,59 @@ def flag(consumer, resource, name, value):
     consumer._call("POST", f"marketplace-resources/{resource['uuid']}/set_{name}/", {name: value})
 
 
-def test_orders_team_changes_and_qos_reach_the_cluster(slurm, consumer, world, agent_for, run_id):
+def test_orders_team_changes_and_qos_reach_the_cluster(cluster, consumer, world, agent_for, run_id):
     offering, projects = world
     # A paused account must really stop new jobs, not just carry a QoS name.
-    slurm.sacctmgr("modify", "qos", QOS_PAUSED, "set", "MaxSubmitJobsPerUser=0")
+    cluster.sacctmgr("modify", "qos", QOS_PAUSED, "set", "MaxSubmitJobsPerUser=0")
     agent = agent_for()
     resource = create(consumer, offering, projects[0], agent)
     account = resource["backend_id"]
-    own = slurm.account(account)
+    own = cluster.account(account)
     assert own["parent"] == f"p{run_id}_climate-modelling"
-    assert slurm.account(own["parent"])["parent"] == f"c{run_id}_university"
+    assert cluster.account(own["parent"])["parent"] == f"c{run_id}_university"
     assert own["GrpTRESMins"] == "cpu=10,mem=80M"  # 100 x 0.1 CPU-min, 5 x 16 MB-min
     wait_for(
-        lambda: slurm.users(account) == {"aandersen", "bberg"},
+        lambda: cluster.users(account) == {"aandersen", "bberg"},
         what="the team as associations",
         log=agent.log,
     )
 
     update = consumer.update_limits(resource["uuid"], {"cpu": 300, "mem": 2})
     assert wait_for(lambda: terminal(consumer, update), what="update")["state"] == "done"
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=30,mem=32M"
+    assert cluster.account(account)["GrpTRESMins"] == "cpu=30,mem=32M"
 
     consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
     consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
     wait_for(
-        lambda: slurm.users(account) == {"aandersen", "cclark"},
+        lambda: cluster.users(account) == {"aandersen", "cclark"},
         what="carol in, bob out",
         log=agent.log,
     )
 
     flag(consumer, resource, "paused", True)
-    wait_for(lambda: slurm.account(account)["qos"] == QOS_PAUSED, what="paused", log=agent.log)
+    wait_for(lambda: cluster.account(account)["qos"] == QOS_PAUSED, what="paused", log=agent.log)
     wait_for(
         lambda: consumer.resource(resource["uuid"])["backend_metadata"].get("qos") == QOS_PAUSED,
         what="the QoS in Waldur's metadata",
         log=agent.log,
     )
-    refusal = slurm.refused(account, "aandersen")
+    refusal = cluster.refused(account, "aandersen")
     assert re.search(r"QOSMaxSubmitJobPerUserLimit|Job violates", refusal), refusal
     flag(consumer, resource, "paused", False)
     flag(consumer, resource, "downscaled", True)
     wait_for(
-        lambda: slurm.account(account)["qos"] == QOS_DOWNSCALED, what="downscaled", log=agent.log
+        lambda: cluster.account(account)["qos"] == QOS_DOWNSCALED, what="downscaled", log=agent.log
     )
     flag(consumer, resource, "downscaled", False)
-    wait_for(lambda: slurm.account(account)["qos"] == "normal", what="restored", log=agent.log)
+    wait_for(lambda: cluster.account(account)["qos"] == "normal", what="restored", log=agent.log)
 
-    job = slurm.submit(account, "aandersen", seconds=300)
-    slurm.wait_job(job, ("RUNNING",))
+    job = cluster.submit(account, "aandersen", seconds=300)
+    cluster.wait_job(job, ("RUNNING",))
     terminate = consumer.terminate(resource["uuid"])
     done = wait_for(lambda: terminal(consumer, terminate), what="terminate", log=agent.log)
     assert done["state"] == "done", done
-    assert slurm.account(account) is None
-    assert slurm.job_state(job) == "CANCELLED"
+    assert cluster.account(account) is None
+    assert cluster.job_state(job) == "CANCELLED"
     assert consumer.resource(resource["uuid"])["state"] == "Terminated"
 
 
@@ -154,28 +160,28 @@ def expected_usage(slurm, jobs: dict[str, str]) -> dict[str, dict[str, float]]:
 
 
 def test_job_usage_reaches_waldur_in_waldur_units_and_never_decreases(
-    slurm, consumer, world, agent_for
+    cluster, consumer, world, agent_for
 ):
     offering, projects = world
     agent = agent_for()
     resource = create(consumer, offering, projects[0], agent)
     account = resource["backend_id"]
-    wait_for(lambda: slurm.users(account) == {"aandersen", "bberg"}, what="team", log=agent.log)
+    wait_for(lambda: cluster.users(account) == {"aandersen", "bberg"}, what="team", log=agent.log)
     jobs = {
-        "aandersen": slurm.submit(account, "aandersen", seconds=10, cpus=4, gpus=2),
-        "bberg": slurm.submit(account, "bberg", seconds=4, cpus=2),
+        "aandersen": cluster.submit(account, "aandersen", seconds=10, cpus=4, gpus=2),
+        "bberg": cluster.submit(account, "bberg", seconds=4, cpus=2),
     }
     seen: list[dict[str, float]] = []
 
     def finished():
         seen.append(usages(consumer, resource["uuid"]))
-        states = {slurm.job_state(job) for job in jobs.values()}
+        states = {cluster.job_state(job) for job in jobs.values()}
         if states != {"COMPLETED"}:
             return False
-        return seen[-1] == {k: float(v) for k, v in expected_usage(slurm, jobs)["total"].items()}
+        return seen[-1] == {k: float(v) for k, v in expected_usage(cluster, jobs)["total"].items()}
 
     wait_for(finished, timeout=60, what="usage of the finished jobs", log=agent.log)
-    expected = expected_usage(slurm, jobs)
+    expected = expected_usage(cluster, jobs)
     assert expected["total"]["cpu"] > 0 and expected["total"]["gpu"] > 0
     # It was reported while the jobs ran, and never went down.
     growing = [u.get("cpu", 0) for u in seen]
@@ -195,17 +201,56 @@ def test_job_usage_reaches_waldur_in_waldur_units_and_never_decreases(
             assert per_user[(user, component)] == expected[user][component], (user, component)
 
 
+class RecordingProxy(ThreadingHTTPServer):
+    """Forwards HTTP requests to slurmrestd and writes each one down, body included."""
+
+    def __init__(self, target: str) -> None:
+        self.target, self.seen = target, []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                shown = json.dumps(json.loads(body), ensure_ascii=False) if body else ""
+                proxy.seen.append(f"{self.command} {unquote(self.path)} {shown}")
+                answer = requests.request(
+                    self.command,
+                    proxy.target + self.path,
+                    data=body,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                    timeout=60,
+                )
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_DELETE = _forward
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
 def test_hostile_names_are_refused_before_any_command_runs(
-    tmp_path, sim, slurm, consumer, world, agent_for
+    tmp_path, sim, cluster, mode, consumer, world, agent_for
 ):
     offering, projects = world
-    # Every SLURM command the agent runs goes through a wrapper that writes down its argv.
+    # Every SLURM command the agent runs goes through a wrapper that writes down its argv, and
+    # in REST mode every request to slurmrestd through a proxy that writes it down.
     wrappers, calls = tmp_path / "bin", tmp_path / "calls.log"
     wrappers.mkdir()
     for command in ("sacctmgr", "sacct", "squeue", "scancel"):
         script = wrappers / command
         script.write_text(
-            f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexec {slurm.bin_path}/{command} "$@"\n'
+            f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexec {cluster.bin_path}/{command} "$@"\n'
         )
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
     orders = {}
@@ -217,21 +262,28 @@ def test_hostile_names_are_refused_before_any_command_runs(
             sim.state.put("resources", stored)
             sim.state.commit()
         orders[bad] = order["uuid"]
-    agent = agent_for(slurm_bin_path=str(wrappers))
+    extra: dict[str, Any] = {"slurm_bin_path": str(wrappers)}
+    proxy = RecordingProxy(cluster.rest_url) if mode == "rest" else None
+    if proxy:
+        extra["rest_api"] = cluster.rest_api(url=proxy.url)
+    agent = agent_for(**extra)
     for uuid in orders.values():
         erred = wait_for(lambda uuid=uuid: terminal(consumer, uuid), what="erred", log=agent.log)
         assert erred["state"] == "erred", erred
         assert "not allowed" in erred["error_message"] or "longer than" in erred["error_message"]
     logged = Path(calls).read_text() if calls.exists() else ""
-    assert logged, "the wrappers saw no command at all (ping runs first)"
+    if proxy:
+        proxy.shutdown()
+        logged += "\n".join(proxy.seen)
+        assert not [r for r in proxy.seen if r.startswith(("POST", "DELETE"))], proxy.seen
+    assert logged, "nothing reached SLURM at all (ping runs first)"
     for bad in orders:
         assert bad not in logged
     assert "add" not in logged.split()
-    assert os.path.exists(calls)
 
 
 def test_colliding_names_never_share_an_account_on_the_cluster(
-    slurm, sim, consumer, world, agent_for, run_id
+    cluster, sim, consumer, world, agent_for, run_id
 ):
     offering, projects = world
     families = {
@@ -245,7 +297,7 @@ def test_colliding_names_never_share_an_account_on_the_cluster(
         one_slug(sim, [o["marketplace_resource_uuid"] for o in orders])
     # An account made by hand with the name the first of them would get: no owner record.
     by_hand = f"a{run_id}_touch-x"
-    slurm.sacctmgr("add", "account", by_hand, "parent=root", "description=by hand")
+    cluster.sacctmgr("add", "account", by_hand, "parent=root", "description=by hand")
     agent = agent_for()
     accounts: dict[str, list[str]] = {}
     for family, orders in families.items():
@@ -260,7 +312,7 @@ def test_colliding_names_never_share_an_account_on_the_cluster(
     for orders in families.values():
         for order in orders:
             resource = consumer.resource(order["marketplace_resource_uuid"])
-            organization = slurm.sacctmgr(
+            organization = cluster.sacctmgr(
                 "show", "account", resource["backend_id"], "format=Organization"
             )
             assert organization == [[f"waldur-resource-{resource['uuid']}"]]
@@ -270,12 +322,12 @@ def test_colliding_names_never_share_an_account_on_the_cluster(
         done = wait_for(lambda t=terminate: terminal(consumer, t), log=agent.log)
         assert done["state"] == "done", done["error_message"]
     for family, names in accounts.items():
-        assert slurm.account(names[0]) is None, family
-        assert all(slurm.account(name) is not None for name in names[1:]), family
-    assert slurm.account(by_hand) is not None
+        assert cluster.account(names[0]) is None, family
+        assert all(cluster.account(name) is not None for name in names[1:]), family
+    assert cluster.account(by_hand) is not None
 
 
-def test_a_poison_order_fails_alone_on_the_cluster(slurm, sim, consumer, world, agent_for):
+def test_a_poison_order_fails_alone_on_the_cluster(cluster, sim, consumer, world, agent_for):
     offering, projects = world
     sim.add_fault(rewrite=POISON_REWRITE)
     good = consumer.order(offering["url"], projects[0]["url"], {"cpu": 100, "mem": 5})
@@ -286,7 +338,7 @@ def test_a_poison_order_fails_alone_on_the_cluster(slurm, sim, consumer, world, 
         done = wait_for(lambda o=order: terminal(consumer, o["uuid"]), log=agent.log)
         assert done["state"] == "done", done["error_message"]
         account = consumer.resource(order["marketplace_resource_uuid"])["backend_id"]
-        assert slurm.account(account) is not None
+        assert cluster.account(account) is not None
     kept = consumer.order_details(poison["uuid"])
     assert kept["state"] == "pending-provider"
     assert "limits.cpu is nan" in kept["error_message"]
