@@ -64,6 +64,7 @@ pytest_plugins = [
     "tests.services.quotafs_fixture",
     "tests.services.systemd_fixture",
     "tests.packaging.build_fixture",
+    "tests.services.ldap_fixture",
 ]
 
 

@@ -33,7 +33,7 @@ class LdapError(BackendError):
 
 
 class Directory:
-    def __init__(self, settings: LdapSettings, timeout: float = 30.0) -> None:
+    def __init__(self, settings: LdapSettings, timeout: int = 30) -> None:
         self.settings = settings
         self.timeout = timeout
         self._connection: ldap3.Connection | None = None
