@@ -3,6 +3,7 @@
     .venv/bin/python bench/slurm_usage.py                       # 5,000 accounts, both agents
     .venv/bin/python bench/slurm_usage.py --accounts 500 --accounts 5000   # linearity
     .venv/bin/python bench/slurm_usage.py --skip-upstream        # ours only (fast)
+    .venv/bin/python bench/slurm_usage.py --rest                 # ours in REST mode too
 
 Both agents run against the same test cluster (`tests/services/slurm up`) and the same Waldur
 simulator scenario: N resources of the SLURM offering, each with a backend account holding two
@@ -10,7 +11,10 @@ finished jobs this month (users root and nobody). Each agent is started in repor
 timed from its start until the simulator holds every resource's usage, total and per user; each
 gets a fresh simulator with the same scenario. Upstream runs with `reporting_periods: 1` (only the
 current month; its default 2 would read every account twice), ours as it ships (it also closes
-the previous month once, with one more sacct call).
+the previous month once, with one more sacct call). With `--rest`, ours also runs with
+`execution_mode: rest` against Slurm 24.11 (`tests/services/slurm-next`; Debian 12's slurmrestd
+cannot serve the plugin), set up the same way: usage is still read with sacct there, so the REST
+cycle differs by the slurmrestd calls the agent makes (version discovery, ping).
 
 The accounts are created once and kept (prefix `wbench_`), so later runs skip the set-up;
 `tests/services/slurm reset` removes them (the SLURM tests are slower in a cluster holding 15,000
@@ -70,16 +74,23 @@ JOB_SECONDS, JOB_CPUS, JOB_MEM_MB = 600, 4, 1024  # each cloned job: 40 CPU-min,
 # -- the cluster ----------------------------------------------------------------------------------
 
 
-def cluster_env() -> dict[str, str]:
+def cluster_env(script: str = "slurm") -> dict[str, str]:
+    """`tests/services/<script> up`: `slurm` (Debian 12's Slurm) or `slurm-next` (24.11)."""
     out = subprocess.run(
-        [str(ROOT / "tests" / "services" / "slurm"), "up"],
+        [str(ROOT / "tests" / "services" / script), "up"],
         check=True,
         stdout=subprocess.PIPE,
         text=True,
     ).stdout
     env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    os.environ["SLURM_CONF"] = env["SLURM_CONF"]
+    if "SLURM_CONF" in env:
+        os.environ["SLURM_CONF"] = env["SLURM_CONF"]
     return env
+
+
+def tool(env: dict[str, str], command: str) -> str:
+    """A SLURM command of this cluster (the chroot's through its wrappers)."""
+    return os.path.join(env["WALDUR_TEST_SLURM_BIN"], command)
 
 
 def run(*argv: str, stdin: str | None = None) -> str:
@@ -107,19 +118,20 @@ def account_names(n: int) -> list[str]:
     return [f"{PREFIX}{i:05d}" for i in range(n)]
 
 
-def ensure_accounts(n: int) -> None:
-    existing = set(run("sacctmgr", "-n", "-P", "show", "account", "format=Account").split())
+def ensure_accounts(env: dict[str, str], n: int) -> None:
+    sacctmgr = tool(env, "sacctmgr")
+    existing = set(run(sacctmgr, "-n", "-P", "show", "account", "format=Account").split())
     if PROJECT not in existing:
-        run("sacctmgr", "-i", "add", "account", PROJECT, "parent=root")
+        run(sacctmgr, "-i", "add", "account", PROJECT, "parent=root")
     missing = [a for a in account_names(n) if a not in existing]
     for i in range(0, len(missing), CHUNK):
         chunk = ",".join(missing[i : i + CHUNK])
-        run("sacctmgr", "-i", "add", "account", chunk, f"parent={PROJECT}", "description=bench")
+        run(sacctmgr, "-i", "add", "account", chunk, f"parent={PROJECT}", "description=bench")
     if missing:
         print(f"created {len(missing)} account(s)", file=sys.stderr)
     first = account_names(1)[0]
-    if not run("sacctmgr", "-n", "-P", "show", "assoc", "where", f"account={first}", "user=root"):
-        run("sacctmgr", "-i", "add", "user", "root", f"account={first}")
+    if not run(sacctmgr, "-n", "-P", "show", "assoc", "where", f"account={first}", "user=root"):
+        run(sacctmgr, "-i", "add", "user", "root", f"account={first}")
 
 
 def ensure_user_associations(env: dict[str, str], n: int) -> None:
@@ -222,7 +234,12 @@ def ensure_usage(env: dict[str, str], n: int) -> None:
 
 def real_job(env: dict[str, str], account: str) -> str:
     job = run(
-        "sbatch", "--parsable", f"--account={account}", "--output=/dev/null", "--wrap=true"
+        tool(env, "sbatch"),
+        "--parsable",
+        f"--account={account}",
+        "--output=/dev/null",
+        "--chdir=/tmp",
+        "--wrap=true",
     ).strip()
     cluster = env["WALDUR_TEST_SLURM_CLUSTER"]
     for _ in range(300):
@@ -258,7 +275,7 @@ def scenario(n: int) -> dict[str, Any]:
     return spec
 
 
-def offering_settings(sim: WaldurSimulator) -> dict[str, Any]:
+def offering_settings(sim: WaldurSimulator, rest: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "name": "bench",
         "waldur_api_url": sim.api_url,
@@ -266,18 +283,18 @@ def offering_settings(sim: WaldurSimulator) -> dict[str, Any]:
         "waldur_offering_uuid": sim.summary()["offerings"][0]["uuid"],
         "backend_type": "slurm",
         "reporting_backend": "slurm",
-        "backend_settings": offering_settings_only(),
+        "backend_settings": offering_settings_only(rest),
         "backend_components": COMPONENTS,
     }
 
 
-def ours(sim: WaldurSimulator, work: Path) -> list[str]:
+def ours(sim: WaldurSimulator, work: Path, rest: dict[str, str] | None = None) -> list[str]:
     config = work / "ours.toml"
     document = {
         "state_dir": str(work / "state"),
         "report_period_minutes": 600,
         "log_level": "WARNING",
-        "offerings": [offering_settings(sim)],
+        "offerings": [offering_settings(sim, rest)],
     }
     config.write_text(tomli_w.dumps(document))
     return [
@@ -375,13 +392,14 @@ print(time.perf_counter() - started)
 """
 
 
-def backend_side(n: int, venv: Path | None) -> dict[str, float]:
+def backend_side(n: int, venv: Path | None, rest: dict[str, str] | None = None) -> dict[str, float]:
     """Seconds of SLURM work in one cycle, Waldur left out: ours asks for every account at
     once (this month and the last), upstream's processor asks account by account."""
     from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
 
     ids = account_names(n)
-    backend = SlurmBackend(offering_settings_only(), COMPONENTS)
+    backend = SlurmBackend(offering_settings_only(rest), COMPONENTS)
+    backend.ping(raise_exception=True)
     started = time.perf_counter()
     last_month = datetime.now(UTC).replace(day=1) - timedelta(days=1)
     backend.get_usage_report_for_period(ids, last_month.year, last_month.month)
@@ -395,13 +413,26 @@ def backend_side(n: int, venv: Path | None) -> dict[str, float]:
     return result
 
 
-def offering_settings_only() -> dict[str, Any]:
-    return {
+def offering_settings_only(rest: dict[str, str] | None = None) -> dict[str, Any]:
+    """The offering's backend settings; in REST mode for the cluster whose env `rest` is."""
+    settings: dict[str, Any] = {
         "default_account": "root",
         "customer_prefix": "wbc_",
         "project_prefix": "wbp_",
         "allocation_prefix": PREFIX,
     }
+    if rest:
+        settings.update(
+            execution_mode="rest",
+            cluster_name=rest["WALDUR_TEST_SLURM_CLUSTER"],
+            slurm_bin_path=rest["WALDUR_TEST_SLURM_BIN"],
+            rest_api={
+                "url": rest["WALDUR_TEST_SLURM_REST_URL"],
+                "username": rest["WALDUR_TEST_SLURM_USER"],
+                "token_file": rest["WALDUR_TEST_SLURM_REST_TOKEN_FILE"],
+            },
+        )
+    return settings
 
 
 def main() -> int:
@@ -414,20 +445,29 @@ def main() -> int:
     parser.add_argument("--upstream-venv", help="an existing upstream venv")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per cycle")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--rest", action="store_true", help="ours in REST mode too, on Slurm 24.11 (needs root)"
+    )
     args = parser.parse_args()
     sizes = sorted(args.accounts or [5000])
     env = cluster_env()
-    ensure_accounts(max(sizes))
-    ensure_user_associations(env, max(sizes))
-    ensure_usage(env, max(sizes))
+    prepare(env, max(sizes))
+    rest = cluster_env("slurm-next") if args.rest else None
+    if rest:
+        prepare(rest, max(sizes))
     venv, version = (None, "") if args.skip_upstream else upstream_venv(args.upstream_venv)
     sides = {n: backend_side(n, venv) for n in sizes}
+    for n in sizes if rest else []:
+        sides[n]["ours (REST)"] = backend_side(n, None, rest)["ours"]
     for n, side in sides.items():
         print(f"backend side, {n} accounts: {side}", file=sys.stderr)
     results = []
     for n in sizes if not args.backend_only else []:
         results.append(cycle(n, "ours", ours, args.timeout))
         print(_row(results[-1]), file=sys.stderr)
+        if rest:
+            results.append(cycle(n, "ours (REST)", lambda s, w: ours(s, w, rest), args.timeout))
+            print(_row(results[-1]), file=sys.stderr)
         if venv is not None:
             results.append(cycle(n, "upstream", lambda s, w: upstream(s, w, venv), args.timeout))
             print(_row(results[-1]), file=sys.stderr)
@@ -437,10 +477,17 @@ def main() -> int:
     print(table.getvalue())
     if args.write_docs:
         command = ".venv/bin/python bench/slurm_usage.py " + " ".join(
-            f"--accounts {n}" for n in sizes
+            [f"--accounts {n}" for n in sizes] + (["--rest"] if rest else [])
         )
         write_docs("slurm_usage", "SLURM usage report cycle", command, table.getvalue())
     return 0 if complete else 1
+
+
+def prepare(env: dict[str, str], n: int) -> None:
+    """N accounts with their users and this month's jobs on the cluster of `env`."""
+    ensure_accounts(env, n)
+    ensure_user_associations(env, n)
+    ensure_usage(env, n)
 
 
 def render(
@@ -452,19 +499,22 @@ def render(
     """Prints the tables; True when every cycle completed."""
     print(f"Measured {now()} on {describe_machine(machine())}.")
     print(f"SLURM {run('sacctmgr', '--version').strip()}; upstream waldur-site-agent {version}")
+    if any("ours (REST)" in side for side in sides.values()):
+        print("REST mode: slurmrestd of Slurm 24.11 (Debian 13, tests/services/slurm-next)")
     print("\nSLURM work of one cycle (the agents' own backend calls, no Waldur):\n")
-    print("| accounts | ours | upstream | upstream / ours |")
-    print("|---:|---:|---:|---:|")
+    print("| accounts | ours | ours (REST) | upstream | upstream / ours |")
+    print("|---:|---:|---:|---:|---:|")
     for n, side in sides.items():
         theirs = side.get("upstream")
         ratio = f"{theirs / side['ours']:.0f}x" if theirs else "-"
         shown = f"{theirs:.1f} s" if theirs else "-"
-        print(f"| {n} | {side['ours']:.2f} s | {shown} | {ratio} |")
+        over_rest = f"{side['ours (REST)']:.2f} s" if "ours (REST)" in side else "-"
+        print(f"| {n} | {side['ours']:.2f} s | {over_rest} | {shown} | {ratio} |")
     if len(sides) > 1:
         print()
         small, large = sides[sizes[0]], sides[sizes[-1]]
         scale = sizes[-1] / sizes[0]
-        for agent in ("ours", "upstream"):
+        for agent in ("ours", "ours (REST)", "upstream"):
             if agent in small:
                 growth = large[agent] / small[agent]
                 print(
@@ -479,14 +529,14 @@ def render(
         print(_row(r))
     for n in sizes:
         mine = next(r for r in results if r["accounts"] == n and r["agent"] == "ours")
-        theirs = next((r for r in results if r["accounts"] == n and r["agent"] != "ours"), None)
+        theirs = next((r for r in results if r["accounts"] == n and r["agent"] == "upstream"), None)
         if theirs:
             ratio = theirs["seconds"] / mine["seconds"]
             verdict = "met" if ratio >= GOAL else "not met"
             print(f"\n{n} accounts: upstream / ours = {ratio:.1f}x (goal >= {GOAL:g}x: {verdict})")
     if len(sizes) > 1:
         print()
-        for agent in ("ours", "upstream"):
+        for agent in ("ours", "ours (REST)", "upstream"):
             rows = [r for r in results if r["agent"] == agent]
             if len(rows) > 1:
                 small, large = rows[0], rows[-1]
