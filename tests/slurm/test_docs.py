@@ -13,10 +13,26 @@ from waldur_site_agent_actors.config import load_file
 DOC = Path(__file__).parents[2] / "docs" / "slurm.md"
 
 
+def blocks() -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
+
+
 def example() -> str:
-    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
-    assert len(blocks) == 1, "one configuration example"
-    return blocks[0]
+    """The configuration example: the first yaml block; the others are `backend_settings`
+    fragments that must fit into it."""
+    return blocks()[0]
+
+
+def test_every_documented_fragment_validates_in_the_example(tmp_path):
+    for fragment in blocks()[1:]:
+        document = yaml.safe_load(example())
+        document["offerings"][0]["backend_settings"].update(
+            yaml.safe_load(fragment)["backend_settings"]
+        )
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(document))
+        checked = validate(config)
+        assert checked.returncode == 0, fragment + checked.stdout + checked.stderr
 
 
 def validate(path: Path) -> subprocess.CompletedProcess:
