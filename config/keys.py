@@ -104,6 +104,9 @@ T_SLURM = "tests/slurm/test_backend.py::"
 T_BAD_INPUT = "tests/e2e/test_bad_input.py::"
 T_FEATURES = "tests/slurm/test_features.py::"
 T_STORAGE = "tests/slurm/test_storage.py::"
+T_AGENT = "tests/slurm/test_agent.py::"
+T_LDAP = "tests/slurm/test_ldap.py::"
+T_LDAP_USERS = "tests/usernames/test_ldap.py::"
 T_MUP = "tests/mup/test_backend.py::"
 T_FED = "tests/federation/test_backend.py::"
 T_FED_KEYS = "tests/federation/test_upstream_keys.py::"
@@ -324,8 +327,14 @@ KEYS: dict[str, dict[str, Status]] = {
         "soft_delete": works(
             f"{T_FEATURES}test_soft_delete_keeps_an_unusable_account_for_a_restore"
         ),
-        "execution_mode": refused("only the sacctmgr/sacct command line is used", off=("cli",)),
-        "rest_api": refused("slurmrestd is not used", off=(None,)),
+        "execution_mode": works(f"{T_AGENT}test_orders_team_changes_and_qos_reach_the_cluster"),
+        "rest_api.url": with_("execution_mode"),
+        "rest_api.api_version": with_("execution_mode"),
+        "rest_api.username": with_("execution_mode"),
+        "rest_api.token_file": with_("execution_mode"),
+        "rest_api.token_env": with_("execution_mode"),
+        "rest_api.verify_ssl": with_("execution_mode"),
+        "rest_api.timeout": with_("execution_mode"),
         "qos_enforcement_enabled": works(
             f"{T_FEATURES}test_qos_enforcement_grants_the_order_s_qos_on_its_partition"
         ),
@@ -366,9 +375,42 @@ KEYS: dict[str, dict[str, Status]] = {
         "project_directory.lustre_quota.block_hardlimit": with_("project_directory.enabled"),
         "project_directory.lustre_quota.inode_softlimit": with_("project_directory.enabled"),
         "project_directory.lustre_quota.inode_hardlimit": with_("project_directory.enabled"),
-        "ldap": refused(
-            "no LDAP accounts or groups are managed, as upstream's LDAP plugin does", off=(None,)
+        "ldap.uri": works(
+            f"{T_LDAP}test_an_allocation_has_a_posix_group_with_its_users_until_it_goes"
         ),
+        "ldap.gid_range_start": works(
+            f"{T_LDAP}test_an_allocation_has_a_posix_group_with_its_users_until_it_goes"
+        ),
+        "ldap.username_format": works(
+            f"{T_LDAP_USERS}test_new_users_are_posix_entries_with_a_personal_group_and_access_groups"
+        ),
+        "ldap.generate_vpn_password": works(
+            f"{T_LDAP_USERS}test_new_users_are_posix_entries_with_a_personal_group_and_access_groups"
+        ),
+        "ldap.waldur_username_attribute": works(
+            f"{T_LDAP_USERS}test_new_users_are_posix_entries_with_a_personal_group_and_access_groups"
+        ),
+        "ldap.access_groups": works(
+            f"{T_LDAP_USERS}test_new_users_are_posix_entries_with_a_personal_group_and_access_groups"
+        ),
+        "ldap.remove_user_on_deactivate": refused(
+            "upstream's core never deactivates users, so it had no effect there either"
+        ),
+        "ldap.welcome_email": refused("no welcome message is sent", off=(None,)),
+        "ldap.bind_dn": with_("ldap.uri"),
+        "ldap.bind_password": with_("ldap.uri"),
+        "ldap.base_dn": with_("ldap.uri"),
+        "ldap.use_starttls": with_("ldap.uri"),
+        "ldap.people_ou": with_("ldap.uri"),
+        "ldap.groups_ou": with_("ldap.uri"),
+        "ldap.uid_range_start": with_("ldap.uri"),
+        "ldap.uid_range_end": with_("ldap.uri"),
+        "ldap.gid_range_end": with_("ldap.uri"),
+        "ldap.default_login_shell": with_("ldap.uri"),
+        "ldap.default_home_base": with_("ldap.uri"),
+        "ldap.user_object_classes": with_("ldap.uri"),
+        "ldap.user_group_object_classes": with_("ldap.uri"),
+        "ldap.project_group_object_classes": with_("ldap.uri"),
         "limit_type": ours(),
         "create_homedirs": ours(),
         "homedir_umask": ours(),

@@ -51,14 +51,14 @@ class LdapSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     username_format: UsernameFormat = "first_initial_lastname"
     remove_user_on_deactivate: bool = False
     """Upstream's core never asks its plugin to deactivate anyone, so `true` did nothing there;
-    it is refused here rather than silently ignored."""
+    refused when on (config/keys.py)."""
     generate_vpn_password: bool = False
     """A random `userPassword` on each user the username plugin creates."""
     waldur_username_attribute: str = ""
     """An attribute of the user entry (e.g. `employeeNumber`) that keeps the Waldur username."""
     access_groups: list[AccessGroup] | None = None
     welcome_email: dict[str, object] | None = None
-    """Upstream's SMTP welcome message: not supported here, refused when set."""
+    """Upstream's SMTP welcome message: not supported here, refused when set (config/keys.py)."""
     user_object_classes: list[str] | None = None
     user_group_object_classes: list[str] | None = None
     project_group_object_classes: list[str] | None = None
@@ -73,16 +73,6 @@ class LdapSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             start, end = getattr(self, f"{kind}_range_start"), getattr(self, f"{kind}_range_end")
             if start > end:
                 raise ValueError(f"ldap.{kind}_range_start {start} is above {kind}_range_end {end}")
-        if self.remove_user_on_deactivate:
-            raise ValueError(
-                "ldap.remove_user_on_deactivate: true is not supported (upstream's core never "
-                "deactivates users, so it had no effect there either); remove it or set false"
-            )
-        if self.welcome_email:
-            raise ValueError(
-                "ldap.welcome_email is not supported by this agent (no welcome message is "
-                "sent); remove the key"
-            )
         if importlib.util.find_spec("ldap3") is None:
             raise ValueError(
                 f"ldap needs the ldap3 package, which is not installed ({INSTALL_HINT})"

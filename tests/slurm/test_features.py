@@ -40,7 +40,7 @@ def own(slurm, account, *fields):
     return next(row[1:] for row in rows if not row[0])
 
 
-def test_allocation_qos_holds_the_budget_and_pause_keeps_it(slurm, make_backend):
+def test_allocation_qos_holds_the_budget_and_pause_keeps_it(cluster, make_backend):
     backend = make_backend(
         qos_paused=None,
         qos_downscaled=None,
@@ -50,10 +50,10 @@ def test_allocation_qos_holds_the_budget_and_pause_keeps_it(slurm, make_backend)
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
     submitter = f"s{account[1:7]}"
-    slurm.ensure_unix_user(submitter)
+    cluster.ensure_unix_user(submitter)
     backend.add_user(account, submitter)
     try:
-        assert qos_row(slurm, account) == {
+        assert qos_row(cluster, account) == {
             "name": account,
             "flags": "DenyOnLimit,NoDecay",
             "GrpTRES": "cpu=8,node=1",
@@ -63,38 +63,38 @@ def test_allocation_qos_holds_the_budget_and_pause_keeps_it(slurm, make_backend)
             "MinTRES": "cpu=1",
             "GrpTRESMins": "cpu=10,mem=80M",  # the budget: on the QoS ...
         }
-        qos_list, default_qos, budget = own(slurm, account, "QOS", "DefaultQOS", "GrpTRESMins")
+        qos_list, default_qos, budget = own(cluster, account, "QOS", "DefaultQOS", "GrpTRESMins")
         assert set(qos_list.split(",")) >= {account, "waldur-extra"}
         assert (default_qos, budget) == (account, "")  # ... not on the account
         backend.set_resource_limits(account, {"cpu": 300})
-        assert qos_row(slurm, account)["GrpTRESMins"] == "cpu=30,mem=80M"
+        assert qos_row(cluster, account)["GrpTRESMins"] == "cpu=30,mem=80M"
         assert backend.get_resource_limits(account) == {"cpu": 300.0, "mem": 5.0}
 
         # Pause and restore by GrpSubmitJobs: the QoS list stays as it is.
         assert backend.pause_resource(account) is True
         assert backend.pause_resource(account) is False
-        assert own(slurm, account, "GrpSubmit", "QOS") == ["0", qos_list]
-        refusal = slurm.refused(account, submitter)  # root is exempt from limits
+        assert own(cluster, account, "GrpSubmit", "QOS") == ["0", qos_list]
+        refusal = cluster.refused(account, submitter)  # root is exempt from limits
         assert "submit" in refusal.lower() or "violates" in refusal.lower(), refusal
         assert backend.restore_resource(account) is True
-        assert own(slurm, account, "GrpSubmit", "QOS") == ["", qos_list]
+        assert own(cluster, account, "GrpSubmit", "QOS") == ["", qos_list]
     finally:
         backend.delete_resource(target.with_backend_id(account))
-    assert qos_row(slurm, account) is None
-    assert slurm.account(account) is None
+    assert qos_row(cluster, account) is None
+    assert cluster.account(account) is None
 
 
-def test_allocation_qos_without_skip_swap_still_swaps_qos_on_pause(slurm, make_backend):
+def test_allocation_qos_without_skip_swap_still_swaps_qos_on_pause(cluster, make_backend):
     backend = make_backend(qos_management={"enabled": True})
     target = resource()
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
-    assert qos_row(slurm, account)["flags"] == "DenyOnLimit,NoDecay"  # upstream's default
-    assert own(slurm, account, "DefaultQOS", "GrpTRESMins") == [account, "cpu=10,mem=80M"]
+    assert qos_row(cluster, account)["flags"] == "DenyOnLimit,NoDecay"  # upstream's default
+    assert own(cluster, account, "DefaultQOS", "GrpTRESMins") == [account, "cpu=10,mem=80M"]
     assert backend.pause_resource(account) is True
-    assert slurm.account(account)["qos"] == "waldur-paused"
+    assert cluster.account(account)["qos"] == "waldur-paused"
     backend.delete_resource(target.with_backend_id(account))
-    assert qos_row(slurm, account) is None
+    assert qos_row(cluster, account) is None
 
 
 def associations(slurm, account):
@@ -104,7 +104,7 @@ def associations(slurm, account):
     return sorted(tuple(row) for row in rows if row[0])
 
 
-def test_qos_enforcement_grants_the_order_s_qos_on_its_partition(slurm, make_backend, run_id):
+def test_qos_enforcement_grants_the_order_s_qos_on_its_partition(cluster, make_backend, run_id):
     backend = make_backend(qos_paused=None, qos_downscaled=None, qos_enforcement_enabled=True)
     backend.set_offering_details(["batch", "debug"], {"enforce_qos": True})
     chosen = {"qos": "waldur-gold", "partition": "batch"}
@@ -113,14 +113,14 @@ def test_qos_enforcement_grants_the_order_s_qos_on_its_partition(slurm, make_bac
     backend.create_resource_with_id(target, account)
     user = f"e{run_id}"
     backend.add_users_to_resource(account, {user}, resource_attributes=chosen)
-    assert associations(slurm, account) == [(user, "batch", "waldur-gold", "waldur-gold")]
+    assert associations(cluster, account) == [(user, "batch", "waldur-gold", "waldur-gold")]
     # No partition chosen: every partition of the offering (here not enforced: none).
     backend.add_users_to_resource(account, {"root"}, resource_attributes={"qos": "waldur-silver"})
-    assert ("root", "", "waldur-silver", "waldur-silver") in associations(slurm, account)
+    assert ("root", "", "waldur-silver", "waldur-silver") in associations(cluster, account)
     # Pausing must not take the granted QoS away: GrpSubmitJobs instead.
     assert backend.pause_resource(account) is True
-    assert own(slurm, account, "GrpSubmit") == ["0"]
-    assert (user, "batch", "waldur-gold", "waldur-gold") in associations(slurm, account)
+    assert own(cluster, account, "GrpSubmit") == ["0"]
+    assert (user, "batch", "waldur-gold", "waldur-gold") in associations(cluster, account)
 
     # The operator's switch wins over the offering's flag, both ways.
     backend.set_offering_details([], {"enforce_qos": False})
@@ -138,62 +138,62 @@ def test_qos_enforcement_grants_the_order_s_qos_on_its_partition(slurm, make_bac
         backend.create_resource_with_id(
             resource(slug="evil", attributes={"qos": "gold;id"}), f"a{run_id}_evil"
         )
-    assert slurm.account(f"a{run_id}_evil") is None
+    assert cluster.account(f"a{run_id}_evil") is None
 
 
-def test_offering_partitions_limit_associations_only_when_enforced(slurm, make_backend, run_id):
+def test_offering_partitions_limit_associations_only_when_enforced(cluster, make_backend, run_id):
     backend = make_backend(enforce_offering_partitions=True, default_partition="debug")
     target = resource()
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
     user = f"p{run_id}"
-    slurm.ensure_unix_user(user)  # before its association: slurmctld resolves it then
+    cluster.ensure_unix_user(user)  # before its association: slurmctld resolves it then
     backend.set_offering_details(["batch"], {})
     backend.add_user(account, user)
-    assert associations(slurm, account) == [(user, "batch", "normal", "")]
+    assert associations(cluster, account) == [(user, "batch", "normal", "")]
     relaxed = make_backend(default_partition="debug")
     relaxed.set_offering_details(["batch"], {})  # informational only: the default partition
     relaxed.add_user(account, "root")
-    assert ("root", "debug", "normal", "") in associations(slurm, account)
-    slurm.run("scancel", slurm.submit(account, user, seconds=30, partition="batch"))
-    refusal = slurm.refused(account, user, partition="debug")
+    assert ("root", "debug", "normal", "") in associations(cluster, account)
+    cluster.run("scancel", cluster.submit(account, user, seconds=30, partition="batch"))
+    refusal = cluster.refused(account, user, partition="debug")
     assert "partition" in refusal.lower() or "invalid account" in refusal.lower(), refusal
 
 
-def test_root_account_and_allocations_named_after_the_project(slurm, make_backend, run_id):
+def test_root_account_and_allocations_named_after_the_project(cluster, make_backend, run_id):
     top = f"c{run_id}_top"
-    slurm.sacctmgr("add", "account", top, "parent=root")
+    cluster.sacctmgr("add", "account", top, "parent=root")
     backend = make_backend(root_account=top)
     backend.set_offering_details([], {"account_name_generation_policy": "project_slug"})
     first, second = resource(slug="one"), resource(slug="two")
     name = backend.resource_backend_id(first)
     assert name == f"a{run_id}_climate"
     backend.create_resource_with_id(first, name)
-    assert slurm.account(f"c{run_id}_uni")["parent"] == top
+    assert cluster.account(f"c{run_id}_uni")["parent"] == top
     # Every allocation of the project starts from its name; it holds the first one's account.
     assert backend.claim(second, backend.resource_backend_id(second)) == "theirs"
     assert backend.backend_id_candidates(second)[:2] == [name, f"{name}-0"]  # upstream's suffix
     user = f"r{run_id}"
     backend.add_user(name, user)
-    default = slurm.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0]
+    default = cluster.sacctmgr("show", "user", user, "format=DefaultAccount")[0][0]
     assert default == "root"  # users' DefaultAccount is still default_account
 
 
-def test_soft_delete_keeps_an_unusable_account_for_a_restore(slurm, make_backend, run_id):
+def test_soft_delete_keeps_an_unusable_account_for_a_restore(cluster, make_backend, run_id):
     backend = make_backend(soft_delete=True)
     target = resource()
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
     backend.add_user(account, "root")
-    job = slurm.submit(account, "root", seconds=300)
-    slurm.wait_job(job, ("RUNNING", "PENDING"))
+    job = cluster.submit(account, "root", seconds=300)
+    cluster.wait_job(job, ("RUNNING", "PENDING"))
     assert backend.delete_resource(target.with_backend_id(account)) is None
-    assert slurm.job_state(job) == "CANCELLED"
-    assert slurm.users(account) == set()
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=0,gres/gpu=0,mem=0"
+    assert cluster.job_state(job) == "CANCELLED"
+    assert cluster.users(account) == set()
+    assert cluster.account(account)["GrpTRESMins"] == "cpu=0,gres/gpu=0,mem=0"
     # A restore adopts the account and gives its limits back.
     backend.apply_resource_limits(target.with_backend_id(account))
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=10,mem=80M"
+    assert cluster.account(account)["GrpTRESMins"] == "cpu=10,mem=80M"
 
 
 PREPAID = {
@@ -202,42 +202,42 @@ PREPAID = {
 }
 
 
-def test_prepaid_budget_is_limit_times_months_and_follows_a_renewal(slurm, make_backend):
+def test_prepaid_budget_is_limit_times_months_and_follows_a_renewal(cluster, make_backend):
     backend = make_backend(components=PREPAID)
     assert backend.has_prepaid_components()
     target = resource(created="2026-01-15T10:00:00Z", end_date="2026-04-15")
     account = backend.resource_backend_id(target)
     info = backend.create_resource_with_id(target, account)
     assert info.limits == {"cpu": 300, "mem": 5}  # 100 x 3 months; `limit` untouched
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=300,mem=5M"
+    assert cluster.account(account)["GrpTRESMins"] == "cpu=300,mem=5M"
     renewed = target.with_backend_id(account)
     renewed = type(renewed)(**{**_fields(renewed), "end_date": "2026-07-16"})  # 6 months + a day
     backend.apply_resource_limits(renewed)
-    assert slurm.account(account)["GrpTRESMins"] == "cpu=700,mem=5M"
+    assert cluster.account(account)["GrpTRESMins"] == "cpu=700,mem=5M"
 
 
 def _fields(struct):
     return {name: getattr(struct, name) for name in struct.__struct_fields__}
 
 
-def test_a_member_leaving_has_their_jobs_in_the_account_cancelled(slurm, make_backend, run_id):
+def test_a_member_leaving_has_their_jobs_in_the_account_cancelled(cluster, make_backend, run_id):
     backend = make_backend()
     target = resource()
     account = backend.resource_backend_id(target)
     backend.create_resource_with_id(target, account)
     leaver = f"l{run_id}"
-    slurm.ensure_unix_user(leaver)
+    cluster.ensure_unix_user(leaver)
     backend.add_users_to_resource(account, {leaver, "root"})
-    theirs = slurm.submit(account, leaver, seconds=300)
-    others = slurm.submit(account, "root", seconds=300)
-    slurm.wait_job(theirs, ("RUNNING", "PENDING"))
+    theirs = cluster.submit(account, leaver, seconds=300)
+    others = cluster.submit(account, "root", seconds=300)
+    cluster.wait_job(theirs, ("RUNNING", "PENDING"))
     assert backend.remove_users_from_resource(account, {leaver}) == [leaver]
-    assert slurm.job_state(theirs) == "CANCELLED"
-    assert slurm.job_state(others) in ("RUNNING", "PENDING")
-    slurm.run("scancel", others)
+    assert cluster.job_state(theirs) == "CANCELLED"
+    assert cluster.job_state(others) in ("RUNNING", "PENDING")
+    cluster.run("scancel", others)
 
 
-def test_per_user_limits_are_max_tres_mins_and_stale_ones_go(slurm, make_backend, run_id):
+def test_per_user_limits_are_max_tres_mins_and_stale_ones_go(cluster, make_backend, run_id):
     backend = make_backend()
     target = resource()
     account = backend.resource_backend_id(target)
@@ -245,14 +245,14 @@ def test_per_user_limits_are_max_tres_mins_and_stale_ones_go(slurm, make_backend
     user = f"m{run_id}"
     backend.add_user(account, user)
     backend.set_resource_user_limits(account, user, {"cpu": 50})
-    row = next(r for r in slurm.associations(account) if r["user"] == user)
+    row = next(r for r in cluster.associations(account) if r["user"] == user)
     assert (row["MaxTRESMins"], row["GrpTRESMins"]) == ("cpu=5", "")
     assert backend.get_resource_user_limits(account) == {user: {"cpu": 5}}
     backend.set_resource_user_limits(account, user, {})  # Waldur holds none any more
     assert backend.get_resource_user_limits(account) == {}
 
 
-def test_the_membership_cycle_reparents_moved_accounts(slurm, make_backend, run_id):
+def test_the_membership_cycle_reparents_moved_accounts(cluster, make_backend, run_id):
     backend = make_backend()
     target = resource()
     account = backend.resource_backend_id(target)
@@ -260,7 +260,7 @@ def test_the_membership_cycle_reparents_moved_accounts(slurm, make_backend, run_
     moved = target.with_backend_id(account)
     moved = type(moved)(**{**_fields(moved), "customer_slug": "lab", "customer_name": "Lab"})
     backend.sync_resource_project(moved)
-    assert slurm.account(f"p{run_id}_climate")["parent"] == f"c{run_id}_lab"
-    slurm.sacctmgr("modify", "account", "where", f"name={account}", "set", f"parent=c{run_id}_uni")
+    assert cluster.account(f"p{run_id}_climate")["parent"] == f"c{run_id}_lab"
+    cluster.sacctmgr("modify", "account", "where", f"name={account}", "set", f"parent=c{run_id}_uni")
     backend.sync_resource_project(moved)
-    assert slurm.account(account)["parent"] == f"p{run_id}_climate"
+    assert cluster.account(account)["parent"] == f"p{run_id}_climate"
