@@ -420,9 +420,13 @@ class SlurmRestClient(SlurmClient):
         partition (the given ones, else the default partition), `qos` its only QoS and default,
         fairshare the parent's: as in CLI mode."""
         chosen = sorted(partitions) or ([self.partition] if self.partition else [])
+        accounts = [naming.account(resource_id)]
+        if default_account and naming.account(default_account) != accounts[0]:
+            # sacctmgr gives the user an association with their default account too.
+            accounts.append(naming.account(default_account))
         condition: dict[str, Any] = {
             "users": [naming.user(username)],
-            "accounts": [naming.account(resource_id)],
+            "accounts": accounts,
             "clusters": [self.cluster_name],
         }
         if chosen:

@@ -102,11 +102,12 @@ def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
     config.write_text(yaml.safe_dump(document))
     checked = validate(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    settings.update(execution_mode="rest")
+    settings.update(check_backend_id_uniqueness=True)
     config.write_text(yaml.safe_dump(document))
     refused = validate(config)
     assert refused.returncode == 2
     output = refused.stdout + refused.stderr
     assert (
-        'offerings[0].backend_settings.execution_mode: "rest" is not supported by this agent yet'
+        "offerings[0].backend_settings.check_backend_id_uniqueness: true is not supported by "
+        "this agent yet"
     ) in output

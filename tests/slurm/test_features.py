@@ -261,6 +261,8 @@ def test_the_membership_cycle_reparents_moved_accounts(cluster, make_backend, ru
     moved = type(moved)(**{**_fields(moved), "customer_slug": "lab", "customer_name": "Lab"})
     backend.sync_resource_project(moved)
     assert cluster.account(f"p{run_id}_climate")["parent"] == f"c{run_id}_lab"
-    cluster.sacctmgr("modify", "account", "where", f"name={account}", "set", f"parent=c{run_id}_uni")
+    cluster.sacctmgr(
+        "modify", "account", "where", f"name={account}", "set", f"parent=c{run_id}_uni"
+    )
     backend.sync_resource_project(moved)
     assert cluster.account(account)["parent"] == f"p{run_id}_climate"

@@ -174,3 +174,26 @@ def test_ldap_settings_are_upstreams_and_refused_without_ldap3(monkeypatch, dire
     )
     with pytest.raises(msgspec.ValidationError, match=r"ldap needs the ldap3 package"):
         msgspec.convert({"ldap": directory}, SlurmSettings)
+
+
+def test_a_project_directory_s_lustre_quota_is_numbered_as_the_ldap_group(
+    quotafs, ldap, units, directory, make_backend, run_id
+):
+    """As upstream: the gid of the allocation's group in the directory, not the system's."""
+    base = quotafs.mount / f"projects-{run_id}"
+    backend = make_backend(
+        ldap=directory,
+        project_directory={
+            "enabled": True,
+            "base_path": str(base),
+            "set_acl": False,
+            "lustre_quota": {"mount_point": str(quotafs.mount), "block_hardlimit": 1048576},
+        },
+    )
+    target = resource()
+    account = backend.resource_backend_id(target)
+    backend.create_resource_with_id(target, account)
+    gid = ldap.group(account, units["groups_ou"])["gidNumber"][0]
+    lfs = quotafs.state("lfs-quotas.json")
+    assert lfs["project"][str(quotafs.mount)][gid] == {"block_hard": "1048576"}
+    assert lfs["directories"][str(base / account)] == int(gid)
