@@ -39,7 +39,7 @@ def test_tree_names_limits_and_collisions(cluster, make_backend, run_id):
     # The account records the resource it was made for: that resource finds it its own (a
     # restart before Waldur heard of it), any other with the same slug finds it taken, even in
     # the same project, and is offered the next names.
-    assert slurm.sacctmgr("show", "account", account, "format=Organization") == [
+    assert cluster.sacctmgr("show", "account", account, "format=Organization") == [
         [f"waldur-resource-{target.uuid}"]
     ]
     assert backend.claim(target, account) == "ours"
@@ -49,7 +49,7 @@ def test_tree_names_limits_and_collisions(cluster, make_backend, run_id):
     assert backend.claim(namesake, account) == "theirs"
     assert backend.backend_id_candidates(namesake)[:2] == [account, f"{account}-2"]
     assert backend.claim(namesake, f"{account}-2") == "free"
-    slurm.sacctmgr("add", "account", f"{account}-3", "parent=root")  # by hand: no owner record
+    cluster.sacctmgr("add", "account", f"{account}-3", "parent=root")  # by hand: no owner record
     assert backend.claim(namesake, f"{account}-3") == "unrecorded"
     # slurmdbd tells accounts apart by their first 42 characters: a long name is taken when an
     # account shares them, and numbered names put the number before that.
