@@ -102,12 +102,12 @@ def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
     config.write_text(yaml.safe_dump(document))
     checked = validate(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    settings.update(check_backend_id_uniqueness=True)
+    # The one upstream SLURM setting this agent does not have: an LDAP welcome message.
+    directory = {"uri": "ldap://ldap", "bind_dn": "cn=a", "bind_password": "x", "base_dn": "dc=x"}
+    settings.update(ldap={**directory, "welcome_email": {"smtp_host": "mail.example.org"}})
     config.write_text(yaml.safe_dump(document))
     refused = validate(config)
     assert refused.returncode == 2
     output = refused.stdout + refused.stderr
-    assert (
-        "offerings[0].backend_settings.check_backend_id_uniqueness: true is not supported by "
-        "this agent yet"
-    ) in output
+    assert "offerings[0].backend_settings.ldap.welcome_email: " in output
+    assert "is not supported by this agent yet" in output
