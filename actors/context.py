@@ -30,6 +30,7 @@ class OfferingContext:
     modes: frozenset[str]
     version: str = "unknown"
     stopping: threading.Event = field(default_factory=threading.Event)
+    log_shipper: Any = None  # ref of the process's LogShipper while `log_shipping` is on
 
     @property
     def events(self) -> bool:

@@ -17,6 +17,7 @@ from waldur_site_agent_actors.actors.backend import BackendActor
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.membership import MembershipActor
 from waldur_site_agent_actors.actors.orders import OrderActor
+from waldur_site_agent_actors.actors.presence import PresenceActor
 from waldur_site_agent_actors.actors.status import ModeStatus
 from waldur_site_agent_actors.actors.stomp import StompActor, UnifiedQueueUnsupported, object_types
 from waldur_site_agent_actors.actors.target_events import TargetEventsActor
@@ -45,6 +46,7 @@ class OfferingActor(pykka.ThreadingActor):
         self.generation = generation
         self.backend: pykka.ActorRef[BackendActor] | None = None
         self.children: dict[str, pykka.ActorRef[Any]] = {}
+        self.presence_ref: pykka.ActorRef[PresenceActor] | None = None
         self.timers: list[int] = []
         self.status: dict[str, ModeStatus] = {}
         self.dead = False
@@ -88,8 +90,9 @@ class OfferingActor(pykka.ThreadingActor):
                 "membership_sync": m.MembershipTick(),
             }[mode]
             self.timers.append(context.timer.every(child, tick, period, first=0.0))
+        self.presence_ref = PresenceActor.start(context, me)
         if context.events and object_types(context):
-            self.children["event_process"] = StompActor.start(context, me)
+            self.children["event_process"] = StompActor.start(context, me, presence=self.presence)
         if "order_process" in self.children:
             caps = backend.capabilities("order").get(timeout=context.root.command_timeout_seconds)
             if caps["target_events"] or caps["target_poll_seconds"]:
@@ -98,18 +101,26 @@ class OfferingActor(pykka.ThreadingActor):
         if not self.children:
             self.log.warning("no mode enabled for this offering")
 
+    @property
+    def presence(self) -> Any:
+        """The identity registered in Waldur, which the event queues are registered under."""
+        assert self.presence_ref is not None, "started"
+        return self.presence_ref.proxy()
+
     def _fall_back_to_subscriptions(self) -> None:
         """An older Waldur: one subscription, queue and connection per object type."""
         self.children.pop("event_process").stop(block=False)
         for kind in object_types(self.context):
             self.children[f"event_process:{kind}"] = StompActor.start(
-                self.context, self.actor_ref, kind
+                self.context, self.actor_ref, kind, presence=self.presence
             )
 
     def on_stop(self) -> None:
         self.context.timer.cancel_all(self.timers)
         for child in reversed(list(self.children.values())):
             child.stop(block=True, timeout=60)
+        if self.presence_ref is not None:
+            self.presence_ref.stop(block=True, timeout=60)
         if self.backend is not None:
             # The backend actor finishes the call in flight before it stops.
             self.backend.stop(block=True, timeout=self.context.root.command_timeout_seconds + 5)

@@ -133,11 +133,17 @@ def accept_any_bytes(connection: Any) -> None:
 
 class StompActor(pykka.ThreadingActor):
     def __init__(
-        self, context: OfferingContext, parent: pykka.ActorRef[Any], object_type: str | None = None
+        self,
+        context: OfferingContext,
+        parent: pykka.ActorRef[Any],
+        object_type: str | None = None,
+        *,
+        presence: Any = None,
     ) -> None:
         super().__init__()
         self.context = context
         self.parent = parent
+        self.presence = presence  # the PresenceActor's proxy: the agent identity (Waldur's queues)
         self.legacy_type = object_type  # None: the unified queue for all types
         self.connection: Any = None
         self.generation = 0
@@ -169,7 +175,7 @@ class StompActor(pykka.ThreadingActor):
 
     def _register(self) -> Registration | None:
         waldur, offering = self.context.waldur, self.context.offering
-        identity = waldur.agents.ensure_identity(self.context.uuid, self.context.version, []).get()
+        identity = self.presence.identity().get()
         if self.legacy_type is None:
             queue = waldur.agents.register_queue(identity.uuid, object_types(self.context)).get()
             if queue is None:

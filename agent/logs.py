@@ -10,13 +10,19 @@ import logging
 import os
 import sys
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from waldur_site_agent_actors.config.secrets import SecretFilter
+
+if TYPE_CHECKING:
+    from waldur_site_agent_actors.actors.log_shipping import LogBuffer
+    from waldur_site_agent_actors.config.model import LogShipping
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(offering)s]: %(message)s"
 JOURNAL_FORMAT = "<%(priority)d>%(levelname)s %(name)s [%(offering)s]: %(message)s"
 _filter = SecretFilter()
+_kept: list[logging.Handler] = []
+_shipping: LogBuffer | None = None
 
 
 def priority(level: int) -> int:
@@ -60,8 +66,13 @@ def is_journal(stream: IO[str]) -> bool:
 
 
 def setup(
-    level: str = "INFO", secrets: Iterable[str] = (), stream: IO[str] | None = None
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    stream: IO[str] | None = None,
+    shipping: LogShipping | None = None,
 ) -> SecretFilter:
+    """Replace the root logger's handlers: the line on stderr, the log shipping buffer when
+    `shipping` is on, and the handlers `keep()` was given (which survive a reload)."""
     target = stream or sys.stderr
     handler = logging.StreamHandler(target)
     handler.setFormatter(OneLineFormatter(JOURNAL_FORMAT if is_journal(target) else FORMAT))
@@ -71,6 +82,10 @@ def setup(
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    if shipping is not None and shipping.enabled:
+        root.addHandler(_shipping_handler(shipping))
+    for kept in _kept:
+        root.addHandler(kept)
     root.setLevel(level.upper())
     for noisy in ("urllib3", "stomp.py", "pykka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
@@ -81,3 +96,32 @@ def mask(text: str) -> str:
     """`text` with every secret the logs mask masked: for what leaves the process otherwise
     (the status file, systemd's STATUS=)."""
     return _filter.mask(text)
+
+
+def keep(handler: logging.Handler) -> None:
+    """Attach a handler of another concern (error tracking) that every `setup` keeps, masked
+    like the rest."""
+    handler.addFilter(_filter)
+    _kept.append(handler)
+    logging.getLogger().addHandler(handler)
+
+
+def shipping_buffer() -> LogBuffer | None:
+    """The buffer of lines waiting to be shipped to Waldur; None while shipping is off."""
+    return _shipping
+
+
+def _shipping_handler(shipping: LogShipping) -> logging.Handler:
+    """Imported only when shipping is on; a reload keeps the lines already buffered."""
+    from waldur_site_agent_actors.actors.log_shipping import BufferingHandler, LogBuffer
+
+    global _shipping
+    size = shipping.buffer_size_mb * 1024 * 1024
+    if _shipping is None or _shipping.max_bytes != size:
+        buffer = LogBuffer(size)
+        if _shipping is not None:
+            buffer.give_back(_shipping.take())
+        _shipping = buffer
+    handler = BufferingHandler(_shipping, shipping.log_level)
+    handler.addFilter(_filter)
+    return handler

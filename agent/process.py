@@ -10,7 +10,11 @@ from waldur_site_agent_actors.config import AgentConfig
 from waldur_site_agent_actors.config.secrets import secret_values
 
 
-def prepare(config: AgentConfig) -> None:
-    logs.setup(config.log_level, secret_values(config))
+def prepare(config: AgentConfig, ship_logs: bool = False) -> None:
+    """`ship_logs`: the long-running service buffers lines for `log_shipping`; one-shot
+    commands, as upstream's, ship nothing."""
+    logs.setup(
+        config.log_level, secret_values(config), shipping=config.log_shipping if ship_logs else None
+    )
     # Plugins that keep local files (the demo backend) find the agent's state directory here.
     os.environ.setdefault(STATE_DIR_VARIABLE, config.state_dir)

@@ -17,6 +17,7 @@ import pykka
 import pykka.debug
 
 from waldur_site_agent_actors.actors.context import ROLES, OfferingContext
+from waldur_site_agent_actors.actors.log_shipping import LogShipper
 from waldur_site_agent_actors.actors.offering import OfferingActor
 from waldur_site_agent_actors.actors.status import AgentStatus, ReloadResult
 from waldur_site_agent_actors.actors.stomp import object_types
@@ -54,6 +55,7 @@ class Service:
         self.timer = Timer()
         self.pool = WaldurPool(config.global_proxy, f"waldur-site-agent/{version()}", self.stopping)
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
+        self.shipper: pykka.ActorRef[LogShipper] | None = None
 
     def context(self, offering: Offering, waldur: Any = None) -> OfferingContext:
         return OfferingContext(
@@ -64,6 +66,7 @@ class Service:
             modes=self.modes,
             version=version(),
             stopping=self.stopping,
+            log_shipper=self.shipper,
         )
 
     def start_offering(
@@ -91,6 +94,7 @@ class Service:
         signal.signal(signal.SIGINT, lambda *_: self.on_signal(self.stopping))
         signal.signal(signal.SIGHUP, lambda *_: self.on_signal(self.reload_requested))
         signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
+        self.start_shipper()
         self.supervisor = Supervisor.start(self.config, self.start_offering, self.timer)
         log.info(
             "agent %s started: %d offering(s), modes %s",
@@ -143,8 +147,14 @@ class Service:
             errors = "; ".join(exc.errors)
             log.error("reload refused, the running config stays: %s", errors)
             return False, f"refused, the running config stays: {errors}"
+        shipping_changed = loaded.config.log_shipping != self.config.log_shipping
         self.config = loaded.config
-        logs.setup(loaded.config.log_level, secret_values(loaded.config))
+        logs.setup(
+            loaded.config.log_level, secret_values(loaded.config), shipping=loaded.config.log_shipping
+        )
+        if shipping_changed:  # every offering restarts too, and registers with the new shipper
+            self.stop_shipper(STOP_TIMEOUT)
+            self.start_shipper()
         assert self.supervisor is not None
         pending = self.supervisor.proxy().reload(loaded.config)
         deadline = time.monotonic() + RELOAD_TIMEOUT
@@ -157,6 +167,27 @@ class Service:
                     return True, "accepted; offerings still restarting"
             else:
                 return True, "accepted; restarted: " + (", ".join(restarted) or "none")
+
+    def start_shipper(self) -> None:
+        """Log shipping's actor, while `log_shipping` is on (logs.setup buffers the lines)."""
+        buffer = logs.shipping_buffer()
+        if buffer is None or not self.config.log_shipping.enabled:
+            return
+        self.shipper = LogShipper.start(
+            buffer,
+            float(self.config.log_shipping.ship_interval_seconds),
+            self.timer,
+            self.config.global_proxy,
+            f"waldur-site-agent/{version()}",
+            self.stopping,
+        )
+
+    def stop_shipper(self, timeout: float) -> None:
+        """Ships what is left (one try per batch while stopping)."""
+        if self.shipper is not None:
+            with contextlib.suppress(pykka.Timeout):
+                self.shipper.stop(block=True, timeout=timeout)
+            self.shipper = None
 
     def write_status(self) -> bool:
         assert self.supervisor is not None
@@ -195,6 +226,7 @@ class Service:
             with contextlib.suppress(pykka.Timeout):
                 self.supervisor.stop(block=True, timeout=STOP_TIMEOUT)
         self.remove_status()
+        self.stop_shipper(max(STOP_GRACE, deadline - time.monotonic()))
         self.pool.stop()
         self.timer.stop()
         busy = stop_all(max(deadline, time.monotonic() + STOP_GRACE))
@@ -239,7 +271,7 @@ def stop_all(deadline: float) -> str:
 def run_service(
     config: AgentConfig, modes: Sequence[str] | None = None, config_path: str | None = None
 ) -> int:
-    process.prepare(config)
+    process.prepare(config, ship_logs=True)
     # A hung agent that systemd's watchdog aborts (SIGABRT) shows every thread's stack first.
     faulthandler.enable()
     chosen = frozenset(modes or MODES)

@@ -133,7 +133,9 @@ KEYS: dict[str, dict[str, Status]] = {
             off=(2,),
         ),
         "expose_backend_error_details": untested("actors/orders.py (_fail)"),
-        "log_shipping.enabled": refused("agent logs are not shipped to Waldur yet"),
+        "log_shipping.enabled": works(
+            "tests/e2e/test_presence.py::test_log_lines_reach_waldur_under_the_identity"
+        ),
         "log_shipping.ship_interval_seconds": with_("log_shipping.enabled"),
         "log_shipping.buffer_size_mb": with_("log_shipping.enabled"),
         "log_shipping.log_level": with_("log_shipping.enabled"),

@@ -1,17 +1,24 @@
-"""The agent registry (identity, services, processors) and event queue registration."""
+"""The agent registry (identity, services, processors), health checks, shipped logs and event
+queue registration."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
 
 from waldur_site_agent_actors.actors.waldur.client import WaldurClient, WaldurError
 from waldur_site_agent_actors.actors.waldur.models import (
     EventSubscription,
     Identity,
+    Processor,
     Service,
     SubscriptionQueue,
     UnifiedQueue,
 )
+
+HEALTH_OFFERING_FIELDS = ["components", "customer_uuid", "partitions", "plugin_options"]
 
 
 class Agents:
@@ -51,6 +58,44 @@ class Agents:
             Service,
             retry=True,
         )
+
+    def register_processor(
+        self, service_uuid: str, name: str, backend_type: str, backend_version: str
+    ) -> Processor | None:
+        return self.client.post(
+            f"marketplace-site-agent-services/{service_uuid}/register_processor/",
+            {"name": name, "backend_type": backend_type, "backend_version": backend_version},
+            Processor,
+            retry=True,
+        )
+
+    def health_check(self, offering_uuid: str, user_agent: str) -> None:
+        """The calls upstream's event process makes for each offering every 30 minutes (what
+        building its order processor fetches, then the offering's orders), under its own
+        User-Agent: Waldur sees the agent alive when no event has needed it for a while."""
+        headers = {"User-Agent": user_agent}
+        self.client.request("GET", "users/me/", headers=headers)
+        response = self.client.request(
+            "GET",
+            f"marketplace-provider-offerings/{offering_uuid}/",
+            params={"field": HEALTH_OFFERING_FIELDS},
+            headers=headers,
+        )
+        customer = msgspec.json.decode(response.content, type=dict[str, Any]).get("customer_uuid")
+        self.client.request(
+            "GET",
+            "marketplace-service-providers/",
+            params={"customer_uuid": customer, "field": ["uuid"]},
+            headers=headers,
+        )
+        self.client.request(
+            "GET", "marketplace-orders/", params={"offering_uuid": offering_uuid}, headers=headers
+        )
+
+    def ship_logs(self, entries: list[dict[str, Any]]) -> None:
+        """One batch of log entries (`agent_identity_uuid`, `timestamp`, `level`, `message`,
+        `module`); sent once: the shipper decides about retries."""
+        self.client.post("marketplace-site-agent-logs/", entries)
 
     def register_queue(self, identity_uuid: str, object_types: list[str]) -> UnifiedQueue | None:
         """The unified queue of newer servers; None when this Waldur does not have it."""

@@ -151,11 +151,13 @@ class WaldurClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         retry: bool | None = None,
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """Send one request; transient failures are retried when the call is safe to replay.
 
         GET/PUT/DELETE are replayed by default; a POST only when the caller says `retry=True`
         (provider actions whose replay is harmless, like `set_state_done` or `set_usage`).
+        `headers` are added to this request's (a User-Agent naming the mode, say).
         """
         replay = retry if retry is not None else method in ("GET", "PUT", "DELETE", "HEAD")
         attempts = self.max_attempts if replay else 1
@@ -170,7 +172,7 @@ class WaldurClient:
                     params=params,
                     json=json,
                     timeout=self.timeout,
-                    headers={"Authorization": self.authorization()},
+                    headers={**(headers or {}), "Authorization": self.authorization()},
                     # Per request: requests lets REQUESTS_CA_BUNDLE override the session's
                     # `verify`, which would turn `verify_ssl: false` silently back on.
                     verify=self.session.verify,

@@ -210,6 +210,11 @@ class Service(Model, frozen=True):
     name: str = ""
 
 
+class Processor(Model, frozen=True):
+    uuid: str
+    name: str = ""
+
+
 class EventSubscription(Model, frozen=True):
     uuid: str
     user_uuid: str

@@ -1,17 +1,29 @@
-"""The agent registry: identities, their services and processors; log shipping and the
-periodic-limits command results the agent reports."""
+"""The agent registry: identities, their services and processors; the agent's shipped logs, the
+integration status its requests leave, and the periodic-limits command results it reports."""
 
 from __future__ import annotations
+
+import re
 
 from waldur_site_agent_actors.simulators.waldur import access
 from waldur_site_agent_actors.simulators.waldur.errors import ApiError, invalid
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import choices, paginate, uuids
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
-from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
 from waldur_site_agent_actors.simulators.waldur.render import complete
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_uuid
 
 MAX_LOGS = 1000
+LEVELS = ("CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING")
+AGENT_TYPES = {
+    "order_process": "Order processing",
+    "report": "Usage reporting",
+    "membership_sync": "Resource sync",
+    "event_process": "Event processing",
+}
+"""The agent type Waldur files a request under, by the mode in the agent's User-Agent
+(`waldur-site-agent-<mode>/<version>`)."""
+AGENT_USER_AGENT = re.compile(r"^waldur-site-agent-(\w+)/")
 
 
 def processor_body(req: Request, p: Obj, nested: bool = False) -> Obj:
@@ -199,27 +211,141 @@ def list_processors(req: Request) -> Response:
 
 
 def ship_logs(req: Request) -> Response:
+    """`SiteAgentLogCreateRequest` many: every entry is checked, errors listed per entry."""
     entries = req.json()
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ApiError(400, ["Expected a list of log entries."])
+    if not isinstance(entries, list):
+        kind = type(entries).__name__
+        raise ApiError(
+            400, {"non_field_errors": [f'Expected a list of items but got type "{kind}".']}
+        )
+    errors = [_log_entry_errors(req, entry) for entry in entries]
+    if any(errors):
+        raise ApiError(400, errors)
     table = req.state.tables["agent_logs"]
-    rows = [req.state.put("agent_logs", {"entry": entry}) for entry in entries]
+    rows = [
+        req.state.put(
+            "agent_logs",
+            {
+                "identity": parse_uuid(entry["agent_identity_uuid"]),
+                **{k: entry[k] for k in ("timestamp", "level", "message", "module")},
+            },
+        )
+        for entry in entries
+    ]
     for uuid in list(table)[: max(0, len(table) - MAX_LOGS)]:
         req.state.remove("agent_logs", uuid)
     return created([log_body(req, row) for row in rows])
 
 
-def log_body(req: Request, row: Obj) -> Obj:
-    entry = row["entry"]
-    body = {k: entry[k] for k in ("timestamp", "level", "message", "module") if k in entry}
+def _log_entry_errors(req: Request, entry: object) -> Obj:
+    if not isinstance(entry, dict):
+        kind = type(entry).__name__
+        return {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+    errors: Obj = {}
+    for key in ("agent_identity_uuid", "timestamp", "level", "message", "module"):
+        if entry.get(key) is None:
+            errors[key] = ["This field is required."]
     identity = req.state.get("identities", parse_uuid(entry.get("agent_identity_uuid")))
-    if identity:
-        body.update(
-            offering=req.url("marketplace-provider-offerings", identity["offering"]),
-            offering_uuid=identity["offering"],
-            agent_identity_uuid=identity["uuid"],
+    if "agent_identity_uuid" not in errors and (
+        identity is None or not _visible_identity(req.state, req.me, identity)
+    ):
+        errors["agent_identity_uuid"] = ["Agent identity not found."]
+    timestamp = entry.get("timestamp")
+    if timestamp is not None and (
+        isinstance(timestamp, bool) or not isinstance(timestamp, int | float)
+    ):
+        errors["timestamp"] = ["A valid number is required."]
+    level = entry.get("level")
+    if level is not None and level not in LEVELS:
+        errors["level"] = [f'"{level}" is not a valid choice.']
+    for key in ("message", "module"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            errors[key] = ["Not a valid string."]
+    return errors
+
+
+def list_logs(req: Request) -> Response:
+    identities = uuids(req, "agent_identity_uuid")
+    offerings = uuids(req, "offering_uuid")
+    levels = choices(req, "level", LEVELS)
+    found = []
+    for row in req.state.all("agent_logs"):
+        identity = req.state.get("identities", row["identity"])
+        if (
+            identity is not None
+            and _visible_identity(req.state, req.me, identity)
+            and (identities is None or identity["uuid"] in identities)
+            and (offerings is None or identity["offering"] in offerings)
+            and (levels is None or row["level"] in levels)
+        ):
+            found.append(row)
+    return paginate(req, found, lambda row: log_body(req, row))
+
+
+def log_body(req: Request, row: Obj) -> Obj:
+    identity = req.state.get("identities", row["identity"]) or {}
+    return complete(
+        "SiteAgentLog",
+        {
+            "uuid": row["uuid"],
+            "offering": req.url("marketplace-provider-offerings", identity.get("offering", "")),
+            "offering_uuid": identity.get("offering"),
+            "agent_identity_uuid": row["identity"],
+            **{k: row[k] for k in ("timestamp", "level", "message", "module")},
+            "created": row["created"],
+        },
+    )
+
+
+def note_agent_request(req: Request, status: int) -> None:
+    """Waldur's integration status: the last time an agent of each type asked about an
+    offering (its orders, or the offering itself), by the mode in its User-Agent."""
+    found = AGENT_USER_AGENT.match(req.user_agent)
+    agent_type = AGENT_TYPES.get(found.group(1)) if found else None
+    if agent_type is None or req.method != "GET" or status >= 400:
+        return
+    if req.template == "GET /api/marketplace-provider-offerings/{uuid}/":
+        named = req.args[0]
+    elif req.template == "GET /api/marketplace-orders/":
+        named = req.param("offering_uuid") or ""
+    else:
+        return
+    offering = req.state.get("offerings", parse_uuid(named))
+    if offering is None:
+        return
+    row = req.state.first("integration_statuses", offering=offering["uuid"], agent_type=agent_type)
+    row = row or {"offering": offering["uuid"], "agent_type": agent_type}
+    row["last_request_timestamp"] = req.state.timestamp()
+    req.state.put("integration_statuses", row)
+
+
+def list_integration_statuses(req: Request) -> Response:
+    offerings = uuids(req, "offering_uuid")
+    types = choices(req, "agent_type", AGENT_TYPES.values())
+    found = [
+        row
+        for row in req.state.all("integration_statuses")
+        if (offerings is None or row["offering"] in offerings)
+        and (types is None or row["agent_type"] in types)
+        and access.manages_offering(
+            req.state, req.me, req.state.get("offerings", row["offering"]) or {}
         )
-    return complete("SiteAgentLog", {"uuid": row["uuid"], **body, "created": row["created"]})
+    ]
+    return paginate(req, found, lambda row: integration_status_body(req, row))
+
+
+def integration_status_body(req: Request, row: Obj) -> Obj:
+    """The simulator knows of no disconnection: an agent it heard from is `Active`."""
+    return complete(
+        "IntegrationStatusDetails",
+        {
+            "agent_type": row["agent_type"],
+            "status": "Active",
+            "last_request_timestamp": row["last_request_timestamp"],
+            "offering": req.url("marketplace-provider-offerings", row["offering"]),
+            "url": req.url("marketplace-integration-statuses", row["uuid"]),
+        },
+    )
 
 
 def report_command_result(req: Request) -> Response:
@@ -253,6 +379,8 @@ def register(router: Router) -> None:
     )
     router.add("GET", "/api/marketplace-site-agent-processors/", list_processors)
     router.add("POST", "/api/marketplace-site-agent-logs/", ship_logs)
+    router.add("GET", "/api/marketplace-site-agent-logs/", list_logs)
+    router.add("GET", "/api/marketplace-integration-statuses/", list_integration_statuses)
     router.add(
         "POST",
         "/api/marketplace-slurm-periodic-usage-policies/{uuid}/report-command-result/",

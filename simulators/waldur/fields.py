@@ -291,6 +291,12 @@ EMPTY: dict[str, dict[str, Any]] = {
         "last_request_timestamp": None,
         "service_name": "",
     },
+    "IntegrationStatusDetails": {
+        "status": "",
+        "last_request_timestamp": None,
+        "offering": "",
+        "url": "",
+    },
     "IssueReference": {
         "key": "",
         "uuid": "",

@@ -39,6 +39,7 @@ class Request:
     args: list[str] = field(default_factory=list)
     user: Obj | None = None
     template: str = ""
+    user_agent: str = ""
 
     def param(self, name: str) -> str | None:
         """The last value of a query parameter; an empty value counts as absent (django-filter)."""

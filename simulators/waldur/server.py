@@ -154,6 +154,7 @@ class Handler(simulator_http.Handler):
             app.state,
             args,
             template=key,
+            user_agent=self.headers.get("User-Agent") or "",
         )
         response = self.handle_api(app, req, route, allowed)
         self.send_json(response, method, rewrite)
@@ -172,7 +173,9 @@ class Handler(simulator_http.Handler):
                 )
             with app.state.lock:
                 try:
-                    return route.handler(req)
+                    response = route.handler(req)
+                    agents.note_agent_request(req, response.status)
+                    return response
                 finally:
                     app.state.commit()
         except ApiError as exc:

@@ -47,6 +47,7 @@ TABLES = (
     "backend_resources",
     "api_keys",
     "agent_logs",
+    "integration_statuses",
     "oidc_clients",
 )
 

@@ -501,6 +501,28 @@ def test_agent_registry_and_event_queues(sim, provider, info, staff):
         201,
     )
     assert (logs[0]["offering_uuid"], logs[0]["message"]) == (offering, "started")
+    listed = parse(
+        m.SiteAgentLog,
+        provider.get("marketplace-site-agent-logs/", agent_identity_uuid=identity["uuid"]),
+    )
+    assert [row["uuid"] for row in listed] == [logs[0]["uuid"]]
+    bad = provider.post(
+        "marketplace-site-agent-logs/",
+        [
+            {**entry, "agent_identity_uuid": identity["uuid"]},
+            {**entry, "agent_identity_uuid": "f" * 32, "level": "LOUD"},
+        ],
+    )
+    assert bad.status_code == 400
+    assert bad.json()[0] == {} and set(bad.json()[1]) == {"agent_identity_uuid", "level"}
+    assert len(provider.get("marketplace-site-agent-logs/").json()) == 1, "nothing of a bad batch"
+    provider.session.headers["User-Agent"] = "waldur-site-agent-event_process/1.0.7"
+    provider.get("marketplace-orders/", offering_uuid=offering)
+    statuses = parse(
+        m.IntegrationStatusDetails,
+        provider.get("marketplace-integration-statuses/", offering_uuid=offering),
+    )
+    assert [(s["agent_type"], s["status"]) for s in statuses] == [("Event processing", "Active")]
     subscription = parse(
         m.EventSubscription,
         provider.post(base + "register_event_subscription/", {"observable_object_type": "order"}),

@@ -1,0 +1,210 @@
+"""What the agent tells Waldur about itself, per offering: who it is and what runs.
+
+Once per start of the offering (not per cycle): the agent identity `agent-<offering uuid>` with
+the version and the installed plugin distributions, then one service per running mode with the
+processors (plugins) it runs, under the names upstream's processes register. With event
+processing, every 30 minutes the calls upstream's event process makes as a health check, so
+Waldur sees an agent alive while no event needed it. The identity is also what the event queue
+and log shipping are registered under: the STOMP actor asks for it here.
+
+Registration failing (Waldur down, a token without rights) never stops the offering: it is tried
+again later, 5 s doubling to 10 minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from functools import cache
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.events import MEMBERSHIP_TYPES, ORDER_TYPES
+from waldur_site_agent_actors.actors.log_shipping import IdentityRegistered
+from waldur_site_agent_actors.actors.stomp import object_types
+from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.actors.waldur.models import Identity
+from waldur_site_agent_actors.config import plugins
+
+log = logging.getLogger("actors.presence")
+
+HEALTH_CHECK_SECONDS = 30 * 60.0
+RETRY_INITIAL, RETRY_MAX = 5.0, 600.0
+PROCESSOR_OF_ROLE = {
+    "order": "OfferingOrderProcessor",
+    "membership": "OfferingMembershipProcessor",
+    "report": "OfferingReportProcessor",
+}
+"""Upstream's processor class per role: the name Waldur lists a service's processors by."""
+
+
+class RegisterDue(m.Message, frozen=True):
+    """Time to (try to) register the identity and the services."""
+
+
+class HealthCheckDue(m.Message, frozen=True):
+    """Time for the periodic health check."""
+
+
+@dataclass(frozen=True)
+class PlannedService:
+    name: str
+    mode: str
+    roles: tuple[str, ...]
+    """Backend roles whose processors run in it."""
+
+
+def planned_services(context: OfferingContext) -> list[PlannedService]:
+    """The services this offering runs, named as upstream's processes name theirs: a polling
+    mode by its name; with events, `initial-offering-process` for the sweeps of orders and
+    memberships, and `event_process-<object type>` for each type the queue receives."""
+    offering = context.offering
+    order = bool(context.runs("order_process") and offering.backend_for("order"))
+    membership = bool(context.runs("membership_sync") and offering.backend_for("membership"))
+    membership_events = membership and context.events and offering.membership_on_stomp
+    planned = []
+    if order and not context.events:
+        planned.append(PlannedService("order_process", "order_process", ("order",)))
+    if "report" in context.modes and offering.backend_for("report"):
+        planned.append(PlannedService("report", "report", ("report",)))
+    if membership and not membership_events:
+        planned.append(PlannedService("membership_sync", "membership_sync", ("membership",)))
+    if context.events and (order or membership_events):
+        roles = ("order",) * order + ("membership",) * membership_events
+        planned.append(PlannedService("initial-offering-process", "event_process", roles))
+        for kind in object_types(context):
+            role = "order" if kind in ORDER_TYPES else "membership"
+            if kind in ORDER_TYPES or kind in MEMBERSHIP_TYPES:
+                planned.append(PlannedService(f"event_process-{kind}", "event_process", (role,)))
+    return planned
+
+
+@cache
+def dependencies() -> tuple[tuple[str, str], ...]:
+    """(distribution, version) of every installed backend and username plugin, read from
+    package metadata without importing them."""
+    found: dict[str, str] = {}
+    for group in (plugins.BACKENDS, plugins.USERNAME_BACKENDS):
+        for point in plugins.installed(group).values():
+            if point.dist is not None:
+                found[point.dist.name] = point.dist.version
+    return tuple(sorted(found.items()))
+
+
+def processor_backend(name: str) -> tuple[str, str]:
+    """`<module>.<Class>` of the plugin registered as `name`, and its distribution's version."""
+    point = plugins.find(plugins.BACKENDS, name)
+    if point is None:
+        return name, "unknown"
+    module, _, attribute = point.value.partition(":")
+    return f"{module}.{attribute}", point.dist.version if point.dist else "unknown"
+
+
+class PresenceActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        context: OfferingContext,
+        parent: pykka.ActorRef[Any],
+        health_every: float = HEALTH_CHECK_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.context = context
+        self.parent = parent
+        self.health_every = health_every
+        self.identity_found: Identity | None = None
+        self.services_registered = False
+        self.failures = 0
+        self.timers: list[int] = []
+        self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
+
+    def on_start(self) -> None:
+        self.actor_ref.tell(RegisterDue())
+        if "event_process" in self.context.modes:
+            self.timers.append(
+                self.context.timer.every(self.actor_ref, HealthCheckDue(), self.health_every)
+            )
+
+    def on_stop(self) -> None:
+        self.context.timer.cancel_all(self.timers)
+
+    def on_failure(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        name = exc_type.__name__ if exc_type else "?"
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.parent.tell(m.ChildDied(name="presence", error=f"{name}: {exc}"))
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, RegisterDue):
+            self._register()
+        elif isinstance(message, HealthCheckDue):
+            self._health_check()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def identity(self) -> Identity:
+        """The offering's agent identity, registered on first need; raises what Waldur said."""
+        if self.identity_found is None:
+            waldur = self.context.waldur
+            versions = [{"package": p, "version": v} for p, v in dependencies()]
+            found = waldur.agents.ensure_identity(
+                self.context.uuid, self.context.version, versions
+            ).get()
+            self.identity_found = found
+            self.log.info("registered as agent identity %s", found.uuid)
+            if self.context.log_shipper is not None:
+                self.context.log_shipper.tell(
+                    IdentityRegistered(offering=self.context.offering, identity_uuid=found.uuid)
+                )
+        return self.identity_found
+
+    def _register(self) -> None:
+        try:
+            identity = self.identity()
+            if not self.services_registered:
+                self._register_services(identity)
+                self.services_registered = True
+        except WaldurError as exc:
+            if exc.status in (404, 405):
+                self.log.info("this Waldur has no agent registry (%s): not registered", exc)
+                return
+            self._retry_later(exc)
+        except WaldurUnreachable as exc:
+            self._retry_later(exc)
+
+    def _register_services(self, identity: Identity) -> None:
+        agents, offering = self.context.waldur.agents, self.context.offering
+        names = []
+        for planned in planned_services(self.context):
+            service = agents.register_service(identity.uuid, planned.name, planned.mode).get()
+            names.append(planned.name)
+            if service is None:
+                continue
+            for role in planned.roles:
+                backend_type, version = processor_backend(offering.backend_for(role))  # type: ignore[arg-type]
+                agents.register_processor(
+                    service.uuid, PROCESSOR_OF_ROLE[role], backend_type, version
+                ).get()
+        self.log.info("services registered in Waldur: %s", ", ".join(names) or "none")
+
+    def _retry_later(self, exc: Exception) -> None:
+        self.failures += 1
+        delay = min(RETRY_MAX, RETRY_INITIAL * 2 ** (self.failures - 1))
+        self.log.warning("cannot register in Waldur (%s); trying again in %.0f s", exc, delay)
+        self.context.timer.once(self.actor_ref, RegisterDue(), delay)
+
+    def _health_check(self) -> None:
+        user_agent = f"waldur-site-agent-event_process/{self.context.version}"
+        try:
+            self.context.waldur.agents.health_check(self.context.uuid, user_agent).get()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning("health check to Waldur failed: %s", exc)
