@@ -94,7 +94,7 @@ def setup(
 
 def mask(text: str) -> str:
     """`text` with every secret the logs mask masked: for what leaves the process otherwise
-    (the status file, systemd's STATUS=)."""
+    (the status file, systemd's STATUS=, error tracking)."""
     return _filter.mask(text)
 
 

@@ -69,14 +69,13 @@ def add_parsers(commands: Any, with_config: Callable[[argparse.ArgumentParser], 
 
 
 def _load(args: argparse.Namespace) -> AgentConfig | None:
-    from waldur_site_agent_actors.agent import logs
+    from waldur_site_agent_actors.agent import process
     from waldur_site_agent_actors.agent.cli import load_or_report
-    from waldur_site_agent_actors.config.secrets import secret_values
 
     loaded = load_or_report(args.config_file, args.strict)
     if loaded is None:
         return None
-    logs.setup(loaded.config.log_level, secret_values(loaded.config))
+    process.prepare(loaded.config)
     return loaded.config
 
 

@@ -92,6 +92,7 @@ def with_(key: str) -> With:
 
 
 T_CFG = "tests/test_config_errors.py"
+T_TELEMETRY = "tests/test_telemetry.py::"
 T_SHOW = "tests/test_config_show.py"
 T_E2E_ORDERS = "tests/e2e/test_orders.py::test_create_update_terminate_reach_done"
 T_E2E_USAGE = (
@@ -119,8 +120,8 @@ NAMED_BY_B = "Waldur B names the resources it creates: there is no name here to 
 KEYS: dict[str, dict[str, Status]] = {
     "root": {
         "offerings": works(T_E2E_ORDERS),
-        "sentry_dsn": refused("errors are not sent to Sentry yet", off=(None, "")),
-        "elastic_apm_server_url": refused("no Elastic APM support yet", off=(None, "")),
+        "sentry_dsn": works(f"{T_TELEMETRY}test_sentry_gets_errors_masked"),
+        "elastic_apm_server_url": works(f"{T_TELEMETRY}test_elastic_apm_gets_errors_masked"),
         "timezone": works(
             "tests/slurm/test_parsing.py::test_month_windows_meet_exactly_across_a_boundary"
         ),

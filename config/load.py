@@ -16,6 +16,7 @@ import msgspec
 import yaml
 
 from waldur_site_agent_actors.config import keys, plugins
+from waldur_site_agent_actors.config.extras import check_extras
 from waldur_site_agent_actors.config.model import AgentConfig, Component
 from waldur_site_agent_actors.config.secrets import MASK, is_secret_key
 from waldur_site_agent_actors.config.validate import (
@@ -209,6 +210,7 @@ def check_semantics(raw: Any, problems: Problems) -> None:
         return
     check_secrets_placed(raw, problems)
     refuse_unsupported("root", raw, "", problems)
+    check_extras(raw, problems)
     timezone = raw.get("timezone", "UTC")
     if isinstance(timezone, str):
         try:

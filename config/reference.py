@@ -34,8 +34,10 @@ OURS = "**Ours** (not upstream)."
 DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
     AgentConfig: {
         "offerings": "The Waldur offerings this agent serves, one actor each (see Offering keys).",
-        "sentry_dsn": "Sentry DSN; unset or empty disables Sentry.",
-        "elastic_apm_server_url": "Elastic APM server; unset disables APM.",
+        "sentry_dsn": "Sentry DSN: ERROR log lines and their exceptions go to Sentry, secrets "
+        "masked; needs the `sentry` extra. Unset or empty: off.",
+        "elastic_apm_server_url": "Elastic APM server URL: ERROR log lines and their exceptions "
+        "go to APM, secrets masked; needs the `elastic-apm` extra. Unset or empty: off.",
         "timezone": "IANA time zone of the billing clock (month boundaries of usage reports).",
         "global_proxy": "HTTP(S) proxy for calls to Waldur; empty for none.",
         "log_level": "Log level of the agent, case-insensitive.",
@@ -136,9 +138,11 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         ),
     },
     LogShipping: {
-        "enabled": "Ship agent logs to Waldur (`marketplace-site-agent-logs`).",
+        "enabled": "Ship the agent's log lines, masked, to Waldur "
+        "(`marketplace-site-agent-logs`) under each offering's agent identity.",
         "ship_interval_seconds": "Seconds between shipments.",
-        "buffer_size_mb": "Size of the log buffer kept between shipments.",
+        "buffer_size_mb": "Size of the buffer of lines waiting to be shipped; full, it drops "
+        "its oldest lines.",
         "log_level": "Lowest level shipped, case-insensitive.",
     },
     BackendSettings: {

@@ -51,7 +51,9 @@ def test_the_reference_names_our_keys_and_the_environment():
     for variable in ENV_OVERRIDES:
         assert f"`{variable}`" in text
     assert "| `unit_factor` | number > 0 | `1` | works; test `tests/" in text
-    assert "| `sentry_dsn` | string, optional | unset | **refused when on**: " in text
+    assert (
+        "| `sentry_dsn` | string, optional | unset | works; test `tests/test_telemetry.py::" in text
+    )
     slurm = text.split("### `slurm`", 1)[1].split("###", 1)[0]
     assert "| `ldap` | **refused when on**: no LDAP accounts or groups are managed" in slurm
     assert '| `accounting_type` | "usage" \\| "limit" \\| "one" | **required** |' in text
