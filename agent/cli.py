@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from waldur_site_agent_actors.agent import site_tools
+from waldur_site_agent_actors.agent import order_check_args, site_tools
 from waldur_site_agent_actors.agent.init_args import CONFIG_DIR, add_init_parser
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_init_parser(commands)
     site_tools.add_parsers(commands, with_config)
+    order_check_args.add_parser(commands, with_config)
 
     reload = commands.add_parser(
         "reload", help="check the config, make the running agent re-read it, wait for its verdict"
@@ -85,6 +86,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--state-dir", help="read the status file from this directory instead")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
+
+    healthz = commands.add_parser(
+        "healthz",
+        help="liveness and readiness probe for containers (upstream's waldur_site_healthz)",
+        description="Exit 0 when the running agent is alive (its status file is fresh, its "
+        "process alive, no offering FAILED) and, unless --liveness-only, Waldur answers.",
+    )
+    healthz.add_argument("-c", "--config-file", default=default_config(), help="YAML or TOML file")
+    healthz.add_argument(
+        "--max-age",
+        type=float,
+        default=300,
+        help="seconds the agent's status may be old and still count as alive (default 300)",
+    )
+    healthz.add_argument(
+        "--liveness-only", action="store_true", help="do not ask Waldur (the liveness probe)"
+    )
 
     simulator = commands.add_parser("simulator", help="run the Waldur simulator (tests, demo)")
     simulator.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 = any")
@@ -218,6 +236,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if running and current.healthy else EXIT_FAILURE
 
 
+def cmd_healthz(args: argparse.Namespace) -> int:
+    from waldur_site_agent_actors.agent.healthz import run_healthz
+
+    return run_healthz(args)
+
+
+def cmd_test_order(args: argparse.Namespace) -> int:
+    from waldur_site_agent_actors.agent.order_check import run
+
+    return run(args)
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from waldur_site_agent_actors.simulators.waldur.serve import serve
 
@@ -244,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "init": cmd_init,
         "status": cmd_status,
         "reload": cmd_reload,
+        "healthz": cmd_healthz,
+        "test-order": cmd_test_order,
         "simulator": cmd_simulator,
         "demo": cmd_demo,
         **site_tools.HANDLERS,

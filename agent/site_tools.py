@@ -7,7 +7,11 @@
 | `sync-resource-limits`   | `waldur_sync_resource_limits`                                   |
 | `load-historical-usage`  | `waldur_site_load_historical_usage`                             |
 | `diagnose-slurm-account` | `waldur_site_diagnose_slurm_account`                            |
+| `sync-offering-users`    | `waldur_sync_offering_users`                                    |
 | `import-resources`       | none: upstream imports only on Waldur's `importable_resources`  |
+
+Upstream's `waldur_site_diagnostics`, `waldur_site_healthz` and `waldur_site_test_order` run the
+`diagnostics`, `healthz` and `test-order` commands (agent/cli.py) the same way.
 
 Each one runs once and exits: 0 when everything worked, 1 when something failed (each failure
 printed), 2 for a bad config. Heavy imports happen inside the commands, so `--help` stays fast.
@@ -61,6 +65,7 @@ def add_parsers(commands: Any, with_config: Callable[[argparse.ArgumentParser], 
     diagnose = tool("diagnose-slurm-account", "everything about one SLURM account, both sides")
     diagnose.add_argument("account")
     diagnose.add_argument("--json", action="store_true", help="machine-readable output")
+    tool("sync-offering-users", "usernames for the offering users waiting for one, as a sweep does")
     imports = tool("import-resources", "offer backend accounts Waldur does not know to Waldur")
     imports.add_argument("--dry-run", action="store_true", help="print, send nothing")
 
@@ -214,6 +219,45 @@ def _create_homedirs(config: AgentConfig, offering: Offering) -> bool:
     names = {u.username for u in users if u.username and u.state == "OK"}
     created = backend.create_user_homedirs(names)  # type: ignore[attr-defined]
     print(f"{offering.name}: {len(names)} user(s), {len(created)} home directory(ies) created")
+    return True
+
+
+def sync_offering_users(args: argparse.Namespace) -> int:
+    return _run(args, _sync_offering_users)
+
+
+def _sync_offering_users(config: AgentConfig, offering: Offering) -> bool:
+    """The membership sweep's username step, run once with the actors it runs in."""
+    import logging
+
+    from waldur_site_agent_actors.actors.backend import BackendActor
+    from waldur_site_agent_actors.actors.context import OfferingContext
+    from waldur_site_agent_actors.actors.timer import Timer
+    from waldur_site_agent_actors.actors.usernames import UsernameSync
+    from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
+
+    if not offering.backend_for("membership"):
+        print(f"{offering.name}: skipped (no membership backend)")
+        return True
+    timer, backend = Timer(), BackendActor.start(offering, config)
+    waldur = WaldurActor.start(_waldur(offering))
+    try:
+        # Answered once the plugins are built: a proxy made after it reaches them.
+        backend.proxy().ping().get()
+        context = OfferingContext(
+            offering=offering,
+            root=config,
+            timer=timer,
+            waldur=waldur.proxy().api,
+            modes=frozenset({"membership_sync"}),
+        )
+        log = logging.LoggerAdapter(logging.getLogger("tools"), {"offering": offering.name})
+        named = UsernameSync(context, backend.proxy(), log).sync(context.waldur)
+    finally:
+        waldur.stop()
+        backend.stop()
+        timer.stop()
+    print(f"{offering.name}: {named} offering user(s) given a username")
     return True
 
 
@@ -447,6 +491,7 @@ HANDLERS: dict[str, Handler] = {
     "sync-resource-limits": sync_resource_limits,
     "load-historical-usage": load_historical_usage,
     "diagnose-slurm-account": diagnose_slurm_account,
+    "sync-offering-users": sync_offering_users,
     "import-resources": import_resources,
 }
 
@@ -488,3 +533,20 @@ legacy_create_homedirs = _legacy("create-homedirs")
 legacy_sync_resource_limits = _legacy("sync-resource-limits")
 legacy_load_historical_usage = _legacy("load-historical-usage")
 legacy_diagnose_slurm_account = _legacy("diagnose-slurm-account")
+legacy_sync_offering_users = _legacy("sync-offering-users")
+legacy_diagnostics = _legacy("diagnostics")
+
+
+def _renamed(subcommand: str) -> Callable[[Sequence[str] | None], int]:
+    """An upstream script with a command line of its own, which the subcommand takes as is."""
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        from waldur_site_agent_actors.agent.cli import main as cli_main
+
+        return cli_main([subcommand, *(sys.argv[1:] if argv is None else argv)])
+
+    return main
+
+
+legacy_healthz = _renamed("healthz")
+legacy_test_order = _renamed("test-order")
