@@ -2,11 +2,11 @@
 liveness and readiness probes run it).
 
 Liveness comes from the running agent's own state: its status file (rewritten every 2 s by the
-service's main loop) is younger than `--max-age` seconds, the process that wrote it is alive, and
-the service calls itself healthy (no offering given up). Readiness adds Waldur: an authenticated
-`GET users/me/?field=uuid` answered for any offering, as upstream's probe asks. Exit 0 when all
-is well, with nothing printed; 1 with the reason on stderr, led by upstream's words; 2 for a
-config that does not load.
+service's main loop, and found where `status` finds it) is younger than `--max-age` seconds, the
+process that wrote it is alive, and the service calls itself healthy (no offering given up).
+Readiness adds Waldur: an authenticated `GET users/me/?field=uuid` answered for any offering, as
+upstream's probe asks. Exit 0 when all is well, with nothing printed; 1 with the reason on
+stderr, led by upstream's words; 2 for a config that does not load.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def run_healthz(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config_file, strict=False)
     if loaded is None:
         return EXIT_CONFIG
-    problem = liveness_problem(loaded.config.state_dir, args.max_age)
+    # The packaged service's own file first, as `status` reads it; in a container, state_dir.
+    directory = status.service_directory() or loaded.config.state_dir
+    problem = liveness_problem(directory, args.max_age)
     if problem:
         print(f"Heartbeat stale or missing: {problem}", file=sys.stderr)
         return EXIT_FAILURE

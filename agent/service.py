@@ -150,7 +150,9 @@ class Service:
         shipping_changed = loaded.config.log_shipping != self.config.log_shipping
         self.config = loaded.config
         logs.setup(
-            loaded.config.log_level, secret_values(loaded.config), shipping=loaded.config.log_shipping
+            loaded.config.log_level,
+            secret_values(loaded.config),
+            shipping=loaded.config.log_shipping,
         )
         if shipping_changed:  # every offering restarts too, and registers with the new shipper
             self.stop_shipper(STOP_TIMEOUT)
