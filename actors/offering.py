@@ -90,7 +90,7 @@ class OfferingActor(pykka.ThreadingActor):
                 "membership_sync": m.MembershipTick(),
             }[mode]
             self.timers.append(context.timer.every(child, tick, period, first=0.0))
-        self.presence_ref = PresenceActor.start(context, me)
+        self.presence_ref = PresenceActor.start(context, context.waldur, me)
         if context.events and object_types(context):
             self.children["event_process"] = StompActor.start(context, me, presence=self.presence)
         if "order_process" in self.children:

@@ -109,11 +109,13 @@ class PresenceActor(pykka.ThreadingActor):
     def __init__(
         self,
         context: OfferingContext,
+        waldur: Any,
         parent: pykka.ActorRef[Any],
         health_every: float = HEALTH_CHECK_SECONDS,
     ) -> None:
         super().__init__()
         self.context = context
+        self.waldur = waldur  # the offering's Waldur API proxy
         self.parent = parent
         self.health_every = health_every
         self.identity_found: Identity | None = None
@@ -154,7 +156,7 @@ class PresenceActor(pykka.ThreadingActor):
     def identity(self) -> Identity:
         """The offering's agent identity, registered on first need; raises what Waldur said."""
         if self.identity_found is None:
-            waldur = self.context.waldur
+            waldur = self.waldur
             versions = [{"package": p, "version": v} for p, v in dependencies()]
             found = waldur.agents.ensure_identity(
                 self.context.uuid, self.context.version, versions
@@ -182,7 +184,7 @@ class PresenceActor(pykka.ThreadingActor):
             self._retry_later(exc)
 
     def _register_services(self, identity: Identity) -> None:
-        agents, offering = self.context.waldur.agents, self.context.offering
+        agents, offering = self.waldur.agents, self.context.offering
         names = []
         for planned in planned_services(self.context):
             service = agents.register_service(identity.uuid, planned.name, planned.mode).get()
@@ -205,6 +207,6 @@ class PresenceActor(pykka.ThreadingActor):
     def _health_check(self) -> None:
         user_agent = f"waldur-site-agent-event_process/{self.context.version}"
         try:
-            self.context.waldur.agents.health_check(self.context.uuid, user_agent).get()
+            self.waldur.agents.health_check(self.context.uuid, user_agent).get()
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning("health check to Waldur failed: %s", exc)

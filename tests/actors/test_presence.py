@@ -49,7 +49,7 @@ def started(sim, world):
             modes=frozenset(modes),
             version="9.9.9",
         )
-        actors.append(PresenceActor.start(context, parent, **options))
+        actors.append(PresenceActor.start(context, context.waldur, parent, **options))
         return context, actors[-1]
 
     yield start
