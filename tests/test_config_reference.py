@@ -55,6 +55,6 @@ def test_the_reference_names_our_keys_and_the_environment():
         "| `sentry_dsn` | string, optional | unset | works; test `tests/test_telemetry.py::" in text
     )
     slurm = text.split("### `slurm`", 1)[1].split("###", 1)[0]
-    assert "| `ldap` | **refused when on**: no LDAP accounts or groups are managed" in slurm
+    assert "| `periodic_limits.emulator_mode` | **refused when on**: there is no SLURM" in slurm
     assert '| `accounting_type` | "usage" \\| "limit" \\| "one" | **required** |' in text
     assert "| `stomp_ws_port` | integer >= 1 and <= 65535, optional | unset |" in text
