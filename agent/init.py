@@ -234,7 +234,8 @@ class Init:
         """The settings the plugin's schema declares: a flag's value, else asked, else left to
         the plugin's default (only answers that differ from it are written)."""
         given = pairs(self.args.setting, "--setting")
-        schema = plugins.load_optional(plugins.SETTINGS_SCHEMAS, backend)
+        provider = plugins.choose(plugins.BACKENDS, backend).chosen.distribution
+        schema = plugins.load_optional(plugins.SETTINGS_SCHEMAS, backend, provider)
         if not (isinstance(schema, type) and issubclass(schema, msgspec.Struct)):
             # No schema we can read: flags only, checked by the plugin itself.
             return {key: toml_value(text) for key, text in given.items()}

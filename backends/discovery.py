@@ -1,4 +1,4 @@
-"""Instantiate the plugins a config names, by entry-point name."""
+"""Instantiate the native plugins a config names, by entry-point name."""
 
 from __future__ import annotations
 
@@ -22,13 +22,20 @@ def component_dicts(components: dict[str, Component]) -> dict[str, dict[str, Any
     return result
 
 
-def backend_class(name: str) -> type[BaseBackend]:
-    cls = plugins.load(plugins.BACKENDS, name)
-    if not (isinstance(cls, type) and issubclass(cls, BaseBackend)):
+def is_native(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, BaseBackend)
+
+
+def backend_class(name: str, pinned: str | None = None) -> type[BaseBackend]:
+    cls = plugins.load(plugins.BACKENDS, name, pinned)
+    if not is_native(cls):
         raise ConfigurationError(f"plugin {name!r} is {cls!r}, not a BaseBackend subclass")
     return cls
 
 
-def create_backend(name: str, offering: Offering) -> BaseBackend:
-    cls = backend_class(name)
+def construct(cls: type[BaseBackend], offering: Offering) -> BaseBackend:
     return cls(offering.backend_settings, component_dicts(offering.backend_components))
+
+
+def create_backend(name: str, offering: Offering) -> BaseBackend:
+    return construct(backend_class(name, offering.pinned_distribution(name)), offering)

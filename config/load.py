@@ -57,6 +57,7 @@ class Loaded:
     config: AgentConfig
     warnings: list[str]
     source: str
+    notes: tuple[str, ...] = ()
 
 
 MAX_BYTES = 512 * 1024
@@ -194,7 +195,9 @@ def load_mapping(
     problems.warnings.sort(key=path_order)
     if problems.errors or not isinstance(config, AgentConfig):
         raise ConfigError(source, problems.errors, problems.warnings)
-    return Loaded(config=config, warnings=problems.warnings, source=source)
+    return Loaded(
+        config=config, warnings=problems.warnings, source=source, notes=tuple(problems.notes)
+    )
 
 
 def path_order(message: str) -> tuple[Any, ...]:
@@ -333,35 +336,73 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
             "no backend named: set backend_type or one of order_processing_backend, "
             "reporting_backend, membership_sync_backend",
         )
+    pins = raw.get("plugin_distributions")
+    pins = (
+        {str(k): v for k, v in pins.items() if isinstance(v, str)} if isinstance(pins, dict) else {}
+    )
+    pinned = {plugins.canonical(name): (name, dist) for name, dist in pins.items()}
+    used: set[str] = set()
     names: dict[str, str] = {}
     for key in ROLE_KEYS:
         if name := _text(raw, key):
             names.setdefault(plugins.canonical(name), key)
     for name, key in names.items():
-        try:
-            plugins.load(plugins.BACKENDS, name)
-        except (plugins.UnknownPlugin, plugins.BrokenPlugin) as exc:
-            problems.error(f"{path}.{key}", str(exc))
-            continue
-        check_plugin_schemas(name, raw, path, problems)
-    username_backend = raw.get("username_management_backend")
-    if (
-        isinstance(username_backend, str)
-        and plugins.find(plugins.USERNAME_BACKENDS, username_backend) is None
-    ):
-        installed = sorted(plugins.installed(plugins.USERNAME_BACKENDS))
+        used.add(name)
+        choice = choose_plugin(plugins.BACKENDS, name, key, pinned, path, problems)
+        if choice is not None:
+            check_plugin_schemas(name, choice.chosen.distribution, raw, path, problems)
+    username_backend = raw.get("username_management_backend", "base")
+    if isinstance(username_backend, str) and username_backend:
+        used.add(plugins.canonical(username_backend))
+        key = "username_management_backend"
+        choose_plugin(plugins.USERNAME_BACKENDS, username_backend, key, pinned, path, problems)
+    for name in sorted(set(pinned) - used):
         problems.error(
-            f"{path}.username_management_backend",
-            str(plugins.UnknownPlugin(plugins.USERNAME_BACKENDS, username_backend, installed)),
+            f"{path}.plugin_distributions.{pinned[name][0]}",
+            f"the offering names no plugin {name!r} (pins are for the backend_type, role and "
+            "username_management_backend plugins it names)",
         )
     refuse_unsupported_in_offering(raw, path, problems)
 
 
-def check_plugin_schemas(name: str, raw: dict[str, Any], path: str, problems: Problems) -> None:
-    """A plugin's own schemas are errors, not warnings: its settings are what it runs on."""
+def choose_plugin(
+    group: str,
+    name: str,
+    key: str,
+    pinned: dict[str, tuple[str, str]],
+    path: str,
+    problems: Problems,
+) -> plugins.Choice | None:
+    """The rule's choice for `name`, imported; every candidate named when there are several."""
+    pin_key, distribution = pinned.get(plugins.canonical(name), ("", None))
     try:
-        settings_schema = plugins.load_optional(plugins.SETTINGS_SCHEMAS, name)
-        component_schema = plugins.load_optional(plugins.COMPONENT_SCHEMAS, name)
+        choice = plugins.choose(group, name, distribution)
+        plugins.load_point(name, choice.point)
+    except plugins.UnknownDistribution as exc:
+        problems.error(f"{path}.plugin_distributions.{pin_key}", str(exc))
+        return None
+    except (plugins.UnknownPlugin, plugins.BrokenPlugin) as exc:
+        problems.error(f"{path}.{key}", str(exc))
+        return None
+    if len(choice.candidates) > 1:
+        if choice.rule == plugins.PINNED:
+            problems.notes.append(f"{path}.{key}: {choice.describe()}")
+        else:
+            problems.warnings.append(
+                f"{path}.{key}: {choice.describe()}; pin one with "
+                f"{path}.plugin_distributions.{name}"
+            )
+    return choice
+
+
+def check_plugin_schemas(
+    name: str, distribution: str, raw: dict[str, Any], path: str, problems: Problems
+) -> None:
+    """A plugin's own schemas are errors, not warnings: its settings are what it runs on. The
+    schemas are those of the distribution whose backend runs."""
+    try:
+        settings_schema = plugins.load_optional(plugins.SETTINGS_SCHEMAS, name, distribution)
+        component_schema = plugins.load_optional(plugins.COMPONENT_SCHEMAS, name, distribution)
     except plugins.BrokenPlugin as exc:
         problems.error(f"{path}.backend_settings", str(exc))
         return

@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from waldur_site_agent_actors.config.homedirs import BasePath, HomedirQuota
+from waldur_site_agent_actors.config.plugins import canonical
 
 PositiveNumber = Annotated[float, Meta(gt=0)]
 PositiveMinutes = Annotated[float, Meta(gt=0)]
@@ -83,6 +84,7 @@ class Offering(msgspec.Struct, kw_only=True, omit_defaults=True):
     username_reconciliation_enabled: bool = False
     verify_ssl: bool = True
     omit_anomalous_usage_components: bool = False
+    plugin_distributions: dict[str, str] = msgspec.field(default_factory=dict)
 
     def backend_for(self, role: Literal["order", "report", "membership"]) -> str:
         """The plugin serving one role; the legacy `backend_type` fills an unset role."""
@@ -92,6 +94,11 @@ class Offering(msgspec.Struct, kw_only=True, omit_defaults=True):
             "membership": self.membership_sync_backend,
         }[role]
         return (explicit or self.backend_type).lower()
+
+    def pinned_distribution(self, name: str) -> str | None:
+        """The distribution `plugin_distributions` names for plugin `name`, if any."""
+        pins = {canonical(key): value for key, value in self.plugin_distributions.items()}
+        return pins.get(canonical(name))
 
     @property
     def periodic_limits_enabled(self) -> bool:

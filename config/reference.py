@@ -106,6 +106,11 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
             "Usage below what Waldur already has (backends with decreasing usage): drop those "
             "components from the report instead of refusing it whole (upstream 1.0.7)."
         ),
+        "plugin_distributions": (
+            f"{OURS} Plugin name -> the distribution that provides it, when several installed "
+            "packages register the same name (`{mup: waldur-site-agent-mup}`); unpinned, this "
+            "agent's own plugin wins, then the first distribution by name (docs/plugins.md)."
+        ),
     },
     Component: {
         "measured_unit": "Unit shown in Waldur (e.g. `k-Hours`).",

@@ -24,6 +24,8 @@ import msgspec
 class Problems:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Neither error nor warning, shown by `validate`: which package provides a pinned plugin."""
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path}: {message}")

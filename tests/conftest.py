@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from waldur_site_agent_actors.config.plugins import Candidate
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -47,14 +49,20 @@ def fake_plugins(monkeypatch):
 
 
 class FakeRegistry:
+    """Entry points as `plugins.installed` gives them, by distribution (default `fakes`)."""
+
     def __init__(self) -> None:
-        self.groups: dict[str, dict[str, EntryPoint]] = {}
+        self.groups: dict[str, dict[str, list[Candidate]]] = {}
 
-    def add(self, group: str, name: str, value: str) -> None:
-        self.groups.setdefault(group, {})[name] = EntryPoint(name, value, group)
+    def add(self, group: str, name: str, value: str, distribution: str = "fakes") -> None:
+        point = EntryPoint(name, value, group)
+        found = self.groups.setdefault(group, {}).setdefault(name, [])
+        found[:] = [c for c in found if not c.provides(distribution)]
+        found.append(Candidate(point, distribution, "1.0"))
+        found.sort(key=lambda c: c.distribution)
 
-    def installed(self, group: str) -> dict[str, EntryPoint]:
-        return dict(self.groups.get(group, {}))
+    def installed(self, group: str) -> dict[str, tuple[Candidate, ...]]:
+        return {name: tuple(found) for name, found in self.groups.get(group, {}).items()}
 
 
 pytest_plugins = [

@@ -224,9 +224,10 @@ def test_create_backend_refuses_a_plugin_that_is_not_a_backend(monkeypatch):
     def with_schema_as_backend(group):
         points = dict(real(group))
         if group == plugins.BACKENDS:
-            points["weird"] = importlib.metadata.EntryPoint(
+            point = importlib.metadata.EntryPoint(
                 "weird", "fixture_plugin.schemas:FixtureSettings", group
             )
+            points["weird"] = (plugins.Candidate(point, "weird-plugin", "1.0"),)
         return points
 
     monkeypatch.setattr(plugins, "installed", with_schema_as_backend)
