@@ -5,11 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlparse
 
+from waldur_site_agent_actors.simulators.waldur import render
 from waldur_site_agent_actors.simulators.waldur.errors import forbidden, invalid, not_found
 from waldur_site_agent_actors.simulators.waldur.http import Request
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_uuid
 
 PROJECT_ROLES = ("PROJECT.ADMIN", "PROJECT.MANAGER", "PROJECT.MEMBER")
+# Roles are Waldur objects too: clients may name one by its UUID (upstream's federation plugin
+# looks the UUID up by name). Fixed per name, so every simulator agrees.
+ROLE_UUIDS = {name: render.role_uuid(name) for name in PROJECT_ROLES}
+
+
+def role_name(value: object) -> str | None:
+    """A project role given by name or by UUID (dashed or not), as its name."""
+    if not isinstance(value, str):
+        return None
+    key = value.replace("-", "").lower()
+    return next((name for name, uuid in ROLE_UUIDS.items() if uuid == key), value)
 
 
 def owns_customer(state: State, user: Obj, customer_uuid: str | None) -> bool:

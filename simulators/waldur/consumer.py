@@ -245,7 +245,7 @@ def add_user(req: Request) -> Response:
     p = _managed_project(req)
     data = req.data()
     user = access.hyperlink(req, data, "user", ("users",), "users")
-    role = data.get("role")
+    role = access.role_name(data.get("role"))
     if role not in access.PROJECT_ROLES:
         raise invalid("role", "Role is not valid.")
     grant_role(req.state, p, user, role, data.get("expiration_time"))
@@ -257,7 +257,7 @@ def delete_user(req: Request) -> Response:
     p = _managed_project(req)
     data = req.data()
     user = access.hyperlink(req, data, "user", ("users",), "users")
-    if not revoke_role(req.state, p, user, data.get("role")):
+    if not revoke_role(req.state, p, user, access.role_name(data.get("role"))):
         raise ApiError(400, ["The user does not have this role in the project."])
     return ok()
 
@@ -274,6 +274,17 @@ def move_project(req: Request) -> Response:
             if r["state"] != "Terminated":
                 emit_resource(req.state, r)
     return ok(render.project(req, p))
+
+
+def list_roles(req: Request) -> Response:
+    """The project roles, looked up by name as clients do (`?name=PROJECT.ADMIN`)."""
+    wanted = req.param("name")
+    found = [
+        {"uuid": uuid, "name": name, "users_count": len(req.state.find("roles", role=name))}
+        for name, uuid in access.ROLE_UUIDS.items()
+        if wanted in (None, name)
+    ]
+    return paginate(req, found, lambda r: render.role(r))
 
 
 def list_project_users(req: Request) -> Response:
@@ -435,6 +446,7 @@ def register(router: Router) -> None:
     router.add("GET", "/api/projects/{uuid}/list_users/", list_project_users)
     router.add("POST", "/api/projects/{uuid}/move_project/", move_project)
     router.add("POST", "/api/users/", create_user)
+    router.add("GET", "/api/roles/", list_roles)
     router.add("GET", "/api/keys/", list_keys)
     router.add("POST", "/api/keys/", create_key)
     for kind, object_type, collection in (

@@ -205,6 +205,30 @@ def customer(req: Request, c: Obj) -> Obj:
     )
 
 
+LANGUAGES = "en et lt lv ru it de da sv es fr nb ar cs hr km".split()
+"""Languages Waldur keeps a role's description in."""
+
+
+def role(r: Obj) -> Obj:
+    """A project role: system-wide, no template, no customer of its own."""
+    description = r["name"].split(".")[-1].title()
+    return {
+        "uuid": r["uuid"],
+        "name": r["name"],
+        "description": description,
+        **{f"description_{language}": description for language in LANGUAGES},
+        "permissions": [],
+        "is_system_role": True,
+        "is_active": True,
+        "users_count": r["users_count"],
+        "content_type": "project",
+        "template_uuid": None,
+        "template_name": None,
+        "customer_uuid": None,
+        "customer_name": None,
+    }
+
+
 def project(req: Request, p: Obj) -> Obj:
     c = _get(req, "customers", p["customer"])
     live = [r for r in req.state.find("resources", project=p["uuid"]) if r["state"] != "Terminated"]

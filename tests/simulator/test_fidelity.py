@@ -1002,6 +1002,24 @@ def test_federation_bodies(staff, provider, info, sim):
     assert users and not any(u["has_consent"] for u in users)
 
 
+def test_roles_are_found_by_name_and_name_a_role_by_uuid(staff, info):
+    """Upstream's federation plugin looks a role's UUID up by name and grants it by UUID."""
+    (manager,) = parse(m.RoleDetails, staff.get("roles/", name="PROJECT.MANAGER"))
+    assert len(parse(m.RoleDetails, staff.get("roles/"))) == 3
+    project = info["projects"][0]
+    carol = staff.get("users/", username="carol").json()[0]
+    granted = staff.post(
+        f"projects/{project['uuid']}/add_user/", {"user": carol["uuid"], "role": manager["uuid"]}
+    )
+    assert granted.status_code == 201, granted.text
+    members = parse(m.UserRoleDetails, staff.get(f"projects/{project['uuid']}/list_users/"))
+    assert ("carol", "PROJECT.MANAGER") in {(u["user_username"], u["role_name"]) for u in members}
+    revoked = staff.post(
+        f"projects/{project['uuid']}/delete_user/", {"user": carol["uuid"], "role": manager["uuid"]}
+    )
+    assert revoked.status_code == 200, revoked.text
+
+
 WALKS = (
     test_create_order_walk_as_the_agent_does,
     test_resource_options_change_directly_or_through_an_update_order,
@@ -1018,6 +1036,7 @@ WALKS = (
     test_start_dates_and_reannounced_orders,
     test_consumer_side_bodies,
     test_federation_bodies,
+    test_roles_are_found_by_name_and_name_a_role_by_uuid,
 )
 NOT_WALKED = {  # routes the agent never calls; their bodies are still checked when served
     "GET /api/event-subscription-queues/",
