@@ -14,6 +14,11 @@ from waldur_site_agent_actors.config.model import SECRET_KEYS, AgentConfig
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words in log lines
+# A credential in an HTTP Authorization header, as a library dumping its request prints it: a
+# Basic header is base64 of `user:password`, which no configured value matches as written.
+_AUTHORIZATION = re.compile(
+    r"""(?i)(\bauthorization\b['"]?\s*[:=]\s*['"]?(?:basic|bearer|token)\s+)[^'"\s,}]+"""
+)
 SECRET_SUFFIXES = ("_token", "_password", "_secret", "_secret_key")
 
 
@@ -88,11 +93,10 @@ class SecretFilter(logging.Filter):
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
 
     def mask(self, text: str) -> str:
+        text = _AUTHORIZATION.sub(rf"\g<1>{MASK}", text)
         return self._pattern.sub(MASK, text) if self._pattern else text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._pattern is None:
-            return True
         message = record.getMessage()
         masked = self.mask(message)
         if record.exc_info and not record.exc_text:

@@ -1,5 +1,6 @@
 """`config show`, environment overrides, role fallback and secret masking in logs."""
 
+import base64
 import logging
 import sys
 import tomllib
@@ -224,3 +225,15 @@ def test_secret_filter_on_a_handler_covers_every_logger(caplog, data_dir, fake_p
     logging.getLogger("urllib3.connectionpool").warning("GET /?token=%s", TOKEN)
     assert TOKEN not in caplog.text
     assert f"token={MASK}" in caplog.text
+
+
+def test_secret_filter_masks_credentials_of_authorization_headers_in_any_encoding():
+    """A library dumping its request headers (upstream's MUP client does) prints Basic auth as
+    base64 of `user:password`, which no configured value matches as written."""
+    basic = base64.b64encode(f"agent:{PASSWORD}".encode()).decode()
+    dumped = f"Headers: {{'authorization': 'Basic {basic}', 'accept': 'application/json'}}"
+    masked = SecretFilter().mask(dumped)
+    assert basic not in masked
+    assert masked == f"Headers: {{'authorization': 'Basic {MASK}', 'accept': 'application/json'}}"
+    bearer = SecretFilter().mask("Authorization: Bearer eyJhbGci.x.y")
+    assert bearer == f"Authorization: Bearer {MASK}"
