@@ -12,13 +12,8 @@ from typing import Any, TypeVar
 
 import pykka
 
-from waldur_site_agent_actors.backends.base import BaseBackend
-from waldur_site_agent_actors.backends.client import BaseClient
-from waldur_site_agent_actors.backends.discovery import create_backend
-from waldur_site_agent_actors.backends.usernames import UsernameManagementBackend
-from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.actors.plugins import make_backend, make_usernames
 from waldur_site_agent_actors.config.model import AgentConfig, Offering
-from waldur_site_agent_actors.config.secrets import SecretFilter, secret_values
 
 log = logging.getLogger("actors.backend")
 
@@ -31,46 +26,40 @@ class BackendActor(pykka.ThreadingActor):
         super().__init__()
         self.offering = offering
         self.root = root
-        self.order: BaseBackend | None = None
-        self.report: BaseBackend | None = None
-        self.membership: BaseBackend | None = None
-        self.usernames: UsernameManagementBackend | None = None
+        # This agent's BaseBackend, or an upstream plugin's UpstreamBackend (actors/upstream).
+        self.order: Any = None
+        self.report: Any = None
+        self.membership: Any = None
+        self.usernames: Any = None
+        self.start_error: Exception | None = None
 
     def on_start(self) -> None:
+        # A plugin that cannot be made (refused, broken settings) is the offering's start
+        # failure, told to the offering by its first question (`ping`), not lost in a traceback.
+        try:
+            self._make_plugins()
+        except Exception as exc:
+            self.start_error = exc
+
+    def _make_plugins(self) -> None:
         # One instance per distinct plugin name: roles served by the same plugin share it.
-        instances: dict[str, BaseBackend] = {}
-        masker = SecretFilter(secret_values(self.root))
+        self.usernames = exposed_or_none(make_usernames(self.offering))
+        instances: dict[str, Any] = {}
         for role in ROLES:
             name = self.offering.backend_for(role)  # type: ignore[arg-type]
             if not name:
                 continue
             if name not in instances:
-                backend = create_backend(name, self.offering)
-                backend.timezone = self.root.timezone
-                if isinstance(backend.client, BaseClient):
-                    backend.client.command_timeout = self.root.command_timeout_seconds
-                    backend.client.mask = masker.mask
-                instances[name] = backend
+                instances[name] = make_backend(name, self.offering, self.root, self.usernames)
             setattr(self, role, exposed(instances[name]))
-        self._start_username_backend()
-
-    def _start_username_backend(self) -> None:
-        name = self.offering.username_management_backend
-        if not name or plugins.find(plugins.USERNAME_BACKENDS, name) is None:
-            log.warning(
-                "username backend %r is not installed; usernames are not generated here",
-                name,
-                extra={"offering": self.offering.name},
-            )
-            return
-        cls = plugins.load(plugins.USERNAME_BACKENDS, name)
-        self.usernames = exposed(cls(self.offering.backend_settings, self.offering))
 
     def has_usernames(self) -> bool:
         return self.usernames is not None
 
     def ping(self) -> dict[str, bool]:
         """Each distinct plugin's ping; exceptions propagate to the asking offering actor."""
+        if self.start_error is not None:
+            raise self.start_error
         seen: dict[int, bool] = {}
         result = {}
         for role in ROLES:
@@ -87,6 +76,10 @@ class BackendActor(pykka.ThreadingActor):
         backend = getattr(self, role)
         return {
             "supports_decreasing_usage": bool(getattr(backend, "supports_decreasing_usage", False)),
+            "supports_async_orders": bool(getattr(backend, "supports_async_orders", False)),
+            "supports_cycle_preflight": bool(getattr(backend, "supports_cycle_preflight", False)),
+            # An upstream plugin: membership runs upstream's per-resource sequence.
+            "upstream": bool(getattr(backend, "upstream", False)),
             "handled_resource_states": tuple(
                 getattr(backend, "handled_resource_states", ("OK", "Erred"))
             ),
@@ -101,6 +94,13 @@ class BackendActor(pykka.ThreadingActor):
             "requires_source_project": bool(getattr(backend, "requires_source_project", False)),
         }
 
+    def cycle_started(self, role: str) -> None:
+        """A sweep (or one event) of `role` begins. The upstream adapter reads its Waldur views
+        afresh for it, as upstream's processors do once per cycle; native plugins need nothing."""
+        started = getattr(getattr(self, role), "cycle_started", None)
+        if started is not None:
+            started(role)
+
     def set_service_provider(self, uuid: str) -> None:
         for role in ROLES:
             backend = getattr(self, role)
@@ -114,6 +114,10 @@ class BackendActor(pykka.ThreadingActor):
             backend = getattr(self, role)
             if hasattr(backend, "set_offering_details"):
                 backend.set_offering_details(list(partitions), dict(plugin_options))
+
+
+def exposed_or_none(plugin: T | None) -> T | None:
+    return None if plugin is None else exposed(plugin)
 
 
 def exposed(plugin: T) -> T:

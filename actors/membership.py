@@ -36,11 +36,12 @@ class MembershipActor(ModeActor):
         self.states: tuple[str, ...] = caps["handled_resource_states"]
         self.reconciles_team: bool = caps["reconciles_team"]
         self.prepaid: bool = caps["prepaid"]
+        self.upstream: bool = caps["upstream"]
         self.usernames = UsernameSync(self.context, self.backend, self.log)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.MembershipTick):
-            self.sweep()
+            self.sweep(message.recreate_missing)
         elif isinstance(message, m.RoleChanged):
             self.sync_where(
                 message,
@@ -59,18 +60,22 @@ class MembershipActor(ModeActor):
             return super().on_receive(message)
         return None
 
-    def sweep(self) -> None:
+    def sweep(self, recreate_missing: bool = False) -> None:
         if self.stopping:
             return
         try:
             self.usernames.sync(self.waldur)
+            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
             resources = self._resources()
             if resources:
                 round_ = self._round()
         except (WaldurError, WaldurUnreachable) as exc:
             self.finished(error=str(exc))
             return
-        accounts = self._project_accounts()
+        if recreate_missing:
+            self._recreate_missing(resources)
+        # An upstream plugin syncs the accounts itself, as upstream does (actors/upstream).
+        accounts = {} if self.upstream else self._project_accounts()
         failed = 0
         for resource in resources:
             if self.stopping:
@@ -84,8 +89,9 @@ class MembershipActor(ModeActor):
     def sync_where(self, event: Any, wanted: Any) -> None:
         try:
             self.usernames.sync(self.waldur)
+            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
             chosen = [r for r in self._resources() if wanted(r)]
-            accounts = self._project_accounts() if chosen else {}
+            accounts = self._project_accounts() if chosen and not self.upstream else {}
             if chosen:
                 round_ = self._round()
             for resource in chosen:
@@ -103,12 +109,31 @@ class MembershipActor(ModeActor):
         offering = hand_over_offering(self.waldur, self.backend, self.context.uuid)
         round_ = Round(self.waldur, self.context, self.caps, offering)
         self.usernames.push_profiles(round_.offering_users())
-        reconcile = self.offering.username_reconciliation_enabled
+        # An upstream plugin reconciles usernames itself, with its Waldur client (the adapter).
+        reconcile = self.offering.username_reconciliation_enabled and not self.upstream
         if reconcile and reconcile_usernames(
             self.waldur, self.plugin, round_.offering_users(), self.log
         ):
             round_.forget_offering_users()
         return round_
+
+    def _recreate_missing(self, resources: list[Resource]) -> None:
+        """Waldur asked for a forced resync (the backend lost its accounts): each resource the
+        backend lacks is created again under its backend id; one that cannot be is Erred."""
+        for resource in resources:
+            if self.stopping:
+                return
+            try:
+                recreated = self.plugin.recreate_missing_resource(waldur_resource(resource))
+                if recreated.get(timeout=BACKEND_TIMEOUT):
+                    self.log.info("resource %s was missing: created again", resource.backend_id)
+            except (WaldurError, WaldurUnreachable) as exc:
+                self.log.warning("resource %s not recreated: %s", resource.backend_id, exc)
+            except Exception as exc:
+                message, trace = self.describe(exc)
+                self.log.error("resource %s not recreated: %s", resource.backend_id, message)
+                with contextlib.suppress(WaldurError, WaldurUnreachable):
+                    self.waldur.resources.set_erred(resource.uuid, message, trace).get()
 
     def _resources(self) -> list[Resource]:
         return [
@@ -134,6 +159,9 @@ class MembershipActor(ModeActor):
         return False
 
     def _sync(self, resource: Resource, account_usernames: set[str], round_: Round) -> None:
+        if self.upstream:
+            self._sync_upstream(resource)
+            return
         backend_id = resource.backend_id or ""
         target = round_.target(resource)
         info = self.plugin.pull_resource(target).get(timeout=BACKEND_TIMEOUT)
@@ -164,6 +192,17 @@ class MembershipActor(ModeActor):
         if resource.state == "Erred":
             self._recover(resource)
         self.waldur.resources.refresh_last_sync(resource.uuid).get()
+
+    def _sync_upstream(self, resource: Resource) -> None:
+        """An upstream plugin: upstream's membership sequence for the resource (the adapter's
+        `sync_resource`), then upstream's end of it: the sync time, and OK for an Erred one."""
+        synced = self.plugin.sync_resource(waldur_resource(resource)).get(timeout=BACKEND_TIMEOUT)
+        if not synced:
+            self.log.warning("resource %s is in Waldur but not on the backend", resource.backend_id)
+            return
+        self.waldur.resources.refresh_last_sync(resource.uuid).get()
+        if resource.state == "Erred":
+            self.waldur.resources.set_ok(resource.uuid).get()
 
     def _recover(self, resource: Resource) -> None:
         """Erred to OK after a clean sync. What made it Erred (an order failing half-way) may

@@ -25,7 +25,10 @@ class UsageTick(Message, frozen=True):
 
 
 class MembershipTick(Message, frozen=True):
-    """Time to reconcile memberships, resource status and usernames."""
+    """Time to reconcile memberships, resource status and usernames; with `recreate_missing`
+    (Waldur asked for a forced resync), resources the backend lost are created again first."""
+
+    recreate_missing: bool = False
 
 
 class StompReconnectDue(Message, frozen=True):

@@ -135,8 +135,9 @@ class OfferingActor(pykka.ThreadingActor):
         elif type(message) in EVENTS_TO_CHILD:
             self._route(EVENTS_TO_CHILD[type(message)], message)
         elif isinstance(message, (m.BrokerReconnected, m.ResyncRequested)):
+            forced = isinstance(message, m.ResyncRequested)
             for mode, tick in (
-                ("membership_sync", m.MembershipTick()),
+                ("membership_sync", m.MembershipTick(recreate_missing=forced)),
                 ("order_process", m.OrderTick()),
             ):
                 if mode in self.children:

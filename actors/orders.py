@@ -55,6 +55,12 @@ class OrderActor(ModeActor):
         """Orders that could not be read (by uuid, or by reason for one without), with why:
         each is reported to Waldur and logged once."""
         self.id_rules = backend_ids.settings_of(self.offering.backend_settings)
+        caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
+        # Upstream's flags: an order's own backend_id is a remote order to wait for only for a
+        # backend with asynchronous orders (others may carry one set by someone else), and the
+        # cycle starts with the backend's preflight only for one that declares it.
+        self.async_orders: bool = caps["supports_async_orders"]
+        self.preflight: bool = caps["supports_cycle_preflight"]
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.OrderTick):
@@ -72,7 +78,14 @@ class OrderActor(ModeActor):
         if self.stopping:
             return
         try:
+            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
+            if self.preflight:
+                self.plugin.run_preflight().get(timeout=BACKEND_TIMEOUT)
             listing = self.waldur.orders.actionable(self.context.uuid).get()
+        except BackendNotReadyError as exc:
+            self.log.warning("orders left for the next cycle, the backend is not ready: %s", exc)
+            self.finished(error=str(exc))
+            return
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning("cannot list orders: %s", exc)
             self.retry_soon()
@@ -94,6 +107,7 @@ class OrderActor(ModeActor):
     def on_event(self, event: m.OrderChanged) -> None:
         if event.order_state not in TERMINAL_STATES:
             try:
+                self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
                 self.process(self.waldur.orders.get(event.order_uuid).get(), self.lookups())
             except Unreadable as exc:
                 self.refuse_unreadable(UnreadableItem(event.order_uuid, exc.reason))
@@ -219,12 +233,13 @@ class OrderActor(ModeActor):
     def _execute(self, order: Order, lookups: Lookups) -> bool:
         if order.state != "executing":
             return False
-        if order.backend_id:
+        pending = order.backend_id if self.async_orders else None
+        if pending:
             if not self._pending_finished(order):
                 return False
             if order.type in ("Create", "Restore"):
                 self._take_updates(order, lookups)
-        if not order.backend_id:
+        if not pending:
             handler = {
                 "Create": self._create,
                 "Restore": self._create,
@@ -234,7 +249,7 @@ class OrderActor(ModeActor):
             if handler is None:
                 raise ValueError(f"unknown order type {order.type!r}")
             pending_id = handler(order, lookups)
-            if pending_id:
+            if pending_id and self.async_orders:
                 # Non-blocking backend: remember the remote order, check it on later cycles.
                 self.waldur.orders.set_backend_id(order.uuid, pending_id).get()
                 self.log.info("order %s waits for backend order %s", order.uuid, pending_id)

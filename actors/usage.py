@@ -50,6 +50,7 @@ class UsageActor(ModeActor):
             return
         month = billing_month(datetime.now(self.zone))
         try:
+            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
             resources = [
                 r
                 for r in self.waldur.resources.of_offering(self.context.uuid, ("OK", "Erred")).get()

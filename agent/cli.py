@@ -166,6 +166,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config_file, args.strict)
     if loaded is None:
         return EXIT_CONFIG
+    # The checks the backend actor applies at start (plugin classes, the upstream adapter's).
+    from waldur_site_agent_actors.actors.plugins import problems
+
+    errors = problems(loaded.config)
+    if errors:
+        print(f"{args.config_file}: {len(errors)} error(s):", file=sys.stderr)
+        for error in errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    for note in loaded.notes:
+        print(f"note: {note}")
     count = len(loaded.config.offerings)
     print(f"{args.config_file}: OK ({count} offering{'s' if count != 1 else ''})")
     return EXIT_OK

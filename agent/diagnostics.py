@@ -16,7 +16,7 @@ import requests
 
 from waldur_site_agent_actors.agent import process
 from waldur_site_agent_actors.backends.base import READ_ONLY_VARIABLE
-from waldur_site_agent_actors.backends.discovery import create_backend
+from waldur_site_agent_actors.actors.plugins import make_backend
 from waldur_site_agent_actors.config import AgentConfig, Offering
 
 TIMEOUT = (5.0, 30.0)
@@ -67,7 +67,7 @@ def http_reason(exc: requests.RequestException) -> str:
     return f"request to {place} failed"
 
 
-def check_offering(offering: Offering, tally: Tally | None = None) -> bool:
+def check_offering(offering: Offering, config: AgentConfig, tally: Tally | None = None) -> bool:
     """Waldur, the offering in it, and each backend the offering names; True when all passed."""
     tally = tally if tally is not None else Tally()
     failed_before = len(tally.failed)
@@ -92,14 +92,15 @@ def check_offering(offering: Offering, tally: Tally | None = None) -> bool:
         tally.fail("waldur", http_reason(exc))
         print("  offering: skipped (Waldur not reached)")
     for name in sorted({offering.backend_for(r) for r in ("order", "report", "membership")} - {""}):
-        check_backend(name, offering, tally)
+        check_backend(name, offering, config, tally)
     return len(tally.failed) == failed_before
 
 
-def check_backend(name: str, offering: Offering, tally: Tally) -> None:
+def check_backend(name: str, offering: Offering, config: AgentConfig, tally: Tally) -> None:
     label = f"backend {name}"
     try:
-        backend = create_backend(name, offering)
+        # Made as the backend actor makes it: an upstream plugin behind its adapter.
+        backend = make_backend(name, offering, config)
         reachable = backend.ping(raise_exception=True)
     except Exception as exc:  # a plugin's failure, whatever its kind, is this check's result
         reachable, reason = False, str(exc) or type(exc).__name__
@@ -128,7 +129,7 @@ def run_diagnostics(config: AgentConfig) -> bool:
     tally = Tally()
     try:
         for offering in config.offerings:
-            check_offering(offering, tally)
+            check_offering(offering, config, tally)
     finally:  # only this command looks without touching; whatever runs next may write
         if before is None:
             del os.environ[READ_ONLY_VARIABLE]

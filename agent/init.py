@@ -144,7 +144,7 @@ class Init:
         if not self.args.no_backend_check:
             process.prepare(config)
             print("\nChecking Waldur and the backend:")
-            if not check_offering(config.offerings[0]) and not self.ask.yes(
+            if not check_offering(config.offerings[0], config) and not self.ask.yes(
                 "The checks failed: write the config anyway?", False
             ):
                 raise InitError("checks failed, nothing written")

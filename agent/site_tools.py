@@ -90,19 +90,14 @@ def _offerings(config: AgentConfig, args: argparse.Namespace) -> list[Offering]:
 
 
 def _backend(config: AgentConfig, offering: Offering, role: str) -> BaseBackend | None:
-    """The plugin serving `role`, set up as the backend actor sets it up."""
-    from waldur_site_agent_actors.backends.client import BaseClient
-    from waldur_site_agent_actors.backends.discovery import create_backend
-    from waldur_site_agent_actors.config.secrets import SecretFilter, secret_values
+    """The plugin serving `role`, set up as the backend actor sets it up (an upstream plugin
+    behind its adapter)."""
+    from waldur_site_agent_actors.actors.plugins import make_backend
 
     name = offering.backend_for(role)  # type: ignore[arg-type]
     if not name:
         return None
-    backend = create_backend(name, offering)
-    backend.timezone = config.timezone
-    if isinstance(backend.client, BaseClient):
-        backend.client.command_timeout = config.command_timeout_seconds
-        backend.client.mask = SecretFilter(secret_values(config)).mask
+    backend: BaseBackend = make_backend(name, offering, config)
     return backend
 
 

@@ -18,6 +18,7 @@ from waldur_site_agent_actors.backends.backend_ids import Claim
 from waldur_site_agent_actors.backends.client import BaseClient
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
+    BackendNotReadyError,
     ConfigurationError,
     DuplicateResourceError,
 )
@@ -51,6 +52,7 @@ class BaseBackend(abc.ABC):
     # Capability flags, read off the class by the core.
     supports_decreasing_usage = False
     supports_async_orders = False
+    supports_cycle_preflight = False
     supports_user_homedirs = False
     handled_resource_states: tuple[str, ...] = ("OK", "Erred")
 
@@ -134,6 +136,12 @@ class BaseBackend(abc.ABC):
 
     def process_existing_users(self, usernames: set[str]) -> None:
         """Called every membership cycle with the users already linked (e.g. homedirs)."""
+
+    def run_preflight(self) -> None:
+        """With `supports_cycle_preflight`, called before each order cycle: raising
+        `BackendNotReadyError` leaves the cycle's orders for the next one."""
+        if not self.ping():
+            raise BackendNotReadyError(f"backend {self.backend_type} is not reachable")
 
     def check_pending_order(self, order_backend_id: str) -> bool:
         """Non-blocking orders: True once the remote order completed; raise if it failed."""
@@ -262,6 +270,15 @@ class BaseBackend(abc.ABC):
             backend_id=waldur_resource.backend_id,
             users=self._client.list_resource_users(waldur_resource.backend_id),
         )
+
+    def recreate_missing_resource(self, waldur_resource: WaldurResource) -> bool:
+        """A forced resync (the backend lost its accounts): create the resource again under its
+        backend id if the backend lacks it; True when it did."""
+        backend_id = waldur_resource.backend_id
+        if not backend_id or self._client.get_resource(backend_id) is not None:
+            return False
+        self.create_resource_with_id(waldur_resource, backend_id)
+        return True
 
     def list_resources(self) -> list[ClientResource]:
         return self._client.list_resources()

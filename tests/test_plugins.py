@@ -277,3 +277,91 @@ def test_a_broken_schema_is_reported_at_the_settings_path(fake_plugins):
         "offerings[0].backend_settings: plugin 'fixture' (fixture_plugin.broken:Settings) "
         "failed to import"
     )
+
+
+# Same-named plugins: the rule of config.plugins, over fake distributions.
+
+
+def twins(fake_plugins, *distributions):
+    for distribution in distributions:
+        fake_plugins.add(plugins.BACKENDS, "twin", "tests.fakes:FakeBackend", distribution)
+
+
+def test_this_agents_own_plugin_wins_over_a_same_named_one(fake_plugins):
+    twins(fake_plugins, "aaa-early-name", plugins.OWN_DISTRIBUTION)
+    choice = plugins.choose(plugins.BACKENDS, "twin")
+    assert (choice.chosen.distribution, choice.rule) == (plugins.OWN_DISTRIBUTION, plugins.OWN)
+    assert [c.distribution for c in choice.candidates] == [
+        "aaa-early-name",
+        plugins.OWN_DISTRIBUTION,
+    ]
+
+
+def test_among_other_distributions_the_first_by_name_wins(fake_plugins):
+    twins(fake_plugins, "zeta-plugin", "Alpha_Plugin")
+    choice = plugins.choose(plugins.BACKENDS, "twin")
+    assert (choice.chosen.distribution, choice.rule) == ("Alpha_Plugin", plugins.FIRST)
+
+
+def test_a_pin_picks_its_distribution_spelt_as_pip_spells_it(fake_plugins):
+    twins(fake_plugins, "zeta-plugin", plugins.OWN_DISTRIBUTION)
+    choice = plugins.choose(plugins.BACKENDS, "twin", "Zeta_Plugin")
+    assert (choice.chosen.distribution, choice.rule) == ("zeta-plugin", plugins.PINNED)
+    with pytest.raises(plugins.UnknownDistribution, match="not provided by 'nope'"):
+        plugins.choose(plugins.BACKENDS, "twin", "nope")
+
+
+def test_validate_warns_of_an_unpinned_twin_and_notes_a_pinned_one(fake_plugins):
+    twins(fake_plugins, "zeta-plugin", "alpha-plugin")
+    loaded = load_one(backend_type="twin", backend_settings={})
+    loaded_config = load_mapping(
+        {"offerings": [offering(backend_type="twin", backend_settings={})]}
+    )
+    assert loaded.backend_type == "twin"
+    (warning,) = [w for w in loaded_config.warnings if "twin" in w]
+    assert warning == (
+        "offerings[0].backend_type: 'twin' (tests.fakes:FakeBackend) from alpha-plugin 1.0, "
+        "first distribution by name; candidates: alpha-plugin 1.0, zeta-plugin 1.0; pin one "
+        "with offerings[0].plugin_distributions.twin"
+    )
+    pinned = load_mapping(
+        {
+            "offerings": [
+                offering(
+                    backend_type="twin",
+                    backend_settings={},
+                    plugin_distributions={"Twin": "zeta-plugin"},
+                )
+            ]
+        }
+    )
+    assert not [w for w in pinned.warnings if "twin" in w]
+    assert pinned.notes == (
+        "offerings[0].backend_type: 'twin' (tests.fakes:FakeBackend) from zeta-plugin 1.0, "
+        "pinned in plugin_distributions; candidates: alpha-plugin 1.0, zeta-plugin 1.0",
+    )
+
+
+def test_pins_for_names_the_offering_does_not_use_or_cannot_have_are_errors(fake_plugins):
+    twins(fake_plugins, "zeta-plugin", "alpha-plugin")
+    assert errors_of(backend_type="twin", backend_settings={}, plugin_distributions={"x": "y"}) == [
+        "offerings[0].plugin_distributions.x: the offering names no plugin 'x' (pins are for "
+        "the backend_type, role and username_management_backend plugins it names)"
+    ]
+    assert errors_of(
+        backend_type="twin", backend_settings={}, plugin_distributions={"twin": "omega"}
+    ) == [
+        "offerings[0].plugin_distributions.twin: plugin 'twin' is not provided by 'omega' "
+        "(provided by: alpha-plugin 1.0, zeta-plugin 1.0)"
+    ]
+
+
+def test_the_settings_schema_is_the_chosen_distributions(fake_plugins):
+    """Another package's schema of the same name describes another package's settings."""
+    twins(fake_plugins, "zeta-plugin", "alpha-plugin")
+    fake_plugins.add(plugins.SETTINGS_SCHEMAS, "twin", "tests.fakes:StrictSettings", "zeta-plugin")
+    odd = {"not_a_strict_setting": 1}
+    assert load_one(backend_type="twin", backend_settings=odd).backend_settings == odd
+    assert errors_of(
+        backend_type="twin", backend_settings=odd, plugin_distributions={"twin": "zeta-plugin"}
+    ) == ["offerings[0].backend_settings.not_a_strict_setting: unknown key"]

@@ -52,6 +52,8 @@ class DemoBackend(BaseBackend):
         super().__init__(backend_settings, backend_components)
         self.backend_type = "demo"
         self.settings = msgspec.convert(backend_settings, DemoSettings)
+        # Non-blocking creates are waited for only by a backend declaring them (upstream's flag).
+        self.supports_async_orders = self.settings.pending_seconds > 0
         self.backend_settings.setdefault("allocation_prefix", self.settings.allocation_prefix)
         state_dir = os.environ.get(STATE_DIR_VARIABLE) or "/var/lib/waldur-site-agent"
         path = Path(self.settings.path or Path(state_dir) / "demo-backend.sqlite")

@@ -77,11 +77,14 @@ class Agent:
         self.config.write_text(tomli_w.dumps(document))
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> Agent:
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, python: str = sys.executable
+    ) -> Agent:
+        """`python` runs the agent: another venv's (one holding upstream plugins) if given."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "waldur_site_agent_actors.agent.cli",
                 "run",

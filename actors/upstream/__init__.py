@@ -1,0 +1,62 @@
+"""Upstream plugins, run as they are: classes written for `waldur-site-agent` 1.0.7's core.
+
+A plugin subclassing upstream's `waldur_site_agent.backend.backends.BaseBackend` is driven by
+this agent's actors through `UpstreamBackend` (backend.py), which hands it what upstream's
+processors hand it: `waldur_api_client` models, upstream's `user_context`, a Waldur client for
+the hooks that take one, at the points upstream calls them (docs/plugins.md, "Upstream plugins").
+
+Importing this package costs nothing; the adapter's modules import `waldur_api_client` (about
+2.5 s and 130 MB), a price paid only by offerings whose plugin is an upstream one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+UPSTREAM_BACKEND = ("waldur_site_agent.backend.backends", "BaseBackend")
+UPSTREAM_USERNAMES = ("waldur_site_agent.backend.backends", "AbstractUsernameManagementBackend")
+
+# Capability flags of upstream's BaseBackend this agent does not provide for upstream plugins: a
+# plugin setting one is refused by name instead of running without what it declared it needs.
+UNSUPPORTED_FLAGS = {
+    "supports_resource_api_keys": (
+        "resource API keys (minting at provisioning, rotation events) are not run for upstream "
+        "plugins"
+    ),
+}
+
+
+def _derives(cls: Any, base: tuple[str, str]) -> bool:
+    """Whether `cls` subclasses upstream's class, told by name so nothing upstream is imported
+    here (a loaded upstream plugin has imported it already)."""
+    return isinstance(cls, type) and any(
+        (klass.__module__, klass.__qualname__) == base for klass in cls.__mro__
+    )
+
+
+def is_upstream_backend(cls: Any) -> bool:
+    return _derives(cls, UPSTREAM_BACKEND)
+
+
+def is_upstream_usernames(cls: Any) -> bool:
+    return _derives(cls, UPSTREAM_USERNAMES)
+
+
+def refusals(cls: type, backend_settings: dict[str, Any]) -> list[str]:
+    """What an upstream backend class declares that this agent would otherwise ignore."""
+    problems = [
+        f"{cls.__name__} sets {flag}: {why}"
+        for flag, why in UNSUPPORTED_FLAGS.items()
+        if getattr(cls, flag, False) is True
+    ]
+    subscribes = getattr(cls, "setup_target_event_subscriptions", None)
+    base = next((k for k in cls.__mro__ if (k.__module__, k.__qualname__) == UPSTREAM_BACKEND), cls)
+    if backend_settings.get("target_stomp_enabled") and subscribes is not getattr(
+        base, "setup_target_event_subscriptions", None
+    ):
+        problems.append(
+            f"{cls.__name__} subscribes to its target's events (target_stomp_enabled), which "
+            "this agent does not run for upstream plugins; their orders are polled every order "
+            "cycle instead: set target_stomp_enabled to false"
+        )
+    return problems

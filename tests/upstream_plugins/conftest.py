@@ -1,0 +1,27 @@
+"""Upstream plugins under this agent: the venv holding them (venv.py), built once and cached."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.upstream_plugins.venv import upstream_venv
+
+
+@pytest.fixture(scope="session")
+def venv() -> Path:
+    try:
+        return upstream_venv()
+    except (subprocess.SubprocessError, OSError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        if os.environ.get("CI"):
+            raise AssertionError(f"the upstream plugins' venv cannot be built: {detail}") from exc
+        pytest.skip(f"the upstream plugins' venv cannot be built: {exc} {detail[-500:]}")
+
+
+@pytest.fixture(scope="session")
+def python(venv: Path) -> str:
+    return str(venv / "bin" / "python")

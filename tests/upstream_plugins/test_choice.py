@@ -1,0 +1,170 @@
+"""Same-named plugins in one venv (this agent's `mup`, `moab`, `slurm`, `waldur`, `base` next to
+upstream's): `validate` names every candidate and the one chosen by the documented rule, a pin
+picks another, and what `validate` refuses is what `run` refuses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.harness import Agent, wait_for
+
+pytestmark = pytest.mark.upstream
+
+OURS = "waldur-site-agent-actors"
+TOKEN = "0123456789abcdef0123456789abcdef01234567"
+
+
+def offering(**overrides):
+    return {
+        "name": "choice",
+        "waldur_api_url": "https://waldur.example.org/api/",
+        "waldur_api_token": TOKEN,
+        "waldur_offering_uuid": "d629d5e45567425da9cdbdc1af67b32c",
+        "backend_type": "mup",
+        "backend_settings": {
+            "api_url": "https://mup.example.org/",
+            "username": "u",
+            "password": "p",
+        },
+        "backend_components": {
+            "cpu": {"measured_unit": "h", "accounting_type": "limit", "label": "CPU"}
+        },
+        **overrides,
+    }
+
+
+def validate(python, tmp_path, env=None, **overrides):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"offerings": [offering(**overrides)]}))
+    return subprocess.run(
+        [python, "-m", "waldur_site_agent_actors.agent.cli", "validate", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_unpinned_same_name_runs_this_agents_plugin_and_says_so(python, tmp_path):
+    checked = validate(python, tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        "warning: offerings[0].backend_type: 'mup' (waldur_site_agent_actors.backends.mup."
+        f"backend:MupBackend) from {OURS} 0.1.0, this agent's own plugin wins; candidates: "
+        f"{OURS} 0.1.0, waldur-site-agent-mup 1.0.7; pin one with "
+        "offerings[0].plugin_distributions.mup"
+    ) in checked.stderr
+    # The username backend every offering names implicitly clashes the same way.
+    assert "offerings[0].username_management_backend: 'base' (waldur_site_agent_actors" in (
+        checked.stderr
+    )
+
+
+def test_a_pin_chooses_the_distribution_and_validate_names_it(python, tmp_path):
+    checked = validate(python, tmp_path, plugin_distributions={"mup": "waldur_site_agent_mup"})
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        "note: offerings[0].backend_type: 'mup' (waldur_site_agent_mup.backend:MUPBackend) from "
+        "waldur-site-agent-mup 1.0.7, pinned in plugin_distributions; candidates: "
+        f"{OURS} 0.1.0, waldur-site-agent-mup 1.0.7"
+    ) in checked.stdout
+    assert "offerings[0].backend_type" not in checked.stderr
+
+
+def test_a_pin_that_cannot_be_honoured_is_an_error(python, tmp_path):
+    wrong = validate(python, tmp_path, plugin_distributions={"mup": "waldur-site-agent-moab"})
+    assert wrong.returncode == 2
+    assert (
+        "offerings[0].plugin_distributions.mup: plugin 'mup' is not provided by "
+        f"'waldur-site-agent-moab' (provided by: {OURS} 0.1.0, waldur-site-agent-mup 1.0.7)"
+    ) in wrong.stderr
+    unused = validate(python, tmp_path, plugin_distributions={"slurm": OURS})
+    assert unused.returncode == 2
+    assert "offerings[0].plugin_distributions.slurm: the offering names no plugin 'slurm'" in (
+        unused.stderr
+    )
+
+
+def plugin_dist(site: Path, dist: str, name: str, module: str, source: str) -> None:
+    """A distribution registering backend `name`, as an installed one would: its module and
+    its dist-info (what entry-point discovery reads) in a directory on PYTHONPATH."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[waldur_site_agent.backends]\n{name} = {module}:Backend\n"
+    )
+
+
+UPSTREAM_PLUGIN = """
+from waldur_site_agent_mycustom.backend import MyCustomBackend
+
+
+class Backend(MyCustomBackend):
+    supports_resource_api_keys = {keys}
+"""
+
+
+def test_the_rule_does_not_depend_on_the_order_site_packages_lists(python, tmp_path):
+    """Two outside distributions register `twin`: the first by name wins, whichever comes
+    first on the path."""
+    plugin_dist(tmp_path / "one", "zzz-plugin", "twin", "zzz", UPSTREAM_PLUGIN.format(keys=False))
+    plugin_dist(tmp_path / "two", "aaa-plugin", "twin", "aaa", UPSTREAM_PLUGIN.format(keys=False))
+    for order in (["one", "two"], ["two", "one"]):
+        path = os.pathsep.join(str(tmp_path / d) for d in order)
+        checked = validate(
+            python,
+            tmp_path,
+            env={"PYTHONPATH": path},
+            backend_type="twin",
+            backend_settings={"state_file": str(tmp_path / "s.json")},
+        )
+        assert checked.returncode == 0, checked.stderr
+        assert (
+            "'twin' (aaa:Backend) from aaa-plugin 1.0, first distribution by name; "
+            "candidates: aaa-plugin 1.0, zzz-plugin 1.0"
+        ) in checked.stderr
+
+
+def test_a_capability_the_adapter_cannot_honour_is_refused_by_validate_and_run(
+    python, tmp_path, sim, world
+):
+    plugin_dist(
+        tmp_path / "site", "keyed-plugin", "keyed", "keyed", UPSTREAM_PLUGIN.format(keys=True)
+    )
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    settings = {"state_file": str(tmp_path / "s.json")}
+    checked = validate(python, tmp_path, env=env, backend_type="keyed", backend_settings=settings)
+    assert checked.returncode == 2
+    refusal = (
+        "offerings[0].backend_type: plugin 'keyed' from keyed-plugin 1.0: Backend sets "
+        "supports_resource_api_keys: resource API keys (minting at provisioning, rotation "
+        "events) are not run for upstream plugins"
+    )
+    assert refusal in checked.stderr
+
+    offering_, _ = world
+    config = offering(
+        waldur_api_url=sim.api_url,
+        waldur_api_token=sim.provider_token,
+        waldur_offering_uuid=offering_["uuid"],
+        backend_type="keyed",
+        backend_settings=settings,
+    )
+    (tmp_path / "run").mkdir()
+    agent = Agent(tmp_path / "run", [config]).start(python=python, env=env)
+    try:
+        wait_for(
+            lambda: f"start failed: ConfigurationError: {refusal.split(': ', 1)[1]}" in agent.log(),
+            what="the offering refusing the plugin at start",
+            log=agent.log,
+        )
+    finally:
+        agent.stop()

@@ -1,0 +1,118 @@
+"""A plugin written as the seed's Plugin Development Guide teaches (guide_plugin/: its imports
+from `waldur_site_agent.backend`, its pyproject, its usage report), and upstream's published
+`base` username backend (`waldur-site-agent-basic-username-management` 1.0.7), under this agent:
+orders, usage and members, with upstream's `user_context` reaching the plugin."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.e2e.harness import Agent, terminal, wait_for
+from waldur_site_agent_actors.agent.demo import COMPONENTS
+
+pytestmark = pytest.mark.upstream
+BASIC = "waldur-site-agent-basic-username-management"
+
+
+def test_guide_plugin_with_upstreams_username_backend(tmp_path, sim, consumer, world, python):
+    offering, projects = world
+    state = tmp_path / "mycustom.json"
+    config = {
+        "name": "guide plugin",
+        "waldur_api_url": sim.api_url,
+        "waldur_api_token": sim.provider_token,
+        "waldur_offering_uuid": offering["uuid"],
+        "backend_type": "mycustom",
+        "username_management_backend": "base",
+        "plugin_distributions": {"base": BASIC},
+        "backend_settings": {"state_file": str(state), "allocation_prefix": "alloc_"},
+        "backend_components": COMPONENTS,
+    }
+    key = next(k for k in sim.objects("ssh_keys") if k["name"] == "laptop")
+    agent = Agent(tmp_path, [config]).start(python=python)
+    try:
+        order = consumer.order(
+            offering["url"],
+            projects[0]["url"],
+            {"cpu": 10, "mem": 20},
+            plan_url=offering["plans"][0]["url"],
+            attributes={"ssh_public_key": key["uuid"]},
+        )
+        created = wait_for(lambda: terminal(consumer, order["uuid"]), 60, "create", agent.log)
+        assert created["state"] == "done", created
+        resource = consumer.resource(created["marketplace_resource_uuid"])
+        account = resource["backend_id"]
+        assert account == f"alloc_{resource['slug']}"
+        accounts = json.loads(state.read_text())["accounts"]
+        assert accounts[account]["limits"] == {"cpu": 600_000, "mem": 1_228_800}
+        # What upstream's user_context carries: the provider's key found by the UUID in the
+        # order, the plan's quotas, the team as ProjectUser models.
+        assert resource["backend_metadata"] == {
+            "ssh_key": key["public_key"],
+            "plan_quotas": {"cpu": 1000, "mem": 2000},
+            "team": ["alice", "bob"],
+        }
+
+        # Upstream's `base` makes no usernames: the users stay without one, not stranded;
+        # named as another tool would name them, they become the account's users.
+        for user in sim.objects("offering_users"):
+            assert not user.get("username"), user
+        for user in sim.objects("offering_users"):
+            consumer._call(
+                "PATCH",
+                f"marketplace-offering-users/{user['uuid']}/",
+                {"username": next(u["username"] for u in sim.objects("users", uuid=user["user"]))},
+            )
+
+        def users():
+            return sorted(json.loads(state.read_text())["accounts"][account]["users"])
+
+        wait_for(lambda: users() == ["alice", "bob"], what="the team on the account", log=agent.log)
+
+        state.with_name(f"{state.name}.usage").write_text(
+            json.dumps({account: {"alice": {"cpu": 90_000, "gpu": 120}, "bob": {"cpu": 30_000}}})
+        )
+        period = datetime.now(UTC).strftime("%Y-%m-01")
+
+        def usage():
+            rows = sim.objects("component_usages", billing_period=period)
+            return {
+                row["type"]: row["usage"] for row in rows if row["resource"] == resource["uuid"]
+            }
+
+        wait_for(
+            lambda: usage() == {"cpu": "2.00", "mem": "0.00", "gpu": "2.00"},
+            what="usage in Waldur units",
+            log=agent.log,
+        )
+        per_user = wait_for(
+            lambda: {
+                (u["username"], u["component_type"]): u["usage"]
+                for u in consumer._call(
+                    "GET", "marketplace-component-user-usages/", resource_uuid=resource["uuid"]
+                )
+            },
+            what="per-user usage",
+            log=agent.log,
+        )
+        assert per_user[("alice", "cpu")] == "1.50" and per_user[("bob", "cpu")] == "0.50"
+
+        update = consumer.update_limits(resource["uuid"], {"cpu": 12, "mem": 20})
+        updated = wait_for(lambda: terminal(consumer, update), 60, "update", agent.log)
+        assert updated["state"] == "done", updated
+        limits = json.loads(state.read_text())["accounts"][account]["limits"]
+        assert limits == {"cpu": 720_000, "mem": 1_228_800}
+
+        terminate = consumer.terminate(resource["uuid"])
+        ended = wait_for(lambda: terminal(consumer, terminate), 60, "terminate", agent.log)
+        assert ended["state"] == "done", ended
+        assert account not in json.loads(state.read_text())["accounts"]
+    finally:
+        assert agent.stop() == 0
+    log = agent.log()
+    assert (
+        "username backend 'base' (waldur_site_agent_basic_username_management.backend:"
+        f"BaseUsernameManagementBackend) from {BASIC} 1.0.7, pinned in plugin_distributions"
+    ) in log
+    assert sim.provider_token not in log
