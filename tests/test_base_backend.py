@@ -11,6 +11,7 @@ from fixture_plugin.backend import FixtureBackend
 from waldur_site_agent_actors.backends.base import BaseBackend
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
+    BackendNotReadyError,
     DuplicateResourceError,
     InvalidNameError,
 )
@@ -311,3 +312,19 @@ def test_the_abstract_methods_must_be_implemented():
 
     with pytest.raises(TypeError, match="abstract"):
         Incomplete({}, {})  # type: ignore[abstract]
+
+
+def test_a_forced_resync_recreates_a_lost_resource_under_its_backend_id(backend):
+    backend.create_resource_with_id(resource(), "alloc_1")
+    assert backend.recreate_missing_resource(resource(backend_id="alloc_1")) is False
+    backend.client.delete_resource("alloc_1")
+    assert backend.recreate_missing_resource(resource(backend_id="alloc_1")) is True
+    assert backend.client.get_resource_limits("alloc_1") == {"cpu": 90000, "mem": 614400}
+    assert backend.recreate_missing_resource(resource(backend_id="")) is False
+
+
+def test_the_cycle_preflight_is_the_ping(backend, monkeypatch):
+    backend.run_preflight()
+    monkeypatch.setattr(backend, "ping", lambda raise_exception=False: False)
+    with pytest.raises(BackendNotReadyError, match="not reachable"):
+        backend.run_preflight()

@@ -19,13 +19,12 @@ from uuid import UUID
 
 import msgspec
 from waldur_site_agent.backend.backends import PendingOrderDecision
-from waldur_site_agent.backend.exceptions import DuplicateResourceError
 
 from waldur_site_agent_actors.actors.upstream import convert
 from waldur_site_agent_actors.actors.upstream.membership import MembershipSync
 from waldur_site_agent_actors.actors.upstream.waldur import REPORT_FIELDS, UpstreamWaldur
 from waldur_site_agent_actors.backends.discovery import component_dicts
-from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.exceptions import BackendError, DuplicateResourceError
 from waldur_site_agent_actors.backends.structures import (
     ACCEPT,
     PENDING,
@@ -68,6 +67,7 @@ class UpstreamBackend:
         self.members = MembershipSync(plugin, offering, waldur, profiles)
         self.ready = False
         self.fetched: dict[str, Any] = {}  # this order cycle's resources, by uuid
+        self.named: dict[str, str] = {}  # names given this order cycle to new resources
         self.reported: dict[str, Any] = {}  # this report cycle's resources, by backend id
 
     @classmethod
@@ -126,7 +126,7 @@ class UpstreamBackend:
         with self.translated():
             self._prepare()
             if role == "order":
-                self.fetched = {}
+                self.fetched, self.named = {}, {}
             elif role == "report":
                 listed = self.waldur.resources(["OK", "Erred"], REPORT_FIELDS)
                 self.reported = {r.backend_id: r for r in listed if r.backend_id}
@@ -237,7 +237,8 @@ class UpstreamBackend:
         )
 
     def resource_backend_id(self, resource: WaldurResource) -> str:
-        return next(self._names(self._model(resource)))
+        name = self.named[resource.uuid] = next(self._names(self._model(resource)))
+        return name
 
     def create_resource_with_id(
         self, resource: WaldurResource, backend_id: str, user_context: dict[str, Any]
@@ -246,6 +247,7 @@ class UpstreamBackend:
         the next name of upstream's naming policy, except for a resource recreated under the
         id it had, which has that id only."""
         restoring = bool(resource.backend_id)
+        self.named.pop(resource.uuid, None)
         model = self._model(resource.with_backend_id(backend_id))
         context = self.members.user_context(model, user_context)
         names = iter([backend_id]) if restoring else self._names(model)
@@ -269,6 +271,11 @@ class UpstreamBackend:
         return result
 
     def pull_resource(self, resource: WaldurResource) -> BackendResourceInfo | None:
+        """Upstream looks a resource up on the backend only under a backend id Waldur had; a
+        name just given to a new resource is created, so a taken one is a duplicate for
+        upstream's naming policy to resolve, never an account to take over."""
+        if self.named.get(resource.uuid) == resource.backend_id:
+            return None
         model = self._model(resource)
         with self.translated():
             info = self.plugin.pull_resource(model)

@@ -10,6 +10,9 @@ import pytest
 
 from tests.e2e.harness import Agent, terminal, wait_for
 from waldur_site_agent_actors.agent.demo import COMPONENTS
+from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
+from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
+from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 pytestmark = pytest.mark.upstream
 BASIC = "waldur-site-agent-basic-username-management"
@@ -116,3 +119,51 @@ def test_guide_plugin_with_upstreams_username_backend(tmp_path, sim, consumer, w
         f"BaseUsernameManagementBackend) from {BASIC} 1.0.7, pinned in plugin_distributions"
     ) in log
     assert sim.provider_token not in log
+
+
+@pytest.mark.parametrize("policy", ["project_slug", "slug"])
+def test_a_taken_name_is_upstreams_duplicate_never_an_account_taken_over(tmp_path, python, policy):
+    """Upstream's naming policy decides: under `project_slug` the next name is tried; by
+    resource slug, the only name is taken and the order fails. The account already there is
+    never adopted."""
+    spec = default_scenario()
+    spec["offerings"][0]["plugin_options"]["account_name_generation_policy"] = policy
+    with WaldurSimulator(spec, tick_interval=0) as sim:
+        consumer = ConsumerClient(sim.api_url, sim.staff_token)
+        offering, project = sim.summary()["offerings"][0], sim.summary()["projects"][0]
+        state = tmp_path / "mycustom.json"
+        taken = {"description": "someone else's", "organization": "", "parent": None}
+        taken.update(limits={}, user_limits={}, users=["mallory"])
+        name = "alloc_climate-modelling" if policy == "project_slug" else "alloc_slurm-cluster-30"
+        state.write_text(json.dumps({"accounts": {name: taken}}))
+        config = {
+            "name": "guide plugin",
+            "waldur_api_url": sim.api_url,
+            "waldur_api_token": sim.provider_token,
+            "waldur_offering_uuid": offering["uuid"],
+            "backend_type": "mycustom",
+            "backend_settings": {
+                "state_file": str(state),
+                "allocation_prefix": "alloc_",
+                "backend_id_max_retries": 3,
+            },
+            "backend_components": COMPONENTS,
+        }
+        agent = Agent(tmp_path, [config]).start(python=python)
+        try:
+            order = consumer.order(offering["url"], project["url"], {"cpu": 1, "mem": 1})
+            ended = wait_for(lambda: terminal(consumer, order["uuid"]), 60, "create", agent.log)
+            if policy == "project_slug":
+                assert ended["state"] == "done", ended
+                resource = consumer.resource(ended["marketplace_resource_uuid"])
+                assert resource["backend_id"] == "alloc_climate-modelling-0"
+            else:
+                assert ended["state"] == "erred", ended
+                assert ended["error_message"] == (
+                    "Unable to create resource: after 1 attempts, all generated names already "
+                    "exist or uniqueness check failed"
+                )
+            assert json.loads(state.read_text())["accounts"][name]["users"] == ["mallory"]
+        finally:
+            assert agent.stop() == 0
+        consumer.close()
