@@ -35,3 +35,17 @@ def test_validate_missing_file_is_a_config_error(tmp_path, capsys):
 def test_version(capsys):
     assert main(["version"]) == EXIT_OK
     assert capsys.readouterr().out.startswith("waldur-site-agent ")
+
+
+def test_the_wheels_console_scripts_are_the_commands_the_package_wraps():
+    """pyproject's scripts and agent/commands.py (what /usr/bin runs) name the same functions."""
+    import tomllib
+    from pathlib import Path
+
+    from waldur_site_agent_actors.agent.commands import COMMANDS
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts == {
+        name: f"{module}:{function}" for name, (module, function) in COMMANDS.items()
+    }
