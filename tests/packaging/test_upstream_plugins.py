@@ -43,7 +43,7 @@ def test_the_venvs_script_is_upstreams_now_but_usr_bin_is_the_agents(with_upstre
     )
     # Upstream's own script would read the file and start; the agent's reports the missing file.
     missing = run("/usr/bin/waldur_site_agent", "-c", "/nonexistent.yaml", check=False)
-    assert (missing.returncode, missing.stderr.strip().splitlines()[-1]) == (
+    assert (missing.returncode, missing.stderr.splitlines()[-1].strip()) == (
         2,
         "/nonexistent.yaml: no such file",
     )
