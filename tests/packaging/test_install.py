@@ -74,7 +74,8 @@ def test_installed_layout_user_and_cli(installed: Built):
         info = directory.stat()
         assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (user.pw_uid, 0o750), directory
     # A wrapper running the agent's module, not a link into the venv (test_upstream_plugins.py).
-    assert Path(BIN).read_text().endswith(
+    wrapper = Path(BIN).read_text()
+    assert wrapper.endswith(
         "/opt/waldur-site-agent/bin/python -P -m waldur_site_agent_actors.agent.commands "
         'waldur-site-agent "$@"\n'
     )
