@@ -133,6 +133,12 @@ class UpstreamBackend:
             elif role == "membership":
                 self.members.start(self.handled_resource_states)
 
+    def set_offering_details(self, partitions: list[str], plugin_options: dict[str, Any]) -> None:
+        """What upstream's processor pushes onto a backend from the offering, each cycle."""
+        self.plugin.offering_partitions = sorted(partitions)
+        if hasattr(self.plugin, "offering_enforce_qos"):
+            self.plugin.offering_enforce_qos = bool(plugin_options.get("enforce_qos"))
+
     def _prepare(self) -> None:
         """What upstream's processors push onto a backend before using it: the service
         provider, the offering's partitions and its QoS enforcement flag."""
@@ -287,17 +293,21 @@ class UpstreamBackend:
         return {k: int(v) for k, v in backend.items()}, convert.numbers(waldur)
 
     def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
-        """An Update order's limits; prepaid components are recomputed from the whole resource
-        (duration x limit), as upstream recomputes them."""
-        wanted = convert.whole(limits)
         with self.translated():
-            if self.plugin.has_prepaid_components():
-                model = self._model_of(resource_backend_id)
-                model.limits.additional_properties.update(wanted)
-                self.plugin._setup_resource_limits(resource_backend_id, model)
-                return None
-            pending = self.plugin.set_resource_limits(resource_backend_id, wanted)
+            pending = self.plugin.set_resource_limits(resource_backend_id, convert.whole(limits))
         return str(pending) if pending and self.supports_async_orders else None
+
+    def has_prepaid_components(self) -> bool:
+        with self.translated():
+            return bool(self.plugin.has_prepaid_components())
+
+    def apply_resource_limits(self, resource: WaldurResource) -> None:
+        """The resource's own limits onto the backend, as upstream applies them at creation and
+        on an Update of prepaid components (limit x duration): `_setup_resource_limits`."""
+        model = self._model(resource)
+        model.limits.additional_properties.update(convert.whole(resource.limits))
+        with self.translated():
+            self.plugin._setup_resource_limits(model.backend_id, model)
 
     def set_resource_options(self, resource: WaldurResource, new_options: dict[str, Any]) -> None:
         """Upstream has no option hook: an option change reaches its plugins as nothing."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,9 @@ def upstream_venv() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ready = venv / ".ready"
         if not ready.exists():
+            for stale in cache.glob("upstream-plugins-*"):
+                if stale.is_dir() and stale != venv:
+                    shutil.rmtree(stale)
             subprocess.run(
                 [sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300
             )
