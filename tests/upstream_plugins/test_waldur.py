@@ -89,6 +89,20 @@ def test_upstream_federation_between_two_waldurs(tmp_path, federation, python):
             log=agent.log,
         )
 
+        # B's own provider names its resource; upstream's `sync_resource_effective_id`, given a
+        # client for A, makes that A's effective id.
+        twin_hex = UUID(twin).hex
+        b.provider._call(
+            "POST",
+            f"marketplace-provider-resources/{twin_hex}/set_backend_id/",
+            {"backend_id": "b_slurm_account"},
+        )
+        wait_for(
+            lambda: a.resource(resource["uuid"])["effective_id"] == "b_slurm_account",
+            what="B's backend id as A's effective id",
+            log=agent.log,
+        )
+
         b.report_usage(twin, {"cpu": 40, "nodes": 8, "gpu_hours": 500, "storage_gb_hours": 800})
 
         def usage():
