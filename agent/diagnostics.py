@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from waldur_site_agent_actors.actors.plugins import make_backend
 from waldur_site_agent_actors.agent import process
 from waldur_site_agent_actors.backends.base import READ_ONLY_VARIABLE
-from waldur_site_agent_actors.actors.plugins import make_backend
 from waldur_site_agent_actors.config import AgentConfig, Offering
 
 TIMEOUT = (5.0, 30.0)

@@ -205,8 +205,9 @@ def customer(req: Request, c: Obj) -> Obj:
     )
 
 
-LANGUAGES = "en et lt lv ru it de da sv es fr nb ar cs hr km".split()
-"""Languages Waldur keeps a role's description in."""
+# Languages Waldur keeps a role's description in.
+LANGUAGES: tuple[str, ...] = ("en", "et", "lt", "lv", "ru", "it", "de", "da")
+LANGUAGES += ("sv", "es", "fr", "nb", "ar", "cs", "hr", "km")
 
 
 def role(r: Obj) -> Obj:
