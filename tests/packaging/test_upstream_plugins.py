@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.packaging.conftest import Built, run
+from tests.packaging.build_fixture import Built, run
 from waldur_site_agent_actors.agent.commands import COMMANDS
 
 pytestmark = pytest.mark.packaging
