@@ -200,6 +200,7 @@ KEYS: dict[str, dict[str, Status]] = {
             "ca_bundle_set"
         ),
         "omit_anomalous_usage_components": untested("actors/usage.py (acceptable_totals)"),
+        "plugin_distributions": ours(),
     },
     "component": {
         "measured_unit": works(

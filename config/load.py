@@ -283,14 +283,19 @@ def refuse_unsupported(scope: str, raw: Any, path: str, problems: Problems) -> N
             problems.error(where, message)  # a value of the wrong type is that error alone
 
 
-def refuse_unsupported_in_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
+def refuse_unsupported_in_offering(
+    raw: dict[str, Any], path: str, problems: Problems, upstream: set[str]
+) -> None:
     refuse_unsupported("offering", raw, path, problems)
     components = raw.get("backend_components")
     components = components if isinstance(components, dict) else {}
     for name, component in components.items():
         where = f"{path}.backend_components.{key_text(name)}"
         refuse_unsupported("component", component, where, problems)
+    # An upstream plugin's settings are its own and upstream core's, read there or by the
+    # adapter (docs/plugins.md, section 8): none is this agent's to refuse.
     named = {_text(raw, key) for key in ROLE_KEYS} - {""}
+    named = {name for name in named if plugins.canonical(name) not in upstream}
     # A plugin without a scope of its own (a third party's) still gets the keys all share.
     scopes = {keys.plugin_scope(plugins.canonical(name)) or "backend_settings" for name in named}
     found: set[str] = set()
@@ -342,15 +347,19 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
     )
     pinned = {plugins.canonical(name): (name, dist) for name, dist in pins.items()}
     used: set[str] = set()
+    upstream: set[str] = set()
     names: dict[str, str] = {}
     for key in ROLE_KEYS:
         if name := _text(raw, key):
             names.setdefault(plugins.canonical(name), key)
     for name, key in names.items():
         used.add(name)
-        choice = choose_plugin(plugins.BACKENDS, name, key, pinned, path, problems)
-        if choice is not None:
+        chosen = choose_plugin(plugins.BACKENDS, name, key, pinned, path, problems)
+        if chosen is not None:
+            choice, cls = chosen
             check_plugin_schemas(name, choice.chosen.distribution, raw, path, problems)
+            if plugins.derives_from_upstream(cls, "BaseBackend"):
+                upstream.add(name)
     username_backend = raw.get("username_management_backend", "base")
     if isinstance(username_backend, str) and username_backend:
         used.add(plugins.canonical(username_backend))
@@ -362,7 +371,7 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
             f"the offering names no plugin {name!r} (pins are for the backend_type, role and "
             "username_management_backend plugins it names)",
         )
-    refuse_unsupported_in_offering(raw, path, problems)
+    refuse_unsupported_in_offering(raw, path, problems, upstream)
 
 
 def choose_plugin(
@@ -372,12 +381,13 @@ def choose_plugin(
     pinned: dict[str, tuple[str, str]],
     path: str,
     problems: Problems,
-) -> plugins.Choice | None:
-    """The rule's choice for `name`, imported; every candidate named when there are several."""
+) -> tuple[plugins.Choice, Any] | None:
+    """The rule's choice for `name` and its class, imported; every candidate named when there
+    are several."""
     pin_key, distribution = pinned.get(plugins.canonical(name), ("", None))
     try:
         choice = plugins.choose(group, name, distribution)
-        plugins.load_point(name, choice.point)
+        cls = plugins.load_point(name, choice.point)
     except plugins.UnknownDistribution as exc:
         problems.error(f"{path}.plugin_distributions.{pin_key}", str(exc))
         return None
@@ -392,7 +402,7 @@ def choose_plugin(
                 f"{path}.{key}: {choice.describe()}; pin one with "
                 f"{path}.plugin_distributions.{name}"
             )
-    return choice
+    return choice, cls
 
 
 def check_plugin_schemas(

@@ -103,6 +103,18 @@ class BrokenPlugin(ImportError):
     pass
 
 
+UPSTREAM_CORE = "waldur_site_agent.backend.backends"
+"""Upstream's module of `BaseBackend` and `AbstractUsernameManagementBackend`."""
+
+
+def derives_from_upstream(cls: Any, base: str) -> bool:
+    """Whether `cls` subclasses upstream's class `base`, told by name so nothing of upstream is
+    imported here (a loaded upstream plugin has imported it already)."""
+    return isinstance(cls, type) and any(
+        (klass.__module__, klass.__qualname__) == (UPSTREAM_CORE, base) for klass in cls.__mro__
+    )
+
+
 def _candidate(point: EntryPoint) -> Candidate:
     dist = point.dist
     return Candidate(

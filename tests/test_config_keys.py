@@ -96,8 +96,8 @@ def test_every_field_of_every_config_struct_has_a_status(scope):
 def test_every_settings_schema_this_agent_installs_has_a_scope():
     ours = {
         name
-        for name, point in plugins.installed(plugins.SETTINGS_SCHEMAS).items()
-        if point.value.startswith("waldur_site_agent_actors.")
+        for name, candidates in plugins.installed(plugins.SETTINGS_SCHEMAS).items()
+        if any(c.provides(plugins.OWN_DISTRIBUTION) for c in candidates)
     }
     assert ours and all(keys.plugin_scope(name) for name in ours)
 

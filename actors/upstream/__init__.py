@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-UPSTREAM_BACKEND = ("waldur_site_agent.backend.backends", "BaseBackend")
-UPSTREAM_USERNAMES = ("waldur_site_agent.backend.backends", "AbstractUsernameManagementBackend")
+from waldur_site_agent_actors.config import plugins
 
 # Capability flags of upstream's BaseBackend this agent does not provide for upstream plugins: a
 # plugin setting one is refused by name instead of running without what it declared it needs.
@@ -26,20 +25,12 @@ UNSUPPORTED_FLAGS = {
 }
 
 
-def _derives(cls: Any, base: tuple[str, str]) -> bool:
-    """Whether `cls` subclasses upstream's class, told by name so nothing upstream is imported
-    here (a loaded upstream plugin has imported it already)."""
-    return isinstance(cls, type) and any(
-        (klass.__module__, klass.__qualname__) == base for klass in cls.__mro__
-    )
-
-
 def is_upstream_backend(cls: Any) -> bool:
-    return _derives(cls, UPSTREAM_BACKEND)
+    return plugins.derives_from_upstream(cls, "BaseBackend")
 
 
 def is_upstream_usernames(cls: Any) -> bool:
-    return _derives(cls, UPSTREAM_USERNAMES)
+    return plugins.derives_from_upstream(cls, "AbstractUsernameManagementBackend")
 
 
 def refusals(cls: type, backend_settings: dict[str, Any]) -> list[str]:
@@ -50,7 +41,8 @@ def refusals(cls: type, backend_settings: dict[str, Any]) -> list[str]:
         if getattr(cls, flag, False) is True
     ]
     subscribes = getattr(cls, "setup_target_event_subscriptions", None)
-    base = next((k for k in cls.__mro__ if (k.__module__, k.__qualname__) == UPSTREAM_BACKEND), cls)
+    upstream = (plugins.UPSTREAM_CORE, "BaseBackend")
+    base = next((k for k in cls.__mro__ if (k.__module__, k.__qualname__) == upstream), cls)
     if backend_settings.get("target_stomp_enabled") and subscribes is not getattr(
         base, "setup_target_event_subscriptions", None
     ):
