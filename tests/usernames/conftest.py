@@ -109,6 +109,9 @@ def sync(sim, fake_plugins):
             }
         ).config
         backend = BackendActor.start(config.offerings[0], config)
+        # A proxy knows the attributes the actor had when it was made: one made before on_start
+        # finished would take the plugins for plain values. A question answered means it has.
+        backend.proxy().has_usernames().get()
         api = WaldurActor.start(WaldurClient(sim.api_url, sim.provider_token))
         actors.extend([backend, api])
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
