@@ -145,17 +145,6 @@ def set_backend_id(req: Request) -> Response:
     return ok(render.status("Resource backend_id has been changed."))
 
 
-def set_effective_id(req: Request) -> Response:
-    """The id the resource has on the system behind its backend (a federated Waldur's own)."""
-    r = _managed(req)
-    effective_id = req.data().get("effective_id", "")
-    if not isinstance(effective_id, str):
-        raise invalid("effective_id", "Not a valid string.")
-    r["effective_id"] = effective_id
-    req.state.put("resources", r)
-    return ok(render.status("Resource effective_id has been changed."))
-
-
 def set_backend_metadata(req: Request) -> Response:
     r = _managed(req)
     metadata = req.data().get("backend_metadata")
@@ -389,7 +378,6 @@ def register(router: Router) -> None:
     base = f"/api/{PROVIDER}/{{uuid}}/"
     actions = {
         "set_backend_id": set_backend_id,
-        "set_effective_id": set_effective_id,
         "set_backend_metadata": set_backend_metadata,
         "set_limits": set_limits,
         "set_as_erred": set_as_erred,

@@ -1020,16 +1020,6 @@ def test_roles_are_found_by_name_and_name_a_role_by_uuid(staff, info):
     assert revoked.status_code == 200, revoked.text
 
 
-def test_set_effective_id(staff, provider, info):
-    resource = place(staff, info)["marketplace_resource_uuid"]
-    answer = provider.post(
-        f"marketplace-provider-resources/{resource}/set_effective_id/", {"effective_id": "b-42"}
-    )
-    parse(m.Status, answer)
-    found = parse(m.Resource, provider.get(f"marketplace-provider-resources/{resource}/"))
-    assert found["effective_id"] == "b-42"
-
-
 WALKS = (
     test_create_order_walk_as_the_agent_does,
     test_resource_options_change_directly_or_through_an_update_order,
@@ -1047,7 +1037,6 @@ WALKS = (
     test_consumer_side_bodies,
     test_federation_bodies,
     test_roles_are_found_by_name_and_name_a_role_by_uuid,
-    test_set_effective_id,
 )
 NOT_WALKED = {  # routes the agent never calls; their bodies are still checked when served
     "GET /api/event-subscription-queues/",
