@@ -50,7 +50,7 @@ class BackendActor(pykka.ThreadingActor):
             if not name:
                 continue
             if name not in instances:
-                instances[name] = make_backend(name, self.offering, self.root, self.usernames)
+                instances[name] = make_backend(name, self.offering, self.root)
             setattr(self, role, exposed(instances[name]))
 
     def has_usernames(self) -> bool:

@@ -61,6 +61,10 @@ class OrderActor(ModeActor):
         # cycle starts with the backend's preflight only for one that declares it.
         self.async_orders: bool = caps["supports_async_orders"]
         self.preflight: bool = caps["supports_cycle_preflight"]
+        # Upstream plugins keep no owner record: to them the backend id Waldur holds is the
+        # resource's account, so Waldur hears a name only once the backend made it (as upstream
+        # does); told first, a name the backend refuses as taken would pass for this resource's.
+        self.name_first: bool = not caps["upstream"]
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.OrderTick):
@@ -278,7 +282,7 @@ class OrderActor(ModeActor):
         while True:
             target = waldur_resource(resource)
             backend_id, claim = self._backend_id_for(target, taken)
-            if backend_id and backend_id != resource.backend_id:
+            if self.name_first and backend_id and backend_id != resource.backend_id:
                 # Waldur hears the name before the backend has it: whatever a create failing
                 # half-way leaves behind belongs to a resource Waldur knows, so nothing leaks.
                 self.waldur.resources.set_backend_id(resource.uuid, backend_id).get()

@@ -110,24 +110,18 @@ def make_usernames(offering: Offering) -> Any | None:
     return cls(offering.backend_settings, offering)
 
 
-def make_backend(name: str, offering: Offering, root: AgentConfig, usernames: Any = None) -> Any:
+def make_backend(name: str, offering: Offering, root: AgentConfig) -> Any:
     """One instance of the plugin `name` for this offering, set up as the agent runs it."""
     cls, choice = backend_class(offering, name)
     log.info("backend %s", choice.describe(), extra=_on(offering))
     if upstream.is_upstream_backend(cls):
         from waldur_site_agent_actors.actors.upstream.backend import UpstreamBackend
         from waldur_site_agent_actors.actors.upstream.logs import plain_logging
-        from waldur_site_agent_actors.actors.upstream.usernames import UpstreamUsernames
         from waldur_site_agent_actors.actors.upstream.waldur import UpstreamWaldur, client_for
 
         plain_logging()
         client = client_for(offering, root.global_proxy, "waldur-site-agent (upstream plugin)")
-        profiles = (
-            usernames.sync_user_profiles if isinstance(usernames, UpstreamUsernames) else None
-        )
-        backend: Any = UpstreamBackend.create(
-            cls, offering, UpstreamWaldur(offering, client), profiles
-        )
+        backend: Any = UpstreamBackend.create(cls, offering, UpstreamWaldur(offering, client))
     else:
         backend = construct(cls, offering)
         if isinstance(backend.client, BaseClient):

@@ -7,7 +7,7 @@ reorganised. Upstream's plugins, written against `waldur_site_agent.backend`, ne
 they run as they are behind the agent's adapter (docs/plugins.md, "Upstream plugins").
 """
 
-from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends import backend_ids, units
 from waldur_site_agent_actors.backends.base import STATE_DIR_VARIABLE, BaseBackend, UserContext
 from waldur_site_agent_actors.backends.client import BaseClient
 from waldur_site_agent_actors.backends.commands import execute_command, validate_name
@@ -36,6 +36,7 @@ from waldur_site_agent_actors.backends.structures import (
     ResourceUsage,
     UsageReport,
     WaldurResource,
+    WaldurUpdates,
 )
 from waldur_site_agent_actors.backends.subscriptions import BrokerQueue
 from waldur_site_agent_actors.backends.usernames import OfferingUserInfo, UsernameManagementBackend
@@ -70,6 +71,8 @@ __all__ = [
     "UserContext",
     "UsernameManagementBackend",
     "WaldurResource",
+    "WaldurUpdates",
+    "backend_ids",
     "execute_command",
     "units",
     "validate_name",

@@ -3,7 +3,7 @@
 The actors call it as they call a native plugin (`create_resource_with_id(resource, id,
 context)`, `get_usage_report(ids)`, ...); it calls the upstream plugin as upstream's processors
 do: with `waldur_api_client` models of the resource, upstream's `user_context`, upstream's
-duplicate-name retries, a Waldur client where upstream passes one. Membership is upstream's
+names for new resources, a Waldur client where upstream passes one. Membership is upstream's
 per-resource sequence (membership.py) rather than the native member diff, because upstream
 plugins' member semantics (CUIDs, consent, roles) hang on it.
 
@@ -13,7 +13,6 @@ Only the offering's backend actor calls it, one call at a time, like any plugin.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -23,8 +22,10 @@ from waldur_site_agent.backend.backends import PendingOrderDecision
 from waldur_site_agent_actors.actors.upstream import convert
 from waldur_site_agent_actors.actors.upstream.membership import MembershipSync
 from waldur_site_agent_actors.actors.upstream.waldur import REPORT_FIELDS, UpstreamWaldur
+from waldur_site_agent_actors.backends import backend_ids
+from waldur_site_agent_actors.backends.backend_ids import Claim
 from waldur_site_agent_actors.backends.discovery import component_dicts
-from waldur_site_agent_actors.backends.exceptions import BackendError, DuplicateResourceError
+from waldur_site_agent_actors.backends.exceptions import BackendError
 from waldur_site_agent_actors.backends.structures import (
     ACCEPT,
     PENDING,
@@ -32,6 +33,7 @@ from waldur_site_agent_actors.backends.structures import (
     OrderDecision,
     UsageReport,
     WaldurResource,
+    WaldurUpdates,
 )
 from waldur_site_agent_actors.config.model import Offering
 
@@ -58,28 +60,26 @@ class UpstreamBackend:
         offering: Offering,
         waldur: UpstreamWaldur,
         translated: convert.Translator,
-        profiles: Any = None,
     ) -> None:
         self.plugin = plugin
         self.offering = offering
         self.waldur = waldur
         self.translated = translated
-        self.members = MembershipSync(plugin, offering, waldur, profiles)
+        self.members = MembershipSync(plugin, offering, waldur)
         self.ready = False
         self.fetched: dict[str, Any] = {}  # this order cycle's resources, by uuid
-        self.named: dict[str, str] = {}  # names given this order cycle to new resources
         self.reported: dict[str, Any] = {}  # this report cycle's resources, by backend id
 
     @classmethod
     def create(
-        cls, plugin_class: type, offering: Offering, waldur: UpstreamWaldur, profiles: Any = None
+        cls, plugin_class: type, offering: Offering, waldur: UpstreamWaldur
     ) -> UpstreamBackend:
         translated = convert.Translator(offering.waldur_api_url)
         with translated():
             plugin = plugin_class(
                 dict(offering.backend_settings), component_dicts(offering.backend_components)
             )
-        return cls(plugin, offering, waldur, translated, profiles)
+        return cls(plugin, offering, waldur, translated)
 
     # -- what the actors read off a plugin ---------------------------------------------------
 
@@ -126,7 +126,7 @@ class UpstreamBackend:
         with self.translated():
             self._prepare()
             if role == "order":
-                self.fetched, self.named = {}, {}
+                self.fetched = {}
             elif role == "report":
                 listed = self.waldur.resources(["OK", "Erred"], REPORT_FIELDS)
                 self.reported = {r.backend_id: r for r in listed if r.backend_id}
@@ -207,67 +207,37 @@ class UpstreamBackend:
             decision = self.plugin.evaluate_pending_order(details, self.waldur.client)
         return DECISIONS[PendingOrderDecision(decision)]
 
-    def _unique(self, backend_id: str) -> bool:
-        settings = self.offering.backend_settings
-        if not settings.get("check_backend_id_uniqueness", False):
-            return True
-        try:
-            return self.waldur.is_unique(
-                backend_id, bool(settings.get("check_all_offerings", False))
-            )
-        except Exception as exc:  # upstream creates anyway when the check cannot be made
-            log.warning("backend id %s not checked for uniqueness: %s", backend_id, exc)
-            return True
-
-    def _names(self, model: Any) -> Iterator[str]:
-        """Upstream's naming loop: the names to create a resource under, in its order. Names
-        Waldur calls taken are skipped; the next name is asked for only after the backend
-        refused the last one as a duplicate."""
+    def backend_id_candidates(self, resource: WaldurResource) -> list[str]:
+        """Upstream's names for a new resource, in its order: the plugin's name for the slug
+        (or, with `account_name_generation_policy: project_slug`, the project's slug), then,
+        when upstream tries more than one, the plugin's names for `<project slug>-0`, `-1`, ...
+        (`backend_id_max_retries` in all)."""
+        model = self._model(resource)
         options = getattr(model.offering_plugin_options, "additional_properties", None) or {}
         by_project = options.get("account_name_generation_policy") == "project_slug"
-        settings = self.offering.backend_settings
-        unique = bool(settings.get("check_backend_id_uniqueness", False))
-        tries = int(settings.get("backend_id_max_retries", 50)) if by_project or unique else 1
-        base = model.project_slug if by_project else model.slug
-        for attempt in range(tries):
-            with self.translated():
-                name = self.plugin._get_resource_backend_id(base)
-            if self._unique(name):
-                yield name
-            elif not by_project:
-                continue
-            base = f"{model.project_slug}-{attempt}"
-        raise BackendError(
-            f"Unable to create resource: after {tries} attempts, all generated names already "
-            "exist or uniqueness check failed"
-        )
+        rules = backend_ids.settings_of(self.offering.backend_settings)
+        several = by_project or rules.check_backend_id_uniqueness
+        tries = rules.backend_id_max_retries if several else 1
+        bases = [model.project_slug if by_project else model.slug]
+        bases += [f"{model.project_slug}-{n}" for n in range(tries - 1)]
+        with self.translated():
+            return list(dict.fromkeys(self.plugin._get_resource_backend_id(b) for b in bases))
 
-    def resource_backend_id(self, resource: WaldurResource) -> str:
-        name = self.named[resource.uuid] = next(self._names(self._model(resource)))
-        return name
+    def claim(self, resource: WaldurResource, backend_id: str) -> Claim:
+        """Upstream plugins keep no owner record: the name Waldur gives the resource is its
+        own (adopted when the backend has it, created under when not, as upstream does), and
+        any other name is tried, a backend already holding it refusing it as a duplicate."""
+        return "ours" if backend_id and backend_id == resource.backend_id else "free"
 
     def create_resource_with_id(
         self, resource: WaldurResource, backend_id: str, user_context: dict[str, Any]
     ) -> BackendResourceInfo:
-        """Upstream's creation: its user context; a name the backend already has moves on to
-        the next name of upstream's naming policy, except for a resource recreated under the
-        id it had, which has that id only."""
-        restoring = bool(resource.backend_id)
-        self.named.pop(resource.uuid, None)
+        """Upstream's creation under one name, with its user context. A name the backend
+        already has raises `DuplicateResourceError`: the order actor tries the next one."""
         model = self._model(resource.with_backend_id(backend_id))
         context = self.members.user_context(model, user_context)
-        names = iter([backend_id]) if restoring else self._names(model)
-        for name in names:
-            try:
-                with self.translated():
-                    info = self.plugin.create_resource_with_id(model, name, context)
-                break
-            except DuplicateResourceError:
-                if restoring:
-                    raise BackendError(f"resource {name!r} already exists on the backend") from None
-                log.info("resource %s already exists, trying the next name", name)
-        else:
-            raise BackendError(f"resource {resource.uuid} was not created")
+        with self.translated():
+            info = self.plugin.create_resource_with_id(model, backend_id, context)
         if not info.backend_id:
             raise BackendError(f"Unable to create a backend resource for {resource.name!r}")
         model.backend_id = info.backend_id
@@ -277,15 +247,19 @@ class UpstreamBackend:
         return result
 
     def pull_resource(self, resource: WaldurResource) -> BackendResourceInfo | None:
-        """Upstream looks a resource up on the backend only under a backend id Waldur had; a
-        name just given to a new resource is created, so a taken one is a duplicate for
-        upstream's naming policy to resolve, never an account to take over."""
-        if self.named.get(resource.uuid) == resource.backend_id:
-            return None
         model = self._model(resource)
         with self.translated():
             info = self.plugin.pull_resource(model)
         return None if info is None else convert.resource_info(info, resource.backend_id)
+
+    def waldur_updates(self, resource: WaldurResource) -> WaldurUpdates:
+        """A create the backend finished (an asynchronous one): upstream's plugin sets what
+        Waldur takes itself, with the client it is given (`sync_resource_effective_id`), so
+        nothing is left for the actors to set."""
+        model = self._model(resource)
+        with self.translated():
+            self.plugin.sync_resource_effective_id(model, self.waldur.client)
+        return WaldurUpdates()
 
     def collect_limits(self, resource: WaldurResource) -> tuple[dict[str, int], dict[str, float]]:
         with self.translated():

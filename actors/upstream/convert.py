@@ -63,8 +63,10 @@ def resource_info(info: upstream.BackendResourceInfo, backend_id: str = "") -> B
 
 
 def offering_user(info: OfferingUserInfo) -> UpstreamOfferingUser:
-    """The fields the agent holds of an offering user; upstream's others stay unset."""
+    """The fields the agent holds of an offering user (its profile as upstream's `user_*`
+    fields); upstream's others stay unset."""
     fields = {
+        **{f"user_{name}": value for name, value in info.profile.items()},
         "uuid": info.uuid,
         "user_uuid": info.user_uuid,
         "username": info.username,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Callable
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -48,10 +47,8 @@ class MembershipSync:
         plugin: Any,
         offering: Offering,
         waldur: UpstreamWaldur,
-        profiles: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self.plugin, self.offering, self.waldur = plugin, offering, waldur
-        self.profiles = profiles  # the upstream username plugin's `sync_user_profiles`
         self.provider_uuid = ""
         self.listed: dict[str, Any] = {}
         self.users: list[Any] = []
@@ -70,8 +67,6 @@ class MembershipSync:
         self.listed = {m.uuid.hex: m for m in listed if m.backend_id}
         self.teams, self.projects, self.accounts = {}, {}, {}
         self.users = self._offering_users()
-        if self.profiles is not None:
-            self.profiles(self.users)
         if (
             self.offering.username_reconciliation_enabled
             and self.plugin.sync_offering_user_usernames(

@@ -52,7 +52,8 @@ class UpstreamUsernames:
     def get_or_create_username(self, offering_user: OfferingUserInfo) -> str:
         return self.get_username(offering_user) or self.generate_username(offering_user)
 
-    def sync_user_profiles(self, offering_users: list[Any]) -> None:
-        """Upstream's hook before each membership sync, given the offering's user models."""
+    def sync_user_profiles(self, offering_users: list[OfferingUserInfo]) -> None:
+        """Upstream's hook before each membership sync, given the offering's users."""
+        models = [convert.offering_user(user) for user in offering_users]
         with self.translated():
-            self.plugin.sync_user_profiles(offering_users)
+            self.plugin.sync_user_profiles(models)

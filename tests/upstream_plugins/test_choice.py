@@ -171,16 +171,16 @@ def test_a_capability_the_adapter_cannot_honour_is_refused_by_validate_and_run(
 
 
 def test_core_settings_an_upstream_plugin_has_are_not_refused_for_it(python, tmp_path):
-    """Native plugins have no uniqueness check against Waldur's history, so the key is refused
-    for them; the adapter runs upstream's for an upstream plugin, so there it loads."""
-    settings = {"state_file": str(tmp_path / "s.json"), "check_backend_id_uniqueness": True}
+    """Native plugins always remove the account on terminate, so `soft_delete` is refused for
+    them; an upstream plugin's delete is upstream's core, which reads it, so there it loads."""
+    settings = {"state_file": str(tmp_path / "s.json"), "soft_delete": True}
     checked = validate(python, tmp_path, backend_type="mycustom", backend_settings=settings)
     assert checked.returncode == 0, checked.stderr
     native = validate(
         python,
         tmp_path,
         plugin_distributions={"mup": OURS},
-        backend_settings={**offering()["backend_settings"], "check_backend_id_uniqueness": True},
+        backend_settings={**offering()["backend_settings"], "soft_delete": True},
     )
     assert native.returncode == 2
-    assert "offerings[0].backend_settings.check_backend_id_uniqueness" in native.stderr
+    assert "offerings[0].backend_settings.soft_delete" in native.stderr

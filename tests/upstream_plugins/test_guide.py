@@ -125,7 +125,7 @@ def test_guide_plugin_with_upstreams_username_backend(tmp_path, sim, consumer, w
 def test_a_taken_name_is_upstreams_duplicate_never_an_account_taken_over(tmp_path, python, policy):
     """Upstream's naming policy decides: under `project_slug` the next name is tried; by
     resource slug, the only name is taken and the order fails. The account already there is
-    never adopted."""
+    never adopted, nor recorded in Waldur as the resource's."""
     spec = default_scenario()
     spec["offerings"][0]["plugin_options"]["account_name_generation_policy"] = policy
     with WaldurSimulator(spec, tick_interval=0) as sim:
@@ -153,16 +153,15 @@ def test_a_taken_name_is_upstreams_duplicate_never_an_account_taken_over(tmp_pat
         try:
             order = consumer.order(offering["url"], project["url"], {"cpu": 1, "mem": 1})
             ended = wait_for(lambda: terminal(consumer, order["uuid"]), 60, "create", agent.log)
+            resource = consumer.resource(ended["marketplace_resource_uuid"])
             if policy == "project_slug":
                 assert ended["state"] == "done", ended
-                resource = consumer.resource(ended["marketplace_resource_uuid"])
                 assert resource["backend_id"] == "alloc_climate-modelling-0"
             else:
                 assert ended["state"] == "erred", ended
-                assert ended["error_message"] == (
-                    "Unable to create resource: after 1 attempts, all generated names already "
-                    "exist or uniqueness check failed"
-                )
+                assert f"1 name(s) from {name!r} on are held" in ended["error_message"], ended
+                # The taken name was never told to Waldur as this resource's.
+                assert not resource["backend_id"], resource
             assert json.loads(state.read_text())["accounts"][name]["users"] == ["mallory"]
         finally:
             assert agent.stop() == 0
