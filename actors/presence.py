@@ -90,19 +90,22 @@ def dependencies() -> tuple[tuple[str, str], ...]:
     package metadata without importing them."""
     found: dict[str, str] = {}
     for group in (plugins.BACKENDS, plugins.USERNAME_BACKENDS):
-        for point in plugins.installed(group).values():
-            if point.dist is not None:
-                found[point.dist.name] = point.dist.version
+        for candidates in plugins.installed(group).values():
+            for candidate in candidates:
+                if candidate.distribution:
+                    found[candidate.distribution] = candidate.version
     return tuple(sorted(found.items()))
 
 
-def processor_backend(name: str) -> tuple[str, str]:
-    """`<module>.<Class>` of the plugin registered as `name`, and its distribution's version."""
-    point = plugins.find(plugins.BACKENDS, name)
-    if point is None:
+def processor_backend(name: str, pinned: str | None = None) -> tuple[str, str]:
+    """`<module>.<Class>` of the plugin the offering runs as `name` (the same-name rule, its
+    pin), and its distribution's version."""
+    try:
+        chosen = plugins.choose(plugins.BACKENDS, name, pinned).chosen
+    except (plugins.UnknownPlugin, plugins.UnknownDistribution):
         return name, "unknown"
-    module, _, attribute = point.value.partition(":")
-    return f"{module}.{attribute}", point.dist.version if point.dist else "unknown"
+    module, _, attribute = chosen.point.value.partition(":")
+    return f"{module}.{attribute}", chosen.version or "unknown"
 
 
 class PresenceActor(pykka.ThreadingActor):
@@ -192,7 +195,9 @@ class PresenceActor(pykka.ThreadingActor):
             if service is None:
                 continue
             for role in planned.roles:
-                backend_type, version = processor_backend(offering.backend_for(role))  # type: ignore[arg-type]
+                name = offering.backend_for(role)  # type: ignore[arg-type]
+                pinned = offering.pinned_distribution(name)
+                backend_type, version = processor_backend(name, pinned)
                 agents.register_processor(
                     service.uuid, PROCESSOR_OF_ROLE[role], backend_type, version
                 ).get()

@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "waldur_sync_resource_limits": (site_tools.__name__, "legacy_sync_resource_limits"),
     "waldur_site_load_historical_usage": (site_tools.__name__, "legacy_load_historical_usage"),
     "waldur_site_diagnose_slurm_account": (site_tools.__name__, "legacy_diagnose_slurm_account"),
+    "waldur_sync_offering_users": (site_tools.__name__, "legacy_sync_offering_users"),
+    "waldur_site_diagnostics": (site_tools.__name__, "legacy_diagnostics"),
+    "waldur_site_healthz": (site_tools.__name__, "legacy_healthz"),
+    "waldur_site_test_order": (site_tools.__name__, "legacy_test_order"),
 }
 
 

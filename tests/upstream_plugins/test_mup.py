@@ -95,6 +95,10 @@ def test_upstream_mup_orders_usage_and_team(tmp_path, mup, world, python):
         ended = wait_for(lambda: terminal(consumer, terminate), 60, "terminate", agent.log)
         assert ended["state"] == "done", ended
         assert consumer.resource(resource["uuid"])["state"] == "Terminated"
+
+        # Waldur's admins see the pinned distribution's class as the processors' backend.
+        registered = {(p["backend_type"], p["backend_version"]) for p in sim.objects("processors")}
+        assert registered == {("waldur_site_agent_mup.backend.MUPBackend", "1.0.7")}
     finally:
         assert agent.stop() == 0
     log = agent.log()
