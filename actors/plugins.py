@@ -9,6 +9,7 @@ one chosen and every candidate.
 from __future__ import annotations
 
 import logging
+from importlib.util import find_spec
 from typing import Any
 
 from waldur_site_agent_actors.actors import upstream
@@ -41,9 +42,12 @@ def backend_class(offering: Offering, name: str) -> tuple[type, plugins.Choice]:
     choice = plugins.choose(plugins.BACKENDS, name, offering.pinned_distribution(name))
     cls = plugins.load_point(name, choice.point)
     if is_native(cls):
+        refuse_missing_modules(cls, f"plugin {name!r} from {choice.chosen}")
         return cls, choice
     if upstream.is_upstream_backend(cls):
         refused = upstream.refusals(cls, offering.backend_settings)
+        core = upstream.core_problem()
+        refused += [core] if core else []
         if refused:
             raise ConfigurationError(f"plugin {name!r} from {choice.chosen}: {'; '.join(refused)}")
         return cls, choice
@@ -65,7 +69,19 @@ def usernames_class(offering: Offering) -> tuple[type, plugins.Choice]:
             "this agent's UsernameManagementBackend nor upstream's "
             "AbstractUsernameManagementBackend"
         )
+    if native:
+        refuse_missing_modules(cls, f"username plugin {name!r} from {choice.chosen}")
     return cls, choice
+
+
+def refuse_missing_modules(cls: type, plugin: str) -> None:
+    """A native plugin's `required_modules` (its optional extra) must be installed."""
+    missing = [m for m in getattr(cls, "required_modules", ()) if find_spec(m) is None]
+    if missing:
+        raise ConfigurationError(
+            f"{plugin} needs {', '.join(missing)}, which is not installed (the plugin's "
+            "optional extra)"
+        )
 
 
 def problems(config: AgentConfig) -> list[str]:

@@ -55,6 +55,10 @@ class BaseBackend(abc.ABC):
     supports_cycle_preflight = False
     supports_user_homedirs = False
     handled_resource_states: tuple[str, ...] = ("OK", "Erred")
+    required_modules: tuple[str, ...] = ()
+    """Modules of an optional extra the plugin needs, imported only when it is constructed (the
+    module must import without them: upstream's core imports every installed plugin). One not
+    installed is refused by name at validate and start."""
 
     def __init__(
         self, backend_settings: dict[str, Any], backend_components: dict[str, dict[str, Any]]

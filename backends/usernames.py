@@ -37,6 +37,11 @@ class OfferingUserInfo(msgspec.Struct, frozen=True, kw_only=True):
 class UsernameManagementBackend(abc.ABC):
     """Entry-point group `waldur_site_agent.username_management_backends`."""
 
+    required_modules: tuple[str, ...] = ()
+    """Modules of an optional extra the plugin needs, imported only when it is constructed (the
+    module must import without them: upstream's core imports every installed plugin). One not
+    installed is refused by name at validate and start."""
+
     def __init__(
         self, backend_settings: dict[str, Any] | None = None, offering: Any = None
     ) -> None:

@@ -11,6 +11,7 @@ Importing this package costs nothing; the adapter's modules import `waldur_api_c
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from waldur_site_agent_actors.config import plugins
@@ -23,6 +24,17 @@ UNSUPPORTED_FLAGS = {
         "plugins"
     ),
 }
+
+
+def core_problem() -> str | None:
+    """Upstream's core imports every installed plugin, of any distribution, into a registry
+    (`waldur_site_agent.common.utils`) when its federation plugin loads or a plugin syncs its
+    limits: one that cannot be imported would fail each of those, so it is found at start."""
+    try:
+        importlib.import_module("waldur_site_agent.common.utils")
+    except Exception as exc:
+        return f"upstream's core imports every installed plugin and fails: {exc}"
+    return None
 
 
 def is_upstream_backend(cls: Any) -> bool:

@@ -18,7 +18,6 @@ from typing import Any
 import msgspec
 
 from waldur_site_agent_actors.backends.exceptions import BackendError, ConfigurationError
-from waldur_site_agent_actors.backends.ldap.directory import Directory, random_password
 from waldur_site_agent_actors.backends.ldap.settings import LdapSettings
 from waldur_site_agent_actors.backends.usernames import OfferingUserInfo, UsernameManagementBackend
 
@@ -31,6 +30,8 @@ SUFFIX_TRIES = 1000
 
 
 class LdapUsernameBackend(UsernameManagementBackend):
+    required_modules = ("ldap3",)
+
     def __init__(self, backend_settings: dict[str, Any] | None = None, offering: Any = None):
         super().__init__(backend_settings, offering)
         raw = self.backend_settings.get("ldap")
@@ -42,7 +43,11 @@ class LdapUsernameBackend(UsernameManagementBackend):
             self.settings = msgspec.convert(raw, LdapSettings)
         except (msgspec.ValidationError, ValueError) as exc:
             raise ConfigurationError(f"backend_settings.ldap: {exc}") from exc
-        self.directory = Directory(self.settings)
+        # ldap3, the `ldap` extra, is imported only here (`required_modules`).
+        from waldur_site_agent_actors.backends.ldap import directory
+
+        self.directory = directory.Directory(self.settings)
+        self.new_password = directory.random_password
 
     def get_username(self, offering_user: OfferingUserInfo) -> str:
         if offering_user.user_email:
@@ -72,7 +77,7 @@ class LdapUsernameBackend(UsernameManagementBackend):
             first,
             last,
             offering_user.user_email,
-            password=random_password() if s.generate_vpn_password else None,
+            password=self.new_password() if s.generate_vpn_password else None,
             extra=extra,
         )
         for group in s.access_groups or []:

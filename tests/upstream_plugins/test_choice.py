@@ -133,6 +133,42 @@ def test_the_rule_does_not_depend_on_the_order_site_packages_lists(python, tmp_p
         ) in checked.stderr
 
 
+def test_a_plugin_upstreams_core_cannot_import_is_found_by_validate(python, tmp_path):
+    """Upstream's core imports every installed plugin when an upstream plugin runs (this
+    agent's own import without their optional extras: the venv has no ldap3 for `ldap`); one
+    that cannot be imported is named at validate, not found by each membership sync."""
+    settings = {"state_file": str(tmp_path / "s.json")}
+    clean = validate(python, tmp_path, backend_type="mycustom", backend_settings=settings)
+    assert clean.returncode == 0, clean.stderr
+    plugin_dist(tmp_path / "site", "broken-plugin", "broken", "broken", "import nosuch_module\n")
+    checked = validate(
+        python,
+        tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site")},
+        backend_type="mycustom",
+        backend_settings=settings,
+    )
+    assert checked.returncode == 2, checked.stderr
+    assert (
+        "offerings[0].backend_type: plugin 'mycustom' from waldur-site-agent-mycustom 0.1.0: "
+        "upstream's core imports every installed plugin and fails: No module named "
+        "'nosuch_module'"
+    ) in checked.stderr
+    # This agent's `ldap` imports without ldap3; named, it is refused for the missing extra.
+    named = validate(
+        python,
+        tmp_path,
+        backend_type="mycustom",
+        backend_settings=settings,
+        username_management_backend="ldap",
+    )
+    assert named.returncode == 2, named.stderr
+    assert (
+        f"offerings[0].username_management_backend: username plugin 'ldap' from {OURS} 0.1.0 "
+        "needs ldap3, which is not installed (the plugin's optional extra)"
+    ) in named.stderr
+
+
 def test_a_capability_the_adapter_cannot_honour_is_refused_by_validate_and_run(
     python, tmp_path, sim, world
 ):
