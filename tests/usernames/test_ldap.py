@@ -165,6 +165,8 @@ def test_the_username_sync_creates_directory_users(sim, consumer, fake_plugins, 
         }
     ).config
     backend = BackendActor.start(config.offerings[0], config)
+    # A proxy made before on_start finished would take the plugins for plain values.
+    backend.proxy().has_usernames().get()
     api = WaldurActor.start(WaldurClient(sim.api_url, sim.provider_token))
     try:
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
