@@ -24,6 +24,7 @@ from waldur_site_agent_actors.actors.user_context import (
 from waldur_site_agent_actors.actors.usernames import UsernameSync
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import Resource, TeamMember
+from waldur_site_agent_actors.backends.exceptions import BackendError
 from waldur_site_agent_actors.backends.structures import BackendResourceInfo, is_linked
 
 
@@ -174,6 +175,8 @@ class MembershipActor(ModeActor):
             self._mirror_team(resource, team_entries(team, round_.offering_users()))
         else:
             self._sync_members(resource, info, team, account_usernames)
+        if (round_.offering.plugin_options or {}).get("enable_membership_sync_status"):
+            self._report_sync_status(resource, team)
         if resource.paused:
             self.plugin.pause_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
         elif resource.downscaled:
@@ -243,6 +246,39 @@ class MembershipActor(ModeActor):
             self.plugin.remove_users_from_resource(backend_id, stale).get(timeout=BACKEND_TIMEOUT)
             self.log.info("removed %s from %s", ", ".join(sorted(stale)), backend_id)
         self.plugin.process_existing_users(existing & wanted).get(timeout=BACKEND_TIMEOUT)
+
+    def _report_sync_status(self, resource: Resource, team: list[TeamMember]) -> None:
+        """The offering asks (`enable_membership_sync_status`) which grants landed: the plugin
+        says, per member the resource should hold, and Waldur shows it on the resource. Best
+        effort, as upstream: a failure is logged and the sync goes on."""
+        members = {
+            t.offering_user_username: t
+            for t in team
+            if t.offering_user_username
+            and t.role
+            and is_linked(t.offering_user_username, t.offering_user_state)
+            and not resource.restrict_member_access
+        }
+        try:
+            states = self.plugin.membership_sync_states(resource.backend_id, set(members)).get(
+                timeout=BACKEND_TIMEOUT
+            )
+            if states is None:
+                return  # the backend cannot tell: nothing is reported, as upstream
+            report = [
+                {
+                    "username": username,
+                    "user_uuid": members[username].uuid,
+                    "scope_type": "resource",
+                    "role_name": members[username].role,
+                    "state": state,
+                }
+                for username, state in sorted(states.items())
+                if username in members
+            ]
+            self.waldur.resources.set_membership_sync_statuses(resource.uuid, report).get()
+        except (WaldurError, WaldurUnreachable, BackendError) as exc:
+            self.log.warning("membership sync status of %s not reported: %s", resource.uuid, exc)
 
     def _mirror_team(self, resource: Resource, team: list[dict[str, Any]]) -> None:
         """The plugin mirrors the whole team itself (the federation: who a member is on Waldur B

@@ -69,6 +69,8 @@ class BaseBackend(abc.ABC):
         self.client: BaseClient | None = None
         self.timezone = "UTC"
         self.service_provider_uuid = ""
+        self.offering_plugin_options: dict[str, Any] = {}
+        """The offering's `plugin_options` as Waldur has them now (`set_offering_details`)."""
         self.log = logging.getLogger(f"backends.{type(self).__name__}")
         try:
             self.backend_id_settings = backend_ids.settings_of(backend_settings)
@@ -164,6 +166,21 @@ class BaseBackend(abc.ABC):
         """Usage of a past month; backends that cannot look back return {}."""
         return {}
 
+    def set_offering_details(self, partitions: list[str], plugin_options: dict[str, Any]) -> None:
+        """What the actors read of the offering in Waldur before each sweep: its partitions
+        (SLURM acts on them) and its `plugin_options` (every plugin: account names)."""
+        self.offering_plugin_options = dict(plugin_options)
+
+    def membership_sync_states(
+        self, resource_backend_id: str, usernames: set[str]
+    ) -> dict[str, str] | None:
+        """Whether each user the resource should hold landed on the backend: `synced`,
+        `pending` (the next sync adds them) or `error`, for Waldur's membership sync status
+        (`enable_membership_sync_status`); None when the backend cannot say. The default reads
+        the resource's users."""
+        present = set(self._client.list_resource_users(resource_backend_id))
+        return {u: "synced" if u in present else "pending" for u in usernames}
+
     # -- the rest, built on the client ----------------------------------------------------------
 
     @property
@@ -189,10 +206,19 @@ class BaseBackend(abc.ABC):
                     usage[TOTAL_ACCOUNT_USAGE] = dict(zeros)
         return report
 
+    @property
+    def named_by_project(self) -> bool:
+        """The offering's `account_name_generation_policy: project_slug`: a resource's account
+        is named after its project, not after itself (upstream applies it to every plugin)."""
+        return self.offering_plugin_options.get("account_name_generation_policy") == "project_slug"
+
     def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
         """The backend id a new resource gets; deterministic, so a restart finds it again.
+        With the offering's `account_name_generation_policy: project_slug`, the project's slug:
+        its later resources take the numbered names (`backend_id_candidates`).
         "" when the backend itself names what it creates (the federation's remote uuid)."""
-        return self._get_resource_backend_id(waldur_resource.slug or waldur_resource.uuid)
+        slug = waldur_resource.project_slug if self.named_by_project else waldur_resource.slug
+        return self._get_resource_backend_id(slug or waldur_resource.uuid)
 
     def backend_id_candidates(self, waldur_resource: WaldurResource) -> list[str]:
         """The names a new resource may get, in order of preference: its usual name, then
@@ -201,10 +227,13 @@ class BaseBackend(abc.ABC):
         if not base:
             return []
         tries = self.backend_id_settings.backend_id_max_retries
-        return [base] + [self.numbered_backend_id(base, n) for n in range(2, tries + 1)]
+        # By project slug the project's resources all start from its name: `-0`, `-1`, ... as
+        # upstream numbers them; otherwise `-2`, `-3`, ...
+        first = 0 if self.named_by_project else 2
+        return [base] + [self.numbered_backend_id(base, n) for n in range(first, first + tries - 1)]
 
     def numbered_backend_id(self, base: str, number: int) -> str:
-        """The `number`-th name for `base` (from 2); backends with a length limit shorten it."""
+        """The `number`-th name for `base`; backends with a length limit shorten it."""
         return f"{base}-{number}"
 
     def backend_id_owner(self, backend_id: str) -> str | None:
@@ -287,15 +316,33 @@ class BaseBackend(abc.ABC):
     def list_resources(self) -> list[ClientResource]:
         return self._client.list_resources()
 
+    @property
+    def soft_deletes(self) -> bool:
+        """`soft_delete`: terminating keeps the account, unusable, for a later restore."""
+        return bool(self.backend_settings.get("soft_delete"))
+
     def delete_resource(self, waldur_resource: WaldurResource, **kwargs: Any) -> str | None:
-        """Delete the resource; returns a pending order id for non-blocking backends."""
+        """Delete the resource, or with `soft_delete` keep it with no limits; returns a pending
+        order id for non-blocking backends."""
         backend_id = waldur_resource.backend_id
         if not backend_id or self._client.get_resource(backend_id) is None:
             self.log.info("resource %r is not on the backend, nothing to delete", backend_id)
             return None
         self._pre_delete_resource(waldur_resource)
+        if self.soft_deletes:
+            return self.soft_delete_resource(waldur_resource)
         self._client.delete_resource(backend_id)
         return None
+
+    def soft_delete_resource(self, waldur_resource: WaldurResource) -> str | None:
+        """The account stays, every component's limit zero (upstream's soft delete); a Restore
+        order adopts it and `apply_resource_limits` gives it the resource's limits again."""
+        zero = dict.fromkeys(self.backend_components, 0.0)
+        pending = self.set_resource_limits(waldur_resource.backend_id, zero)
+        self.log.info(
+            "soft-deleted %s: limits zero, kept for a restore", waldur_resource.backend_id
+        )
+        return pending
 
     def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
         """Waldur-unit limits in, backend-unit limits out; unknown components are ignored."""

@@ -104,6 +104,7 @@ T_EVENTS = "tests/e2e/test_events.py::test_orders_complete_by_event_and_across_a
 T_SLURM = "tests/slurm/test_backend.py::"
 T_BAD_INPUT = "tests/e2e/test_bad_input.py::"
 T_FEATURES = "tests/slurm/test_features.py::"
+T_OPTIONS = "tests/e2e/test_offering_options.py::"
 T_STORAGE = "tests/slurm/test_storage.py::"
 T_AGENT = "tests/slurm/test_agent.py::"
 T_LDAP = "tests/slurm/test_ldap.py::"
@@ -248,7 +249,10 @@ KEYS: dict[str, dict[str, Status]] = {
         "backend_id_max_retries": works(
             f"{T_BAD_INPUT}test_names_run_out_after_backend_id_max_retries"
         ),
-        "soft_delete": refused("terminating always removes the backend account"),
+        "soft_delete": works(
+            f"{T_OPTIONS}test_soft_delete_keeps_the_account_with_zero_limits_and_a_restore_"
+            "brings_them_back"
+        ),
         "enable_user_homedir_account_creation": inert(NO_HOMEDIRS),
         "default_homedir_umask": inert(NO_HOMEDIRS),
         "homedir_base_path": inert(NO_HOMEDIRS),
@@ -595,12 +599,11 @@ KEYS: dict[str, dict[str, Status]] = {
             "provider_make_names"
         ),
         "account_name_generation_policy": works(
-            "tests/slurm/test_features.py::test_root_account_and_allocations_named_after_the_"
-            "project"
+            f"{T_OPTIONS}test_accounts_named_after_the_project_slug_are_numbered_from_zero"
         ),
         "enforce_qos": with_("slurm qos_enforcement_enabled"),
-        "enable_membership_sync_status": refused(
-            "no membership sync status is reported to Waldur", off=(None, False)
+        "enable_membership_sync_status": works(
+            f"{T_OPTIONS}test_membership_sync_status_shows_in_waldur_which_grants_landed"
         ),
     },
 }

@@ -108,5 +108,8 @@ class Resources:
             retry=True,
         )
 
+    def set_membership_sync_statuses(self, uuid: str, statuses: list[dict[str, Any]]) -> None:
+        self._action(uuid, "set_membership_sync_statuses", {"statuses": statuses})
+
     def refresh_last_sync(self, uuid: str) -> None:
         self._action(uuid, "refresh_last_sync")

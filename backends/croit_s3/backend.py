@@ -365,6 +365,12 @@ class CroitS3Backend(BaseBackend):
     ) -> None:
         """Per-user limits: there are no users inside an S3 user to limit."""
 
+    def membership_sync_states(
+        self, resource_backend_id: str, usernames: set[str]
+    ) -> dict[str, str] | None:
+        """No grants to report: nobody is linked to an S3 user."""
+        return None
+
     def downscale_resource(self, resource_backend_id: str) -> bool:
         return True
 

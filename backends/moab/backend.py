@@ -9,6 +9,7 @@ reduced mode, so downscaling changes nothing.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -123,6 +124,20 @@ class MoabBackend(BaseBackend):
     def downscale_resource(self, resource_backend_id: str) -> bool:
         self.log.info("MAM has no downscaled mode; %s is unchanged", resource_backend_id)
         return False
+
+    def soft_delete_resource(self, waldur_resource: WaldurResource) -> str | None:
+        """The account stays, deactivated, its fund holding only what was charged: MAM refuses
+        a withdrawal of spent credits, so the deposit goes down to the spending, not to 0. A
+        Restore deposits the limit's difference again, and membership sync reactivates it."""
+        account = waldur_resource.backend_id
+        fund = self.mam.fund(account)
+        if fund is not None:
+            self.mam.set_resource_limits(
+                account, {DEPOSIT: math.ceil(fund.allocated - fund.balance)}
+            )
+        self._activate(account, False)
+        self.log.info("soft-deleted %s: deactivated, nothing left to spend", account)
+        return None
 
     def _activate(self, account: str, active: bool) -> bool:
         """True when the account's state changed; an account already so is left alone."""

@@ -214,7 +214,7 @@ class SlurmBackend(BaseBackend):
     def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
         """The allocation's account: `allocation_prefix + slug`, lowercased; with the
         offering's `account_name_generation_policy: project_slug`, the project's slug."""
-        slug = waldur_resource.project_slug if self._named_by_project else waldur_resource.slug
+        slug = waldur_resource.project_slug if self.named_by_project else waldur_resource.slug
         return naming.derived_account(
             self.settings.allocation_prefix, slug or waldur_resource.uuid, "allocation account"
         )
@@ -225,7 +225,7 @@ class SlurmBackend(BaseBackend):
         return naming.candidates(
             self.resource_backend_id(waldur_resource),
             self.settings.backend_id_max_retries,
-            first=0 if self._named_by_project else 2,
+            first=0 if self.named_by_project else 2,
         )
 
     def backend_id_owner(self, backend_id: str) -> str | None:
@@ -239,9 +239,6 @@ class SlurmBackend(BaseBackend):
         )
         return None if twin is None else backend_ids.owner_in(twin.organization)
 
-    @property
-    def _named_by_project(self) -> bool:
-        return self.offering_plugin_options.get("account_name_generation_policy") == "project_slug"
 
     def _tree(self, waldur_resource: WaldurResource) -> tuple[str, str, str | None]:
         """(project account, its parent, the customer account or None in a flat tree)."""

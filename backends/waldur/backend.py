@@ -276,11 +276,14 @@ class WaldurBackend(BaseBackend):
         return self._waiting(order) if order else None
 
     def delete_resource(self, waldur_resource: WaldurResource, **kwargs: Any) -> str | None:
-        """A Terminate order on B: its UUID, or None when nothing is left there."""
+        """A Terminate order on B: its UUID, or None when nothing is left there. With
+        `soft_delete`, an Update order setting B's limits to zero, and B's resource stays."""
         resource = self.b.resource(waldur_resource.backend_id)
         if resource is None or resource.state == "Terminated":
             self.log.info("%r is not on Waldur B: nothing to delete", waldur_resource.backend_id)
             return None
+        if self.soft_deletes:
+            return self.soft_delete_resource(waldur_resource)
         pending = self.b.in_flight_order(resource.uuid, "Terminate")
         if pending is not None:
             return self._waiting(pending.uuid)
@@ -348,6 +351,13 @@ class WaldurBackend(BaseBackend):
 
     def assigned_usernames(self) -> dict[str, str]:
         return self.b.offering_usernames()
+
+    def membership_sync_states(
+        self, resource_backend_id: str, usernames: set[str]
+    ) -> dict[str, str] | None:
+        """B's team is matched by its users (identity bridge, `user_match_field`), not by these
+        usernames: nothing to report (upstream's federation reports nothing either)."""
+        return None
 
     def list_resources(self) -> list[ClientResource]:
         return [

@@ -145,6 +145,21 @@ def test_update_and_terminate_are_orders_on_b_too(backend, b):
     assert backend.pull_resource(resource().with_backend_id(uuid)) is None
 
 
+def test_soft_delete_sets_bs_limits_to_zero_and_keeps_bs_resource(b):
+    soft = WaldurBackend(b.settings(soft_delete=True), COMPONENTS)
+    uuid = create(soft, b)
+    order = soft.delete_resource(resource().with_backend_id(uuid))
+    (update,) = b.orders("pending-provider")
+    assert (update["uuid"], update["type"]) == (order, "Update")
+    assert set(update["limits"].values()) == {0}, "every component B has here goes to 0"
+    b.finish(order)
+    assert soft.check_pending_order(order) is True
+    kept = b.sim.objects("resources", uuid=uuid)[0]
+    assert kept["state"] == "OK"
+    assert (kept["limits"]["cpu"], kept["limits"]["nodes"]) == (0, 0)
+    assert soft.pull_resource(resource().with_backend_id(uuid)) is not None
+
+
 def test_settled_orders_are_reported_once(backend, b):
     first = backend.create_resource_with_id(resource(), "")
     second = backend.create_resource_with_id(resource("2" * 32), "")

@@ -162,6 +162,22 @@ def test_delete_removes_funds_and_account_and_is_idempotent(mam):
     assert moab.pull_resource(target) is None
 
 
+def test_soft_delete_keeps_the_account_inactive_with_nothing_left_to_spend(mam):
+    moab = backend(soft_delete=True)
+    moab.create_resource(resource())
+    moab.add_user("w_climate", "bob")
+    mam.ok("mam-charge", "-J", "j1", "-a", "w_climate", "-u", "bob", "-z", "30")
+    target = resource(backend_id="w_climate")
+    assert moab.delete_resource(target) is None
+    assert funds(mam, "w_climate") == [(30.0, 0.0)], "charged credits cannot be withdrawn"
+    assert mam.ok("mam-list-accounts", "--raw", "--quiet", "--show", "Active") == "False\n"
+    assert members(mam, "w_climate") == ["bob"]
+    # A Restore adopts the account and deposits the limit again; membership sync reactivates it.
+    moab.apply_resource_limits(target)
+    assert funds(mam, "w_climate") == [(100.0, 70.0)]
+    assert moab.restore_resource("w_climate") is True
+
+
 def test_settings_components_and_ping(mam, tmp_path):
     with pytest.raises(ConfigurationError, match="'deposit' component"):
         MoabBackend({}, {"cpu": dict(DEPOSIT)})

@@ -212,6 +212,20 @@ def test_terminate_deactivates_allocations_then_the_emptied_project(mup, backend
     assert len(mup.portal.allocations) == 4
 
 
+def test_soft_delete_keeps_the_allocations_active_with_size_zero(mup):
+    soft = MupBackend(settings(mup, soft_delete=True), COMPONENTS)
+    target = resource()
+    create(soft, target)
+    kept = target.with_backend_id(soft.resource_backend_id(target))
+    assert soft.delete_resource(kept) is None
+    sizes = {a["type"]: (a["size"], a["active"]) for a in mup.portal.allocations.values()}
+    assert sizes == {"Deucalion x86_64": (0, True), "storage": (0, True)}
+    assert mup.portal.project_by_grant("2024.00042.CPCA")["active"] is True
+    soft.apply_resource_limits(kept)
+    assert soft.get_resource_limits(kept.backend_id) == {"cpu": 5, "storage": 200}
+    soft.api.close()
+
+
 def test_reads_are_retried_through_a_passing_outage_writes_are_not(mup, backend):
     mup.fail_next(503, times=2)
     assert backend.ping() is True
