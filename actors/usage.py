@@ -1,8 +1,11 @@
-"""report: backend usage of every resource, in Waldur units, sent for the current billing month.
+"""report: backend usage of every resource, in Waldur units, sent for the last billing months.
 
 One usage call to the backend for all resources of the offering (not one per resource), totals
 upserted with `set_usage`, per-user usage after it; usage never goes down unless the backend says
-it may; after a month boundary the previous month is finalised once.
+it may. Each cycle reports the `reporting_periods` last months (upstream's default 2: the
+current one and the previous one, whose figures may still grow after the month ended), the
+past ones from the backend's `get_usage_report_for_period`; only what differs from Waldur's
+figures is sent.
 """
 
 from __future__ import annotations
@@ -27,13 +30,31 @@ def previous_month(month: date) -> date:
     return (month.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
+def past_months(month: date, count: int) -> list[date]:
+    """The `count` months before `month`, oldest first."""
+    found: list[date] = []
+    for _ in range(count):
+        month = previous_month(month)
+        found.insert(0, month)
+    return found
+
+
+def backfill_refused(exc: Exception) -> bool:
+    return (
+        isinstance(exc, WaldurError)
+        and exc.status == 400
+        and "backfilling past billing periods" in str(exc.body)
+    )
+
+
 class UsageActor(ModeActor):
     mode = "report"
     role = "report"
 
     def setup(self) -> None:
         self.zone = zoneinfo.ZoneInfo(self.context.root.timezone)
-        self.last_month: date | None = None
+        self.periods = self.context.root.reporting_periods
+        self.started = False
         self.owed: set[str] = set()  # resources whose per-user usages failed last cycle
         caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
         self.may_decrease = caps["supports_decreasing_usage"]
@@ -56,12 +77,14 @@ class UsageActor(ModeActor):
                 for r in self.waldur.resources.of_offering(self.context.uuid, ("OK", "Erred")).get()
                 if r.backend_id
             ]
-            if month != self.last_month:
-                # First cycle after start or after a month boundary: close the previous month.
-                self.finalise(previous_month(month), resources)
             report = self.plugin.get_usage_report([r.backend_id for r in resources]).get(
                 timeout=BACKEND_TIMEOUT
             )
+            if billing_month(datetime.now(self.zone)) != month:
+                # Read across a month boundary: the figures belong to neither month for sure.
+                self.log.info("a month began while usage was read; reported next cycle")
+                self.finished(summary="month boundary: nothing reported")
+                return
             known = self.reported(month)
         except (WaldurError, WaldurUnreachable, BackendError) as exc:
             # The backend's report failing is one failed cycle, as Waldur failing is: the next
@@ -69,24 +92,31 @@ class UsageActor(ModeActor):
             self.log.warning("usage not reported this cycle: %s", exc)
             self.finished(error=str(exc))
             return
+        for past in past_months(month, self.periods - 1):
+            self.report_past(past, resources)
         # Per-user usages are not compared with Waldur's, so after a start they are sent once
         # for every resource: one that failed before the restart is owed and would be skipped.
-        sent, failed = self.deliver(month, resources, report, known, every_user=not self.last_month)
+        sent, failed = self.deliver(month, resources, report, known, every_user=not self.started)
         self.owed = failed
-        self.last_month = month
+        self.started = True
         self.finished(
             error=f"{len(failed)} resource(s) failed" if failed else None,
             summary=f"{len(resources)} resource(s), {sent} updated",
         )
 
-    def finalise(self, month: date, resources: list[Resource]) -> None:
-        """Right after a month boundary: the closing figures of the month that just ended."""
+    def report_past(self, month: date, resources: list[Resource]) -> None:
+        """A past month again: what the backend counts for it now, where it differs from
+        Waldur's. A failure is logged and the cycle goes on (upstream too): the current month
+        matters most, and the next cycle tries the past one again."""
         ids = [r.backend_id for r in resources if r.backend_id]
-        report = self.plugin.get_usage_report_for_period(ids, month.year, month.month).get(
-            timeout=BACKEND_TIMEOUT
-        )
-        if report:
-            self.deliver(month, resources, report, self.reported(month), every_user=False)
+        try:
+            report = self.plugin.get_usage_report_for_period(ids, month.year, month.month).get(
+                timeout=BACKEND_TIMEOUT
+            )
+            if report:
+                self.deliver(month, resources, report, self.reported(month), every_user=False)
+        except (WaldurError, WaldurUnreachable, BackendError) as exc:
+            self.log.warning("usage for %s not reported again: %s", month.strftime("%Y-%m"), exc)
 
     def reported(self, month: date) -> dict[str, dict[str, ComponentUsage]]:
         """What Waldur already holds for the month: {resource uuid: {component: usage}}."""
@@ -123,6 +153,11 @@ class UsageActor(ModeActor):
                 try:
                     self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
                 except (WaldurError, WaldurUnreachable) as exc:
+                    if backfill_refused(exc):
+                        # Waldur takes past months of usage-billed components from staff only
+                        # (upstream skips them too); the token is the same for every resource.
+                        self.log.info("Waldur takes no usage for %s from this token", month)
+                        return sent, failed
                     failed.add(resource.uuid)
                     self.log.warning(
                         "usage of %s for %s not sent: %s", resource.backend_id, month, exc

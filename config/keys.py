@@ -128,11 +128,9 @@ KEYS: dict[str, dict[str, Status]] = {
         ),
         "global_proxy": untested("agent/service.py (WaldurPool)"),
         "log_level": works(f"{T_CFG}::test_log_level_is_case_insensitive_as_upstream"),
-        "reporting_periods": refused(
-            "each cycle reports the current month, and the previous month once after the month "
-            "boundary, which is what 2 does upstream except that upstream sends the previous "
-            "month again every cycle",
-            off=(2,),
+        "reporting_periods": works(
+            "tests/e2e/test_membership_usage.py::test_the_last_reporting_periods_months_are_"
+            "reported_again_each_cycle"
         ),
         "expose_backend_error_details": untested("actors/orders.py (_fail)"),
         "log_shipping.enabled": works(

@@ -154,3 +154,80 @@ def test_per_user_usage_that_failed_is_sent_again_though_the_totals_did_not_chan
         assert usages(consumer, resource["uuid"])["gpu"] == 3
     finally:
         assert agent.stop() == 0
+
+
+def months_back(count):
+    """`YYYY-MM` of this month and the `count` before it, newest first."""
+    year, month = map(int, current_month().split("-"))
+    found = []
+    for _ in range(count + 1):
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return found
+
+
+def test_the_last_reporting_periods_months_are_reported_again_each_cycle(
+    tmp_path, sim, consumer, world
+):
+    offering, projects = world
+    path = tmp_path / "state" / "demo-hpc.sqlite"
+    config = offering_config(sim, offering, tmp_path / "state")
+    # Waldur takes past months of usage-billed components from staff only.
+    config["waldur_api_token"] = sim.staff_token
+    agent = Agent(tmp_path, [config], reporting_periods=3).start()
+    try:
+        resource = created_account(consumer, offering, projects[0], agent)
+        now, previous, before, too_old = months_back(3)
+
+        def backend_counts(month, gpu_minutes):
+            # What the backend's accounting shows for a past month (a late job record, say).
+            with sqlite3.connect(path, timeout=10) as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO usage VALUES (?, 'aandersen', 'gpu', ?, ?, ?)",
+                    (resource["backend_id"], month, gpu_minutes, time.time()),
+                )
+
+        for month in (previous, before, too_old):
+            backend_counts(month, 600)
+
+        def by_month():
+            rows = consumer._call(
+                "GET", "marketplace-component-usages/", resource_uuid=resource["uuid"]
+            )
+            return {r["billing_period"][:7]: float(r["usage"]) for r in rows if r["type"] == "gpu"}
+
+        reported = wait_for(
+            lambda: (m := by_month()).get(previous) == 10 and m.get(before) == 10 and m,
+            what="the two past months in Waldur",
+            log=agent.log,
+        )
+        assert now in reported and too_old not in reported, reported
+        backend_counts(previous, 1200)  # the month's figure grew after it ended: sent again
+        wait_for(lambda: by_month().get(previous) == 20, what="the grown figure", log=agent.log)
+        assert too_old not in by_month()
+    finally:
+        assert agent.stop() == 0
+
+
+def test_a_past_month_waldur_takes_from_staff_only_is_skipped_quietly(
+    tmp_path, sim, consumer, world
+):
+    offering, projects = world
+    path = tmp_path / "state" / "demo-hpc.sqlite"
+    agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")]).start()
+    try:
+        resource = created_account(consumer, offering, projects[0], agent)
+        _, previous = months_back(1)
+        with sqlite3.connect(path, timeout=10) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO usage VALUES (?, 'aandersen', 'gpu', ?, 600, ?)",
+                (resource["backend_id"], previous, time.time()),
+            )
+        wait_for(
+            lambda: f"Waldur takes no usage for {previous}-01 from this token" in agent.log(),
+            what="the refusal noted",
+            log=agent.log,
+        )
+        assert "not sent" not in agent.log()
+    finally:
+        assert agent.stop() == 0
