@@ -45,8 +45,10 @@ UUID_FIELDS = (
     "resource_uuid",
     "offering_user_uuid",
     "policy_uuid",
+    "backend_resource_request_uuid",
 )
 PERIODIC_TYPES = ("resource_periodic_limits",)
+IMPORT_TYPES = ("importable_resources",)
 
 
 class Payload(msgspec.Struct, kw_only=True):
@@ -67,6 +69,7 @@ class Payload(msgspec.Struct, kw_only=True):
     account_username: str | None = None
     policy_uuid: str | None = None
     settings: dict[str, Any] | None = None
+    backend_resource_request_uuid: str | None = None
 
 
 def object_type_of_queue(queue_name: str) -> str | None:
@@ -145,6 +148,10 @@ def decode(
             settings=payload.settings,
             ack=ack,
         ), ""
+    if kind == "importable_resources":
+        if not payload.backend_resource_request_uuid:
+            return None, "importable_resources event without backend_resource_request_uuid"
+        return m.ImportRequested(request_uuid=payload.backend_resource_request_uuid, ack=ack), ""
     if kind == "offering_resources_sync":
         return m.ResyncRequested(ack=ack), ""
     return None, f"event type {kind!r} is not handled by this agent"

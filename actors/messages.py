@@ -93,6 +93,13 @@ class PeriodicSettingsRequested(Message, frozen=True):
     ack: Acknowledgement | None = None
 
 
+class ImportRequested(Message, frozen=True):
+    """Waldur asks which backend resources it may import (`importable_resources`)."""
+
+    request_uuid: str
+    ack: Acknowledgement | None = None
+
+
 class ResyncRequested(Message, frozen=True):
     """Waldur asked for a full resync of the offering (`offering_resources_sync`)."""
 

@@ -16,6 +16,7 @@ import msgspec
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
+from waldur_site_agent_actors.actors.imports import ResourceImports
 from waldur_site_agent_actors.actors.pulled import apply_updates
 from waldur_site_agent_actors.actors.user_context import Lookups, member_details
 from waldur_site_agent_actors.actors.waldur.client import (
@@ -65,6 +66,13 @@ class OrderActor(ModeActor):
         # resource's account, so Waldur hears a name only once the backend made it (as upstream
         # does); told first, a name the backend refuses as taken would pass for this resource's.
         self.name_first: bool = not caps["upstream"]
+        self.imports = ResourceImports(
+            self.context.uuid,
+            self.plugin,
+            self.waldur,
+            self.log,
+            self.context.root.expose_backend_error_details,
+        )
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, m.OrderTick):
@@ -73,6 +81,8 @@ class OrderActor(ModeActor):
             self.on_event(message)
         elif isinstance(message, m.PeriodicSettingsRequested):
             self.apply_periodic_settings(message)
+        elif isinstance(message, m.ImportRequested):
+            self.answer_import(message)
         else:
             return super().on_receive(message)
         return None
@@ -106,7 +116,24 @@ class OrderActor(ModeActor):
                 break
             done += self.process(order, lookups)
         seen = len(listing.items) + len(listing.unreadable)
+        if self.offering.resource_import_enabled and not self.stopping:
+            self.sweep_imports()
         self.finished(summary=f"{seen} order(s) seen, {done} finished")
+
+    def sweep_imports(self) -> None:
+        try:
+            self.imports.sweep()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning("import requests not answered now: %s", exc)
+
+    def answer_import(self, event: m.ImportRequested) -> None:
+        """An event for a request the sweep would find too: a failure leaves it to the sweep."""
+        if self.offering.resource_import_enabled:
+            try:
+                self.imports.answer(event.request_uuid)
+            except (WaldurError, WaldurUnreachable) as exc:
+                self.log.warning("import request %s left for a sweep: %s", event.request_uuid, exc)
+        m.acknowledge(event)
 
     def on_event(self, event: m.OrderChanged) -> None:
         if event.order_state not in TERMINAL_STATES:

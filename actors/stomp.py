@@ -24,6 +24,7 @@ import stomp
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import (
+    IMPORT_TYPES,
     MEMBERSHIP_TYPES,
     ORDER_TYPES,
     PERIODIC_TYPES,
@@ -74,6 +75,8 @@ def object_types(context: OfferingContext) -> list[str]:
         types += ORDER_TYPES
         if context.offering.periodic_limits_enabled:
             types += PERIODIC_TYPES
+        if context.offering.resource_import_enabled:
+            types += IMPORT_TYPES
     if (
         context.runs("membership_sync")
         and context.offering.backend_for("membership")

@@ -9,6 +9,7 @@
 | `diagnose-slurm-account` | `waldur_site_diagnose_slurm_account`                            |
 | `sync-offering-users`    | `waldur_sync_offering_users`                                    |
 | `import-resources`       | none: upstream imports only on Waldur's `importable_resources`  |
+|                          | (which `run` answers with `resource_import_enabled`)            |
 
 Upstream's `waldur_site_diagnostics`, `waldur_site_healthz` and `waldur_site_test_order` run the
 `diagnostics`, `healthz` and `test-order` commands (agent/cli.py) the same way.
@@ -410,74 +411,19 @@ def import_resources(args: argparse.Namespace) -> int:
 
 
 def _import(config: AgentConfig, offering: Offering, dry_run: bool) -> bool:
-    from waldur_site_agent_actors.actors.waldur.resources import Resources
+    from waldur_site_agent_actors.actors.waldur.imports import BackendImports
 
     backend = _backend(config, offering, "order")
-    if backend is None or not callable(getattr(backend, "importable_resources", None)):
-        print(f"{offering.name}: skipped (its backend cannot list importable resources)")
+    if backend is None:
+        print(f"{offering.name}: skipped (no order backend)")
         return True
-    client = _waldur(offering)
-    uuid = offering.waldur_offering_uuid
-    known = {
-        r.backend_id
-        for r in Resources(client).of_offering(uuid, ("Creating", "OK", "Erred", "Updating"))
-        if r.backend_id
-    }
-    projects = _ProjectFinder(client, offering)
-    offered = 0
-    for account in backend.importable_resources():  # type: ignore[attr-defined]
-        if account.backend_id in known:
-            continue
-        project = projects.by_slug(account.project_slug)
-        if project is None:
-            print(f"{offering.name}: {account.backend_id}: no project {account.project_slug}")
-            continue
-        query = {"backend_id": account.backend_id, "project_uuid": project, "offering_uuid": uuid}
-        if client.list("backend-resources/", dict, query):
-            continue  # offered before, not yet imported by anyone
-        print(f"{offering.name}: offering {account.backend_id} to project {account.project_slug}")
-        offered += 1
-        if not dry_run:
-            client.post(
-                "backend-resources/",
-                {
-                    "name": account.name,
-                    "project": project,
-                    "offering": uuid,
-                    "backend_id": account.backend_id,
-                    "backend_metadata": {"limits": account.limits},
-                },
-            )
+    imports = BackendImports(_waldur(offering))
+    said = imports.offer(offering.waldur_offering_uuid, backend.importable_resources(), dry_run)
+    for line in said:
+        print(f"{offering.name}: {line}")
+    offered = sum(": offered to project " in line for line in said)
     print(f"{offering.name}: {offered} account(s) offered for import")
     return True
-
-
-class _ProjectFinder:
-    """Project UUIDs by slug: `projects/?slug=` where the token sees projects, else among the
-    projects the offering's service provider serves (one listing, read once)."""
-
-    def __init__(self, client: WaldurClient, offering: Offering) -> None:
-        self.client, self.offering = client, offering
-        self._served: dict[str, str] | None = None
-
-    def by_slug(self, slug: str) -> str | None:
-        found = self.client.list("projects/", dict, {"slug": slug, "field": ["uuid", "slug"]})
-        if len(found) == 1:
-            return str(found[0]["uuid"])
-        if self._served is None:
-            self._served = self._provider_projects()
-        return self._served.get(slug)
-
-    def _provider_projects(self) -> dict[str, str]:
-        from waldur_site_agent_actors.actors.waldur.offerings import Offerings
-
-        offerings = Offerings(self.client)
-        customer = offerings.get(self.offering.waldur_offering_uuid).customer_uuid
-        provider = offerings.service_provider(customer) if customer else None
-        if not provider:
-            return {}
-        rows = self.client.list(f"marketplace-service-providers/{provider}/projects/", dict)
-        return {str(p["slug"]): str(p["uuid"]) for p in rows if p.get("slug")}
 
 
 HANDLERS: dict[str, Handler] = {

@@ -27,6 +27,7 @@ from waldur_site_agent_actors.backends.structures import (
     TOTAL_ACCOUNT_USAGE,
     BackendResourceInfo,
     ClientResource,
+    ImportableResource,
     OrderDecision,
     UsageReport,
     WaldurResource,
@@ -315,6 +316,28 @@ class BaseBackend(abc.ABC):
 
     def list_resources(self) -> list[ClientResource]:
         return self._client.list_resources()
+
+    def importable_resources(self) -> list[ImportableResource]:
+        """Resources on the backend that a Waldur project may import: upstream's rule, an
+        account whose organization is `project_prefix` + a project slug belongs to that project
+        (the agent offers only those Waldur does not hold already). Backends that keep the
+        project elsewhere (SLURM: the parent account) override this."""
+        prefix = str(self.backend_settings.get("project_prefix") or "")
+        found = []
+        for resource in self.list_resources():
+            slug = resource.organization.removeprefix(prefix)
+            if not resource.organization.startswith(prefix) or not slug:
+                continue
+            backend_id = resource.backend_id or resource.name
+            found.append(
+                ImportableResource(
+                    backend_id=backend_id,
+                    name=resource.description or backend_id,
+                    project_slug=slug,
+                    limits=self.get_resource_limits(backend_id),
+                )
+            )
+        return found
 
     @property
     def soft_deletes(self) -> bool:

@@ -106,6 +106,16 @@ def is_linked(offering_username: str | None, offering_user_state: str | None) ->
     return bool(offering_username) and offering_user_state in (None, "OK")
 
 
+class ImportableResource(msgspec.Struct, frozen=True, kw_only=True):
+    """A backend resource Waldur may not know, offered to the project it belongs to."""
+
+    backend_id: str
+    name: str
+    project_slug: str
+    limits: dict[str, float] = msgspec.field(default_factory=dict)
+    """In Waldur units: they reach Waldur as the offered resource's `backend_metadata`."""
+
+
 class OrderDecision(msgspec.Struct, frozen=True):
     """A backend's answer to a pending-provider order."""
 

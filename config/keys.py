@@ -105,6 +105,7 @@ T_SLURM = "tests/slurm/test_backend.py::"
 T_BAD_INPUT = "tests/e2e/test_bad_input.py::"
 T_FEATURES = "tests/slurm/test_features.py::"
 T_OPTIONS = "tests/e2e/test_offering_options.py::"
+T_IMPORTS = "tests/e2e/test_imports.py::"
 T_STORAGE = "tests/slurm/test_storage.py::"
 T_AGENT = "tests/slurm/test_agent.py::"
 T_LDAP = "tests/slurm/test_ldap.py::"
@@ -187,9 +188,8 @@ KEYS: dict[str, dict[str, Status]] = {
         "stomp_ws_host": works(T_EVENTS),
         "stomp_ws_port": works(T_EVENTS),
         "stomp_ws_path": works(T_EVENTS),
-        "resource_import_enabled": refused(
-            "backend resources are not offered for import over events; the "
-            "`import-resources` command does it for SLURM"
+        "resource_import_enabled": works(
+            f"{T_IMPORTS}test_a_request_is_answered_at_once_by_its_event"
         ),
         "username_reconciliation_enabled": works(
             f"{T_FED_KEYS}test_usernames_bs_offering_gives_come_back_to_a"
@@ -235,7 +235,9 @@ KEYS: dict[str, dict[str, Status]] = {
     },
     "backend_settings": {
         "customer_prefix": inert("upstream names customer accounts only in SLURM"),
-        "project_prefix": inert("upstream names project accounts only in SLURM and MOAB"),
+        "project_prefix": works(
+            f"{T_IMPORTS}test_a_request_whose_event_was_missed_is_answered_by_the_order_sweep"
+        ),
         "allocation_prefix": works(T_E2E_ORDERS),
         "default_account": inert(
             "upstream hands it to the backend's association call, which only SLURM reads"
@@ -434,9 +436,8 @@ KEYS: dict[str, dict[str, Status]] = {
         "allocation_prefix": works(
             f"{T_MOAB}test_create_makes_an_account_with_a_fund_holding_the_deposit"
         ),
-        "project_prefix": inert(
-            "MAM accounts are flat here; upstream makes an extra, unused MAM account named "
-            "project_prefix + project slug (docs/moab.md)"
+        "project_prefix": works(
+            f"{T_IMPORTS}test_a_request_whose_event_was_missed_is_answered_by_the_order_sweep"
         ),
         "mam_bin_path": ours(),
     },
@@ -453,7 +454,10 @@ KEYS: dict[str, dict[str, Status]] = {
         "allocation_prefix": works(
             f"{T_MUP}test_create_makes_the_project_with_its_pi_and_one_allocation_per_component"
         ),
-        "project_prefix": inert("upstream's MUP plugin reads it and uses it nowhere"),
+        "project_prefix": inert(
+            "read only by resource import, and a MUP allocation names a grant, not a Waldur "
+            "project slug: nothing is offered, as upstream"
+        ),
         "default_research_field": untested("backends/mup/backend.py (project creation)"),
         "default_agency": untested("backends/mup/backend.py (project creation)"),
         "default_storage_limit": untested("backends/mup/backend.py (project creation)"),

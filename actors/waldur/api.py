@@ -6,6 +6,7 @@ import pykka
 
 from waldur_site_agent_actors.actors.waldur.agents import Agents
 from waldur_site_agent_actors.actors.waldur.client import WaldurClient
+from waldur_site_agent_actors.actors.waldur.imports import BackendImports
 from waldur_site_agent_actors.actors.waldur.models import UserMe, Version
 from waldur_site_agent_actors.actors.waldur.offering_users import OfferingUsers
 from waldur_site_agent_actors.actors.waldur.offerings import Offerings
@@ -27,6 +28,7 @@ class WaldurApi:
         self.usages = pykka.traversable(Usages(client))
         self.agents = pykka.traversable(Agents(client))
         self.projects = pykka.traversable(Projects(client))
+        self.imports = pykka.traversable(BackendImports(client))
 
     def me(self) -> UserMe:
         return self.client.get("users/me/", UserMe, {"field": ["uuid", "username", "is_staff"]})

@@ -245,5 +245,14 @@ class UniqueBackendId(Model, frozen=True):
     is_unique: bool
 
 
+class BackendResourceRequest(Model, frozen=True):
+    """Waldur asking for the backend's resources (`importable_resources`)."""
+
+    uuid: str
+    state: str = ""
+    offering: str | None = None
+    created: str | None = None
+
+
 class OrderCreated(Model, frozen=True):
     order_uuid: str

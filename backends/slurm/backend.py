@@ -46,20 +46,12 @@ from waldur_site_agent_actors.backends.slurm.settings import (
 )
 from waldur_site_agent_actors.backends.structures import (
     BackendResourceInfo,
+    ImportableResource,
     UsageReport,
     WaldurResource,
 )
 
 _JOBS_POLL_SECONDS = 0.5
-
-
-class ImportableAccount(msgspec.Struct, frozen=True):
-    """An allocation account Waldur may not know yet, and where it belongs there."""
-
-    backend_id: str
-    name: str
-    project_slug: str
-    limits: dict[str, float]
 
 
 class SlurmBackend(BaseBackend):
@@ -362,7 +354,7 @@ class SlurmBackend(BaseBackend):
             limits=self.client.limits_of(own),
         )
 
-    def importable_resources(self) -> list[ImportableAccount]:
+    def importable_resources(self) -> list[ImportableResource]:
         """Allocation accounts under project accounts, read in two calls, to offer to Waldur."""
         allocation, project = self.settings.allocation_prefix, self.settings.project_prefix
         described = {r.name.lower(): r for r in self.client.list_resources()}
@@ -381,7 +373,7 @@ class SlurmBackend(BaseBackend):
                 for key, value in self.client.limits_of(row).items()
             }
             found.append(
-                ImportableAccount(
+                ImportableResource(
                     backend_id=row.account,
                     name=about.description if about else row.account,
                     project_slug=row.parent[len(project) :],

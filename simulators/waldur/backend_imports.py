@@ -6,8 +6,14 @@ from __future__ import annotations
 from waldur_site_agent_actors.simulators.waldur import access
 from waldur_site_agent_actors.simulators.waldur.errors import detail, invalid
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
+from waldur_site_agent_actors.simulators.waldur.listing import (
+    a_datetime,
+    choices,
+    paginate,
+    parse_stamp,
+    uuids,
+)
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
-from waldur_site_agent_actors.simulators.waldur.listing import paginate, uuids
 from waldur_site_agent_actors.simulators.waldur.render import complete, status
 from waldur_site_agent_actors.simulators.waldur.state import Obj, parse_uuid
 
@@ -54,6 +60,28 @@ def _backend_request(req: Request) -> Obj:
         "BackendResourceRequest",
         lambda s, u, b: access.manages_offering(s, u, s.get("offerings", b["offering"]) or {}),
     )
+
+
+REQUEST_STATES = ("Sent", "Processing", "Done", "Erred")
+
+
+def list_backend_requests(req: Request) -> Response:
+    """The offerings' requests the caller manages, newest first, as Mastermind orders them."""
+    offerings = uuids(req, "offering_uuid")
+    states = choices(req, "state", REQUEST_STATES)
+    before = a_datetime(req, "created_before")
+    found = [
+        b
+        for b in req.state.all("backend_requests")
+        if (offerings is None or b["offering"] in offerings)
+        and (states is None or b["state"] in states)
+        and (before is None or parse_stamp(b["created"]) < before)
+        and access.manages_offering(
+            req.state, req.me, req.state.get("offerings", b["offering"]) or {}
+        )
+    ]
+    found.reverse()
+    return paginate(req, found, lambda b: backend_request_body(req, b))
 
 
 def retrieve_backend_request(req: Request) -> Response:
@@ -141,6 +169,7 @@ def create_backend_resource(req: Request) -> Response:
 
 def register(router: Router) -> None:
     base = "/api/backend-resource-requests/"
+    router.add("GET", base, list_backend_requests)
     router.add("POST", base, create_backend_request)
     router.add("GET", base + "{uuid}/", retrieve_backend_request)
     router.add(

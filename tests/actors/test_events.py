@@ -76,3 +76,14 @@ def test_periodic_limits_event_carries_the_policy_and_its_settings():
     assert message is None and "policy_uuid" in reason
     message, reason = decode(json.dumps({**body, "settings": None}), "q", None)
     assert message is None and "settings" in reason
+
+
+def test_importable_resources_event_names_the_request():
+    body = json.dumps({"backend_resource_request_uuid": "c" * 32})
+    queue = "subscription_" + "1" * 32 + "_offering_" + "2" * 32 + "_importable_resources"
+    message, _ = decode(body, queue, None)
+    assert message == m.ImportRequested(request_uuid="c" * 32)
+    message, reason = decode(json.dumps({"object_type": "importable_resources"}), "q", None)
+    assert message is None and "backend_resource_request_uuid" in reason
+    hostile = {"object_type": "importable_resources", "backend_resource_request_uuid": "../x"}
+    assert decode(json.dumps(hostile), "q", None)[0] is None

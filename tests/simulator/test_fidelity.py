@@ -614,6 +614,11 @@ def test_catalog_and_accounts(staff, provider, info, sim):
     parse(m.Status, provider.post(f"backend-resource-requests/{request['uuid']}/start_processing/"))
     parse(m.Status, provider.post(f"backend-resource-requests/{request['uuid']}/set_done/"))
     parse(m.BackendResourceReq, provider.get(f"backend-resource-requests/{request['uuid']}/"))
+    listed = parse(
+        m.BackendResourceReq,
+        provider.get("backend-resource-requests/", offering_uuid=offering, state="Done"),
+    )
+    assert [r["uuid"] for r in listed] == [request["uuid"]]
     failing = provider.post("backend-resource-requests/", {"offering": offering}).json()
     parse(m.Status, provider.post(f"backend-resource-requests/{failing['uuid']}/start_processing/"))
     parse(

@@ -69,6 +69,7 @@ POST /api/marketplace-resource-api-keys/report_created/
 POST /api/marketplace-resource-api-keys/{uuid}/set_key/
 POST /api/marketplace-resource-api-keys/{uuid}/set_erred/
 POST /api/marketplace-slurm-periodic-usage-policies/{uuid}/report-command-result/
+GET /api/backend-resource-requests/
 GET /api/backend-resource-requests/{uuid}/
 POST /api/backend-resource-requests/{uuid}/start_processing/
 POST /api/backend-resource-requests/{uuid}/set_done/
