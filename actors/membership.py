@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import msgspec
-
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
@@ -174,7 +172,7 @@ class MembershipActor(ModeActor):
         if self.reconciles_team:
             self._mirror_team(resource, team_entries(team, round_.offering_users()))
         else:
-            self._sync_members(resource, info, team, account_usernames)
+            self._sync_members(resource, info, team, account_usernames, round_)
         if (round_.offering.plugin_options or {}).get("enable_membership_sync_status"):
             self._report_sync_status(resource, team)
         if resource.paused:
@@ -224,6 +222,7 @@ class MembershipActor(ModeActor):
         info: BackendResourceInfo,
         team: list[TeamMember],
         account_usernames: set[str],
+        round_: Round,
     ) -> None:
         """Link the users Waldur wants and the backend lacks, unlink those it no longer wants."""
         backend_id = resource.backend_id or ""
@@ -238,7 +237,7 @@ class MembershipActor(ModeActor):
         stale = existing - wanted
         missing = set() if resource.restrict_member_access else wanted - existing
         if missing:
-            details = member_details([msgspec.structs.asdict(t) for t in team], resource)
+            details = member_details(team_entries(team, round_.offering_users()), resource)
             added = self.plugin.add_users_to_resource(backend_id, missing, **details)
             added.get(timeout=BACKEND_TIMEOUT)
             self.log.info("added %s to %s", ", ".join(sorted(missing)), backend_id)

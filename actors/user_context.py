@@ -161,9 +161,10 @@ def member_details(
     team: list[dict[str, Any]], resource: Resource | None = None
 ) -> dict[str, dict[str, Any]]:
     """`add_users_to_resource` keyword arguments for the linked members of a team (upstream's
-    `user_emails` and `user_attributes`), so a backend that registers accounts itself (MUP) can,
-    and the resource's order `attributes` (`resource_attributes`: SLURM grants the QoS and
-    partition a customer chose there)."""
+    `user_emails`, `user_attributes` with the profile Waldur shows the provider, and
+    `user_cuids`: each member's Waldur username, their CUID), so a backend that registers
+    accounts itself (MUP) can, and the resource's order `attributes` (`resource_attributes`:
+    SLURM grants the QoS and partition a customer chose there)."""
     linked = [
         t for t in team if is_linked(t.get("offering_user_username"), t.get("offering_user_state"))
     ]
@@ -173,8 +174,12 @@ def member_details(
             t["offering_user_username"]: {
                 "email": t.get("email") or "",
                 "full_name": t.get("full_name") or "",
+                **(t.get("attributes") or {}),
             }
             for t in linked
+        },
+        "user_cuids": {
+            t["offering_user_username"]: t["username"] for t in linked if t.get("username")
         },
         "resource_attributes": dict((resource.attributes if resource else None) or {}),
     }

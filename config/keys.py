@@ -115,6 +115,9 @@ T_FED = "tests/federation/test_backend.py::"
 T_FED_KEYS = "tests/federation/test_upstream_keys.py::"
 T_CROIT = "tests/croit/test_backend.py::"
 T_MOAB = "tests/moab/test_backend.py::"
+T_MUP_PROFILES = (
+    "tests/mup/test_backend.py::test_profiles_become_mup_terms_and_missing_ones_the_defaults"
+)
 LOAD_COMPONENTS = "agent/site_tools.py (load-components sends it to Waldur)"
 NO_HOMEDIRS = "upstream makes home directories only on backends that support them (SLURM)"
 NAMED_BY_B = "Waldur B names the resources it creates: there is no name here to try or to check"
@@ -461,15 +464,15 @@ KEYS: dict[str, dict[str, Status]] = {
         "default_research_field": untested("backends/mup/backend.py (project creation)"),
         "default_agency": untested("backends/mup/backend.py (project creation)"),
         "default_storage_limit": untested("backends/mup/backend.py (project creation)"),
-        "default_user_salutation": untested("backends/mup/backend.py (user registration)"),
-        "default_user_gender": untested("backends/mup/backend.py (user registration)"),
-        "default_user_birth_year": untested("backends/mup/backend.py (user registration)"),
+        "default_user_salutation": works(T_MUP_PROFILES),
+        "default_user_gender": works(T_MUP_PROFILES),
+        "default_user_birth_year": works(T_MUP_PROFILES),
         "default_user_country": works(
             f"{T_MUP}test_create_makes_the_project_with_its_pi_and_one_allocation_per_component"
         ),
-        "default_user_institution_type": untested("backends/mup/backend.py (user registration)"),
-        "default_user_institution": untested("backends/mup/backend.py (user registration)"),
-        "default_user_biography": untested("backends/mup/backend.py (user registration)"),
+        "default_user_institution_type": works(T_MUP_PROFILES),
+        "default_user_institution": works(T_MUP_PROFILES),
+        "default_user_biography": untested("backends/mup/profiles.py (registration)"),
         "user_funding_agency_prefix": untested("backends/mup/backend.py (user registration)"),
         "timeout": ours(),
         "verify_ssl": ours(),

@@ -183,6 +183,14 @@ class MupApi:
     def register_user(self, data: Obj) -> Obj:
         return dict(self.request("POST", "/api/user/", data))
 
+    def user(self, user_id: int) -> Obj | None:
+        return self.find(f"/api/user/view/{int(user_id)}")
+
+    def set_myaccessid(self, user_id: int, cuid: str) -> Obj:
+        return dict(
+            self.request("POST", f"/api/user/{int(user_id)}/myaccessid", {"myaccessid": cuid})
+        )
+
     def close(self) -> None:
         self.session.close()
 

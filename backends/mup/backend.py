@@ -14,6 +14,7 @@ from waldur_site_agent_actors.backends.exceptions import (
     BackendNotReadyError,
     ConfigurationError,
 )
+from waldur_site_agent_actors.backends.mup import profiles
 from waldur_site_agent_actors.backends.mup.api import MupApi, Obj
 from waldur_site_agent_actors.backends.mup.client import MupClient
 from waldur_site_agent_actors.backends.mup.settings import DEFAULT_ALLOCATION_TYPE, MupSettings
@@ -39,6 +40,17 @@ def grant_number(project_name: str) -> str:
             f"named like 'Title / <grant number>'"
         )
     return parts[1]
+
+
+def member_details(member: dict[str, Any]) -> dict[str, Any]:
+    """What `add_users_to_resource` would be told of one member of a user context's team."""
+    name = member["offering_user_username"]
+    attributes = member.get("attributes") or {}
+    return {
+        "user_emails": {name: member.get("email") or attributes.get("email")},
+        "user_attributes": {name: {"full_name": member.get("full_name") or "", **attributes}},
+        "user_cuids": {name: member.get("username") or ""},
+    }
 
 
 class MupBackend(BaseBackend):
@@ -158,7 +170,7 @@ class MupBackend(BaseBackend):
                 f"account in this offering yet; MUP needs one as the project's PI"
             )
         pi = managers[0]
-        user = self._mup_user(pi["offering_user_username"], pi.get("email"), pi.get("full_name"))
+        user = self._mup_user(pi["offering_user_username"], member_details(pi))
         if not user.get("is_approved", True):
             raise BackendNotReadyError(f"the PI's MUP account {user['username']!r} awaits approval")
         return user
@@ -210,16 +222,18 @@ class MupBackend(BaseBackend):
         """Register the user in MUP when it does not know them, then make them a member."""
         if self.mup.get_association(username, resource_backend_id) is not None:
             return False
-        email = kwargs.get("user_emails", {}).get(username)
-        full_name = kwargs.get("user_attributes", {}).get(username, {}).get("full_name")
-        user = self._mup_user(username, email, full_name)
+        user = self._mup_user(username, kwargs)
         if not user.get("is_approved", True):
             raise BackendError(f"MUP account {username!r} awaits approval before it can join")
         self.mup.create_association(username, resource_backend_id)
         return True
 
-    def _mup_user(self, username: str, email: str | None, full_name: str | None) -> Obj:
-        """The MUP user named like the offering user; found by email, or registered."""
+    def _mup_user(self, username: str, details: dict[str, Any]) -> Obj:
+        """The MUP user named like the offering user; found by email, or registered from the
+        Waldur profile (`user_emails`, `user_attributes`); given their MyAccessID
+        (`user_cuids`) when MUP lacks it."""
+        email = details.get("user_emails", {}).get(username)
+        attributes = details.get("user_attributes", {}).get(username) or {}
         user = self.api.user_by_username(username)
         if user is None and email:
             user = self.api.user_by_email(email)
@@ -231,34 +245,23 @@ class MupBackend(BaseBackend):
         if user is None:
             if not email:
                 raise BackendError(f"MUP has no user {username!r} and Waldur gave no email")
-            user = self.api.register_user(self._registration(username, email, full_name or ""))
+            body = profiles.registration(username, email, attributes, self.settings)
+            user = self.api.register_user(body)
             self.log.info("registered MUP user %s (%s)", username, email)
+        cuid = details.get("user_cuids", {}).get(username)
+        if cuid:
+            self._ensure_myaccessid(user, str(cuid).strip())
         return user
 
-    def _registration(self, username: str, email: str, full_name: str) -> Obj:
-        first, _, last = full_name.strip().partition(" ")
-        s = self.settings
-        return {
-            "username": username,
-            "email": email,
-            "first_name": first or username,
-            "last_name": last.strip() or first or username,
-            "research_fields": [s.default_research_field],
-            "salutation": s.default_user_salutation,
-            "gender": s.default_user_gender,
-            "year_of_birth": s.default_user_birth_year,
-            "country": s.default_user_country,
-            "type_of_institution": s.default_user_institution_type,
-            "affiliated_institution": s.default_user_institution,
-            "biography": s.default_user_biography,
-            "agency": s.default_agency,
-            "funding_agency": s.default_agency,
-            "funding_agency_grant": s.user_funding_agency_prefix + username[:10].upper(),
-            "request_reason": "Member of a Waldur project with a MUP allocation",
-            "has_read_and_accepted_terms_of_service": True,
-            "has_read_and_accepted_data_sharing_policy": True,
-            "has_subscribe_newsletter": False,
-        }
+    def _ensure_myaccessid(self, user: Obj, cuid: str) -> None:
+        """As upstream: a failure here is logged, not fatal; the next sync tries again."""
+        try:
+            known = user if "user_ssh_keys" in user else self.api.user(int(user["id"])) or {}
+            if not profiles.has_myaccessid(known, cuid):
+                self.api.set_myaccessid(int(user["id"]), cuid)
+                self.log.info("MUP user %s has MyAccessID %s now", user["username"], cuid)
+        except BackendError as exc:
+            self.log.warning("MyAccessID of MUP user %s not set: %s", user["username"], exc)
 
     # -- usage ----------------------------------------------------------------------------------
 

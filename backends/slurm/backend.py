@@ -231,7 +231,6 @@ class SlurmBackend(BaseBackend):
         )
         return None if twin is None else backend_ids.owner_in(twin.organization)
 
-
     def _tree(self, waldur_resource: WaldurResource) -> tuple[str, str, str | None]:
         """(project account, its parent, the customer account or None in a flat tree)."""
         project = naming.derived_account(

@@ -41,6 +41,8 @@ def invalid(errors: dict[str, str]) -> PortalError:
 
 
 NOT_FOUND = PortalError(404, {"detail": "Not found."})
+_OWN_USER_FIELDS = ("id", "is_approved", "is_active", "user_ssh_keys")
+"""What the portal keeps for itself; a registration request cannot set it."""
 
 
 class Portal:
@@ -98,10 +100,11 @@ class Portal:
             if errors:
                 raise invalid(errors)
             user = {
-                **{k: v for k, v in data.items() if k not in ("id", "is_approved", "is_active")},
+                **{k: v for k, v in data.items() if k not in _OWN_USER_FIELDS},
                 "id": self._next_id(),
                 "is_approved": self.auto_approve_users,
                 "is_active": self.auto_approve_users,
+                "user_ssh_keys": [],
             }
             self.users[user["id"]] = user
             return _view(user)
@@ -118,6 +121,30 @@ class Portal:
             user = self._user_by(field, value)
             if user is None:
                 raise NOT_FOUND
+            return _view(user)
+
+    def user_by_id(self, user_id: int) -> Obj:
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise NOT_FOUND
+            return _view(user)
+
+    def set_myaccessid(self, user_id: int, data: Obj) -> Obj:
+        """A user's MyAccessID (the CUID of their Waldur identity). MUP lists it among the
+        user's `user_ssh_keys`, which is where clients look for it; the same one is kept once."""
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise NOT_FOUND
+            errors = _required(data, ("myaccessid",))
+            if not errors and not isinstance(data["myaccessid"], str):
+                errors["myaccessid"] = "Not a valid string."
+            if errors:
+                raise invalid(errors)
+            cuid = data["myaccessid"].strip()
+            if not any(k["key"] == cuid for k in user["user_ssh_keys"]):
+                user["user_ssh_keys"].append({"id": self._next_id(), "key": cuid})
             return _view(user)
 
     def _user_by(self, field: str, value: Any) -> Obj | None:

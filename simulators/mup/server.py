@@ -96,6 +96,8 @@ def _routes() -> list[tuple[str, re.Pattern[str], Handler]]:
         ("POST", "/api/user/", lambda p, a, b: created(p.create_user(b))),
         ("GET", f"/api/user/by-email/{s}", lambda p, a, b: ok(p.user("email", a[0]))),
         ("GET", f"/api/user/by-username/{s}", lambda p, a, b: ok(p.user("username", a[0]))),
+        ("GET", f"/api/user/view/{n}", lambda p, a, b: ok(p.user_by_id(int(a[0])))),
+        ("POST", f"/api/user/{n}/myaccessid", lambda p, a, b: ok(p.set_myaccessid(int(a[0]), b))),
     ]
     return [(method, re.compile(path + "$"), handler) for method, path, handler in table]
 

@@ -12,7 +12,6 @@ from waldur_site_agent_actors.simulators.waldur.state import Obj
 VERSION = "7.9.0"
 BILLING_TYPES = ("fixed", "usage", "limit", "one", "few")
 LIMIT_PERIODS = ("month", "quarterly", "annual", "total")
-EXPOSED_FIELDS = ["username", "full_name", "email"]
 
 
 def _offerings(req: Request) -> list[Obj]:
@@ -119,7 +118,7 @@ def check_unique_backend_id(req: Request) -> Response:
 
 def user_attribute_config(req: Request) -> Response:
     o = _offering(req)
-    exposed = o.get("exposed_fields", EXPOSED_FIELDS)
+    exposed = o.get("exposed_fields", render.EXPOSED_FIELDS)
     body = {
         "uuid": o.get("attribute_config_uuid", o["uuid"]),
         "created": o["created"],

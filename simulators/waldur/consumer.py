@@ -49,6 +49,7 @@ def new_user(state: State, username: str, fields: Obj | None = None) -> Obj:
             "organization": str(fields.get("organization") or ""),
             # identity service domains whose users this one may push (the Identity Bridge)
             "managed_isds": list(fields.get("managed_isds") or []),
+            **{k: fields[k] for k in render.PROFILE_FIELDS if k in fields},
         },
     )
 

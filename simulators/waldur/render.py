@@ -15,6 +15,16 @@ from waldur_site_agent_actors.simulators.waldur.http import Request
 from waldur_site_agent_actors.simulators.waldur.state import Obj
 
 CATEGORY_UUID = "5a1b7e0c3d2f4e6a8b9c0d1e2f3a4b5c"
+EXPOSED_FIELDS = ["username", "full_name", "email"]
+"""Mastermind's default user-attribute-config: what a provider sees of its offering users."""
+PROFILE_FIELDS = (
+    "gender",
+    "personal_title",
+    "birth_date",
+    "country_of_residence",
+    "organization_type",
+)
+"""Profile attributes an offering user shows only when the offering's config exposes them."""
 PROVIDER_ROLES = ("CUSTOMER.OWNER", "CUSTOMER.MANAGER")
 ACCOUNT_SETTINGS = (
     "account_scope",
@@ -552,6 +562,11 @@ def offering_user(req: Request, ou: Obj) -> Obj:
             "user_first_name": u.get("first_name", ""),
             "user_last_name": u.get("last_name", ""),
             "user_organization": u.get("organization", ""),
+            **{
+                f"user_{name}": u.get(name)
+                for name in PROFILE_FIELDS
+                if name in o.get("exposed_fields", EXPOSED_FIELDS) and u.get(name) is not None
+            },
             "user_civil_number": None,
             "user_affiliations": [],
             "offering": req.url("marketplace-provider-offerings", ou["offering"]),

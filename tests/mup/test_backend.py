@@ -7,8 +7,10 @@ from waldur_site_agent_actors.backends.exceptions import (
     BackendNotReadyError,
     ConfigurationError,
 )
+from waldur_site_agent_actors.backends.mup import profiles
 from waldur_site_agent_actors.backends.mup.api import MupUnavailable
 from waldur_site_agent_actors.backends.mup.backend import MupBackend, grant_number
+from waldur_site_agent_actors.backends.mup.settings import MupSettings
 from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, WaldurResource
 
 COMPONENTS = {
@@ -224,6 +226,49 @@ def test_soft_delete_keeps_the_allocations_active_with_size_zero(mup):
     soft.apply_resource_limits(kept)
     assert soft.get_resource_limits(kept.backend_id) == {"cpu": 5, "storage": 200}
     soft.api.close()
+
+
+def test_profiles_become_mup_terms_and_missing_ones_the_defaults(mup):
+    s = MupSettings(**settings(mup))
+    assert [profiles.gender(g) for g in (1, 2, 0, 9, 7, "male", "FEMALE", "unknown", "x", "")] == [
+        "Male",
+        "Female",
+        "Don't want to reply",
+        "Don't want to reply",
+        "Other",
+        "Male",
+        "Female",
+        "Don't want to reply",
+        "Other",
+        None,
+    ]
+    assert profiles.country("de") == "Germany" and profiles.country("XX") == "XX"
+    assert profiles.institution_type("urn:schac:homeOrganizationType:eu:company") == "Industry"
+    assert profiles.institution_type("hospital") == "Other"
+    assert profiles.birth_year("1990-12-31") == 1990 and profiles.birth_year("n/a") is None
+    bare = profiles.registration("dave", "dave@example.org", {"full_name": "Dave Dahl"}, s)
+    assert (bare["first_name"], bare["last_name"]) == ("Dave", "Dahl")
+    assert (bare["gender"], bare["country"], bare["year_of_birth"]) == (
+        s.default_user_gender,
+        s.default_user_country,
+        s.default_user_birth_year,
+    )
+
+
+def test_a_myaccessid_is_set_once(mup, backend):
+    create(backend)
+    target = resource()
+    backend_id = backend.resource_backend_id(target)
+    details = {"user_emails": {"erin": "erin@example.org"}, "user_cuids": {"erin": "erin@idp"}}
+    assert backend.add_user(backend_id, "erin", **details) is True
+    assert [k["key"] for k in mup.portal.user("username", "erin")["user_ssh_keys"]] == ["erin@idp"]
+    backend.remove_user(backend_id, "erin")
+    assert backend.add_user(backend_id, "erin", **details) is True
+    assert len(mup.portal.user("username", "erin")["user_ssh_keys"]) == 1, "set once"
+    erin = mup.portal.user("username", "erin")["id"]
+    assert [r for r in mup.requests if r[1] == f"/api/user/{erin}/myaccessid"] == [
+        ("POST", f"/api/user/{erin}/myaccessid", 200)
+    ]
 
 
 def test_reads_are_retried_through_a_passing_outage_writes_are_not(mup, backend):

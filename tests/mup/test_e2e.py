@@ -221,3 +221,78 @@ def test_orders_mup_cannot_take_end_erred_with_a_readable_reason(tmp_path, mup, 
     finally:
         assert agent.stop() == 0
     assert mup.password not in agent.log()
+
+
+PROFILE = {
+    "gender": "female",
+    "personal_title": "Prof.",
+    "birth_date": "1979-05-02",
+    "country_of_residence": "PT",
+    "organization": "Universidade de Lisboa",
+    "organization_type": "urn:schac:homeOrganizationType:int:university",
+}
+
+
+def test_registrations_carry_the_exposed_profile_and_the_myaccessid(tmp_path, mup, world):
+    """The offering exposes its users' profiles: Alice's MUP registration (as the PI, at the
+    order) says hers in MUP's terms. Both she and Bob, whom MUP knew already, get their Waldur
+    username (their CUID) as MyAccessID."""
+    sim, consumer, offering, projects = world
+    with sim.state.lock:
+        for username, profile in (("alice", PROFILE), ("bob", {**PROFILE, "gender": "male"})):
+            user = sim.state.first("users", username=username)
+            sim.state.put("users", {**user, **profile})
+        stored = sim.state.get("offerings", offering["uuid"])
+        stored["exposed_fields"] = ["username", "full_name", "email", *PROFILE]
+        sim.state.put("offerings", stored)
+        sim.state.commit()
+    # Bob is known to MUP already, without a MyAccessID.
+    mup.portal.create_user(
+        {
+            "username": "bberg",
+            "email": "bob@example.org",
+            "first_name": "Bob",
+            "last_name": "Berg",
+            "research_fields": [1],
+        }
+    )
+    agent = agent_for(tmp_path, sim, offering, mup)
+    try:
+        order = consumer.order(
+            offering["url"], projects["Climate modelling"]["url"], {"cpu": 1, "storage": 1}
+        )
+        assert finished(consumer, order["uuid"], agent, "create")["state"] == "done"
+        project_id = mup.portal.project_by_grant(GRANT)["id"]
+        wait_for(
+            lambda: members(mup, project_id) == {"aandersen": True, "bberg": True},
+            what="the team in MUP",
+            log=agent.log,
+        )
+        alice = mup.portal.user("username", "aandersen")
+        assert {
+            k: alice[k]
+            for k in (
+                "first_name",
+                "last_name",
+                "salutation",
+                "gender",
+                "year_of_birth",
+                "country",
+                "type_of_institution",
+                "affiliated_institution",
+            )
+        } == {
+            "first_name": "Alice",
+            "last_name": "Andersen",
+            "salutation": "Prof.",
+            "gender": "Female",
+            "year_of_birth": 1979,
+            "country": "Portugal",
+            "type_of_institution": "Academia",
+            "affiliated_institution": "Universidade de Lisboa",
+        }
+        for username, cuid in (("aandersen", "alice"), ("bberg", "bob")):
+            keys = mup.portal.user("username", username)["user_ssh_keys"]
+            assert [k["key"] for k in keys] == [cuid], username
+    finally:
+        assert agent.stop() == 0

@@ -270,3 +270,19 @@ def test_injected_faults_answer_the_next_requests_whatever_they_are(mup, status)
     assert call(mup, "GET", "/api/projects/list/")[0] == status
     assert call(mup, "GET", "/api/projects/list/", auth=False)[0] == status
     assert call(mup, "GET", "/api/projects/list/")[:2] == (200, [])
+
+
+def test_a_users_myaccessid_is_kept_among_their_ssh_keys_once(mup):
+    user = new_user(mup, user_ssh_keys=[{"key": "forged"}])
+    assert user["user_ssh_keys"] == [], "the portal keeps its own list"
+    path = f"/api/user/{user['id']}/myaccessid"
+    for _ in range(2):
+        answer = call(mup, "POST", path, {"myaccessid": "alice@myaccessid.org"})
+        assert answer[0] == 200
+    status, shown, _ = call(mup, "GET", f"/api/user/view/{user['id']}")
+    assert status == 200 and [k["key"] for k in shown["user_ssh_keys"]] == ["alice@myaccessid.org"]
+    assert call(mup, "POST", path, {})[:2] == (400, {"myaccessid": ["This field is required."]})
+    assert call(mup, "POST", "/api/user/999/myaccessid", {"myaccessid": "x"})[:2] == (
+        404,
+        {"detail": "Not found."},
+    )

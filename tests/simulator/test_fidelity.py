@@ -364,6 +364,41 @@ def test_offering_user_transitions(staff, provider, info):
     assert parse(m.OfferingUser, provider.post(base, body), 201)["username"] == "carol"
 
 
+def test_offering_users_show_the_profile_the_offering_exposes(sim, staff, provider, info):
+    place(staff, info)
+    offering = info["offerings"][0]["uuid"]
+    profile = {
+        "gender": "female",
+        "personal_title": "Dr",
+        "birth_date": "1984-03-09",
+        "country_of_residence": "PT",
+        "organization_type": "urn:schac:homeOrganizationType:int:university",
+    }
+    with sim.state.lock:
+        alice = sim.state.first("users", username="alice")
+        sim.state.put("users", {**alice, **profile})
+        sim.state.commit()
+
+    def alice_sees():
+        users = parse(m.OfferingUser, provider.get("marketplace-offering-users/"))
+        return next(u for u in users if u["user_username"] == "alice")
+
+    hidden = alice_sees()
+    assert all(not hidden[f"user_{k}"] for k in profile), "not exposed by default"
+    with sim.state.lock:
+        stored = sim.state.get("offerings", offering)
+        stored["exposed_fields"] = ["username", "full_name", "email", *profile]
+        sim.state.put("offerings", stored)
+        sim.state.commit()
+    config = parse(
+        m.OfferingUserAttributeConfig,
+        provider.get(f"marketplace-provider-offerings/{offering}/user-attribute-config/"),
+    )
+    assert config["expose_gender"] is True and config["is_default"] is False
+    shown = alice_sees()
+    assert {k: shown[f"user_{k}"] for k in profile} == profile
+
+
 def test_usages_per_period_and_user(staff, provider, info):
     order = place(staff, info)
     resource = order["marketplace_resource_uuid"]
