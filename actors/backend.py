@@ -92,6 +92,9 @@ class BackendActor(pykka.ThreadingActor):
             "consented_team_only": bool(getattr(backend, "fetch_consented_users_only", False)),
             "shared_project_membership": bool(getattr(backend, "shared_project_membership", False)),
             "requires_source_project": bool(getattr(backend, "requires_source_project", False)),
+            "supports_resource_api_keys": bool(
+                getattr(backend, "supports_resource_api_keys", False)
+            ),
         }
 
     def cycle_started(self, role: str) -> None:

@@ -46,9 +46,11 @@ UUID_FIELDS = (
     "offering_user_uuid",
     "policy_uuid",
     "backend_resource_request_uuid",
+    "api_key_uuid",
 )
 PERIODIC_TYPES = ("resource_periodic_limits",)
 IMPORT_TYPES = ("importable_resources",)
+API_KEY_TYPES = ("resource_api_key_rotation",)
 
 
 class Payload(msgspec.Struct, kw_only=True):
@@ -70,6 +72,9 @@ class Payload(msgspec.Struct, kw_only=True):
     policy_uuid: str | None = None
     settings: dict[str, Any] | None = None
     backend_resource_request_uuid: str | None = None
+    resource_backend_id: str | None = None
+    api_key_uuid: str | None = None
+    client_id: str | None = None
 
 
 def object_type_of_queue(queue_name: str) -> str | None:
@@ -152,6 +157,17 @@ def decode(
         if not payload.backend_resource_request_uuid:
             return None, "importable_resources event without backend_resource_request_uuid"
         return m.ImportRequested(request_uuid=payload.backend_resource_request_uuid, ack=ack), ""
+    if kind == "resource_api_key_rotation":
+        if not payload.resource_uuid:
+            return None, "resource_api_key_rotation event without resource_uuid"
+        return m.KeyRotationRequested(
+            action=payload.action or "",
+            resource_uuid=payload.resource_uuid,
+            resource_backend_id=payload.resource_backend_id or "",
+            api_key_uuid=payload.api_key_uuid or "",
+            client_id=payload.client_id or "",
+            ack=ack,
+        ), ""
     if kind == "offering_resources_sync":
         return m.ResyncRequested(ack=ack), ""
     return None, f"event type {kind!r} is not handled by this agent"

@@ -100,6 +100,17 @@ class ImportRequested(Message, frozen=True):
     ack: Acknowledgement | None = None
 
 
+class KeyRotationRequested(Message, frozen=True):
+    """A resource's team asked for a new API key (`resource_api_key_rotation`)."""
+
+    action: str
+    resource_uuid: str
+    resource_backend_id: str = ""
+    api_key_uuid: str = ""
+    client_id: str = ""
+    ack: Acknowledgement | None = None
+
+
 class ResyncRequested(Message, frozen=True):
     """Waldur asked for a full resync of the offering (`offering_resources_sync`)."""
 

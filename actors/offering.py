@@ -30,6 +30,7 @@ EVENTS_TO_CHILD: dict[type[Any], str] = {
     m.OrderChanged: "order_process",
     m.PeriodicSettingsRequested: "order_process",
     m.ImportRequested: "order_process",
+    m.KeyRotationRequested: "order_process",
     m.RoleChanged: "membership_sync",
     m.ResourceChanged: "membership_sync",
     m.OfferingUserChanged: "membership_sync",

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.api_keys import ResourceKeys
 from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
 from waldur_site_agent_actors.actors.imports import ResourceImports
@@ -66,6 +67,18 @@ class OrderActor(ModeActor):
         # resource's account, so Waldur hears a name only once the backend made it (as upstream
         # does); told first, a name the backend refuses as taken would pass for this resource's.
         self.name_first: bool = not caps["upstream"]
+        self.keys = (
+            ResourceKeys(
+                self.context.uuid,
+                self.plugin,
+                self.waldur,
+                self.log,
+                self.context.root.expose_backend_error_details,
+                self.context.events,
+            )
+            if caps["supports_resource_api_keys"]
+            else None
+        )
         self.imports = ResourceImports(
             self.context.uuid,
             self.plugin,
@@ -83,6 +96,8 @@ class OrderActor(ModeActor):
             self.apply_periodic_settings(message)
         elif isinstance(message, m.ImportRequested):
             self.answer_import(message)
+        elif isinstance(message, m.KeyRotationRequested):
+            self.rotate_key(message)
         else:
             return super().on_receive(message)
         return None
@@ -118,7 +133,28 @@ class OrderActor(ModeActor):
         seen = len(listing.items) + len(listing.unreadable)
         if self.offering.resource_import_enabled and not self.stopping:
             self.sweep_imports()
+        if self.keys is not None and not self.stopping:
+            self.sweep_keys()
         self.finished(summary=f"{seen} order(s) seen, {done} finished")
+
+    def sweep_keys(self) -> None:
+        assert self.keys is not None
+        try:
+            self.keys.sweep()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning("API key rotations not swept now: %s", exc)
+
+    def rotate_key(self, event: m.KeyRotationRequested) -> None:
+        """A rotation the sweep would find too (the key stays Updating): a failure to reach
+        Waldur leaves it to the sweep."""
+        if self.keys is None:
+            self.log.warning("API key rotation asked of a plugin without API keys: dropped")
+        else:
+            try:
+                self.keys.on_event(event)
+            except (WaldurError, WaldurUnreachable) as exc:
+                self.log.warning("API key rotation left for a sweep: %s", exc)
+        m.acknowledge(event)
 
     def sweep_imports(self) -> None:
         try:
@@ -325,6 +361,8 @@ class OrderActor(ModeActor):
                 taken.add(backend_id)
                 continue
             self._publish(resource, target, info, context)
+            if self.keys is not None and not info.pending_order_id:
+                self.keys.provision(resource.uuid, info.backend_id)
             return str(info.pending_order_id) if info.pending_order_id else None
 
     def _backend_id_for(self, target: WaldurResource, taken: set[str]) -> tuple[str, Claim]:

@@ -24,6 +24,7 @@ import stomp
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import (
+    API_KEY_TYPES,
     IMPORT_TYPES,
     MEMBERSHIP_TYPES,
     ORDER_TYPES,
@@ -31,6 +32,7 @@ from waldur_site_agent_actors.actors.events import (
     decode,
 )
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
+from waldur_site_agent_actors.config import plugins
 
 log = logging.getLogger("actors.stomp")
 
@@ -73,6 +75,8 @@ def object_types(context: OfferingContext) -> list[str]:
     types: list[str] = []
     if context.runs("order_process") and context.offering.backend_for("order"):
         types += ORDER_TYPES
+        if manages_api_keys(context.offering.backend_for("order")):
+            types += API_KEY_TYPES
         if context.offering.periodic_limits_enabled:
             types += PERIODIC_TYPES
         if context.offering.resource_import_enabled:
@@ -84,6 +88,13 @@ def object_types(context: OfferingContext) -> list[str]:
     ):
         types += MEMBERSHIP_TYPES
     return types
+
+
+def manages_api_keys(plugin: str) -> bool:
+    """The plugin's class says so (read off the class: the instance lives in the backend
+    actor); rotations of any other offering's keys are not asked for."""
+    cls = plugins.load_optional(plugins.BACKENDS, plugin)
+    return bool(getattr(cls, "supports_resource_api_keys", False))
 
 
 class Listener(stomp.ConnectionListener):

@@ -55,6 +55,10 @@ class BaseBackend(abc.ABC):
     supports_async_orders = False
     supports_cycle_preflight = False
     supports_user_homedirs = False
+    supports_resource_api_keys = False
+    """The resource's credentials are Waldur resource API keys, which the core asks this
+    plugin to mint (`generate_resource_key`), clean up (`prune_unknown_resource_keys`) and
+    rotate (`rotate_resource_key`)."""
     handled_resource_states: tuple[str, ...] = ("OK", "Erred")
     required_modules: tuple[str, ...] = ()
     """Modules of an optional extra the plugin needs, imported only when it is constructed (the
@@ -171,6 +175,25 @@ class BaseBackend(abc.ABC):
         """What the actors read of the offering in Waldur before each sweep: its partitions
         (SLURM acts on them) and its `plugin_options` (every plugin: account names)."""
         self.offering_plugin_options = dict(plugin_options)
+
+    # -- resource API keys (plugins with `supports_resource_api_keys`) --------------------------
+
+    def generate_resource_key(self, resource_backend_id: str) -> dict[str, str]:
+        """Apply one new key to the resource and return it: `client_id` (public) and
+        `api_key` (the secret). Called once per key, so each is reported before the next."""
+        raise BackendError(f"the {self.backend_type} backend has no resource API keys")
+
+    def prune_unknown_resource_keys(self, resource_backend_id: str, keep: list[str]) -> None:
+        """Drop the resource's keys whose client id is not in `keep` (what Waldur holds)."""
+        raise BackendError(f"the {self.backend_type} backend has no resource API keys")
+
+    def rotate_resource_key(
+        self, client_id: str, resource_backend_id: str, known_client_ids: list[str] | None = None
+    ) -> dict[str, str] | str:
+        """Replace key `client_id`: the new secret, or `{client_id, api_key}` when the public
+        id changes with it (S3). `known_client_ids` (None: unknown) lets the plugin drop keys
+        Waldur never learnt of."""
+        raise BackendError(f"the {self.backend_type} backend has no resource API keys")
 
     def membership_sync_states(
         self, resource_backend_id: str, usernames: set[str]

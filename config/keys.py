@@ -114,6 +114,10 @@ T_MUP = "tests/mup/test_backend.py::"
 T_FED = "tests/federation/test_backend.py::"
 T_FED_KEYS = "tests/federation/test_upstream_keys.py::"
 T_CROIT = "tests/croit/test_backend.py::"
+T_RGW_KEYS = (
+    "tests/croit/test_keys.py::test_keys_are_minted_rotated_by_the_sweep_and_restored_after_a_"
+    "soft_delete"
+)
 T_MOAB = "tests/moab/test_backend.py::"
 T_MUP_PROFILES = (
     "tests/mup/test_backend.py::test_profiles_become_mup_terms_and_missing_ones_the_defaults"
@@ -534,7 +538,7 @@ KEYS: dict[str, dict[str, Status]] = {
     },
     "ceph_s3": {
         "api_url": works(
-            f"{T_CROIT}test_create_makes_one_stamped_user_with_key_quotas_and_metadata"
+            f"{T_CROIT}test_create_makes_one_stamped_user_with_quotas_no_key_and_metadata"
         ),
         "token": works(
             "tests/croit/test_client.py::test_bearer_token_and_basic_credentials_are_accepted"
@@ -568,12 +572,12 @@ KEYS: dict[str, dict[str, Status]] = {
         "default_storage_class": works(
             f"{T_CROIT}test_upstream_attribute_names_and_user_settings_are_honoured"
         ),
-        "flavour": refused(
-            "only Croit's API is spoken, not RadosGW's admin API", off=(None, "croit")
+        "flavour": works(T_RGW_KEYS),
+        "admin_access_key": works(T_RGW_KEYS),
+        "admin_secret_key": works(T_RGW_KEYS),
+        "admin_path": works(
+            "tests/croit/test_radosgw.py::test_admin_path_names_where_admin_ops_live"
         ),
-        "admin_access_key": refused("RadosGW flavour only, not implemented", off=(None, "")),
-        "admin_secret_key": refused("RadosGW flavour only, not implemented", off=(None, "")),
-        "admin_path": refused("RadosGW flavour only, not implemented", off=(None, "")),
         "user_prefix": ours(),
         "slug_separator": ours(),
         "max_username_length": ours(),

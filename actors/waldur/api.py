@@ -5,6 +5,7 @@ from __future__ import annotations
 import pykka
 
 from waldur_site_agent_actors.actors.waldur.agents import Agents
+from waldur_site_agent_actors.actors.waldur.api_keys import ApiKeys
 from waldur_site_agent_actors.actors.waldur.client import WaldurClient
 from waldur_site_agent_actors.actors.waldur.imports import BackendImports
 from waldur_site_agent_actors.actors.waldur.models import UserMe, Version
@@ -29,6 +30,7 @@ class WaldurApi:
         self.agents = pykka.traversable(Agents(client))
         self.projects = pykka.traversable(Projects(client))
         self.imports = pykka.traversable(BackendImports(client))
+        self.api_keys = pykka.traversable(ApiKeys(client))
 
     def me(self) -> UserMe:
         return self.client.get("users/me/", UserMe, {"field": ["uuid", "username", "is_staff"]})

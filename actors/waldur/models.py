@@ -245,6 +245,17 @@ class UniqueBackendId(Model, frozen=True):
     is_unique: bool
 
 
+class ResourceApiKey(Model, frozen=True):
+    """One credential of a resource; its secret is never read back from Waldur."""
+
+    uuid: str
+    resource_uuid: str | None = None
+    resource_backend_id: str | None = None
+    client_id: str | None = None
+    state: str | None = None
+    modified: str | None = None
+
+
 class BackendResourceRequest(Model, frozen=True):
     """Waldur asking for the backend's resources (`importable_resources`)."""
 

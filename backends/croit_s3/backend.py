@@ -1,14 +1,16 @@
-"""The Croit S3 backend (`ceph_s3`, formerly `croit_s3`): one S3 user per marketplace resource.
+"""The Ceph S3 backend (`ceph_s3`, formerly `croit_s3`): one S3 user per marketplace resource.
 
-Create makes the user (named by `naming`), makes sure it has an access key, applies the safety
-ceilings as quotas and returns the credentials and a storage summary as resource metadata;
-usage is what the user's buckets hold now; terminate deletes the user with its buckets.
+It speaks to Croit's management API (`flavour: croit`) or to RadosGW's Admin Ops API
+(`flavour: radosgw`), through clients that answer in one shape. Create makes the user (named by
+`naming`) holding no key, applies the safety ceilings as quotas and returns a storage summary and
+where to connect as resource metadata; the access keys are Waldur resource API keys, which the
+core asks this plugin to mint (two, so one can be rotated while the other is in use) and to
+rotate. Usage is what the user's buckets hold now; terminate deletes the user, or with
+`soft_delete` keeps it with zero quotas and no key.
 """
 
 from __future__ import annotations
 
-import secrets
-import string
 from typing import Any, TypeVar
 
 import msgspec
@@ -16,12 +18,10 @@ import msgspec
 from waldur_site_agent_actors.backends import backend_ids, units
 from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
 from waldur_site_agent_actors.backends.commands import validate_name
-from waldur_site_agent_actors.backends.croit_s3 import naming, quotas
-from waldur_site_agent_actors.backends.croit_s3.client import (
-    CroitClient,
-    CroitConflict,
-    CroitNotFound,
-)
+from waldur_site_agent_actors.backends.croit_s3 import keys, naming, quotas
+from waldur_site_agent_actors.backends.croit_s3.client import CroitClient
+from waldur_site_agent_actors.backends.croit_s3.errors import Conflict, NotFound
+from waldur_site_agent_actors.backends.croit_s3.radosgw import RadosGWClient
 from waldur_site_agent_actors.backends.croit_s3.settings import CroitS3Component, CroitS3Settings
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -50,14 +50,23 @@ def owner_stamp(resource_uuid: str) -> str:
     return backend_ids.owner_tag(resource_uuid) + STAMP_DOMAIN
 
 
-def new_key_pair() -> tuple[str, str]:
-    """An access key (20 upper-case letters and digits, as RadosGW makes them) and a secret."""
-    alphabet = string.ascii_uppercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(20)), secrets.token_urlsafe(30)
+AdminClient = CroitClient | RadosGWClient
+
+
+def stamped(email: object) -> bool:
+    """Made by this agent, for some resource: what key operations, addressed by backend id
+    alone, can check before they touch a user's credentials."""
+    return (
+        isinstance(email, str)
+        and email.startswith(backend_ids.OWNER_PREFIX)
+        and email.endswith(STAMP_DOMAIN)
+    )
 
 
 class CroitS3Backend(BaseBackend):
     supports_decreasing_usage = True  # deleting objects lowers the storage in use
+    supports_resource_api_keys = True
+    """The S3 keys are Waldur resource API keys: minted here, reported by the core."""
 
     def __init__(
         self, backend_settings: dict[str, Any], backend_components: dict[str, dict[str, Any]]
@@ -68,18 +77,34 @@ class CroitS3Backend(BaseBackend):
         for key, component in backend_components.items():
             own = {k: v for k, v in component.items() if k in CroitS3Component.__struct_fields__}
             _checked(own, CroitS3Component, f"component {key}")
-        self.croit = CroitClient(
-            settings.api_url,
-            token=settings.token,
-            username=settings.username,
-            password=settings.password,
-            verify=(settings.ca_bundle or True) if settings.verify_ssl else False,
-            timeout=settings.timeout,
-        )
+        verify = (settings.ca_bundle or True) if settings.verify_ssl else False
+        self.croit: AdminClient
+        if settings.flavour == "radosgw":
+            self.croit = RadosGWClient(
+                settings.s3_endpoint,
+                settings.admin_access_key,
+                settings.admin_secret_key,
+                admin_path=settings.admin_path or "admin",
+                region=settings.s3_region,
+                verify=verify,
+                timeout=settings.timeout,
+            )
+        else:
+            self.croit = CroitClient(
+                settings.api_url,
+                token=settings.token,
+                username=settings.username,
+                password=settings.password,
+                verify=verify,
+                timeout=settings.timeout,
+            )
+        self.system = "RadosGW" if settings.flavour == "radosgw" else "Croit"
 
     # -- naming and reachability --------------------------------------------------------------
 
     def resource_backend_id(self, waldur_resource: WaldurResource) -> str:
+        if self.named_by_project:
+            return super().resource_backend_id(waldur_resource)
         s = self.settings
         return naming.s3_user_name(
             waldur_resource, s.prefix, s.slug_separator, s.max_username_length
@@ -104,21 +129,28 @@ class CroitS3Backend(BaseBackend):
             return ""
         return backend_ids.owner_in(email.removesuffix(STAMP_DOMAIN))
 
+    def _get_resource_backend_id(self, resource_slug: str) -> str:
+        """By project slug (`account_name_generation_policy`): the prefix and the cleaned slug,
+        numbered as the base class numbers names (`-0`, `-1`, ...)."""
+        s = self.settings
+        return naming.project_user_name(resource_slug, s.prefix, s.max_username_length)
+
     def ping(self, raise_exception: bool = False) -> bool:
-        return self._reachable("Croit", self.croit.users, raise_exception)
+        return self._reachable(self.system, self.croit.uids, raise_exception)
 
     def diagnostics(self) -> bool:
         s = self.settings
         self.log.info(
-            "Croit API %s/api, authenticating with %s, TLS verification %s",
-            s.api_url.rstrip("/"),
+            "%s API %s, authenticating with %s, TLS verification %s",
+            self.system,
+            self.croit.api,
             self.croit.credential,
             (s.ca_bundle or "on") if s.verify_ssl else "off",
         )
         try:
             users = self.croit.users()
         except BackendError as exc:
-            self.log.error("Croit cannot be used: %s", exc)
+            self.log.error("%s cannot be used: %s", self.system, exc)
             return False
         ours = sum(str(u.get("email", "")).startswith(backend_ids.OWNER_PREFIX) for u in users)
         self.log.info("%d S3 user(s), %d of them created by this agent", len(users), ours)
@@ -162,7 +194,7 @@ class CroitS3Backend(BaseBackend):
             try:
                 self.croit.create_user(self._new_user(waldur_resource, backend_id))
                 created = True
-            except CroitConflict:
+            except Conflict:
                 existing = self.croit.user(backend_id)  # created meanwhile by someone else?
                 if existing is None:
                     raise
@@ -170,7 +202,9 @@ class CroitS3Backend(BaseBackend):
             self._require_ours(existing, waldur_resource)
             self.log.info("S3 user %s exists from an earlier attempt: completing it", backend_id)
         try:
-            self._ensure_key(backend_id)
+            if created and self.settings.flavour == "croit":
+                # Through Croit, RadosGW mints a key with every user: one Waldur never holds.
+                self._drop_keys(backend_id, "the key RadosGW made with it")
             self._apply(backend_id, quotas.wanted(waldur_resource, self.backend_components))
             metadata = self.get_resource_metadata(backend_id)
         except BackendError:
@@ -203,16 +237,71 @@ class CroitS3Backend(BaseBackend):
     def _require_ours(self, user: dict[str, Any], waldur_resource: WaldurResource) -> None:
         if user.get("email") != owner_stamp(waldur_resource.uuid):
             raise DuplicateResourceError(
-                f"S3 user {user.get('uid')} already exists on Croit and was not created for "
-                f"resource {waldur_resource.uuid}: it is not taken over"
+                f"S3 user {user.get('uid')} already exists on {self.system} and was not created "
+                f"for resource {waldur_resource.uuid}: it is not taken over"
             )
 
-    def _ensure_key(self, uid: str) -> None:
-        """RadosGW usually mints a key with the user; when it did not, this plugin does."""
-        if not self.croit.keys(uid):
-            pair = new_key_pair()
-            self.croit.add_key(uid, *pair)
-            self.log.info("S3 user %s had no access key: added %s", uid, pair[0])
+    def _drop_keys(self, uid: str, which: str) -> None:
+        for key in self.croit.keys(uid):
+            self.croit.delete_key(uid, str(key["access_key"]))
+            self.log.info("S3 user %s: removed %s, %s", uid, which, key["access_key"])
+
+    # -- keys: Waldur's resource API keys -------------------------------------------------------
+
+    def generate_resource_key(self, resource_backend_id: str) -> dict[str, str]:
+        """One new key pair applied to the user, for the core to report to Waldur before it
+        asks for the next one."""
+        self._require_stamped(resource_backend_id)
+        pair = keys.new_pair()
+        self.croit.add_key(resource_backend_id, pair["client_id"], pair["api_key"])
+        self.log.info("S3 user %s: new key %s", resource_backend_id, pair["client_id"])
+        return pair
+
+    def prune_unknown_resource_keys(self, resource_backend_id: str, keep: list[str]) -> None:
+        """Drop the keys Waldur does not hold (left by an interrupted create or rotation): a
+        live credential nobody can rotate is worse than none."""
+        self._require_stamped(resource_backend_id)
+        held = {str(k["access_key"]) for k in self.croit.keys(resource_backend_id)}
+        self._drop_unknown(resource_backend_id, held, set(keep))
+
+    def rotate_resource_key(
+        self, client_id: str, resource_backend_id: str, known_client_ids: list[str] | None = None
+    ) -> dict[str, str]:
+        """A new pair first, then the old key goes: a client on the other key never notices.
+        S3 access keys change with their secret, so both halves go back to Waldur. With the
+        keys Waldur holds (`known_client_ids`), keys it does not know are dropped too, but only
+        those that existed before this rotation."""
+        self._require_stamped(resource_backend_id)
+        before = {str(k["access_key"]) for k in self.croit.keys(resource_backend_id)}
+        pair = keys.new_pair()
+        self.croit.add_key(resource_backend_id, pair["client_id"], pair["api_key"])
+        try:
+            self.croit.delete_key(resource_backend_id, client_id)
+        except NotFound:
+            self.log.info("S3 user %s had no key %s any more", resource_backend_id, client_id)
+        self.log.info(
+            "S3 user %s: key %s rotated to %s", resource_backend_id, client_id, pair["client_id"]
+        )
+        if known_client_ids is not None:
+            keep = {*known_client_ids, pair["client_id"]} - {client_id}
+            self._drop_unknown(resource_backend_id, before - {client_id}, keep)
+        return pair
+
+    def _drop_unknown(self, uid: str, candidates: set[str], keep: set[str]) -> None:
+        for access_key in sorted(candidates - keep):
+            self.croit.delete_key(uid, access_key)
+            self.log.warning(
+                "S3 user %s: removed key %s, which Waldur does not hold", uid, access_key
+            )
+
+    def _require_stamped(self, uid: str) -> None:
+        """Keys are only touched on users this agent made: a backend id from an event is not
+        trusted to name one."""
+        user = self.croit.user(uid)
+        if user is None:
+            raise NotFound(f"S3 user {uid} does not exist on {self.system}", 404)
+        if not stamped(user.get("email")):
+            raise BackendError(f"S3 user {uid} was not created by Waldur: its keys are left alone")
 
     def _undo_create(self, uid: str) -> None:
         try:
@@ -236,13 +325,20 @@ class CroitS3Backend(BaseBackend):
     def _ceilings(self, uid: str) -> quotas.Ceilings:
         user = self.croit.user(uid)
         if user is None:
-            raise BackendError(f"S3 user {uid} does not exist on Croit")
+            raise BackendError(f"S3 user {uid} does not exist on {self.system}")
         scope = "bucketQuota" if self.settings.quota_scope == "bucket" else "userQuota"
         return quotas.read(user.get(scope))
 
     def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
         current = self._ceilings(resource_backend_id)
         self._apply(resource_backend_id, quotas.updated(current, limits, self.backend_components))
+        return None
+
+    def apply_resource_limits(self, waldur_resource: WaldurResource) -> str | None:
+        """The ceilings a new resource gets (an adopted or restored one: a soft delete left
+        zero quotas)."""
+        wanted = quotas.wanted(waldur_resource, self.backend_components)
+        self._apply(waldur_resource.backend_id, wanted)
         return None
 
     def set_resource_options(
@@ -304,8 +400,12 @@ class CroitS3Backend(BaseBackend):
         user = self.croit.user(uid)
         if user is None:
             return {}
-        keys, buckets = self.croit.keys(uid), self.croit.buckets(uid)
+        buckets = self.croit.buckets(uid)
         metadata: dict[str, Any] = {
+            # Flat, for an offering's "getting started" text; the keys are Waldur's API keys.
+            "s3_endpoint": self.settings.endpoint,
+            "s3_region": self.settings.s3_region,
+            "s3_user": uid,
             "storage_summary": {
                 "bucket_count": len(buckets),
                 "total_size_bytes": sum(b.size for b in buckets),
@@ -319,13 +419,6 @@ class CroitS3Backend(BaseBackend):
                 "user_quota": _quota(user.get("userQuota")),
             },
         }
-        if keys:
-            metadata["s3_credentials"] = {
-                "access_key": keys[0].get("access_key", ""),
-                "secret_key": keys[0].get("secret_key", ""),
-                "endpoint": self.settings.endpoint,
-                "region": self.settings.s3_region,
-            }
         return metadata
 
     # -- terminate ------------------------------------------------------------------------------
@@ -335,12 +428,26 @@ class CroitS3Backend(BaseBackend):
         if not uid:
             self.log.info("resource %s has no S3 user, nothing to delete", waldur_resource.uuid)
             return None
+        if self.soft_deletes and self.croit.user(uid) is not None:
+            return self.soft_delete_resource(waldur_resource)
         try:
             self.croit.delete_user(uid)
-        except CroitNotFound:
+        except NotFound:
             self.log.info("S3 user %s is already gone", uid)
             return None
-        self.log.info("S3 user %s deleted with its buckets", uid)
+        self.log.info("S3 user %s deleted", uid)
+        return None
+
+    def soft_delete_resource(self, waldur_resource: WaldurResource) -> str | None:
+        """The user and its data stay; it can store nothing more (zero quotas, both scopes)
+        and has no key: nothing reaches the data until a Restore gives it quotas and the core
+        new keys."""
+        uid = waldur_resource.backend_id
+        nothing = quotas.Ceilings(size=0, objects=0).body()
+        self.croit.set_quota(uid, "user", nothing)
+        self.croit.set_quota(uid, "bucket", nothing)
+        self._drop_keys(uid, "a key (soft delete)")
+        self.log.info("soft-deleted S3 user %s: zero quotas, no key, data kept", uid)
         return None
 
     # -- what has no meaning for one S3 user per resource -----------------------------------------
@@ -386,7 +493,7 @@ def _checked(data: dict[str, Any], schema: type[T], what: str) -> T:
     try:
         return msgspec.convert(data, schema)
     except msgspec.ValidationError as exc:
-        raise ConfigurationError(f"Croit S3 {what}: {exc}") from None
+        raise ConfigurationError(f"Ceph S3 {what}: {exc}") from None
 
 
 def _quota(quota: dict[str, Any] | None) -> dict[str, Any]:

@@ -18,20 +18,22 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from waldur_site_agent_actors.backends.exceptions import BackendError, BackendNotReadyError
+from waldur_site_agent_actors.backends.croit_s3.errors import AdminError, Conflict, NotFound
+from waldur_site_agent_actors.backends.exceptions import BackendNotReadyError
 
 log = logging.getLogger("backends.croit_s3.client")
 
 
 class _HideSecretKeys(logging.Filter):
-    """urllib3 logs each request line at DEBUG, query included, and Croit takes new secret keys
-    in the query: their values are blanked in those records."""
+    """urllib3 logs each request line at DEBUG, query included, and both Croit (`secretKey`)
+    and RadosGW (`secret-key`) take new secret keys in the query: their values are blanked in
+    those records."""
 
-    pattern = re.compile(r"(secretKey=)[^&\s\"]+")
+    pattern = re.compile(r"((?:secretKey|secret-key)=)[^&\s\"]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "secretKey=" in message:
+        if "secretKey=" in message or "secret-key=" in message:
             record.msg, record.args = self.pattern.sub(r"\1***", message), None
         return True
 
@@ -45,22 +47,6 @@ STORAGE_GRAPH_USER = "template-s3-user-name"
 MAX_DATA_POINTS = 2000
 QuotaScope = Literal["user", "bucket"]
 """`user`: the user's total; `bucket`: each of the user's buckets."""
-
-
-class CroitError(BackendError):
-    """Croit answered with an error; the text is Croit's own message, with the request."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class CroitNotFound(CroitError):
-    pass
-
-
-class CroitConflict(CroitError):
-    pass
 
 
 class BucketUsage(NamedTuple):
@@ -124,7 +110,7 @@ class CroitClient:
                 verify=self.verify,
             )
         except requests.exceptions.SSLError:
-            raise CroitError(
+            raise AdminError(
                 f"TLS connection to Croit at {self.api} failed: its certificate is not trusted "
                 "(set ca_bundle to the CA's PEM file, or verify_ssl: false)"
             ) from None
@@ -141,29 +127,32 @@ class CroitClient:
             raise self._error(method, path, response)
         return response.json() if response.content else None
 
-    def _error(self, method: str, path: str, response: requests.Response) -> CroitError:
+    def _error(self, method: str, path: str, response: requests.Response) -> AdminError:
         status = response.status_code
         if status == 401:
-            return CroitError(
+            return AdminError(
                 f"Croit rejected {self.credential}: check that it is valid and, for a token, "
                 "that it has not expired",
                 status,
             )
         if status == 403:
-            return CroitError(
+            return AdminError(
                 f"Croit refused {method} {path} to {self.credential}: missing permission", status
             )
         message = f"Croit answered {method} {path} with {status}: {_message(response)}"
         if status == 404:
-            return CroitNotFound(message, status)
+            return NotFound(message, status)
         if status == 409:
-            return CroitConflict(message, status)
-        return CroitError(message, status)
+            return Conflict(message, status)
+        return AdminError(message, status)
 
     # -- the S3 endpoints --------------------------------------------------------------------
 
     def users(self) -> list[dict[str, Any]]:
         return list(self.request("GET", "/s3/users") or [])
+
+    def uids(self) -> list[str]:
+        return [str(u.get("uid")) for u in self.users()]
 
     def user(self, uid: str) -> dict[str, Any] | None:
         """One user, or None; Croit has no single-user read, so the list is filtered."""
@@ -183,6 +172,15 @@ class CroitClient:
         """Croit takes the secret in the query string; it is never logged from there."""
         path = f"/s3/users/{_part(uid)}/keys/{_part(access_key)}"
         self.request("PUT", path, params={"secretKey": secret_key})
+
+    def delete_key(self, uid: str, access_key: str) -> None:
+        """RadosGW's refusal of an unknown key comes through Croit as a 500 naming the key."""
+        try:
+            self.request("DELETE", f"/s3/users/{_part(uid)}/keys/{_part(access_key)}")
+        except AdminError as exc:
+            if "unable to find access key" in str(exc):
+                raise NotFound(str(exc), 404) from None
+            raise
 
     def buckets(self, uid: str) -> list[BucketUsage]:
         buckets = []
@@ -212,9 +210,9 @@ class CroitClient:
         }
         try:
             answer = self.request("GET", "/stats", params=params) or {}
-        except CroitNotFound as exc:
+        except NotFound as exc:
             # A 404 here is about the graph, not the user: do not let it read as "gone".
-            raise CroitError(f"Croit has no graph {STORAGE_GRAPH!r}: {exc}", 404) from None
+            raise AdminError(f"Croit has no graph {STORAGE_GRAPH!r}: {exc}", 404) from None
         graphs = (answer.get("axis1") or {}).get("graphs") or []
         if not graphs:
             return []

@@ -15,7 +15,8 @@ from typing import Any
 
 from waldur_site_agent_actors.backends.croit_s3 import quotas
 from waldur_site_agent_actors.backends.croit_s3.backend import CroitS3Backend
-from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.croit_s3.client import CroitClient
+from waldur_site_agent_actors.backends.exceptions import BackendError, ConfigurationError
 from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport
 
 SECONDS_PER_DAY = 86400
@@ -52,6 +53,12 @@ class CroitUsageBackend(CroitS3Backend):
     ) -> None:
         super().__init__(backend_settings, backend_components)
         self.backend_type = "croit_usage"
+        if not isinstance(self.croit, CroitClient):
+            raise ConfigurationError(
+                "croit_usage integrates Croit's stored-bytes statistics; RadosGW's Admin Ops "
+                "API has none (flavour radosgw): report with ceph_s3 instead"
+            )
+        self.statistics = self.croit
 
     def _zone(self) -> tzinfo:
         return zoneinfo.ZoneInfo(self.timezone or "UTC")
@@ -83,7 +90,7 @@ class CroitUsageBackend(CroitS3Backend):
         metered: UsageReport = {}
         for uid, usage in report.items():
             try:
-                series = self.croit.storage_series(uid, start, end)
+                series = self.statistics.storage_series(uid, start, end)
             except BackendError as exc:
                 self.log.warning("storage series of S3 user %s not read: %s", uid, exc)
                 continue

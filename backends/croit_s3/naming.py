@@ -37,6 +37,14 @@ def share(parts: list[str], budget: int) -> list[str]:
     return [first[:half], second[: budget - half]]
 
 
+def project_user_name(project_slug: str, prefix: str, max_length: int) -> str:
+    """By project slug (`account_name_generation_policy: project_slug`): the prefix and the
+    cleaned slug, with room left for a `-<number>` suffix."""
+    name = prefix + (clean_slug(project_slug) or "project")[: max_length - len(prefix) - 4]
+    validate_name(name, what="S3 user name", pattern=S3_USER_NAME, max_length=max_length)
+    return name
+
+
 def s3_user_name(resource: WaldurResource, prefix: str, separator: str, max_length: int) -> str:
     organisation = clean_slug(resource.customer_slug or resource.customer_name) or "org"
     project = clean_slug(resource.project_slug or resource.project_name) or "project"

@@ -21,9 +21,15 @@ DEFAULT_PREFIX = "waldur_"
 NAME_PART = re.compile(r"(?:[a-z0-9][a-z0-9_.-]*)?")
 
 
+CROIT_ONLY = ("api_url", "token", "username", "password")
+RADOSGW_ONLY = ("admin_access_key", "admin_secret_key", "admin_path")
+NOT_ON_RADOSGW = ("default_tenant", "default_storage_class")
+"""Admin Ops creates no tenanted users here and takes no storage class: refused, as upstream."""
+
+
 class CroitS3Settings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
-    api_url: str
-    """Croit's address; the API is under `<api_url>/api`."""
+    api_url: str = ""
+    """Croit's address; the API is under `<api_url>/api`. Required with `flavour: croit`."""
     token: str = ""
     """A Croit API token, sent as `Authorization: Bearer`. Or `username` and `password`."""
     username: str = ""
@@ -50,22 +56,23 @@ class CroitS3Settings(BackendSettings, kw_only=True, forbid_unknown_fields=True)
     """Where safety limits go: RadosGW's per-bucket quota, the user's total, or both (a bucket
     quota alone bounds each bucket, not how many buckets a user makes)."""
     flavour: Literal["croit", "radosgw"] = "croit"
-    """Upstream `ceph_s3` also speaks to plain RadosGW (`radosgw`, with the `admin_*` keys);
-    this plugin only to Croit (config/keys.py refuses the rest)."""
+    """`croit`: Croit's management API; `radosgw`: RadosGW's Admin Ops API on the gateway
+    (`s3_endpoint`), signed with the `admin_*` key."""
     admin_access_key: str = ""
+    """`flavour: radosgw`: the access key of a RadosGW user with the `users=*` and
+    `buckets=read` caps."""
     admin_secret_key: str = ""
     admin_path: str = ""
+    """`flavour: radosgw`: RadosGW's `rgw_admin_entry` (default `admin`)."""
 
     def __post_init__(self) -> None:
-        if self.flavour != "croit":
-            return  # refused by name when the config loads; nothing more to say about it
         for name, url in (("api_url", self.api_url), ("s3_endpoint", self.s3_endpoint)):
             if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
                 raise ValueError(f"{name}: expected an http(s) URL")
-        if bool(self.token) == bool(self.username or self.password):
-            raise ValueError("set either token, or username and password")
-        if not self.token and not (self.username and self.password):
-            raise ValueError("username and password go together")
+        if self.flavour == "radosgw":
+            self._check_radosgw()
+        else:
+            self._check_croit()
         if self.user_prefix is not None and self.allocation_prefix:
             raise ValueError("user_prefix and allocation_prefix are one setting: set one")
         if not NAME_PART.fullmatch(self.prefix):
@@ -75,6 +82,34 @@ class CroitS3Settings(BackendSettings, kw_only=True, forbid_unknown_fields=True)
                 f"max_username_length {self.max_username_length} leaves no room for the "
                 f"organisation and project after the prefix {self.prefix!r}"
             )
+
+    def _check_croit(self) -> None:
+        stray = [key for key in RADOSGW_ONLY if getattr(self, key)]
+        if stray:
+            raise ValueError(f"{', '.join(stray)}: only for flavour radosgw; remove them")
+        if not self.api_url:
+            raise ValueError("api_url: required (Croit's address)")
+        if bool(self.token) == bool(self.username or self.password):
+            raise ValueError("set either token, or username and password")
+        if not self.token and not (self.username and self.password):
+            raise ValueError("username and password go together")
+
+    def _check_radosgw(self) -> None:
+        stray = [key for key in CROIT_ONLY if getattr(self, key)]
+        if stray:
+            raise ValueError(f"{', '.join(stray)}: not used by flavour radosgw; remove them")
+        unsupported = [key for key in NOT_ON_RADOSGW if getattr(self, key)]
+        if unsupported:
+            raise ValueError(
+                f"{', '.join(unsupported)}: RadosGW's Admin Ops API cannot set it here; remove it"
+            )
+        missing = [
+            key
+            for key in ("s3_endpoint", "admin_access_key", "admin_secret_key")
+            if not getattr(self, key)
+        ]
+        if missing:
+            raise ValueError(f"flavour radosgw needs {', '.join(missing)}")
 
     @property
     def prefix(self) -> str:

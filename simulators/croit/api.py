@@ -191,7 +191,7 @@ def quota_setter(scope: str) -> Handler:
             quota.enabled = data["enabled"]
             if "maxSize" in data:
                 size = data["maxSize"]
-                quota.max_size_kb = -(-size // 1024) if size >= 0 else UNLIMITED
+                quota.max_size = -(-size // 1024) * 1024 if size >= 0 else UNLIMITED
             if "maxObjects" in data:
                 quota.max_objects = data["maxObjects"]
         return NO_CONTENT

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 UNLIMITED = -1
+BLOCK = 4096
 NATIVE_STEP = 180
 """Seconds between two samples of Croit's statistics at full resolution."""
 
@@ -27,20 +28,21 @@ class QuotaExceeded(Exception):
 
 @dataclass
 class Quota:
-    """RadosGW keeps sizes in KiB: a ceiling in bytes reads back rounded up to a whole KiB."""
+    """RadosGW's quota: sizes in bytes, also shown rounded up to whole KiB (`max_size_kb`).
+    Croit sets sizes in KiB, so a ceiling set through Croit reads back rounded up."""
 
     enabled: bool = False
-    max_size_kb: int = UNLIMITED
+    max_size: int = UNLIMITED
     max_objects: int = UNLIMITED
 
     @property
-    def max_size(self) -> int:
-        return self.max_size_kb * 1024 if self.max_size_kb >= 0 else UNLIMITED
+    def max_size_kb(self) -> int:
+        return -(-self.max_size // 1024) if self.max_size >= 0 else UNLIMITED
 
     def allows(self, size: int, objects: int) -> bool:
         if not self.enabled:
             return True
-        if self.max_size_kb >= 0 and size > self.max_size:
+        if self.max_size >= 0 and size > self.max_size:
             return False
         return not (0 <= self.max_objects < objects)
 
@@ -50,11 +52,17 @@ class Bucket:
     name: str
     objects: dict[str, int] = field(default_factory=dict)
     measured: bool = False
-    """Croit answers `usageSum: null` for a bucket its statistics have not seen a write in."""
+    """Croit answers `usageSum: null` for a bucket its statistics have not seen a write in,
+    and RadosGW's bucket stats have no `rgw.main` for it."""
 
     @property
     def size(self) -> int:
         return sum(self.objects.values())
+
+    @property
+    def size_actual(self) -> int:
+        """What the objects take on disk: RadosGW counts each in whole 4 KiB blocks."""
+        return sum(-(-size // BLOCK) * BLOCK for size in self.objects.values())
 
 
 @dataclass
@@ -66,6 +74,9 @@ class S3User:
     default_placement: str = ""
     default_storage_class: str = ""
     suspended: bool = False
+    max_buckets: int = 1000
+    caps: dict[str, str] = field(default_factory=dict)
+    """RadosGW's admin capabilities: `users`, `buckets`, `info`, ... -> `read`, `write`, `*`."""
     created: float = 0.0
     user_quota: Quota = field(default_factory=Quota)
     bucket_quota: Quota = field(default_factory=Quota)

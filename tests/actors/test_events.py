@@ -87,3 +87,24 @@ def test_importable_resources_event_names_the_request():
     assert message is None and "backend_resource_request_uuid" in reason
     hostile = {"object_type": "importable_resources", "backend_resource_request_uuid": "../x"}
     assert decode(json.dumps(hostile), "q", None)[0] is None
+
+
+def test_api_key_rotation_event_carries_the_key_and_its_resource():
+    body = {
+        "object_type": "resource_api_key_rotation",
+        "action": "rotate",
+        "resource_uuid": "d" * 32,
+        "resource_backend_id": "waldur_org_proj_dddddddd",
+        "api_key_uuid": "e" * 32,
+        "client_id": "AKIAEXAMPLE000000001",
+    }
+    message, _ = decode(json.dumps(body), "q", None)
+    assert message == m.KeyRotationRequested(
+        action="rotate",
+        resource_uuid="d" * 32,
+        resource_backend_id="waldur_org_proj_dddddddd",
+        api_key_uuid="e" * 32,
+        client_id="AKIAEXAMPLE000000001",
+    )
+    assert decode(json.dumps({**body, "api_key_uuid": "../x"}), "q", None)[0] is None
+    assert decode(json.dumps({**body, "resource_uuid": None}), "q", None)[0] is None

@@ -1,8 +1,12 @@
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 
 from waldur_site_agent_actors.backends.croit_s3.backend import CroitS3Backend
 from waldur_site_agent_actors.backends.structures import WaldurResource
 from waldur_site_agent_actors.simulators.croit import CroitSimulator
+from waldur_site_agent_actors.simulators.radosgw import RadosGWSimulator
 
 GIB = 1024**3
 
@@ -39,6 +43,34 @@ def make_resource(**fields) -> WaldurResource:
     return WaldurResource(**values)
 
 
+@dataclass
+class Gateway:
+    """One flavour's stand-in and the settings an offering of it has; `state` is the cluster."""
+
+    flavour: str
+    sim: Any
+    settings: dict[str, Any]
+    endpoint: str
+
+    @property
+    def state(self) -> Any:
+        return self.sim.state
+
+
+def croit_gateway(sim: CroitSimulator) -> Gateway:
+    return Gateway("croit", sim, {"api_url": sim.api_url, "token": sim.token}, sim.api_url)
+
+
+def radosgw_gateway(sim: RadosGWSimulator) -> Gateway:
+    settings = {
+        "flavour": "radosgw",
+        "s3_endpoint": sim.endpoint,
+        "admin_access_key": sim.admin_access_key,
+        "admin_secret_key": sim.admin_secret_key,
+    }
+    return Gateway("radosgw", sim, settings, sim.endpoint)
+
+
 @pytest.fixture
 def croit():
     with CroitSimulator() as simulator:
@@ -46,10 +78,28 @@ def croit():
 
 
 @pytest.fixture
-def make_backend(croit):
+def radosgw():
+    with RadosGWSimulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture(params=["croit", "radosgw"])
+def s3(request):
+    """Each flavour in turn: what the backend does must not depend on it."""
+    if request.param == "croit":
+        yield croit_gateway(request.getfixturevalue("croit"))
+    else:
+        yield radosgw_gateway(request.getfixturevalue("radosgw"))
+
+
+def backend_of(gateway: Gateway, components=COMPONENTS, **settings: Any) -> CroitS3Backend:
+    return CroitS3Backend({**gateway.settings, "timeout": 5, **settings}, components)
+
+
+@pytest.fixture
+def make_backend(s3):
     def make(components=COMPONENTS, **settings):
-        values = {"api_url": croit.api_url, "token": croit.token, "timeout": 5, **settings}
-        return CroitS3Backend(values, components)
+        return backend_of(s3, components, **settings)
 
     return make
 

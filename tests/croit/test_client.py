@@ -7,12 +7,8 @@ import time
 import pytest
 
 from tests.tls import self_signed
-from waldur_site_agent_actors.backends.croit_s3.client import (
-    CroitClient,
-    CroitConflict,
-    CroitError,
-    CroitNotFound,
-)
+from waldur_site_agent_actors.backends.croit_s3.client import CroitClient
+from waldur_site_agent_actors.backends.croit_s3.errors import AdminError, Conflict, NotFound
 from waldur_site_agent_actors.backends.exceptions import BackendNotReadyError
 from waldur_site_agent_actors.simulators.croit import CroitSimulator
 
@@ -31,7 +27,7 @@ def test_bearer_token_and_basic_credentials_are_accepted(croit):
 
 def test_a_rejected_token_says_so_without_showing_it(croit):
     croit.expire_token()
-    with pytest.raises(CroitError) as caught:
+    with pytest.raises(AdminError) as caught:
         client_for(croit).users()
     assert caught.value.status == 401
     assert "rejected the API token" in str(caught.value)
@@ -41,7 +37,7 @@ def test_a_rejected_token_says_so_without_showing_it(croit):
 
 def test_a_rejected_password_names_the_user_not_the_password(croit):
     wrong = client_for(croit, token="", username="admin", password="not-the-password")
-    with pytest.raises(CroitError, match="password of user 'admin'") as caught:
+    with pytest.raises(AdminError, match="password of user 'admin'") as caught:
         wrong.users()
     assert "not-the-password" not in str(caught.value)
 
@@ -49,12 +45,12 @@ def test_a_rejected_password_names_the_user_not_the_password(croit):
 def test_croit_errors_keep_croits_message_and_status(croit):
     client = client_for(croit)
     client.create_user({"uid": "u1", "name": "One"})
-    with pytest.raises(CroitConflict, match=r"POST /s3/users with 409: S3 user u1 already exists"):
+    with pytest.raises(Conflict, match=r"POST /s3/users with 409: S3 user u1 already exists"):
         client.create_user({"uid": "u1", "name": "Again"})
-    with pytest.raises(CroitNotFound, match="ghost"):
+    with pytest.raises(NotFound, match="ghost"):
         client.delete_user("ghost")
     croit.fail("PUT", "/api/s3/users/u1/quota", 500, "RGW: quota update failed")
-    with pytest.raises(CroitError, match="with 500: RGW: quota update failed"):
+    with pytest.raises(AdminError, match="with 500: RGW: quota update failed"):
         client.set_quota("u1", "user", {"enabled": True})
 
 
@@ -76,7 +72,7 @@ def test_idempotent_requests_are_retried_on_503_but_creates_are_not(croit):
     croit.fail("GET", "/api/s3/users", 503, "busy", times=2)
     assert client.users() == []
     croit.fail("POST", "/api/s3/users", 503, "busy")
-    with pytest.raises(CroitError, match="503"):
+    with pytest.raises(AdminError, match="503"):
         client.create_user({"uid": "u1", "name": "One"})
 
 
@@ -103,7 +99,7 @@ def test_secret_keys_stay_out_of_logs_and_errors(croit, caplog):
     client.create_user({"uid": "u1", "name": "One"})
     client.add_key("u1", "AKIAEXAMPLE000000001", "very-secret-key-0123456789")
     croit.fail("PUT", "/api/s3/users/u1/keys/*", 500, "key store unavailable")
-    with pytest.raises(CroitError) as caught:
+    with pytest.raises(AdminError) as caught:
         client.add_key("u1", "AKIAEXAMPLE000000002", "another-secret-key-987654")
     assert "another-secret-key" not in str(caught.value)
     assert "PUT /s3/users/u1/keys/AKIAEXAMPLE000000002" in caplog.text
@@ -118,9 +114,9 @@ def test_storage_series_and_a_missing_graph(croit):
     series = client.storage_series("u1", now - 600, now)
     assert len(series) >= 3 and all(v in (None, 0) for _, v in series)
     croit.fail("GET", "/api/stats", 404, "graph not found")
-    with pytest.raises(CroitError, match="no graph 's3-user-data'") as caught:
+    with pytest.raises(AdminError, match="no graph 's3-user-data'") as caught:
         client.storage_series("u1", now - 600, now)
-    assert not isinstance(caught.value, CroitNotFound)
+    assert not isinstance(caught.value, NotFound)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +129,7 @@ def test_tls_verification_can_use_a_ca_bundle_or_be_turned_off(certificate):
     cert, key = certificate
     with CroitSimulator(certfile=cert, keyfile=key) as sim:
         assert sim.api_url.startswith("https://")
-        with pytest.raises(CroitError, match="certificate is not trusted"):
+        with pytest.raises(AdminError, match="certificate is not trusted"):
             client_for(sim, retries=0).users()
         assert client_for(sim, verify=str(cert)).users() == []
         assert client_for(sim, verify=False).users() == []

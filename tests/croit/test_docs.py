@@ -29,12 +29,15 @@ def agent(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_page_has_both_examples():
-    kinds = [c["offerings"][0].get("reporting_backend", "") for c in documented_configs()]
-    assert kinds == ["", "croit_usage"]
+def test_the_page_has_all_three_examples():
+    kinds = [
+        (o.get("reporting_backend", ""), o["backend_settings"].get("flavour", "croit"))
+        for o in (c["offerings"][0] for c in documented_configs())
+    ]
+    assert kinds == [("", "croit"), ("croit_usage", "croit"), ("", "radosgw")]
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_each_documented_example_validates_strictly(tmp_path, index):
     path = tmp_path / "croit.yaml"
     path.write_text(yaml.safe_dump(documented_configs()[index]))

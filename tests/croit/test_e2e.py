@@ -76,6 +76,11 @@ def s3_user(consumer, resource_uuid):
     return s3_user_name(resource, "waldur_", "_", 64)
 
 
+def api_keys(sim, resource_uuid):
+    """The access keys Waldur holds for the resource (it keeps no secret the test could read)."""
+    return sorted(k["client_id"] for k in sim.objects("api_keys", resource=resource_uuid))
+
+
 def usages(consumer, resource_uuid):
     rows = consumer._call("GET", "marketplace-component-usages/", resource_uuid=resource_uuid)
     return {row["type"]: float(row["usage"]) for row in rows}
@@ -101,15 +106,17 @@ def test_lifecycle_usage_and_metadata_through_the_service(tmp_path, croit):
         resource = consumer.resource(resource_uuid)
         assert resource["backend_id"] == uid
 
-        # One S3 user with the safety limits as quotas, its credentials on the resource.
+        # One S3 user with the safety limits as quotas, and two keys, Waldur's API keys (the
+        # one RadosGW made with the user through Croit is gone); where to connect as metadata.
         user = croit.state.user(uid)
         assert user.name == "climate data"
         assert (user.user_quota.max_size, user.user_quota.max_objects) == (5 * GIB, 100)
-        (access, secret), *_ = user.keys.items()
+        assert sorted(user.keys) == api_keys(sim, resource_uuid)
+        assert len(user.keys) == 2
+        secrets = list(user.keys.values())
         metadata = resource["backend_metadata"]
-        assert metadata["s3_credentials"]["access_key"] == access
-        assert metadata["s3_credentials"]["secret_key"] == secret
-        assert metadata["s3_credentials"]["endpoint"] == croit.api_url
+        assert (metadata["s3_endpoint"], metadata["s3_user"]) == (croit.api_url, uid)
+        assert "s3_credentials" not in metadata
         assert resource["endpoints"][0]["url"] == croit.api_url
 
         # Usage grows as the tenant writes; the storage summary follows.
@@ -169,7 +176,7 @@ def test_lifecycle_usage_and_metadata_through_the_service(tmp_path, croit):
         consumer.close()
         sim.stop()
     log = agent.log()
-    assert secret not in log
+    assert not [secret for secret in secrets if secret in log]
     assert croit.token not in log
 
 
