@@ -279,11 +279,12 @@ def test_soft_delete_keeps_the_data_with_zero_quotas_and_no_key(s3, make_backend
 
 def test_accounts_named_by_project_slug_are_numbered(s3, backend):
     backend.set_offering_details([], {"account_name_generation_policy": "project_slug"})
-    names = []
-    for n in range(3):
-        resource = make_resource(uuid=f"{n}" * 32)
-        names.append(create(backend, resource).backend_id)
-    assert names == ["waldur_myproject", "waldur_myproject-0", "waldur_myproject-1"]
+    first, second = make_resource(uuid="1" * 32), make_resource(uuid="2" * 32)
+    candidates = backend.backend_id_candidates(second)
+    assert candidates[:3] == ["waldur_myproject", "waldur_myproject-0", "waldur_myproject-1"]
+    backend.create_resource_with_id(first, candidates[0])
+    assert backend.claim(second, candidates[0]) == "theirs"  # the core takes the next name
+    assert backend.claim(second, candidates[1]) == "free"
 
 
 def test_nothing_secret_is_logged(s3, backend, caplog):
