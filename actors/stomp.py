@@ -33,6 +33,7 @@ from waldur_site_agent_actors.actors.events import (
 )
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.config import plugins
+from waldur_site_agent_actors.config.model import Offering
 
 log = logging.getLogger("actors.stomp")
 
@@ -75,7 +76,7 @@ def object_types(context: OfferingContext) -> list[str]:
     types: list[str] = []
     if context.runs("order_process") and context.offering.backend_for("order"):
         types += ORDER_TYPES
-        if manages_api_keys(context.offering.backend_for("order")):
+        if manages_api_keys(context.offering, context.offering.backend_for("order")):
             types += API_KEY_TYPES
         if context.offering.periodic_limits_enabled:
             types += PERIODIC_TYPES
@@ -90,10 +91,11 @@ def object_types(context: OfferingContext) -> list[str]:
     return types
 
 
-def manages_api_keys(plugin: str) -> bool:
+def manages_api_keys(offering: Offering, plugin: str) -> bool:
     """The plugin's class says so (read off the class: the instance lives in the backend
     actor); rotations of any other offering's keys are not asked for."""
-    cls = plugins.load_optional(plugins.BACKENDS, plugin)
+    point = plugins.find(plugins.BACKENDS, plugin, offering.pinned_distribution(plugin))
+    cls = plugins.load_point(plugin, point) if point is not None else None
     return bool(getattr(cls, "supports_resource_api_keys", False))
 
 
