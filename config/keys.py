@@ -433,8 +433,8 @@ KEYS: dict[str, dict[str, Status]] = {
         "cancel_jobs_wait_seconds": ours(),
     },
     "slurm component": {
-        "target_components": refused(
-            "a SLURM component maps to one TRES, named by `tres`, not to several", off=(None,)
+        "target_components": works(
+            f"{T_FEATURES}test_one_component_onto_several_tres_with_factors"
         ),
         "tres": ours(),
         "limit_type": ours(),

@@ -19,6 +19,7 @@ import msgspec
 
 from waldur_site_agent_actors.backends import backend_ids, prepaid, units
 from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
+from waldur_site_agent_actors.backends.component_mapping import ComponentMapper
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     BackendNotReadyError,
@@ -66,10 +67,10 @@ class SlurmBackend(BaseBackend):
         self.backend_type = "slurm"
         try:
             self.settings = msgspec.convert(backend_settings, SlurmSettings)
-            self.components = {
-                key: _component_map(key, component, self.settings)
-                for key, component in backend_components.items()
-            }
+            self.mapper = ComponentMapper(backend_components)
+            """Waldur's components onto the TRES they are kept as (`target_components`)."""
+            self.components = _component_maps(backend_components, self.settings)
+            """Where each target of the mapping lives in SLURM: the client's keys."""
             self._check_names()
         except (msgspec.ValidationError, BackendError) as exc:
             raise ConfigurationError(f"slurm backend settings: {exc}") from exc
@@ -159,6 +160,8 @@ class SlurmBackend(BaseBackend):
         self.log.info("clusters: %s", ", ".join(self.client.clusters()) or "none")
         tres = self.client.cluster_tres()
         self.log.info("TRES: %s", ", ".join(sorted(tres)))
+        if not self.mapper.is_passthrough:
+            self.log.info("target_components: %s", self.mapper.describe())
         for key, where in sorted(self.components.items()):
             present = where.tres in tres
             ok = ok and present
@@ -367,10 +370,7 @@ class SlurmBackend(BaseBackend):
             ):
                 continue
             about = described.get(row.account)
-            limits = {
-                key: units.limit_to_waldur(value, self.unit_factor(key))
-                for key, value in self.client.limits_of(row).items()
-            }
+            limits = self.mapper.limits_from_target(self.client.limits_of(row))
             found.append(
                 ImportableResource(
                     backend_id=row.account,
@@ -386,10 +386,11 @@ class SlurmBackend(BaseBackend):
     def _collect_resource_limits(
         self, waldur_resource: WaldurResource
     ) -> tuple[dict[str, int], dict[str, float]]:
-        """Component limits; a prepaid (`one`) component's GrpTRESMins budget is its monthly
-        limit times the months the resource runs (upstream's arithmetic)."""
-        backend_limits, waldur_limits = self.component_limits(waldur_resource)
-        budgets = [key for key in backend_limits if self._prepaid_budget(key)]
+        """Component limits, as TRES limits; a prepaid (`one`) component's GrpTRESMins budget
+        is its monthly limit times the months the resource runs (upstream's arithmetic)."""
+        _, waldur_limits = self.component_limits(waldur_resource)
+        sold = dict(waldur_limits)
+        budgets = [key for key in sold if self._prepaid_budget(key)]
         if budgets:
             months = prepaid.duration_months(waldur_resource.created, waldur_resource.end_date)
             if months is None:
@@ -398,27 +399,22 @@ class SlurmBackend(BaseBackend):
                     waldur_resource.uuid,
                 )
             for key in budgets:
-                backend_limits[key] *= months or 1
-        return backend_limits, waldur_limits
+                sold[key] *= months or 1
+        return self.mapper.limits_to_target(sold), waldur_limits
 
     def _prepaid_budget(self, key: str) -> bool:
-        where = self.components.get(key)
-        return (
-            self.backend_components[key].get("accounting_type") == "one"
-            and where is not None
-            and where.limit_type == "GrpTRESMins"
+        targets = self.mapper.targets.get(key, {})
+        return self.backend_components[key].get("accounting_type") == "one" and all(
+            self.components[target].limit_type == "GrpTRESMins" for target in targets
         )
 
     def has_prepaid_components(self) -> bool:
         return any(self._prepaid_budget(key) for key in self.backend_components)
 
     def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
-        backend_limits = {
-            key: units.limit_to_backend(value, self.unit_factor(key))
-            for key, value in limits.items()
-            if key in self.backend_components
-        }
-        self._write_limits(naming.account(resource_backend_id), backend_limits)
+        self._write_limits(
+            naming.account(resource_backend_id), self.mapper.limits_to_target(limits)
+        )
         return None
 
     def _write_limits(self, account: str, backend_limits: dict[str, int]) -> None:
@@ -455,10 +451,9 @@ class SlurmBackend(BaseBackend):
         return None
 
     def get_resource_limits(self, resource_backend_id: str) -> dict[str, float]:
-        return {
-            key: units.limit_to_waldur(value, self.unit_factor(key))
-            for key, value in self._current_limits(naming.account(resource_backend_id)).items()
-        }
+        return self.mapper.limits_from_target(
+            self._current_limits(naming.account(resource_backend_id))
+        )
 
     # -- QoS ------------------------------------------------------------------------------------
 
@@ -526,11 +521,7 @@ class SlurmBackend(BaseBackend):
             if self.settings.qos.apply_limits_to_qos
             else self.client.limits_of(row)
         )
-        limits = {
-            key: units.limit_to_waldur(value, self.unit_factor(key))
-            for key, value in backend.items()
-        }
-        return {"qos": row.qos, "limits": limits}
+        return {"qos": row.qos, "limits": self.mapper.limits_from_target(backend)}
 
     def apply_periodic_settings(
         self, resource_backend_id: str, settings: dict[str, Any]
@@ -540,6 +531,14 @@ class SlurmBackend(BaseBackend):
         return periodic.apply(self.client, self.settings.periodic, resource_backend_id, settings)
 
     # -- users ----------------------------------------------------------------------------------
+
+    def set_resource_user_limits(
+        self, resource_backend_id: str, username: str, limits: dict[str, float]
+    ) -> None:
+        """The user's MaxTRESMins, its components converted as the account's are."""
+        self.client.set_resource_user_limits(
+            resource_backend_id, username, self.mapper.limits_to_target(limits)
+        )
 
     def _default_account_for(self, account: str) -> str | None:
         policy = self.settings.default_account_policy
@@ -700,15 +699,46 @@ class SlurmBackend(BaseBackend):
         minutes = usage.tres_minutes(
             jobs, {key: where.tres for key, where in self.components.items()}, set(wanted)
         )
-        factors = {key: self.unit_factor(key) for key in self.components}
-        return {wanted[a]: amounts for a, amounts in usage.report(minutes, factors).items()}
+        report = usage.report(minutes, self._usage_to_waldur)
+        return {wanted[a]: amounts for a, amounts in report.items()}
+
+    def _usage_to_waldur(self, minutes: dict[str, float]) -> dict[str, float]:
+        """TRES-minutes of the targets -> every component's usage in Waldur units."""
+        converted = self.mapper.usage_in_source_units(minutes)
+        return {
+            key: float(units.usage_to_waldur(converted.get(key, 0.0), 1.0))
+            for key in self.backend_components
+        }
 
 
-def _component_map(key: str, component: dict[str, Any], settings: SlurmSettings) -> ComponentMap:
-    extra = msgspec.convert(
-        {k: component[k] for k in ("tres", "limit_type") if k in component}, SlurmComponent
-    )
-    return ComponentMap(
-        tres=extra.tres or TRES_OF_COMPONENT.get(key, key),
-        limit_type=extra.limit_type or settings.limit_type,
-    )
+def _component_maps(
+    components: dict[str, dict[str, Any]], settings: SlurmSettings
+) -> dict[str, ComponentMap]:
+    """Target -> where it lives: a component without `target_components` under its own key,
+    the targets of one with it under theirs, with the component's limit type."""
+    maps: dict[str, ComponentMap] = {}
+    for key, component in components.items():
+        try:
+            extra = msgspec.convert(
+                {k: component[k] for k in SlurmComponent.__struct_fields__ if k in component},
+                SlurmComponent,
+            )
+        except msgspec.ValidationError as exc:
+            raise ConfigurationError(f"component {key!r}: {exc}") from exc
+        limit_type = extra.limit_type or settings.limit_type
+        if extra.target_components:
+            placed = {t: TRES_OF_COMPONENT.get(t, t) for t in extra.target_components}
+        else:
+            placed = {key: extra.tres or TRES_OF_COMPONENT.get(key, key)}
+        for target, tres in placed.items():
+            where = ComponentMap(tres=tres, limit_type=limit_type)
+            if maps.setdefault(target, where) != where:
+                raise ConfigurationError(
+                    f"component {key!r}: {target} would be {limit_type} {tres} here and "
+                    f"{maps[target].limit_type} {maps[target].tres} for another component"
+                )
+    kept = [(where.limit_type, where.tres) for where in maps.values()]
+    twice = sorted({f"{kind} {tres}" for kind, tres in kept if kept.count((kind, tres)) > 1})
+    if twice:
+        raise ConfigurationError(f"components name one TRES in two ways: {', '.join(twice)}")
+    return maps

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.backends.component_mapping import TargetComponent
 from waldur_site_agent_actors.backends.ldap.settings import LdapSettings
 from waldur_site_agent_actors.config.homedirs import AbsolutePath, Count
 from waldur_site_agent_actors.config.model import BackendSettings, Umask
@@ -25,6 +26,8 @@ DefaultAccountPolicy = Literal["common", "individual", "none"]
 SafeName = Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_.-]*$", max_length=64)]
 """A Unix user or group name as it may reach `chown`."""
 QosName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
+TresName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9/_:-]*$", max_length=64)]
+"""`cpu`, `gres/gpu`: a TRES, or a component key naming one (TRES_OF_COMPONENT)."""
 TresList = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9/_:-]*=[0-9]+(,[a-z][a-z0-9/_:-]*=[0-9]+)*$")]
 """`cpu=25600,node=100`, `gres/gpu=1`: a TRES limit list as sacctmgr takes it."""
 QosFlags = Annotated[str, Meta(pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$")]
@@ -275,12 +278,21 @@ class SlurmSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
 class SlurmComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Extra keys a SLURM component may carry next to the standard ones."""
 
-    tres: str | None = None
+    tres: TresName | None = None
     """The TRES it maps to (`cpu`, `mem`, `gres/gpu`, `billing`); default: from its key."""
     limit_type: LimitType | None = None
-    """Overrides the offering's `limit_type` for this component."""
-    target_components: dict[str, Any] | None = None
-    """Upstream's mapping of one component onto several TRES (refused when set)."""
+    """Overrides the offering's `limit_type` for this component (and its targets)."""
+    target_components: dict[TresName, TargetComponent] | None = None
+    """Upstream's mapping of this Waldur component onto several TRES, each with a factor
+    (`node_hours: {cpu: {factor: 64}, gpu: {factor: 8}}`): limits go out multiplied, usage
+    comes back divided (backends.component_mapping). Targets are named like component keys
+    (`gpu` is `gres/gpu`) or as TRES; `unit_factor` stays 1."""
+
+    def __post_init__(self) -> None:
+        if self.target_components is not None and self.tres:
+            raise ValueError(
+                "tres and target_components exclude each other: the targets name the TRES"
+            )
 
 
 def _no_limit(quota: msgspec.Struct) -> bool:

@@ -8,13 +8,12 @@ MB-minutes of memory, GPU-minutes, billing-minutes; the same unit SLURM's GrpTRE
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from waldur_site_agent_actors.backends import units
 from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, UsageReport
 
 # Binary multipliers sacct uses in TRES strings; memory is counted in MB by SLURM.
@@ -89,7 +88,8 @@ def _local(moment: datetime) -> str:
 def tres_minutes(
     jobs: Iterable[JobUsage], tres_of: Mapping[str, str], accounts: set[str]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """account -> user -> component -> TRES-minutes, for the accounts asked for only."""
+    """account -> user -> key -> TRES-minutes, for the accounts asked for only; `tres_of`
+    names the TRES of each key."""
     totals: dict[str, dict[str, dict[str, float]]] = {}
     for job in jobs:
         if job.account not in accounts or job.seconds <= 0:
@@ -104,28 +104,23 @@ def tres_minutes(
 
 def report(
     minutes: Mapping[str, Mapping[str, Mapping[str, float]]],
-    unit_factors: Mapping[str, float],
+    to_waldur: Callable[[dict[str, float]], dict[str, float]],
 ) -> UsageReport:
-    """Backend TRES-minutes into Waldur units, per user and in total.
+    """Backend TRES-minutes into Waldur units (`to_waldur` converts one user's or the total's
+    amounts), per user and in total.
 
     The total is converted from the summed backend amounts, not summed from rounded per-user
     figures, so it is as exact as one rounding allows and grows whenever any job grows.
     """
     result: UsageReport = {}
     for account, users in minutes.items():
-        raw_total = dict.fromkeys(unit_factors, 0.0)
+        raw_total: dict[str, float] = {}
         usage: dict[str, dict[str, float]] = {}
         for user, amounts in users.items():
             if user:  # a job whose user SLURM no longer knows counts in the total only
-                usage[user] = {
-                    c: float(units.usage_to_waldur(amounts.get(c, 0.0), factor))
-                    for c, factor in unit_factors.items()
-                }
-            for c in unit_factors:
-                raw_total[c] += amounts.get(c, 0.0)
-        usage[TOTAL_ACCOUNT_USAGE] = {
-            c: float(units.usage_to_waldur(raw_total[c], factor))
-            for c, factor in unit_factors.items()
-        }
+                usage[user] = to_waldur(dict(amounts))
+            for tres, amount in amounts.items():
+                raw_total[tres] = raw_total.get(tres, 0.0) + amount
+        usage[TOTAL_ACCOUNT_USAGE] = to_waldur(raw_total)
         result[account] = usage
     return result

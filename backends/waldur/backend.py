@@ -22,6 +22,7 @@ import msgspec
 
 from waldur_site_agent_actors.backends import backend_ids
 from waldur_site_agent_actors.backends.base import LIMITED, BaseBackend, UserContext
+from waldur_site_agent_actors.backends.component_mapping import ComponentMapper
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     BackendNotReadyError,
@@ -39,7 +40,6 @@ from waldur_site_agent_actors.backends.structures import (
 from waldur_site_agent_actors.backends.subscriptions import BrokerQueue
 from waldur_site_agent_actors.backends.waldur import end_dates
 from waldur_site_agent_actors.backends.waldur.http import TargetApi, TargetError
-from waldur_site_agent_actors.backends.waldur.mapping import ComponentMapper
 from waldur_site_agent_actors.backends.waldur.members import NO_SOURCE, Members, members
 from waldur_site_agent_actors.backends.waldur.models import Order, ProjectRole, Resource
 from waldur_site_agent_actors.backends.waldur.settings import WaldurSettings
@@ -67,6 +67,12 @@ class WaldurBackend(BaseBackend):
             self.settings = s = msgspec.convert(backend_settings, WaldurSettings)
         except msgspec.ValidationError as exc:
             raise ConfigurationError(f"backend_settings: {exc}") from exc
+        for key, component in self.backend_components.items():
+            if float(component.get("unit_factor") or 1) != 1:
+                raise ConfigurationError(
+                    f"component {key!r}: unit_factor must be 1 for the waldur backend; "
+                    "convert with target_components.<name>.factor"
+                )
         self.mapper = ComponentMapper(self.backend_components)
         api = TargetApi(
             s.target_api_url,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from waldur_site_agent_actors.backends.component_mapping import TargetComponent
 from waldur_site_agent_actors.config.model import BackendSettings
 
 Seconds = Annotated[float, Meta(gt=0)]
@@ -53,11 +54,6 @@ class WaldurSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     """`b_to_a`: limits changed on Waldur B (by its provider) become the limits here."""
     fetch_consented_users_only: bool = False
     """Only users who consented to the offering (of any resource in the project) reach B."""
-
-
-class TargetComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    factor: Annotated[float, Meta(gt=0)] = 1.0
-    """Waldur B amount = amount here x factor."""
 
 
 class WaldurComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -1,10 +1,14 @@
-"""Component mapping: passthrough, fan-out, fan-in, and usage back (the seed's worked example)."""
+"""Component mapping: passthrough, fan-out, fan-in, and usage back (the seed's worked example).
+
+The mapping is shared with the SLURM plugin (backends/component_mapping.py); what is the
+federation's own here is that every component keeps `unit_factor` 1."""
 
 import pytest
 
 from tests.federation.conftest import COMPONENTS
+from waldur_site_agent_actors.backends.component_mapping import ComponentMapper
 from waldur_site_agent_actors.backends.exceptions import ConfigurationError
-from waldur_site_agent_actors.backends.waldur.mapping import ComponentMapper
+from waldur_site_agent_actors.backends.waldur.backend import WaldurBackend
 
 
 def test_passthrough_keeps_name_and_amount():
@@ -59,7 +63,7 @@ def test_unmapped_usage_is_dropped_and_absent_sources_stay_absent():
 @pytest.mark.parametrize(
     ("component", "message"),
     [
-        ({"unit_factor": 60}, "unit_factor must be 1"),
+        ({"unit_factor": 60, "target_components": {"x": {}}}, "unit_factor must be 1"),
         ({"target_components": {"x": {"factor": 0}}}, "factor"),
         ({"target_components": {"x": {"factr": 2}}}, "factr"),
     ],
@@ -67,3 +71,8 @@ def test_unmapped_usage_is_dropped_and_absent_sources_stay_absent():
 def test_bad_components_are_configuration_errors(component, message):
     with pytest.raises(ConfigurationError, match=message):
         ComponentMapper({"cpu": component})
+
+
+def test_the_federation_converts_with_factors_only(b):
+    with pytest.raises(ConfigurationError, match="unit_factor must be 1 for the waldur backend"):
+        WaldurBackend(b.settings(), {"cpu": {"accounting_type": "limit", "unit_factor": 60}})

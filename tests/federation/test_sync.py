@@ -7,11 +7,11 @@ import pytest
 
 from tests.federation.conftest import COMPONENTS, ISD
 from tests.federation.test_backend import create, resource
+from waldur_site_agent_actors.backends.component_mapping import ComponentMapper
 from waldur_site_agent_actors.backends.exceptions import BackendError
 from waldur_site_agent_actors.backends.usernames import OfferingUserInfo
 from waldur_site_agent_actors.backends.waldur.backend import WaldurBackend
 from waldur_site_agent_actors.backends.waldur.end_dates import winner
-from waldur_site_agent_actors.backends.waldur.mapping import ComponentMapper
 from waldur_site_agent_actors.backends.waldur.members import Member
 from waldur_site_agent_actors.backends.waldur.usernames import IdentityBridgeUsernames
 

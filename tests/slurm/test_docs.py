@@ -18,17 +18,17 @@ def blocks() -> list[str]:
 
 
 def example() -> str:
-    """The configuration example: the first yaml block; the others are `backend_settings`
-    fragments that must fit into it."""
+    """The configuration example: the first yaml block; the others are `backend_settings` or
+    `backend_components` fragments that must fit into it."""
     return blocks()[0]
 
 
 def test_every_documented_fragment_validates_in_the_example(tmp_path):
     for fragment in blocks()[1:]:
         document = yaml.safe_load(example())
-        document["offerings"][0]["backend_settings"].update(
-            yaml.safe_load(fragment)["backend_settings"]
-        )
+        offering, part = document["offerings"][0], yaml.safe_load(fragment)
+        for key in ("backend_settings", "backend_components"):
+            offering[key].update(part.get(key, {}))
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump(document))
         checked = validate(config)

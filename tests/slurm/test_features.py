@@ -1,14 +1,17 @@
 """Upstream's SLURM features against the real test cluster, one key at a time: per-allocation
 QoS (`qos_management`), QoS and partition enforcement, `root_account`, project-slug names,
-`soft_delete`, prepaid budgets, member removal, per-user limits and the membership cycle's
-re-parenting."""
+`soft_delete`, prepaid budgets, member removal, per-user limits, the membership cycle's
+re-parenting and one component mapped onto several TRES (`target_components`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.slurm.conftest import resource
+from tests.slurm.conftest import COMPONENTS, resource
+from waldur_site_agent_actors.backends import units
 from waldur_site_agent_actors.backends.exceptions import InvalidNameError
+from waldur_site_agent_actors.backends.slurm import usage
+from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
 
 pytestmark = pytest.mark.slurm
 
@@ -266,3 +269,53 @@ def test_the_membership_cycle_reparents_moved_accounts(cluster, make_backend, ru
     )
     backend.sync_resource_project(moved)
     assert cluster.account(account)["parent"] == f"p{run_id}_climate"
+
+
+# Upstream's `target_components`: one Waldur component onto several TRES, each with a factor
+# (upstream's CI maps node-hours onto cpu x64 and gpu x8); factors here make a few seconds' job
+# whole units: 1 unit = 0.1 CPU-minutes plus 0.05 GPU-minutes. `mem` passes through.
+NODES = {
+    "node": {
+        "measured_unit": "node-units",
+        "accounting_type": "limit",
+        "label": "Node",
+        "unit_factor": 1,
+        "target_components": {"cpu": {"factor": 0.1}, "gpu": {"factor": 0.05}},
+    },
+    "mem": COMPONENTS["mem"],
+}
+
+
+def test_one_component_onto_several_tres_with_factors(cluster, make_backend, run_id):
+    backend = make_backend(NODES)
+    target = resource(limits={"node": 100, "mem": 5})
+    account = backend.resource_backend_id(target)
+    backend.create_resource_with_id(target, account)
+    budget = lambda: usage.parse_tres(cluster.account(account)["GrpTRESMins"])  # noqa: E731
+    # 100 x 0.1 CPU-minutes and 100 x 0.05 GPU-minutes; mem by its unit_factor (16).
+    assert budget() == {"cpu": 10, "gres/gpu": 5, "mem": 80}
+    assert backend.get_resource_limits(account) == {"node": 100.0, "mem": 5.0}
+    backend.set_resource_limits(account, {"node": 300})
+    assert budget() == {"cpu": 30, "gres/gpu": 15, "mem": 80}
+    assert backend.get_resource_metadata(account)["limits"] == {"node": 300.0, "mem": 5.0}
+
+    # Usage comes back as the sum of each TRES's usage divided by its factor.
+    user = f"n{run_id}"
+    cluster.ensure_unix_user(user)
+    backend.add_user(account, user)
+    job = cluster.submit(account, user, seconds=3, cpus=2, gpus=1)
+    cluster.wait_job(job, ("COMPLETED",))
+    elapsed = int(cluster.run("sacct", "-n", "-P", "-X", "-j", job, "--format=ElapsedRaw"))
+    minutes = elapsed / 60
+    expected = {
+        "node": units.usage_to_waldur(2 * minutes / 0.1 + 1 * minutes / 0.05, 1),
+        "mem": units.usage_to_waldur(2 * 256 * minutes, 16),
+    }
+    assert expected["node"] > 0
+    report = backend.get_usage_report([account])[account]
+    assert report == {TOTAL_ACCOUNT_USAGE: expected, user: expected}
+
+    # Per-user limits are converted the same way (a job over them would stay pending).
+    backend.set_resource_user_limits(account, user, {"node": 40})
+    row = next(r for r in cluster.associations(account) if r["user"] == user)
+    assert usage.parse_tres(row["MaxTRESMins"]) == {"cpu": 4, "gres/gpu": 2}

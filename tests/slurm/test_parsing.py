@@ -3,13 +3,17 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from tests.slurm.conftest import COMPONENTS, resource, settings
+from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends.component_mapping import TargetComponent
 from waldur_site_agent_actors.backends.exceptions import ConfigurationError, InvalidNameError
 from waldur_site_agent_actors.backends.slurm import naming, usage
 from waldur_site_agent_actors.backends.slurm.backend import SlurmBackend
 from waldur_site_agent_actors.backends.slurm.client import _chunks
+from waldur_site_agent_actors.backends.slurm.settings import SlurmComponent
 from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE
 
 HOSTILE = ["a;b", "$(id)", "x" * 200, "ünïcödé", "a b", "-rf", "name=root", "a\nb", "`id`", ""]
@@ -79,7 +83,11 @@ def test_sacct_lines_become_tres_minutes_per_account_and_user():
             "bob": {"cpu": 1, "mem": 256},
         }
     }
-    report = usage.report(minutes, {"cpu": 0.5, "mem": 1024, "gpu": 1})
+    factors = {"cpu": 0.5, "mem": 1024, "gpu": 1}
+    report = usage.report(
+        minutes,
+        lambda m: {c: float(units.usage_to_waldur(m.get(c, 0.0), f)) for c, f in factors.items()},
+    )
     assert report["acc1"]["alice"] == {"cpu": 12, "mem": 1, "gpu": 2}
     assert report["acc1"]["bob"] == {"cpu": 2, "mem": 0, "gpu": 0}
     # The total is converted from summed backend amounts: 1280 MB-min is 1.25 GB-min -> 1.
@@ -166,3 +174,64 @@ def test_hostile_input_is_refused_before_any_command_runs(bad):
         bad: {TOTAL_ACCOUNT_USAGE: dict.fromkeys(COMPONENTS, 0.0)}
     }
     assert ran == []
+
+
+NODE_HOURS = {
+    "accounting_type": "limit",
+    "unit_factor": 1,
+    "target_components": {"cpu": {"factor": 64.0}, "gpu": {"factor": 8.0}},
+}
+
+
+def test_target_components_put_one_component_on_several_tres():
+    backend = SlurmBackend(
+        {"create_homedirs": False},
+        {"node_hours": NODE_HOURS, "mem": {"accounting_type": "usage", "unit_factor": 16}},
+    )
+    mapped = {k: (v.tres, v.limit_type) for k, v in backend.components.items()}
+    assert mapped == {
+        "cpu": ("cpu", "GrpTRESMins"),
+        "gpu": ("gres/gpu", "GrpTRESMins"),
+        "mem": ("mem", "GrpTRESMins"),
+    }
+    # Upstream's CI numbers: 10000 node-hours are 640000 CPU and 80000 GPU units.
+    assert backend.mapper.limits_to_target({"node_hours": 10000, "mem": 5}) == {
+        "cpu": 640000,
+        "gpu": 80000,
+        "mem": 80,
+    }
+    assert backend._usage_to_waldur({"cpu": 6400, "gpu": 800, "mem": 32}) == {
+        "node_hours": 200.0,
+        "mem": 2.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("components", "message"),
+    [
+        ({"n": {**NODE_HOURS, "unit_factor": 60}}, "unit_factor must be 1 with target_"),
+        ({"n": {**NODE_HOURS, "tres": "cpu"}}, "tres and target_components exclude"),
+        ({"n": {**NODE_HOURS, "target_components": {"cpu;id": {}}}}, "'n'.*regex"),
+        ({"n": {**NODE_HOURS, "target_components": {"cpu": {"factor": 0}}}}, "> 0"),
+        (
+            {"n": NODE_HOURS, "cpu": {"accounting_type": "limit", "limit_type": "GrpTRES"}},
+            "cpu would be GrpTRES cpu here and GrpTRESMins cpu",
+        ),
+        (
+            {"n": {**NODE_HOURS, "target_components": {"gpu": {}, "gres/gpu": {}}}},
+            "one TRES in two ways: GrpTRESMins gres/gpu",
+        ),
+    ],
+)
+def test_target_components_that_cannot_work_are_refused(components, message):
+    with pytest.raises(ConfigurationError, match=message):
+        SlurmBackend({}, components)
+
+
+def test_target_components_are_checked_when_the_config_loads():
+    with pytest.raises(msgspec.ValidationError, match="regex"):
+        msgspec.convert({"target_components": {"cpu,x=1": {}}}, SlurmComponent)
+    with pytest.raises(msgspec.ValidationError, match="exclude each other"):
+        msgspec.convert({"target_components": {"cpu": {}}, "tres": "cpu"}, SlurmComponent)
+    parsed = msgspec.convert(NODE_HOURS["target_components"], dict[str, TargetComponent])
+    assert parsed["gpu"].factor == 8.0

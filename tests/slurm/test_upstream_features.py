@@ -46,7 +46,9 @@ def qos_budget(slurm, name):
     return rows[0][0] if rows else None
 
 
-@pytest.mark.parametrize("name", ["basic", "discoverer_cpu", "discoverer_gpu", "prepaid"])
+@pytest.mark.parametrize(
+    "name", ["basic", "discoverer_cpu", "discoverer_gpu", "prepaid", "node_hours"]
+)
 def test_upstream_feature_config_end_to_end(
     name, tmp_path, sim, consumer, world, slurm, quotafs, run_id, cleanup
 ):
@@ -111,6 +113,8 @@ def test_upstream_feature_config_end_to_end(
             assert (limits, qos_budget(slurm, account)) == ("", "cpu=120000,mem=180G")
         elif name == "prepaid":  # 2 k-hours a month for 3 months; mem is a plain limit
             assert limits == "cpu=360000,mem=180G"
+        elif name == "node_hours":  # 2 units: 2 x 60000 CPU-minutes, 2 x 7500 GPU-minutes
+            assert limits == "cpu=120000,gres/gpu=15000,mem=180G"
         else:
             assert limits == "cpu=120000,mem=180G"
         wait_for(
@@ -121,8 +125,9 @@ def test_upstream_feature_config_end_to_end(
         if gpu:  # the order's QoS on the order's partition
             rows = own(slurm, account, "Partition,QOS")
             assert rows["aandersen"] == ["batch", "waldur-gold"]
-        if name == "discoverer_cpu":
+        if name in ("discoverer_cpu", "node_hours"):
             assert (quotafs.mount / f"projects-{run_id}" / account).is_dir()
+        if name == "discoverer_cpu":
             assert own(slurm, account, "DefaultQOS")[""] == [account]
 
         update = consumer.update_limits(resource["uuid"], {"cpu": 3, "mem": 3})
