@@ -110,6 +110,7 @@ T_STORAGE = "tests/slurm/test_storage.py::"
 T_AGENT = "tests/slurm/test_agent.py::"
 T_LDAP = "tests/slurm/test_ldap.py::"
 T_LDAP_USERS = "tests/usernames/test_ldap.py::"
+T_WELCOME = "tests/usernames/test_welcome.py::"
 T_MUP = "tests/mup/test_backend.py::"
 T_FED = "tests/federation/test_backend.py::"
 T_FED_KEYS = "tests/federation/test_upstream_keys.py::"
@@ -408,10 +409,40 @@ KEYS: dict[str, dict[str, Status]] = {
         "ldap.access_groups": works(
             f"{T_LDAP_USERS}test_new_users_are_posix_entries_with_a_personal_group_and_access_groups"
         ),
-        "ldap.remove_user_on_deactivate": refused(
-            "upstream's core never deactivates users, so it had no effect there either"
+        "ldap.remove_user_on_deactivate": inert(
+            "upstream's core never calls the LDAP plugin's deactivate_users, so it had no "
+            "effect there either"
         ),
-        "ldap.welcome_email": refused("no welcome message is sent", off=(None,)),
+        "ldap.welcome_email.smtp_host": works(
+            f"{T_WELCOME}test_a_new_user_gets_the_welcome_email_and_no_secret_of_the_site"
+        ),
+        "ldap.welcome_email.smtp_port": works(
+            f"{T_WELCOME}test_a_new_user_gets_the_welcome_email_and_no_secret_of_the_site"
+        ),
+        "ldap.welcome_email.smtp_username": works(
+            f"{T_WELCOME}test_welcome_email_over_starttls_with_login"
+        ),
+        "ldap.welcome_email.smtp_password": works(
+            f"{T_WELCOME}test_welcome_email_over_starttls_with_login"
+        ),
+        "ldap.welcome_email.use_tls": works(
+            f"{T_WELCOME}test_welcome_email_over_starttls_with_login"
+        ),
+        "ldap.welcome_email.use_ssl": works(f"{T_WELCOME}test_welcome_email_over_implicit_tls"),
+        "ldap.welcome_email.verify_ssl": ours(),
+        "ldap.welcome_email.timeout": with_("ldap.welcome_email.smtp_host"),
+        "ldap.welcome_email.from_address": works(
+            f"{T_WELCOME}test_a_new_user_gets_the_welcome_email_and_no_secret_of_the_site"
+        ),
+        "ldap.welcome_email.from_name": works(
+            f"{T_WELCOME}test_a_new_user_gets_the_welcome_email_and_no_secret_of_the_site"
+        ),
+        "ldap.welcome_email.subject": works(
+            f"{T_WELCOME}test_a_new_user_gets_the_welcome_email_and_no_secret_of_the_site"
+        ),
+        "ldap.welcome_email.template_path": works(
+            f"{T_WELCOME}test_a_new_user_gets_the_welcome_email_and_no_secret_of_the_site"
+        ),
         "ldap.bind_dn": with_("ldap.uri"),
         "ldap.bind_password": with_("ldap.uri"),
         "ldap.base_dn": with_("ldap.uri"),

@@ -56,5 +56,8 @@ def test_the_reference_names_our_keys_and_the_environment():
     )
     slurm = text.split("### `slurm`", 1)[1].split("###", 1)[0]
     assert "| `periodic_limits.emulator_mode` | **refused when on**: there is no SLURM" in slurm
+    assert "| `ldap.uri` | works; test `tests/slurm/test_ldap.py::" in slurm
+    assert "| `ldap.welcome_email.smtp_host` | works; test `tests/usernames/" in slurm
+    assert "| `ldap.remove_user_on_deactivate` | no effect, as upstream: " in slurm
     assert '| `accounting_type` | "usage" \\| "limit" \\| "one" | **required** |' in text
     assert "| `stomp_ws_port` | integer >= 1 and <= 65535, optional | unset |" in text

@@ -33,6 +33,44 @@ class AccessGroup(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`memberUid` lists usernames, `member` lists the users' DNs."""
 
 
+class WelcomeEmail(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Upstream's `welcome_email`: a message to each user the `ldap` username plugin creates
+    (backends.ldap.welcome)."""
+
+    smtp_host: str
+    smtp_port: Annotated[int, Meta(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    use_tls: bool = True
+    """STARTTLS on the plain connection (port 587); not used with `use_ssl`."""
+    use_ssl: bool = False
+    """TLS from the first byte (port 465)."""
+    verify_ssl: bool = True
+    """Check the server's certificate against the system's CAs (upstream never checks)."""
+    timeout: Annotated[float, Meta(gt=0)] = 30
+    from_address: str
+    from_name: str | None = None
+    subject: str = "Your new account has been created"
+    """A Jinja2 template, given the same fields as the body."""
+    template_path: str
+    """The body's Jinja2 template: a file, relative to the agent's working directory."""
+
+    def __post_init__(self) -> None:
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise ValueError(
+                "ldap.welcome_email: smtp_username and smtp_password go together (login needs both)"
+            )
+        if "@" not in self.from_address or any(c.isspace() for c in self.from_address):
+            raise ValueError(
+                f"ldap.welcome_email.from_address {self.from_address!r} is not an address"
+            )
+        if importlib.util.find_spec("jinja2") is None:
+            raise ValueError(
+                f"ldap.welcome_email needs the jinja2 package, which is not installed "
+                f"({INSTALL_HINT})"
+            )
+
+
 class LdapSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     uri: str
     """`ldap://host[:port]` or `ldaps://host[:port]`."""
@@ -50,15 +88,15 @@ class LdapSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     default_home_base: str = "/home"
     username_format: UsernameFormat = "first_initial_lastname"
     remove_user_on_deactivate: bool = False
-    """Upstream's core never asks its plugin to deactivate anyone, so `true` did nothing there;
-    refused when on (config/keys.py)."""
+    """Upstream's core never asks its plugin to deactivate anyone, so it has no effect there or
+    here (config/keys.py: inert)."""
     generate_vpn_password: bool = False
     """A random `userPassword` on each user the username plugin creates."""
     waldur_username_attribute: str = ""
     """An attribute of the user entry (e.g. `employeeNumber`) that keeps the Waldur username."""
     access_groups: list[AccessGroup] | None = None
-    welcome_email: dict[str, object] | None = None
-    """Upstream's SMTP welcome message: not supported here, refused when set (config/keys.py)."""
+    welcome_email: WelcomeEmail | None = None
+    """A message to each user the `ldap` username plugin creates."""
     user_object_classes: list[str] | None = None
     user_group_object_classes: list[str] | None = None
     project_group_object_classes: list[str] | None = None

@@ -4,7 +4,8 @@ An offering user who already has an entry (found by email, then by Waldur userna
 Otherwise a name is made by `username_format`, made unique in the directory (for the dotted
 formats the first name's prefix grows first: `j.smith`, `jo.smith`, ..., then a number:
 `j.smith2`), and the user is created with a personal posixGroup of the same name, a uid and gid
-from the configured ranges, and added to the `access_groups`. Every membership sync pushes
+from the configured ranges, and added to the `access_groups`; with `welcome_email` the user is
+then sent a welcome message (backends.ldap.welcome). Every membership sync pushes
 names and email addresses from Waldur to the users' entries.
 """
 
@@ -19,6 +20,7 @@ import msgspec
 
 from waldur_site_agent_actors.backends.exceptions import BackendError, ConfigurationError
 from waldur_site_agent_actors.backends.ldap.settings import LdapSettings
+from waldur_site_agent_actors.backends.ldap.welcome import WelcomeMail
 from waldur_site_agent_actors.backends.usernames import OfferingUserInfo, UsernameManagementBackend
 
 log = logging.getLogger("backends.ldap")
@@ -48,6 +50,8 @@ class LdapUsernameBackend(UsernameManagementBackend):
 
         self.directory = directory.Directory(self.settings)
         self.new_password = directory.random_password
+        welcome = self.settings.welcome_email
+        self.welcome = WelcomeMail(welcome) if welcome else None
 
     def get_username(self, offering_user: OfferingUserInfo) -> str:
         if offering_user.user_email:
@@ -72,19 +76,26 @@ class LdapUsernameBackend(UsernameManagementBackend):
         extra = {}
         if s.waldur_username_attribute and offering_user.user_username:
             extra[s.waldur_username_attribute] = offering_user.user_username
-        self.directory.create_user(
-            username,
-            first,
-            last,
-            offering_user.user_email,
-            password=self.new_password() if s.generate_vpn_password else None,
-            extra=extra,
-        )
+        password = self.new_password() if s.generate_vpn_password else None
+        email = offering_user.user_email
+        uid = self.directory.create_user(username, first, last, email, password, extra)
         for group in s.access_groups or []:
             try:
                 self.directory.add_member(group.name, username, group.attribute)
             except BackendError as exc:
                 log.error("cannot add %s to access group %s: %s", username, group.name, exc)
+        if self.welcome and email:
+            fields = {
+                "username": username,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "home_directory": f"{s.default_home_base}/{username}",
+                "login_shell": s.default_login_shell,
+                "uid_number": str(uid),
+                "vpn_password": password or "",
+            }
+            self.welcome.send(email, fields)
         return username
 
     def sync_user_profiles(self, offering_users: list[OfferingUserInfo]) -> None:

@@ -82,7 +82,7 @@ def test_an_unsupported_or_misspelt_key_is_refused(tmp_path):
     assert "apply_limits_to_qos needs qos_management.enabled" in refused.stdout + refused.stderr
 
 
-def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
+def test_upstream_keys_load_off_and_on_and_a_broken_one_is_named(tmp_path):
     document = yaml.safe_load(example())
     settings = document["offerings"][0]["backend_settings"]
     # As upstream configs carry them: off.
@@ -102,12 +102,17 @@ def test_upstream_keys_load_while_off_and_are_refused_when_on(tmp_path):
     config.write_text(yaml.safe_dump(document))
     checked = validate(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    # The one upstream SLURM setting this agent does not have: an LDAP welcome message.
+    # An LDAP welcome message, as upstream's; one it could not send is refused, naming the key.
     directory = {"uri": "ldap://ldap", "bind_dn": "cn=a", "bind_password": "x", "base_dn": "dc=x"}
-    settings.update(ldap={**directory, "welcome_email": {"smtp_host": "mail.example.org"}})
+    mail = {"smtp_host": "mail", "from_address": "hpc@example.org", "template_path": "w.j2"}
+    settings.update(ldap={**directory, "remove_user_on_deactivate": True, "welcome_email": mail})
+    config.write_text(yaml.safe_dump(document))
+    checked = validate(config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    del mail["smtp_host"]
     config.write_text(yaml.safe_dump(document))
     refused = validate(config)
     assert refused.returncode == 2
     output = refused.stdout + refused.stderr
-    assert "offerings[0].backend_settings.ldap.welcome_email: " in output
-    assert "is not supported by this agent yet" in output
+    assert "offerings[0].backend_settings.ldap.welcome_email" in output
+    assert "smtp_host" in output
