@@ -13,6 +13,7 @@ import argparse
 import getpass
 import os
 import pwd
+import shutil
 import sys
 import time
 import tomllib
@@ -33,6 +34,7 @@ from waldur_site_agent_actors.agent import process
 from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
 from waldur_site_agent_actors.agent.diagnostics import check_offering
 from waldur_site_agent_actors.agent.init_args import CONFIG_DIR
+from waldur_site_agent_actors.backends.slurm import homedirs
 from waldur_site_agent_actors.config import AgentConfig, ConfigError, keys, load_mapping, plugins
 from waldur_site_agent_actors.config.dump import render
 from waldur_site_agent_actors.config.secrets import is_secret_key
@@ -42,6 +44,11 @@ UNIT_CONFIG = f"{CONFIG_DIR}/config.toml"
 # Waldur's billing types a backend accounts for; `fixed` and `few` are priced, never measured.
 ACCOUNTED = ("usage", "limit", "one")
 LISTED_STATES = ["Active", "Paused", "Draft", "Unavailable"]
+HOMEDIRS_KEY = "enable_user_homedir_account_creation"
+HOMEDIR_KEYS = (HOMEDIRS_KEY, "create_homedirs")
+"""One setting under upstream's name and ours: asked once, written under upstream's."""
+PACKAGED_PREFIX = "/opt/waldur-site-agent"
+"""Where the .deb/.rpm install the agent's virtual environment."""
 
 
 class InitError(Exception):
@@ -150,6 +157,8 @@ class Init:
                 raise InitError("checks failed, nothing written")
         header = f"# Written by `waldur-site-agent init` on {time.strftime('%Y-%m-%d')}.\n"
         write_private(self.path, header + render(config, self.fmt, reveal=True), owner)
+        if settings.get(HOMEDIRS_KEY):
+            allow_homedirs()
         self.report(owner)
         return EXIT_OK
 
@@ -252,9 +261,28 @@ class Init:
             value = self.setting(field, default, text)
             if field.required or value != default:
                 result[field.name] = value
+        if getattr(plugins.load(plugins.BACKENDS, backend), "supports_user_homedirs", False):
+            result[HOMEDIRS_KEY] = self.homedirs(given)
         for key, text in given.items():  # unknown to the schema: validation names them
             result[key] = toml_value(text)
         return result
+
+    def homedirs(self, given: dict[str, str]) -> bool:
+        """Whether the backend creates users' home directories: written either way, so the
+        file says what upstream's default (on) leaves unsaid."""
+        texts = [given.pop(key) for key in HOMEDIR_KEYS if key in given]
+        if texts:
+            try:
+                return bool(parse_as(texts[0], bool))
+            except (msgspec.ValidationError, ValueError) as exc:
+                self.ask.problem(f"{HOMEDIRS_KEY}: {exc}", EXIT_CONFIG)  # asked below instead
+        if self.ask.interactive:
+            print(
+                "  Home directories: the backend runs mkhomedir_helper for each user given "
+                "access (upstream's default);\n  the packaged service needs its drop-in "
+                f"{homedirs.DROP_IN} for it."
+            )
+        return self.ask.yes("  Create users' home directories?", True)
 
     def setting(self, field: msgspec.structs.FieldInfo, default: Any, text: str | None) -> Any:
         """One setting's value: Enter keeps the default, a wrong answer is asked again."""
@@ -482,7 +510,8 @@ def questions(schema: type[msgspec.Struct], backend: str) -> list[msgspec.struct
     wanted = [
         field
         for field in msgspec.structs.fields(schema)
-        if field.required or not isinstance(keys.status(scope, field.name), idle)
+        if field.required
+        or not (isinstance(keys.status(scope, field.name), idle) or field.name in HOMEDIR_KEYS)
     ]
     own = list(vars(schema).get("__annotations__", {}))
     return sorted(wanted, key=lambda f: own.index(f.name) if f.name in own else len(own))
@@ -504,6 +533,27 @@ def shown(value: Any) -> str:
     if isinstance(value, str | int | float) or value is None:
         return "" if value is None else str(value)
     return msgspec.json.encode(value).decode()  # tables and nested settings, as JSON
+
+
+def allow_homedirs() -> None:
+    """The unit drop-in that lets the packaged service create home directories: installed when
+    root runs the packaged agent, else said how."""
+    target = Path(homedirs.UNIT_DROP_INS) / Path(homedirs.DROP_IN).name
+    packaged = Path(sys.prefix) == Path(PACKAGED_PREFIX) and Path(homedirs.DROP_IN).is_file()
+    if not (packaged and os.geteuid() == 0):
+        print(
+            "\nHome directories are on: under the packaged service, install its drop-in as "
+            f"root:\n  install -D -m 644 {homedirs.DROP_IN} {target}\n"
+            "  systemctl daemon-reload"
+        )
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(homedirs.DROP_IN, target)
+    target.chmod(0o644)
+    print(
+        f"\nInstalled {target}: the service may create home directories "
+        "(systemctl daemon-reload before starting it)."
+    )
 
 
 def write_private(path: Path, text: str, owner: tuple[str, int, int] | None) -> None:

@@ -242,6 +242,61 @@ def test_non_interactive_input_errors_are_config_errors(sim, tmp_path):
     assert not Path(output).exists()
 
 
+def slurm_init(sim, offering, output: Path, *extra: str) -> list[str]:
+    return [
+        *("-o", str(output), "--url", sim.api_url, "--token", sim.provider_token),
+        *("--offering", offering["uuid"], "--backend", "slurm", "--no-backend-check"),
+        *("--components", "cpu", "--unit-factor", "cpu=60000", *extra),
+    ]
+
+
+@pytest.mark.parametrize("answer", ["", "n"])
+def test_slurm_asks_whether_to_create_home_directories_and_writes_the_answer(
+    sim, offering, tmp_path, answer
+):
+    output = tmp_path / "agent.yaml"
+    child = pexpect.spawn(
+        AGENT[0], [*AGENT[1:], "init", *slurm_init(sim, offering, output)], cwd=str(ROOT),
+        encoding="utf-8", timeout=20,
+    )  # fmt: skip
+    transcript: list[str] = []
+    child.logfile_read = _Collect(transcript)
+    skip_settings(child, until="Create users' home directories? [Y/n]")
+    child.sendline(answer)  # Enter: yes, upstream's default
+    child.expect(pexpect.EOF)
+    child.close()
+    said = "".join(transcript)
+    assert child.exitstatus == 0, said
+    assert (
+        "the packaged service needs its drop-in /usr/share/waldur-site-agent/homedirs.conf" in said
+    )
+    (entry,) = yaml.safe_load(output.read_text())["offerings"]
+    assert entry["backend_settings"]["enable_user_homedir_account_creation"] is (answer == "")
+    assert "create_homedirs" not in entry["backend_settings"]  # asked once, under one name
+    # Not the packaged agent run by root: the drop-in is not installed, the way to is said.
+    hint = "under the packaged service, install its drop-in as root:\r\n  install -D -m 644"
+    assert (hint in said) is (answer == "")
+
+
+def test_non_interactive_slurm_writes_the_home_directory_setting(sim, offering, tmp_path):
+    default = init(*slurm_init(sim, offering, tmp_path / "on.yaml", "--non-interactive"))
+    assert default.returncode == 0, default.stderr
+    settings = yaml.safe_load((tmp_path / "on.yaml").read_text())["offerings"][0]
+    assert settings["backend_settings"]["enable_user_homedir_account_creation"] is True
+    assert "install -D -m 644 /usr/share/waldur-site-agent/homedirs.conf" in default.stdout
+    # Our name for it is accepted, written under upstream's.
+    flag = ["--non-interactive", "--setting", "create_homedirs=false"]
+    off = init(*slurm_init(sim, offering, tmp_path / "off.yaml", *flag))
+    assert off.returncode == 0, off.stderr
+    settings = yaml.safe_load((tmp_path / "off.yaml").read_text())["offerings"][0]
+    assert settings["backend_settings"] == {"enable_user_homedir_account_creation": False}
+    assert "homedirs.conf" not in off.stdout
+    wrong = ["--non-interactive", "--setting", "enable_user_homedir_account_creation=maybe"]
+    refused = init(*slurm_init(sim, offering, tmp_path / "bad.yaml", *wrong))
+    assert refused.returncode == 2
+    assert "enable_user_homedir_account_creation: Expected `bool`" in refused.stderr
+
+
 def skip_settings(child: pexpect.spawn, until: str) -> None:
     """Enter for every remaining settings prompt (the demo plugin may grow more) until `until`."""
     prompts = [re.escape(until), r"\n  \w+( \[[^\]\r\n]*\])?: "]

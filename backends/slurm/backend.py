@@ -91,6 +91,7 @@ class SlurmBackend(BaseBackend):
         """How a project directory's group becomes a gid for its Lustre quota: the LDAP
         group's with `ldap` (as upstream), else the system's."""
         self._quota_given: set[str] = set()
+        self._homedir_refusals: set[str] = set()
 
     def _make_client(self) -> SlurmClient:
         s = self.settings
@@ -199,7 +200,30 @@ class SlurmBackend(BaseBackend):
             except BackendError as exc:
                 ok = False
                 self.log.error("LDAP: %s", exc)
-        return ok
+        return self._check_homedirs() and ok
+
+    def _check_homedirs(self) -> bool:
+        """Whether home directories are on, and whether this process (and the packaged
+        service, when this is not it) can create them."""
+        if not self.settings.homedirs_enabled:
+            self.log.info("home directories: off")
+            return True
+        s = self.settings
+        base = s.homedir_base_path or (s.ldap.default_home_base if s.ldap else "/home")
+        problem = homedirs.obstacle(base)
+        outside_the_service = "INVOCATION_ID" not in os.environ  # systemd sets it
+        if problem is None and outside_the_service and homedirs.packaged_unit_refuses():
+            problem = f"the packaged service cannot ({homedirs.UNIT} has ProtectHome=yes)"
+        if problem:
+            self.log.error(
+                "home directories: on; they cannot be created in %s: %s; %s",
+                base,
+                problem,
+                homedirs.FIX,
+            )
+            return False
+        self.log.info("home directories: on; this process can create them in %s", base)
+        return True
 
     def list_components(self) -> list[str]:
         return sorted(self.client.cluster_tres())
@@ -604,9 +628,25 @@ class SlurmBackend(BaseBackend):
                 if made:
                     created.append(username)
                 self._give_quota(username, path, made)
+            except homedirs.NotPermitted as exc:
+                self._homedirs_refused(str(exc))
+                break  # the others would fail alike
             except BackendError as exc:
                 self.log.error("home directory for %s: %s", username, exc)
         return created
+
+    def _homedirs_refused(self, reason: str) -> None:
+        """Said once per run (a membership cycle would otherwise repeat it for every user)."""
+        if reason in self._homedir_refusals:
+            self.log.debug("home directories still cannot be created: %s", reason)
+            return
+        self._homedir_refusals.add(reason)
+        self.log.error(
+            "home directories are on but this process cannot create them: %s; %s (said once "
+            "per run)",
+            reason,
+            homedirs.FIX,
+        )
 
     def _give_quota(self, username: str, path: str | None, made: bool) -> None:
         """`homedir_quota` on a new home directory, and once per run on an existing one (a

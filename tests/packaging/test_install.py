@@ -10,6 +10,7 @@ tests/systemd runs the same .deb under a real systemd in a container.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
@@ -235,6 +236,29 @@ def test_init_then_the_service_reports_ready_and_serves_an_order(installed: Buil
                 agent.wait()
             log.close()
             consumer.close()
+
+
+def test_init_for_slurm_installs_the_home_directory_drop_in(installed: Built, tmp_path):
+    """Home directories are on by default: root's `init` for a SLURM offering installs the
+    drop-in that lets the service create them (ProtectHome=yes would refuse them)."""
+    drop_in = Path("/etc/systemd/system/waldur-site-agent.service.d/homedirs.conf")
+    output = tmp_path / "slurm.yaml"
+    with WaldurSimulator(tick_interval=0) as sim:
+        offering = sim.summary()["offerings"][0]
+        try:
+            written = run(
+                BIN, "init", "--non-interactive", "-o", str(output),
+                "--url", sim.api_url, "--token", sim.provider_token,
+                "--offering", offering["uuid"], "--backend", "slurm", "--no-backend-check",
+            )  # fmt: skip
+            assert f"Installed {drop_in}" in written.stdout
+            assert drop_in.read_text() == Path(HOMEDIRS).read_text()
+            assert stat.S_IMODE(drop_in.stat().st_mode) == 0o644
+            assert "enable_user_homedir_account_creation: true" in output.read_text()
+        finally:
+            drop_in.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                drop_in.parent.rmdir()
 
 
 def test_reinstall_keeps_an_edited_example_and_the_operators_config(installed: Built):
