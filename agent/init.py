@@ -148,6 +148,8 @@ class Init:
         if self.args.state_dir:
             document["state_dir"] = self.args.state_dir
         config = self.validate(document)
+        if settings.get(HOMEDIRS_KEY):
+            allow_homedirs()  # before the checks, which look for it
         if not self.args.no_backend_check:
             process.prepare(config)
             print("\nChecking Waldur and the backend:")
@@ -157,8 +159,6 @@ class Init:
                 raise InitError("checks failed, nothing written")
         header = f"# Written by `waldur-site-agent init` on {time.strftime('%Y-%m-%d')}.\n"
         write_private(self.path, header + render(config, self.fmt, reveal=True), owner)
-        if settings.get(HOMEDIRS_KEY):
-            allow_homedirs()
         self.report(owner)
         return EXIT_OK
 

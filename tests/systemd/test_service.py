@@ -281,7 +281,8 @@ def test_slurm_and_home_directories_under_the_hardened_unit(
     container, machine, waldur, consumer, slurm
 ):
     """SLURM's commands (munge, TCP to slurmdbd) and mkhomedir_helper work under the unit's
-    ProtectProc, ProcSubset and system call filter, with the homedir drop-in as shipped."""
+    ProtectProc, ProcSubset and system call filter, with the homedir drop-in as shipped; without
+    it, the agent says once that it cannot create home directories, and how to fix it."""
     props = container.show(UNIT, "ProtectProc", "ProcSubset", "SystemCallFilter")
     assert (props["ProtectProc"], props["ProcSubset"]) == ("invisible", "pid")
     allowed = props["SystemCallFilter"].split()
@@ -308,10 +309,6 @@ def test_slurm_and_home_directories_under_the_hardened_unit(
         subprocess.run(["useradd", "--system", "--uid", str(uid), operator], check=True)
     slurm.run("sacctmgr", "-i", "add", "user", operator, "account=root", "adminlevel=Operator",
               check=False)  # fmt: skip
-    container.run(
-        "install", "-D", "-m", "644", "/usr/share/waldur-site-agent/homedirs.conf",
-        f"{DROP_INS}/homedirs.conf",
-    )  # fmt: skip
     good = config_text(container)
     offering = waldur.summary()["offerings"][0]
     entry = offering_config(waldur, offering, Path("/var/lib/waldur-site-agent"))
@@ -326,17 +323,35 @@ def test_slurm_and_home_directories_under_the_hardened_unit(
     prefixes = [
         settings(run_id)[k] for k in ("allocation_prefix", "project_prefix", "customer_prefix")
     ]
+    refusal = "home directories are on but this process cannot create them"
     try:
         project = waldur.summary()["projects"][0]
-        order = consumer.order(offering["url"], project["url"], {"cpu": 100, "mem": 5})
-        resource = consumer.resource(done(consumer, order["uuid"])["marketplace_resource_uuid"])
-        account = resource["backend_id"]
-        assert slurm.account(account) is not None
-        wait_for(lambda: slurm.users(account) == set(members), what="the team in SLURM")
+
+        # The packaged unit alone (ProtectHome=yes, no capabilities): said once, with the fix.
+        def allocation(limits: dict[str, int]) -> None:
+            order = consumer.order(offering["url"], project["url"], limits)
+            created = done(consumer, order["uuid"])["marketplace_resource_uuid"]
+            account = consumer.resource(created)["backend_id"]
+            assert slurm.account(account) is not None
+            wait_for(lambda: slurm.users(account) == set(members), what="the team in SLURM")
+
+        allocation({"cpu": 100, "mem": 5})
+        wait_for(lambda: refusal in container.journal(UNIT), what="the refusal")
+        allocation({"cpu": 50, "mem": 5})  # its members refused again, silently
+        (said,) = [line for line in container.journal(UNIT).splitlines() if refusal in line]
+        assert "homedirs.conf" in said and "enable_user_homedir_account_creation: false" in said
+        paths = [f"/home/{u}" for u in members]
+        assert container.run("stat", *paths, check=False).returncode != 0
+        # The drop-in as the package ships it: the next membership cycle creates them.
+        container.run(
+            "install", "-D", "-m", "644", "/usr/share/waldur-site-agent/homedirs.conf",
+            f"{DROP_INS}/homedirs.conf",
+        )  # fmt: skip
+        container.run("systemctl", "daemon-reload")
+        container.run("systemctl", "restart", UNIT)
         homes = wait_for(
             lambda: (
-                out := container.run("stat", "-c", "%n %U %a", *[f"/home/{u}" for u in members],
-                                     check=False)
+                out := container.run("stat", "-c", "%n %U %a", *paths, check=False)
             ).returncode == 0 and out.stdout,
             what="home directories",
         )  # fmt: skip
