@@ -508,7 +508,21 @@ class SlurmBackend(BaseBackend):
     def restore_resource(self, resource_backend_id: str) -> bool:
         if self._submit_lever():
             return self._set_submit(resource_backend_id, qos.UNLIMITED)
+        if self.settings.qos.enabled:
+            return self._restore_own_qos(resource_backend_id)
         return self._switch_qos(resource_backend_id, self.settings.restore_qos)
+
+    def _restore_own_qos(self, account: str) -> bool:
+        """With `qos_management`, an allocation's normal state is its own QoS as its default.
+        Upstream writes `qos_default` here, which wipes the allocation's QoS on the first
+        membership cycle after it was made; restoring that QoS keeps it (docs/slurm.md)."""
+        row = self._own_row(account)
+        if row.default_qos.lower() == account.lower():
+            return False
+        self.client.set_qos(account, account)
+        self.allocation_qos.attach(account)
+        self.log.info("QoS of %s: %s -> its own", account, row.qos or "-")
+        return True
 
     def _own_row(self, account: str) -> AssocRow:
         row = self.client.account_row(account)

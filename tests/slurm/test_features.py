@@ -94,8 +94,12 @@ def test_allocation_qos_without_skip_swap_still_swaps_qos_on_pause(cluster, make
     backend.create_resource_with_id(target, account)
     assert qos_row(cluster, account)["flags"] == "DenyOnLimit,NoDecay"  # upstream's default
     assert own(cluster, account, "DefaultQOS", "GrpTRESMins") == [account, "cpu=10,mem=80M"]
+    # The membership cycle restores an OK resource every time: its own QoS stays its default.
+    assert backend.restore_resource(account) is False
     assert backend.pause_resource(account) is True
     assert cluster.account(account)["qos"] == "waldur-paused"
+    assert backend.restore_resource(account) is True
+    assert own(cluster, account, "DefaultQOS", "GrpTRESMins") == [account, "cpu=10,mem=80M"]
     backend.delete_resource(target.with_backend_id(account))
     assert qos_row(cluster, account) is None
 
