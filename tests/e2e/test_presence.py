@@ -42,8 +42,15 @@ def test_a_polling_agent_registers_once_per_start_with_its_services(tmp_path, si
         packages = {d["package"]: d["version"] for d in identity["dependencies"]}
         assert packages["waldur-site-agent-actors"] == identity["version"]
         assert "waldur-site-agent-fixture-plugin" in packages  # every installed plugin's dist
+        # A service is registered before its processor: wait for both, or the last one races.
         services = wait_for(
-            lambda: len(s := services_of(sim, identity)) == 3 and s, what="3 services"
+            lambda: (
+                len(s := services_of(sim, identity)) == 3
+                and all(found for _, found in s.values())
+                and s
+            ),
+            what="3 services, each with its processor",
+            log=agent.log,
         )
         assert {name: mode for name, (mode, _) in services.items()} == {
             "order_process": "order_process",

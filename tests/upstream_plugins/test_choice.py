@@ -207,16 +207,13 @@ def test_a_capability_the_adapter_cannot_honour_is_refused_by_validate_and_run(
 
 
 def test_core_settings_an_upstream_plugin_has_are_not_refused_for_it(python, tmp_path):
-    """Native plugins always remove the account on terminate, so `soft_delete` is refused for
-    them; an upstream plugin's delete is upstream's core, which reads it, so there it loads."""
+    """The guide's schema forbids unknown keys, yet upstream's core reads `soft_delete` for every
+    plugin, so that key loads; a key neither the schema nor the core knows is still refused."""
     settings = {"state_file": str(tmp_path / "s.json"), "soft_delete": True}
     checked = validate(python, tmp_path, backend_type="mycustom", backend_settings=settings)
     assert checked.returncode == 0, checked.stderr
-    native = validate(
-        python,
-        tmp_path,
-        plugin_distributions={"mup": OURS},
-        backend_settings={**offering()["backend_settings"], "soft_delete": True},
+    typo = validate(
+        python, tmp_path, backend_type="mycustom", backend_settings={**settings, "soft_delet": True}
     )
-    assert native.returncode == 2
-    assert "offerings[0].backend_settings.soft_delete" in native.stderr
+    assert typo.returncode == 2, typo.stderr
+    assert "offerings[0].backend_settings.soft_delet" in typo.stderr
