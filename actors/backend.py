@@ -7,25 +7,22 @@ this actor's proxy (`backend.order.create_resource_with_id(...)` returns a futur
 
 from __future__ import annotations
 
-import logging
 from typing import Any, TypeVar
 
 import pykka
 
+from waldur_site_agent_actors.actors.child import OfferingChild
+from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.plugins import make_backend, make_usernames
-from waldur_site_agent_actors.config.model import AgentConfig, Offering
-
-log = logging.getLogger("actors.backend")
 
 ROLES = ("order", "report", "membership")
 T = TypeVar("T")
 
 
-class BackendActor(pykka.ThreadingActor):
-    def __init__(self, offering: Offering, root: AgentConfig) -> None:
-        super().__init__()
-        self.offering = offering
-        self.root = root
+class BackendActor(OfferingChild):
+    def __init__(self, context: OfferingContext, parent: pykka.ActorRef[Any]) -> None:
+        super().__init__(context, parent, "backend")
+        self.root = context.root
         # This agent's BaseBackend, or an upstream plugin's UpstreamBackend (actors/upstream).
         self.order: Any = None
         self.report: Any = None
@@ -33,7 +30,7 @@ class BackendActor(pykka.ThreadingActor):
         self.usernames: Any = None
         self.start_error: Exception | None = None
 
-    def on_start(self) -> None:
+    def setup(self) -> None:
         # A plugin that cannot be made (refused, broken settings) is the offering's start
         # failure, told to the offering by its first question (`ping`), not lost in a traceback.
         try:

@@ -1,6 +1,9 @@
-"""What every actor of one offering is given at start: read-only, never mutated after.
+"""What every actor of one offering generation is given at start: read-only, never mutated after.
 
-The one signal in it, `stopping`, is set by the process on shutdown and only ever read here.
+The one signal in it, `stopping`, belongs to this generation: the offering actor sets it first
+when it stops (a crash, a reload, the process stopping), and everything under it reads it: sweeps
+end between two items, a Waldur call gives up its retries, a wait on the backend returns.
+A new generation gets a new context, so a new, unset signal.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ class OfferingContext:
     offering: Offering
     root: AgentConfig
     timer: Timer
-    waldur: Any  # proxy of this offering's WaldurActor
     modes: frozenset[str]
     version: str = "unknown"
     stopping: threading.Event = field(default_factory=threading.Event)

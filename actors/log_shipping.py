@@ -151,7 +151,7 @@ class LogShipper(pykka.ThreadingActor):
         self.schedule: int | None = None
 
     def on_start(self) -> None:
-        self.schedule = self.timer.every(self.actor_ref, ShipDue(), self.every, first=self.every)
+        self._ship_later()
 
     def on_stop(self) -> None:
         if self.schedule is not None:
@@ -164,10 +164,17 @@ class LogShipper(pykka.ThreadingActor):
         if isinstance(message, IdentityRegistered):
             self._add_target(message)
         elif isinstance(message, ShipDue):
-            self.ship()
+            try:
+                self.ship()
+            finally:
+                self._ship_later()
         else:
             return super().on_receive(message)
         return None
+
+    def _ship_later(self) -> None:
+        # Fixed delay: a slow Waldur never queues a second shipment behind the first.
+        self.schedule = self.timer.once(self.actor_ref, ShipDue(), self.every)
 
     def _add_target(self, message: IdentityRegistered) -> None:
         client = client_for(message.offering, self.proxy, self.user_agent, self.stopping)

@@ -1,16 +1,17 @@
 """membership_sync: Waldur's project teams become backend associations; status and limits follow.
 
 A full sweep runs on every tick (and after a broker reconnect, so a missed event is repaired);
-events narrow the work to one project or one resource.
+events narrow the work to the projects and resources they name, a burst of them to one sync.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from waldur_site_agent_actors.actors import messages as m
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
+from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
 from waldur_site_agent_actors.actors.membership_round import Round
 from waldur_site_agent_actors.actors.pulled import apply_updates, reconcile_usernames
@@ -26,45 +27,82 @@ from waldur_site_agent_actors.backends.exceptions import BackendError
 from waldur_site_agent_actors.backends.structures import BackendResourceInfo, is_linked
 
 
+class SyncDirty(m.Message, frozen=True):
+    """Sync what the events received since the last one marked as changed."""
+
+
+@dataclass
+class Dirty:
+    """What events said changed since the last sync: whole projects, single resources, or all."""
+
+    projects: set[str] = field(default_factory=set)
+    resources: set[str] = field(default_factory=set)
+    everything: bool = False
+
+    def mark(self, event: m.Message) -> None:
+        if isinstance(event, m.RoleChanged) and event.resource_uuid:
+            self.resources.add(event.resource_uuid)
+        elif isinstance(event, (m.RoleChanged, m.ProjectAccountChanged)):
+            self.projects.add(event.project_uuid)
+        elif isinstance(event, m.ResourceChanged):
+            self.resources.add(event.resource_uuid)
+        else:  # an offering user changed: any project may hold it
+            self.everything = True
+
+    def covers(self, resource: Resource) -> bool:
+        return (
+            self.everything
+            or resource.uuid in self.resources
+            or (resource.project_uuid or "") in self.projects
+        )
+
+
+EVENTS = (m.RoleChanged, m.ProjectAccountChanged, m.ResourceChanged, m.OfferingUserChanged)
+
+
 class MembershipActor(ModeActor):
+    """Events only mark projects and resources dirty; one sync covers all marked since the last,
+    so a burst of role changes in one project costs one sync of it, not one per event."""
+
     mode = "membership_sync"
     role = "membership"
+    tick = m.MembershipTick()
 
-    def setup(self) -> None:
-        self.caps = caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.dirty = Dirty()
+        self.held: list[m.Message] = []  # events acknowledged once the sync covering them ran
+        self.recreate_missing = False  # Waldur asked for a forced resync: done by the next sweep
+
+    def prepare(self) -> None:
+        self.caps = caps = self.wait(self.backend.capabilities(self.role))
         self.states: tuple[str, ...] = caps["handled_resource_states"]
         self.reconciles_team: bool = caps["reconciles_team"]
         self.prepaid: bool = caps["prepaid"]
         self.upstream: bool = caps["upstream"]
-        self.usernames = UsernameSync(self.context, self.backend, self.log)
+        self.usernames = UsernameSync(self.context, self.backend, self.log, self.wait)
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, m.MembershipTick):
-            self.sweep(message.recreate_missing)
-        elif isinstance(message, m.RoleChanged):
-            self.sync_where(
-                message,
-                lambda r: (
-                    r.project_uuid == message.project_uuid
-                    and (not message.resource_uuid or r.uuid == message.resource_uuid)
-                ),
-            )
-        elif isinstance(message, m.ProjectAccountChanged):
-            self.sync_where(message, lambda r: r.project_uuid == message.project_uuid)
-        elif isinstance(message, m.ResourceChanged):
-            self.sync_where(message, lambda r: r.uuid == message.resource_uuid)
-        elif isinstance(message, m.OfferingUserChanged):
-            self.sync_where(message, lambda r: True)
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, EVENTS):
+            self.dirty.mark(message)
+            self.held.append(message)
+            if len(self.held) == 1:
+                # Behind whatever else is queued: events already waiting join this sync.
+                self.actor_ref.tell(SyncDirty())
+        elif isinstance(message, SyncDirty):
+            self.sync_dirty()
         else:
-            return super().on_receive(message)
+            return super().handle(message)
         return None
 
-    def sweep(self, recreate_missing: bool = False) -> None:
-        if self.stopping:
-            return
+    def sweep_requested(self, request: m.SweepRequested) -> None:
+        self.recreate_missing |= request.recreate_missing
+
+    def cycle(self) -> None:
+        recreate_missing, self.recreate_missing = self.recreate_missing, False
         try:
             self.usernames.sync(self.waldur)
-            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.backend.cycle_started(self.role))
             resources = self._resources()
             if resources:
                 round_ = self._round()
@@ -85,21 +123,26 @@ class MembershipActor(ModeActor):
             summary=f"{len(resources)} resource(s) in sync",
         )
 
-    def sync_where(self, event: Any, wanted: Any) -> None:
+    def sync_dirty(self) -> None:
+        dirty, held = self.dirty, self.held
+        self.dirty, self.held = Dirty(), []
         try:
             self.usernames.sync(self.waldur)
-            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
-            chosen = [r for r in self._resources() if wanted(r)]
+            self.wait(self.backend.cycle_started(self.role))
+            chosen = [r for r in self._resources() if dirty.covers(r)]
             accounts = self._project_accounts() if chosen and not self.upstream else {}
             if chosen:
                 round_ = self._round()
             for resource in chosen:
+                if self.stopping:
+                    return  # not acknowledged: the broker delivers them again
                 self.sync_resource(resource, accounts, round_)
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning(
-                "event %s not applied now (the next sweep will): %s", type(event).__name__, exc
+                "%d event(s) not applied now (the next sweep will): %s", len(held), exc
             )
-        m.acknowledge(event)
+        for event in held:
+            m.acknowledge(event)
 
     def _round(self) -> Round:
         """Hand the offering to the plugins, and before the teams: the offering's users'
@@ -124,7 +167,7 @@ class MembershipActor(ModeActor):
                 return
             try:
                 recreated = self.plugin.recreate_missing_resource(waldur_resource(resource))
-                if recreated.get(timeout=BACKEND_TIMEOUT):
+                if self.wait(recreated):
                     self.log.info("resource %s was missing: created again", resource.backend_id)
             except (WaldurError, WaldurUnreachable) as exc:
                 self.log.warning("resource %s not recreated: %s", resource.backend_id, exc)
@@ -163,11 +206,11 @@ class MembershipActor(ModeActor):
             return
         backend_id = resource.backend_id or ""
         target = round_.target(resource)
-        info = self.plugin.pull_resource(target).get(timeout=BACKEND_TIMEOUT)
+        info = self.wait(self.plugin.pull_resource(target))
         if info is None:
             self.log.warning("resource %s is in Waldur but not on the backend", backend_id)
             return
-        self.plugin.sync_resource_project(target).get(timeout=BACKEND_TIMEOUT)
+        self.wait(self.plugin.sync_resource_project(target))
         team = round_.team(resource)
         if self.reconciles_team:
             self._mirror_team(resource, team_entries(team, round_.offering_users()))
@@ -176,16 +219,16 @@ class MembershipActor(ModeActor):
         if (round_.offering.plugin_options or {}).get("enable_membership_sync_status"):
             self._report_sync_status(resource, team)
         if resource.paused:
-            self.plugin.pause_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.plugin.pause_resource(backend_id))
         elif resource.downscaled:
-            self.plugin.downscale_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.plugin.downscale_resource(backend_id))
         else:
-            self.plugin.restore_resource(backend_id).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.plugin.restore_resource(backend_id))
         apply_updates(self.waldur, self.plugin, target, self.log)
         if self.prepaid:
             # A renewal moves end_date on: the budget follows (written only when it differs).
-            self.plugin.apply_resource_limits(target).get(timeout=BACKEND_TIMEOUT)
-        metadata = self.plugin.get_resource_metadata(backend_id).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.plugin.apply_resource_limits(target))
+        metadata = self.wait(self.plugin.get_resource_metadata(backend_id))
         if metadata and metadata != (resource.backend_metadata or {}):
             self.waldur.resources.set_backend_metadata(resource.uuid, metadata).get()
         if not resource.restrict_member_access:
@@ -197,7 +240,7 @@ class MembershipActor(ModeActor):
     def _sync_upstream(self, resource: Resource) -> None:
         """An upstream plugin: upstream's membership sequence for the resource (the adapter's
         `sync_resource`), then upstream's end of it: the sync time, and OK for an Erred one."""
-        synced = self.plugin.sync_resource(waldur_resource(resource)).get(timeout=BACKEND_TIMEOUT)
+        synced = self.wait(self.plugin.sync_resource(waldur_resource(resource)))
         if not synced:
             self.log.warning("resource %s is in Waldur but not on the backend", resource.backend_id)
             return
@@ -213,7 +256,7 @@ class MembershipActor(ModeActor):
         fresh = self.waldur.resources.get(resource.uuid).get()
         if fresh.state != "Erred":
             return
-        self.plugin.apply_resource_limits(waldur_resource(fresh)).get(timeout=BACKEND_TIMEOUT)
+        self.wait(self.plugin.apply_resource_limits(waldur_resource(fresh)))
         self.waldur.resources.set_ok(resource.uuid).get()
 
     def _sync_members(
@@ -239,12 +282,12 @@ class MembershipActor(ModeActor):
         if missing:
             details = member_details(team_entries(team, round_.offering_users()), resource)
             added = self.plugin.add_users_to_resource(backend_id, missing, **details)
-            added.get(timeout=BACKEND_TIMEOUT)
+            self.wait(added)
             self.log.info("added %s to %s", ", ".join(sorted(missing)), backend_id)
         if stale:
-            self.plugin.remove_users_from_resource(backend_id, stale).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.plugin.remove_users_from_resource(backend_id, stale))
             self.log.info("removed %s from %s", ", ".join(sorted(stale)), backend_id)
-        self.plugin.process_existing_users(existing & wanted).get(timeout=BACKEND_TIMEOUT)
+        self.wait(self.plugin.process_existing_users(existing & wanted))
 
     def _report_sync_status(self, resource: Resource, team: list[TeamMember]) -> None:
         """The offering asks (`enable_membership_sync_status`) which grants landed: the plugin
@@ -259,9 +302,8 @@ class MembershipActor(ModeActor):
             and not resource.restrict_member_access
         }
         try:
-            states = self.plugin.membership_sync_states(resource.backend_id, set(members)).get(
-                timeout=BACKEND_TIMEOUT
-            )
+            asked = self.plugin.membership_sync_states(resource.backend_id, set(members))
+            states = self.wait(asked)
             if states is None:
                 return  # the backend cannot tell: nothing is reported, as upstream
             report = [
@@ -286,7 +328,7 @@ class MembershipActor(ModeActor):
         mirrored = self.plugin.sync_resource_team(
             resource.backend_id, team, not resource.restrict_member_access
         )
-        added, removed = mirrored.get(timeout=BACKEND_TIMEOUT)
+        added, removed = self.wait(mirrored)
         if added:
             self.log.info("added %s to %s", ", ".join(sorted(added)), resource.backend_id)
         if removed:
@@ -315,13 +357,11 @@ class MembershipActor(ModeActor):
         for item in self.waldur.usages.user_limits(resource.uuid).get():
             if item.limit is not None:
                 limits.setdefault(item.user, {})[item.component_type] = float(item.limit)
-        on_backend = self.plugin.get_resource_user_limits(resource.backend_id).get(
-            timeout=BACKEND_TIMEOUT
-        )
+        on_backend = self.wait(self.plugin.get_resource_user_limits(resource.backend_id))
         for username in sorted(set(on_backend) - set(limits)):
             if on_backend[username]:
                 limits[username] = {}
         for username, user_limits in sorted(limits.items()):
-            self.plugin.set_resource_user_limits(resource.backend_id, username, user_limits).get(
-                timeout=BACKEND_TIMEOUT
+            self.wait(
+                self.plugin.set_resource_user_limits(resource.backend_id, username, user_limits)
             )

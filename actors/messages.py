@@ -25,10 +25,7 @@ class UsageTick(Message, frozen=True):
 
 
 class MembershipTick(Message, frozen=True):
-    """Time to reconcile memberships, resource status and usernames; with `recreate_missing`
-    (Waldur asked for a forced resync), resources the backend lost are created again first."""
-
-    recreate_missing: bool = False
+    """Time to reconcile memberships, resource status and usernames."""
 
 
 class StompReconnectDue(Message, frozen=True):
@@ -141,18 +138,48 @@ class BrokerReconnected(Message, frozen=True):
 
 
 class ChildDied(Message, frozen=True):
+    """An actor under an offering died of an unexpected exception (also one in its start)."""
+
     name: str
     error: str
 
 
+class SweepRequested(Message, frozen=True):
+    """Sweep now rather than at the next tick: events may have been missed. With
+    `recreate_missing` (Waldur asked for a forced resync), the membership sweep first creates
+    again the resources the backend lost."""
+
+    recreate_missing: bool = False
+
+
 class OfferingDied(Message, frozen=True):
+    """An offering gave up: the supervisor stops it and waits for `OfferingStopped`."""
+
     offering_uuid: str
     error: str
     generation: int
 
 
-class RestartOffering(Message, frozen=True):
+class OfferingStopped(Message, frozen=True):
+    """Every actor of this generation, its backend actor last, has stopped."""
+
     offering_uuid: str
+    generation: int
+    error: str | None = None
+
+
+class StopOverdue(Message, frozen=True):
+    """A generation told to stop this long ago has not said it stopped."""
+
+    offering_uuid: str
+    generation: int
+
+
+class RestartOffering(Message, frozen=True):
+    """The backoff after a generation stopped is over."""
+
+    offering_uuid: str
+    generation: int
 
 
 class CycleFinished(Message, frozen=True):

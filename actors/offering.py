@@ -1,12 +1,17 @@
-"""The offering actor: owns the backend actor and the mode children, routes messages to them.
+"""The offering actor: a sub-supervisor for one generation of one offering.
 
-It holds no mode behaviour itself (Mopidy's thin core): children do the work, it routes events,
-keeps each mode's latest status, and dies as a unit when a child dies, so that the supervisor
-restarts the whole offering from a clean state.
+It holds no mode behaviour itself (Mopidy's thin core): children do the work, it routes events
+and keeps each mode's latest status. When any child dies it gives up as a unit (OTP's
+one_for_all inside one offering): it sets the generation's `stopping` signal and tells the
+supervisor, which stops it. Stopping, it stops the children that use the backend and Waldur
+actors together, with a deadline, and then those two, the backend last and always; only when
+the backend actor has stopped does the supervisor hear `OfferingStopped`, so a new generation
+never has a backend actor beside the old one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -14,7 +19,8 @@ import pykka
 
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.backend import BackendActor
-from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.child import ModeActor, reason, unfinished
+from waldur_site_agent_actors.actors.context import MINUTE, OfferingContext
 from waldur_site_agent_actors.actors.membership import MembershipActor
 from waldur_site_agent_actors.actors.orders import OrderActor
 from waldur_site_agent_actors.actors.presence import PresenceActor
@@ -22,10 +28,13 @@ from waldur_site_agent_actors.actors.status import ModeStatus
 from waldur_site_agent_actors.actors.stomp import StompActor, UnifiedQueueUnsupported, object_types
 from waldur_site_agent_actors.actors.target_events import TargetEventsActor
 from waldur_site_agent_actors.actors.usage import UsageActor
+from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
 
 log = logging.getLogger("actors.offering")
 
-MINUTE = 60.0
+CHILDREN_STOP_SECONDS = 15.0
+"""How long the mode and event actors get to finish the item in hand (a STOMP connect is 10 s)."""
+
 EVENTS_TO_CHILD: dict[type[Any], str] = {
     m.OrderChanged: "order_process",
     m.PeriodicSettingsRequested: "order_process",
@@ -38,6 +47,11 @@ EVENTS_TO_CHILD: dict[type[Any], str] = {
 }
 
 
+def backend_stop_seconds(context: OfferingContext) -> float:
+    """The backend actor finishes the call in flight, whose commands have this timeout."""
+    return context.root.command_timeout_seconds + 5
+
+
 class OfferingActor(pykka.ThreadingActor):
     def __init__(
         self, context: OfferingContext, supervisor: pykka.ActorRef[Any], generation: int
@@ -47,11 +61,11 @@ class OfferingActor(pykka.ThreadingActor):
         self.supervisor = supervisor
         self.generation = generation
         self.backend: pykka.ActorRef[BackendActor] | None = None
-        self.children: dict[str, pykka.ActorRef[Any]] = {}
-        self.presence_ref: pykka.ActorRef[PresenceActor] | None = None
-        self.timers: list[int] = []
+        self.waldur: pykka.ActorRef[WaldurActor] | None = None
+        self.children: dict[str, pykka.ActorRef[Any]] = {}  # the modes and events, by name
+        self.presence: pykka.ActorRef[PresenceActor] | None = None
         self.status: dict[str, ModeStatus] = {}
-        self.dead = False
+        self.error: str | None = None
         self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
 
     @property
@@ -61,21 +75,26 @@ class OfferingActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         try:
             self._start_children()
+        except pykka.ActorDeadError:
+            pass  # a child died starting: its ChildDied, already in the mailbox, says why
         except Exception as exc:
             self.log.exception("start failed")
-            self._die(f"start failed: {type(exc).__name__}: {exc}")
+            self._die(f"start failed: {reason(exc)}")
 
     def _start_children(self) -> None:
-        context = self.context
-        self.backend = BackendActor.start(context.offering, context.root)
+        context, me = self.context, self.actor_ref
+        self.waldur = WaldurActor.start(context, me)
+        self.backend = BackendActor.start(context, me)
         # Asking surfaces a failing plugin constructor now rather than at the first order.
         pings = self.backend.proxy().ping().get(timeout=context.root.command_timeout_seconds * 2)
         for role, ok in pings.items():
             if not ok:
                 self.log.warning("%s backend did not answer its ping", role)
-        backend = self.backend.proxy()
-        me = self.actor_ref
-        plan = {
+        # Made after the plugins exist: a proxy knows an actor's attributes as they were then.
+        backend, waldur = self.backend.proxy(), self.waldur.proxy().api
+        # Asked before any mode starts, so no sweep's plugin call is ahead of it.
+        order_caps = backend.capabilities("order").get(timeout=context.root.command_timeout_seconds)
+        plan: dict[str, tuple[type[ModeActor], str, float]] = {
             "order_process": (OrderActor, "order", context.order_period),
             "report": (UsageActor, "report", context.root.report_period_minutes * MINUTE),
             "membership_sync": (MembershipActor, "membership", context.membership_period),
@@ -83,71 +102,60 @@ class OfferingActor(pykka.ThreadingActor):
         for mode, (cls, role, period) in plan.items():
             if not context.runs(mode) or not context.offering.backend_for(role):  # type: ignore[arg-type]
                 continue
-            child = cls.start(context, backend, me)
-            self.children[mode] = child
+            self.children[mode] = cls.start(context, backend, waldur, me, period)
             self.status[mode] = ModeStatus()
-            tick = {
-                "order_process": m.OrderTick(),
-                "report": m.UsageTick(),
-                "membership_sync": m.MembershipTick(),
-            }[mode]
-            self.timers.append(context.timer.every(child, tick, period, first=0.0))
-        self.presence_ref = PresenceActor.start(context, context.waldur, me)
+        self.presence = PresenceActor.start(context, waldur, me)
         if context.events and object_types(context):
-            self.children["event_process"] = StompActor.start(context, me, presence=self.presence)
-        if "order_process" in self.children:
-            caps = backend.capabilities("order").get(timeout=context.root.command_timeout_seconds)
-            if caps["target_events"] or caps["target_poll_seconds"]:
-                # Orders waiting on the backend's own system end when it says they did.
-                self.children["target_events"] = TargetEventsActor.start(context, backend, me, caps)
+            self.children["event_process"] = StompActor.start(
+                context, waldur, me, presence=self.presence.proxy()
+            )
+        if "order_process" in self.children and (
+            order_caps["target_events"] or order_caps["target_poll_seconds"]
+        ):
+            # Orders waiting on the backend's own system end when it says they did.
+            self.children["target_events"] = TargetEventsActor.start(
+                context, backend, waldur, me, order_caps
+            )
         if not self.children:
             self.log.warning("no mode enabled for this offering")
 
-    @property
-    def presence(self) -> Any:
-        """The identity registered in Waldur, which the event queues are registered under."""
-        assert self.presence_ref is not None, "started"
-        return self.presence_ref.proxy()
-
     def _fall_back_to_subscriptions(self) -> None:
         """An older Waldur: one subscription, queue and connection per object type."""
+        assert self.waldur is not None and self.presence is not None, "started"
         self.children.pop("event_process").stop(block=False)
+        waldur, presence = self.waldur.proxy().api, self.presence.proxy()
         for kind in object_types(self.context):
             self.children[f"event_process:{kind}"] = StompActor.start(
-                self.context, self.actor_ref, kind, presence=self.presence
+                self.context, waldur, self.actor_ref, kind, presence=presence
             )
 
-    def on_stop(self) -> None:
-        self.context.timer.cancel_all(self.timers)
-        for child in reversed(list(self.children.values())):
-            child.stop(block=True, timeout=60)
-        if self.presence_ref is not None:
-            self.presence_ref.stop(block=True, timeout=60)
-        if self.backend is not None:
-            # The backend actor finishes the call in flight before it stops.
-            self.backend.stop(block=True, timeout=self.context.root.command_timeout_seconds + 5)
-
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, m.CycleFinished):
+        try:
+            self._receive(message)
+        except Exception as exc:  # a bug here: the offering restarts, it does not vanish
+            self.log.exception("failed handling %s", type(message).__name__)
+            self._die(f"offering actor: {reason(exc)}")
+
+    def _receive(self, message: Any) -> None:
+        if isinstance(message, m.ChildDied):
+            self._die(f"{message.name} died: {message.error}")
+        elif self.error is not None:
+            return  # stopping: an event left unacknowledged is delivered again
+        elif isinstance(message, m.CycleFinished):
             self._record(message)
         elif isinstance(message, UnifiedQueueUnsupported):
             self._fall_back_to_subscriptions()
-        elif isinstance(message, m.ChildDied):
-            self._die(f"{message.name} died: {message.error}")
         elif type(message) in EVENTS_TO_CHILD:
             self._route(EVENTS_TO_CHILD[type(message)], message)
         elif isinstance(message, (m.BrokerReconnected, m.ResyncRequested)):
-            forced = isinstance(message, m.ResyncRequested)
-            for mode, tick in (
-                ("membership_sync", m.MembershipTick(recreate_missing=forced)),
-                ("order_process", m.OrderTick()),
-            ):
+            # A forced resync (Waldur's) also recreates what the backend lost.
+            request = m.SweepRequested(recreate_missing=isinstance(message, m.ResyncRequested))
+            for mode in ("membership_sync", "order_process"):
                 if mode in self.children:
-                    self.children[mode].tell(tick)
+                    self.children[mode].tell(request)
             m.acknowledge(message)
         else:
-            return super().on_receive(message)
-        return None
+            super().on_receive(message)
 
     def _route(self, mode: str, message: Any) -> None:
         child = self.children.get(mode)
@@ -167,17 +175,58 @@ class OfferingActor(pykka.ThreadingActor):
         status.last_error = message.error
 
     def _die(self, error: str) -> None:
-        if self.dead:
+        """Give up: work under this generation ends now, and the supervisor stops it."""
+        if self.error is not None:
             return
-        self.dead = True
-        self.supervisor.tell(
-            m.OfferingDied(
-                offering_uuid=self.context.offering.waldur_offering_uuid,
-                error=error,
-                generation=self.generation,
+        self.error = error
+        self.context.stopping.set()
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.supervisor.tell(
+                m.OfferingDied(
+                    offering_uuid=self.context.uuid, error=error, generation=self.generation
+                )
             )
-        )
-        self.stop()
+
+    def on_stop(self) -> None:
+        self.context.stopping.set()
+        try:
+            users = {**self.children, "presence": self.presence}
+            stopping = {name: ref.stop(block=False) for name, ref in users.items() if ref}
+            late = unfinished(stopping, CHILDREN_STOP_SECONDS)
+            if late:
+                self.log.warning(
+                    "%s did not stop within %g s; they end on their own, without the backend",
+                    ", ".join(late),
+                    CHILDREN_STOP_SECONDS,
+                )
+        finally:
+            self._stop_backend_and_waldur()
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.supervisor.tell(
+                    m.OfferingStopped(
+                        offering_uuid=self.context.uuid,
+                        generation=self.generation,
+                        error=self.error,
+                    )
+                )
+
+    def _stop_backend_and_waldur(self) -> None:
+        stopping = {
+            name: ref.stop(block=False)
+            for name, ref in (("backend", self.backend), ("waldur", self.waldur))
+            if ref is not None
+        }
+        seconds = backend_stop_seconds(self.context)
+        late = unfinished(stopping, seconds)
+        if "waldur" in late:
+            self.log.warning("Waldur actor still in a call after %g s; it ends on its own", seconds)
+        if "backend" in late:
+            self.log.error(
+                "backend actor still in a plugin call after %g s: this offering starts again "
+                "only once that call returns",
+                seconds,
+            )
+            stopping["backend"].get()  # never two backend actors for one offering
 
     def mode_status(self) -> dict[str, ModeStatus]:
         return {

@@ -15,7 +15,7 @@ import msgspec
 
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.api_keys import ResourceKeys
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
+from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
 from waldur_site_agent_actors.actors.imports import ResourceImports
 from waldur_site_agent_actors.actors.pulled import apply_updates
@@ -50,14 +50,14 @@ RETRY_SECONDS = 15.0
 class OrderActor(ModeActor):
     mode = "order_process"
     role = "order"
+    tick = m.OrderTick()
 
-    def setup(self) -> None:
-        self.retry_due = False
+    def prepare(self) -> None:
         self.unreadable: dict[str, str] = {}
         """Orders that could not be read (by uuid, or by reason for one without), with why:
         each is reported to Waldur and logged once."""
         self.id_rules = backend_ids.settings_of(self.offering.backend_settings)
-        caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
+        caps = self.wait(self.backend.capabilities(self.role))
         # Upstream's flags: an order's own backend_id is a remote order to wait for only for a
         # backend with asynchronous orders (others may carry one set by someone else), and the
         # cycle starts with the backend's preflight only for one that declares it.
@@ -87,10 +87,8 @@ class OrderActor(ModeActor):
             self.context.root.expose_backend_error_details,
         )
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, m.OrderTick):
-            self.cycle()
-        elif isinstance(message, m.OrderChanged):
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, m.OrderChanged):
             self.on_event(message)
         elif isinstance(message, m.PeriodicSettingsRequested):
             self.apply_periodic_settings(message)
@@ -99,17 +97,14 @@ class OrderActor(ModeActor):
         elif isinstance(message, m.KeyRotationRequested):
             self.rotate_key(message)
         else:
-            return super().on_receive(message)
+            return super().handle(message)
         return None
 
     def cycle(self) -> None:
-        self.retry_due = False
-        if self.stopping:
-            return
         try:
-            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.backend.cycle_started(self.role))
             if self.preflight:
-                self.plugin.run_preflight().get(timeout=BACKEND_TIMEOUT)
+                self.wait(self.plugin.run_preflight())
             listing = self.waldur.orders.actionable(self.context.uuid).get()
         except BackendNotReadyError as exc:
             self.log.warning("orders left for the next cycle, the backend is not ready: %s", exc)
@@ -174,7 +169,7 @@ class OrderActor(ModeActor):
     def on_event(self, event: m.OrderChanged) -> None:
         if event.order_state not in TERMINAL_STATES:
             try:
-                self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
+                self.wait(self.backend.cycle_started(self.role))
                 self.process(self.waldur.orders.get(event.order_uuid).get(), self.lookups())
             except Unreadable as exc:
                 self.refuse_unreadable(UnreadableItem(event.order_uuid, exc.reason))
@@ -211,11 +206,7 @@ class OrderActor(ModeActor):
 
     def _periodic_result(self, backend_id: str, settings: dict[str, Any]) -> dict[str, Any]:
         try:
-            result = dict(
-                self.plugin.apply_periodic_settings(backend_id, settings).get(
-                    timeout=BACKEND_TIMEOUT
-                )
-            )
+            result = dict(self.wait(self.plugin.apply_periodic_settings(backend_id, settings)))
         except Exception as exc:  # the plugin broke its promise not to raise: report it
             result = {"success": False, "error": self.describe(exc)[0], "commands_executed": []}
         if result.get("success"):
@@ -247,9 +238,7 @@ class OrderActor(ModeActor):
             del self.unreadable[key]  # told on the next sweep
 
     def retry_soon(self) -> None:
-        if not self.retry_due:
-            self.retry_due = True
-            self.context.timer.once(self.actor_ref, m.OrderTick(), RETRY_SECONDS)
+        self.schedule(RETRY_SECONDS)
 
     def lookups(self) -> Lookups:
         return Lookups(self.waldur, self.backend, self.context)
@@ -281,7 +270,7 @@ class OrderActor(ModeActor):
 
     def _evaluate(self, order: Order) -> str:
         """Ask the plugin about a pending order and tell Waldur; returns the verdict."""
-        decision = self.plugin.evaluate_pending_order(order).get(timeout=BACKEND_TIMEOUT)
+        decision = self.wait(self.plugin.evaluate_pending_order(order))
         if decision.verdict == "reject":
             self.waldur.orders.reject(order.uuid, decision.reason).get()
             self.log.info("order %s rejected: %s", order.uuid, decision.reason)
@@ -335,7 +324,7 @@ class OrderActor(ModeActor):
             self.log.warning("order %s: the backend's view not taken yet: %s", order.uuid, exc)
 
     def _pending_finished(self, order: Order) -> bool:
-        return bool(self.plugin.check_pending_order(order.backend_id).get(timeout=BACKEND_TIMEOUT))
+        return bool(self.wait(self.plugin.check_pending_order(order.backend_id)))
 
     def _create(self, order: Order, lookups: Lookups) -> str | None:
         resource = lookups.resource(order.marketplace_resource_uuid)
@@ -373,14 +362,14 @@ class OrderActor(ModeActor):
         an account recorded as this resource's; a name no one is recorded for is left alone
         too. With `check_backend_id_uniqueness`, a new name must also never have been used in
         Waldur. "" when the backend names what it creates (it offers no candidates)."""
-        candidates = self.plugin.backend_id_candidates(target).get(timeout=BACKEND_TIMEOUT)
+        candidates = self.wait(self.plugin.backend_id_candidates(target))
         names = list(
             dict.fromkeys([target.backend_id, *candidates] if target.backend_id else candidates)
         )
         for name in names:
             if name in taken:
                 continue
-            claim: Claim = self.plugin.claim(target, name).get(timeout=BACKEND_TIMEOUT)
+            claim: Claim = self.wait(self.plugin.claim(target, name))
             if claim == "ours":
                 return name, claim
             if claim != "free":
@@ -426,17 +415,17 @@ class OrderActor(ModeActor):
         backend_id = target.backend_id
         existing = None
         if claim == "ours":
-            existing = self.plugin.pull_resource(target).get(timeout=BACKEND_TIMEOUT)
+            existing = self.wait(self.plugin.pull_resource(target))
         if existing is None:
             # A free name, or this resource's account half made (the plugin completes it).
             created = self.plugin.create_resource_with_id(target, backend_id, context)
-            info: BackendResourceInfo = created.get(timeout=BACKEND_TIMEOUT)
+            info: BackendResourceInfo = self.wait(created)
             self.log.info("order %s: created %s", order.uuid, info.backend_id)
             return info
         # Created by an earlier run that stopped before telling Waldur: adopt, not twice, and
         # set the limits again in case it stopped before them (setting is idempotent).
         self.log.info("resource %s already exists on the backend as %s", target.uuid, backend_id)
-        pending_id = self.plugin.apply_resource_limits(target).get(timeout=BACKEND_TIMEOUT)
+        pending_id = self.wait(self.plugin.apply_resource_limits(target))
         return BackendResourceInfo(backend_id=backend_id, pending_order_id=pending_id or "")
 
     def _publish(
@@ -450,7 +439,7 @@ class OrderActor(ModeActor):
         resources = self.waldur.resources
         if info.backend_id != resource.backend_id:
             resources.set_backend_id(resource.uuid, info.backend_id).get()
-        _, waldur_limits = self.plugin.collect_limits(target).get(timeout=BACKEND_TIMEOUT)
+        _, waldur_limits = self.wait(self.plugin.collect_limits(target))
         if waldur_limits and not same_limits(waldur_limits, resource.limits or {}):
             resources.set_limits(resource.uuid, waldur_limits).get()
         if info.backend_metadata:
@@ -466,7 +455,7 @@ class OrderActor(ModeActor):
         if usernames:
             details = member_details(context.get("team", []), resource)
             added = self.plugin.add_users_to_resource(info.backend_id, usernames, **details)
-            added.get(timeout=BACKEND_TIMEOUT)
+            self.wait(added)
 
     def _update(self, order: Order, lookups: Lookups) -> str | None:
         resource = lookups.resource(order.marketplace_resource_uuid)
@@ -475,8 +464,8 @@ class OrderActor(ModeActor):
             raise ValueError(f"resource {resource.uuid} has no backend id to update")
         new_options = order.attributes.get("new_options")
         if isinstance(new_options, dict) and new_options:
-            pending = self.plugin.set_resource_options(waldur_resource(resource), new_options).get(
-                timeout=BACKEND_TIMEOUT
+            pending = self.wait(
+                self.plugin.set_resource_options(waldur_resource(resource), new_options)
             )
             self.log.info(
                 "order %s: options %s of %s applied",
@@ -487,17 +476,15 @@ class OrderActor(ModeActor):
             if pending:
                 # An option change carries the resource's limits unchanged: nothing else to do.
                 return str(pending)
-        if self.plugin.has_prepaid_components().get(timeout=BACKEND_TIMEOUT):
+        if self.wait(self.plugin.has_prepaid_components()):
             # The budget is limit x duration: a renewal changes the duration with the same
             # limits, so the backend recomputes it from the whole resource either way.
             target = msgspec.structs.replace(waldur_resource(resource), limits=dict(limits))
-            pending = self.plugin.apply_resource_limits(target).get(timeout=BACKEND_TIMEOUT)
+            pending = self.wait(self.plugin.apply_resource_limits(target))
         elif same_limits(limits, resource.limits or {}):
             return None
         else:
-            pending = self.plugin.set_resource_limits(resource.backend_id, limits).get(
-                timeout=BACKEND_TIMEOUT
-            )
+            pending = self.wait(self.plugin.set_resource_limits(resource.backend_id, limits))
         self.log.info("order %s: limits of %s set to %s", order.uuid, resource.backend_id, limits)
         return str(pending) if pending else None
 
@@ -507,7 +494,7 @@ class OrderActor(ModeActor):
         naming it as this resource's is all there is to go by."""
         target = waldur_resource(lookups.resource(order.marketplace_resource_uuid))
         if target.backend_id:
-            claim = self.plugin.claim(target, target.backend_id).get(timeout=BACKEND_TIMEOUT)
+            claim = self.wait(self.plugin.claim(target, target.backend_id))
             if claim == "theirs":
                 self.log.warning(
                     "order %s: %s belongs to another resource on the backend: not deleted",
@@ -515,7 +502,7 @@ class OrderActor(ModeActor):
                     target.backend_id,
                 )
                 return None
-        pending = self.plugin.delete_resource(target).get(timeout=BACKEND_TIMEOUT)
+        pending = self.wait(self.plugin.delete_resource(target))
         self.log.info("order %s: deleted %s", order.uuid, target.backend_id)
         return str(pending) if pending else None
 

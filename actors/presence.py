@@ -13,16 +13,14 @@ again later, 5 s doubling to 10 minutes.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from dataclasses import dataclass
 from functools import cache
-from types import TracebackType
 from typing import Any
 
 import pykka
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.child import OfferingChild
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import MEMBERSHIP_TYPES, ORDER_TYPES
 from waldur_site_agent_actors.actors.log_shipping import IdentityRegistered
@@ -30,8 +28,6 @@ from waldur_site_agent_actors.actors.stomp import object_types
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import Identity
 from waldur_site_agent_actors.config import plugins
-
-log = logging.getLogger("actors.presence")
 
 HEALTH_CHECK_SECONDS = 30 * 60.0
 RETRY_INITIAL, RETRY_MAX = 5.0, 600.0
@@ -108,7 +104,7 @@ def processor_backend(name: str, pinned: str | None = None) -> tuple[str, str]:
     return f"{module}.{attribute}", chosen.version or "unknown"
 
 
-class PresenceActor(pykka.ThreadingActor):
+class PresenceActor(OfferingChild):
     def __init__(
         self,
         context: OfferingContext,
@@ -116,45 +112,34 @@ class PresenceActor(pykka.ThreadingActor):
         parent: pykka.ActorRef[Any],
         health_every: float = HEALTH_CHECK_SECONDS,
     ) -> None:
-        super().__init__()
-        self.context = context
+        super().__init__(context, parent, "presence")
         self.waldur = waldur  # the offering's Waldur API proxy
-        self.parent = parent
         self.health_every = health_every
         self.identity_found: Identity | None = None
         self.services_registered = False
         self.failures = 0
-        self.timers: list[int] = []
-        self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
 
-    def on_start(self) -> None:
+    def setup(self) -> None:
         self.actor_ref.tell(RegisterDue())
-        if "event_process" in self.context.modes:
-            self.timers.append(
-                self.context.timer.every(self.actor_ref, HealthCheckDue(), self.health_every)
-            )
+        self._health_check_later(0.0)  # the first at start, as upstream's event process does
 
-    def on_stop(self) -> None:
-        self.context.timer.cancel_all(self.timers)
-
-    def on_failure(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        name = exc_type.__name__ if exc_type else "?"
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.parent.tell(m.ChildDied(name="presence", error=f"{name}: {exc}"))
-
-    def on_receive(self, message: Any) -> Any:
+    def receive(self, message: Any) -> Any:
         if isinstance(message, RegisterDue):
             self._register()
         elif isinstance(message, HealthCheckDue):
-            self._health_check()
+            try:
+                self._health_check()
+            finally:
+                self._health_check_later()
         else:
-            return super().on_receive(message)
+            return super().receive(message)
         return None
+
+    def _health_check_later(self, delay: float | None = None) -> None:
+        # Fixed delay: a slow check never queues a second one behind it.
+        if "event_process" in self.context.modes:
+            later = self.health_every if delay is None else delay
+            self.context.timer.once(self.actor_ref, HealthCheckDue(), later)
 
     def identity(self) -> Identity:
         """The offering's agent identity, registered on first need; raises what Waldur said."""

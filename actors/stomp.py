@@ -22,6 +22,7 @@ import pykka
 import stomp
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.child import OfferingChild
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import (
     API_KEY_TYPES,
@@ -147,18 +148,19 @@ def accept_any_bytes(connection: Any) -> None:
             getattr(socket, part).skip_utf8_validation = True
 
 
-class StompActor(pykka.ThreadingActor):
+class StompActor(OfferingChild):
     def __init__(
         self,
         context: OfferingContext,
+        waldur: Any,
         parent: pykka.ActorRef[Any],
         object_type: str | None = None,
+        name: str = "event_process",
         *,
         presence: Any = None,
     ) -> None:
-        super().__init__()
-        self.context = context
-        self.parent = parent
+        super().__init__(context, parent, f"{name}:{object_type}" if object_type else name)
+        self.waldur = waldur
         self.presence = presence  # the PresenceActor's proxy: the agent identity (Waldur's queues)
         self.legacy_type = object_type  # None: the unified queue for all types
         self.connection: Any = None
@@ -166,15 +168,14 @@ class StompActor(pykka.ThreadingActor):
         self.failures = 0
         self.connected_at = 0.0
         self.reconcile_after_connect = False
-        self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
 
-    def on_start(self) -> None:
+    def setup(self) -> None:
         self.actor_ref.tell(m.StompReconnectDue())
 
-    def on_stop(self) -> None:
+    def teardown(self) -> None:
         self._close()
 
-    def on_receive(self, message: Any) -> Any:
+    def receive(self, message: Any) -> Any:
         if isinstance(message, m.StompReconnectDue):
             self._connect()
         elif isinstance(message, m.EventHandled):
@@ -186,16 +187,16 @@ class StompActor(pykka.ThreadingActor):
                     self.failures = 0  # it had lived a while: a fresh outage, retry soon
                 self._retry_later()
         else:
-            return super().on_receive(message)
+            return super().receive(message)
         return None
 
     def _register(self) -> Registration | None:
-        waldur, offering = self.context.waldur, self.context.offering
+        waldur, offering = self.waldur, self.context.offering
         identity = self.presence.identity().get()
         if self.legacy_type is None:
             queue = waldur.agents.register_queue(identity.uuid, object_types(self.context)).get()
             if queue is None:
-                self.parent.tell(UnifiedQueueUnsupported())
+                self.tell_parent(UnifiedQueueUnsupported())
                 return None
             return Registration(queue.queue_name, queue.rmq_username, queue.vhost)
         subscription = waldur.agents.register_subscription(identity.uuid, self.legacy_type).get()
@@ -252,7 +253,7 @@ class StompActor(pykka.ThreadingActor):
         if self.reconcile_after_connect:
             # Events may have been published while nobody listened: sweep for them now.
             self.reconcile_after_connect = False
-            self.parent.tell(m.BrokerReconnected())
+            self.tell_parent(m.BrokerReconnected())
 
     def _endpoint(self) -> Endpoint:
         offering = self.context.offering

@@ -12,22 +12,18 @@ executing order here whose backend id it is, so the order actor checks it at onc
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgspec
 import pykka
 
 from waldur_site_agent_actors.actors import messages as m
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import MAX_PAYLOAD
 from waldur_site_agent_actors.actors.stomp import Endpoint, Listener, Registration, StompActor
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.orders import TERMINAL_STATES
 from waldur_site_agent_actors.backends.subscriptions import BrokerQueue
-
-log = logging.getLogger("actors.target_events")
 
 
 class TargetOrderSettled(m.Message, frozen=True):
@@ -77,44 +73,43 @@ class TargetEventsActor(StompActor):
         self,
         context: OfferingContext,
         backend: Any,
+        waldur: Any,
         parent: pykka.ActorRef[Any],
         capabilities: dict[str, Any],
     ) -> None:
-        super().__init__(context, parent)
+        super().__init__(context, waldur, parent, name="target_events")
         self.backend = backend  # BackendActor proxy
         self.listens = bool(capabilities["target_events"])
         self.poll_seconds: float | None = capabilities["target_poll_seconds"]
         self.queue: BrokerQueue | None = None
-        self.timers: list[int] = []
-        self.log = logging.LoggerAdapter(log, {"offering": context.offering.name})
 
-    def on_start(self) -> None:
+    def setup(self) -> None:
         if self.listens:
             self.actor_ref.tell(m.StompReconnectDue())
-        if self.poll_seconds:
-            every = self.poll_seconds
-            self.timers.append(self.context.timer.every(self.actor_ref, PollDue(), every, every))
+        self._poll_later()
 
-    def on_stop(self) -> None:
-        self.context.timer.cancel_all(self.timers)
-        super().on_stop()
-
-    def on_receive(self, message: Any) -> Any:
+    def receive(self, message: Any) -> Any:
         if isinstance(message, TargetOrderSettled):
             self._settled([message.order_uuid], message)
         elif isinstance(message, PollDue):
-            self._poll()
+            try:
+                self._poll()
+            finally:
+                self._poll_later()
         else:
-            return super().on_receive(message)
+            return super().receive(message)
         return None
+
+    def _poll_later(self) -> None:
+        # Fixed delay: a slow answer never queues a second poll behind it.
+        if self.poll_seconds:
+            self.context.timer.once(self.actor_ref, PollDue(), self.poll_seconds)
 
     # -- the connection: the plugin says where, the STOMP actor does the rest -------------------
 
     def _register(self) -> Registration | None:
         try:
-            queues = self.backend.order.setup_target_event_subscriptions().get(
-                timeout=BACKEND_TIMEOUT
-            )
+            queues = self.wait(self.backend.order.setup_target_event_subscriptions())
         except Exception as exc:
             self.log.warning("cannot register the backend's event queue: %s", exc)
             self._retry_later()
@@ -144,7 +139,7 @@ class TargetEventsActor(StompActor):
 
     def _poll(self) -> None:
         try:
-            settled = self.backend.order.settled_target_orders().get(timeout=BACKEND_TIMEOUT)
+            settled = self.wait(self.backend.order.settled_target_orders())
         except Exception as exc:
             self.log.warning("cannot ask the backend for finished orders: %s", exc)
             return
@@ -154,7 +149,7 @@ class TargetEventsActor(StompActor):
     def _settled(self, remote_uuids: list[str], event: TargetOrderSettled | None) -> None:
         """Hand each executing order here that waits for one of these to the order actor."""
         try:
-            orders = self.context.waldur.orders.actionable(self.context.uuid).get().items
+            orders = self.waldur.orders.actionable(self.context.uuid).get().items
         except (WaldurError, WaldurUnreachable) as exc:
             # The order cycle checks every waiting order anyway; nothing is lost but time.
             self.log.warning(
@@ -167,7 +162,7 @@ class TargetEventsActor(StompActor):
             self.log.info(
                 "remote order %s finished: order %s follows", order.backend_id, order.uuid
             )
-            self.parent.tell(
+            self.tell_parent(
                 m.OrderChanged(order_uuid=order.uuid, order_state=order.state, ack=ack)
             )
             ack = None  # one event, acknowledged once, by the order actor

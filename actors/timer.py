@@ -1,4 +1,8 @@
-"""Tells actors a message on a schedule. pykka has no timers, and no actor may sleep in a loop."""
+"""Tells actors a message after a delay. pykka has no timers, and no actor may sleep in a loop.
+
+Only one-shot entries: periodic work re-arms itself when a cycle ends (fixed delay), so a cycle
+slower than its period never queues a second tick behind it.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,11 @@ log = logging.getLogger("actors.timer")
 
 
 class Timer:
-    """One thread for every schedule of the process; a tell to a dead actor cancels its entry."""
+    """One thread for every schedule of the process; a tell to a dead actor is dropped."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, pykka.ActorRef[Any], Any, float | None]] = []
-        self._cancelled: set[int] = set()
+        self._heap: list[tuple[float, int, pykka.ActorRef[Any], Any]] = []
+        self._pending: set[int] = set()
         self._ids = itertools.count()
         self._wake = threading.Condition()
         self._running = True
@@ -27,35 +31,27 @@ class Timer:
         self._thread.start()
 
     def once(self, ref: pykka.ActorRef[Any], message: Any, delay: float) -> int:
-        return self._add(ref, message, delay, None)
-
-    def every(
-        self, ref: pykka.ActorRef[Any], message: Any, period: float, first: float = 0.0
-    ) -> int:
-        return self._add(ref, message, first, period)
-
-    def cancel(self, handle: int) -> None:
+        """Tell `ref` the `message` in `delay` seconds; returns a handle to cancel it with."""
+        handle = next(self._ids)
         with self._wake:
-            self._cancelled.add(handle)
+            heapq.heappush(self._heap, (time.monotonic() + delay, handle, ref, message))
+            self._pending.add(handle)
+            self._wake.notify()
+        return handle
 
-    def cancel_all(self, handles: list[int]) -> None:
+    def cancel(self, handle: int) -> bool:
+        """True when the entry was still waiting; False when it fired (or was cancelled)."""
         with self._wake:
-            self._cancelled.update(handles)
+            if handle not in self._pending:
+                return False
+            self._pending.discard(handle)
+            return True
 
     def stop(self) -> None:
         with self._wake:
             self._running = False
             self._wake.notify()
         self._thread.join(timeout=5)
-
-    def _add(
-        self, ref: pykka.ActorRef[Any], message: Any, delay: float, period: float | None
-    ) -> int:
-        handle = next(self._ids)
-        with self._wake:
-            heapq.heappush(self._heap, (time.monotonic() + delay, handle, ref, message, period))
-            self._wake.notify()
-        return handle
 
     def _run(self) -> None:
         while True:
@@ -65,15 +61,11 @@ class Timer:
                     self._wake.wait(timeout)
                 if not self._running:
                     return
-                due, handle, ref, message, period = heapq.heappop(self._heap)
-                if handle in self._cancelled:
-                    self._cancelled.discard(handle)
-                    continue
-                if period is not None:
-                    # Fixed rate from the previous due time, but never a burst of catch-up ticks.
-                    next_due = max(due + period, time.monotonic())
-                    heapq.heappush(self._heap, (next_due, handle, ref, message, period))
+                _, handle, ref, message = heapq.heappop(self._heap)
+                if handle not in self._pending:
+                    continue  # cancelled
+                self._pending.discard(handle)
             try:
                 ref.tell(message)
             except pykka.ActorDeadError:
-                self.cancel(handle)
+                log.debug("%s is gone; %s dropped", ref, type(message).__name__)

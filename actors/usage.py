@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from waldur_site_agent_actors.actors import messages as m
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT, ModeActor
+from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import ComponentUsage, Resource
 from waldur_site_agent_actors.backends.exceptions import BackendError
@@ -50,36 +49,26 @@ def backfill_refused(exc: Exception) -> bool:
 class UsageActor(ModeActor):
     mode = "report"
     role = "report"
+    tick = m.UsageTick()
 
-    def setup(self) -> None:
+    def prepare(self) -> None:
         self.zone = zoneinfo.ZoneInfo(self.context.root.timezone)
         self.periods = self.context.root.reporting_periods
         self.started = False
         self.owed: set[str] = set()  # resources whose per-user usages failed last cycle
-        caps = self.backend.capabilities(self.role).get(timeout=BACKEND_TIMEOUT)
+        caps = self.wait(self.backend.capabilities(self.role))
         self.may_decrease = caps["supports_decreasing_usage"]
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, m.UsageTick):
-            self.cycle()
-        else:
-            return super().on_receive(message)
-        return None
-
     def cycle(self) -> None:
-        if self.stopping:
-            return
         month = billing_month(datetime.now(self.zone))
         try:
-            self.backend.cycle_started(self.role).get(timeout=BACKEND_TIMEOUT)
+            self.wait(self.backend.cycle_started(self.role))
             resources = [
                 r
                 for r in self.waldur.resources.of_offering(self.context.uuid, ("OK", "Erred")).get()
                 if r.backend_id
             ]
-            report = self.plugin.get_usage_report([r.backend_id for r in resources]).get(
-                timeout=BACKEND_TIMEOUT
-            )
+            report = self.wait(self.plugin.get_usage_report([r.backend_id for r in resources]))
             if billing_month(datetime.now(self.zone)) != month:
                 # Read across a month boundary: the figures belong to neither month for sure.
                 self.log.info("a month began while usage was read; reported next cycle")
@@ -110,8 +99,8 @@ class UsageActor(ModeActor):
         matters most, and the next cycle tries the past one again."""
         ids = [r.backend_id for r in resources if r.backend_id]
         try:
-            report = self.plugin.get_usage_report_for_period(ids, month.year, month.month).get(
-                timeout=BACKEND_TIMEOUT
+            report = self.wait(
+                self.plugin.get_usage_report_for_period(ids, month.year, month.month)
             )
             if report:
                 self.deliver(month, resources, report, self.reported(month), every_user=False)

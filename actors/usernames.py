@@ -10,9 +10,11 @@ again: that is the reconciliation. docs/usernames.md describes the states.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
+import pykka
+
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.user_context import profile_of
 from waldur_site_agent_actors.actors.waldur.models import OfferingUser
@@ -39,12 +41,19 @@ MAY_BEGIN = frozenset({"Requested", "Error creating"})
 class UsernameSync:
     """Owned by the membership actor; runs in its thread."""
 
-    def __init__(self, context: OfferingContext, backend: Any, log: logging.LoggerAdapter[Any]):
+    def __init__(
+        self,
+        context: OfferingContext,
+        backend: Any,
+        log: logging.LoggerAdapter[Any],
+        wait: Callable[[pykka.Future[Any]], Any],
+    ) -> None:
         self.context, self.backend, self.log = context, backend, log
+        self.wait = wait  # the owner's wait on the backend, which ends when the offering stops
 
     def sync(self, waldur: Any) -> int:
         """Name every user of the offering that needs one; returns how many were named."""
-        if not self.backend.has_usernames().get(timeout=BACKEND_TIMEOUT):
+        if not self.wait(self.backend.has_usernames()):
             return 0
         options = waldur.offerings.get(self.context.uuid).get().plugin_options or {}
         if options.get("username_generation_policy") != "service_provider" or not options.get(
@@ -71,10 +80,10 @@ class UsernameSync:
     def push_profiles(self, offering_users: list[OfferingUser]) -> None:
         """The users the agent serves, to a username plugin that keeps their profiles elsewhere
         (upstream's `sync_user_profiles`: the federation's identity bridge)."""
-        if not self.backend.has_usernames().get(timeout=BACKEND_TIMEOUT):
+        if not self.wait(self.backend.has_usernames()):
             return
         served = [info(u) for u in offering_users if u.state in NEEDS_NAME]
-        self.backend.usernames.sync_user_profiles(served).get(timeout=BACKEND_TIMEOUT)
+        self.wait(self.backend.usernames.sync_user_profiles(served))
 
     def _name(self, waldur: Any, user: OfferingUser, taken: set[str]) -> int:
         users = waldur.offering_users
@@ -122,12 +131,12 @@ class UsernameSync:
     def _username(self, user: OfferingUser, taken: set[str]) -> str:
         """An existing backend account as it is; a generated name made unique in the offering."""
         plugin = self.backend.usernames
-        existing = plugin.get_username(info(user)).get(timeout=BACKEND_TIMEOUT)
+        existing = self.wait(plugin.get_username(info(user)))
         if existing:
             if existing in taken:
                 raise BackendError(f"backend account {existing!r} belongs to another user here")
             return str(existing)
-        generated = plugin.generate_username(info(user)).get(timeout=BACKEND_TIMEOUT)
+        generated = self.wait(plugin.generate_username(info(user)))
         return unique(generated, taken | RESERVED) if generated else ""
 
 

@@ -1,8 +1,9 @@
-"""One Waldur actor per offering: its HTTP client, reached by messages from the offering's actors.
+"""One Waldur actor per offering generation: its HTTP client, reached by messages from the others.
 
 Per offering rather than per Waldur: a call retried with backoff (Waldur answering 5xx or 429)
 waits in its actor's thread, and must hold up only the offering that made it, not every
-offering of that Waldur.
+offering of that Waldur. Per generation: its client gives up retrying once that generation
+stops (the context's `stopping`), and the next one starts with a fresh client.
 """
 
 from __future__ import annotations
@@ -12,22 +13,26 @@ from typing import Any
 
 import pykka
 
+from waldur_site_agent_actors.actors.child import OfferingChild
+from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.waldur.api import WaldurApi
 from waldur_site_agent_actors.actors.waldur.client import WaldurClient
 from waldur_site_agent_actors.config.model import Offering
 
 
-class WaldurActor(pykka.ThreadingActor):
-    def __init__(self, client: WaldurClient) -> None:
-        super().__init__()
-        self.client = client
-        self.api = pykka.traversable(WaldurApi(client))
+class WaldurActor(OfferingChild):
+    def __init__(self, context: OfferingContext, parent: pykka.ActorRef[Any]) -> None:
+        super().__init__(context, parent, "waldur")
+        self.client = client_for(
+            context.offering,
+            context.root.global_proxy,
+            f"waldur-site-agent/{context.version}",
+            context.stopping,
+        )
+        self.api = pykka.traversable(WaldurApi(self.client))
 
-    def on_stop(self) -> None:
+    def teardown(self) -> None:
         self.client.close()
-
-    def calls(self) -> int:
-        return self.client.calls
 
 
 def client_for(
@@ -48,39 +53,3 @@ def client_for(
         user_agent=user_agent or "waldur-site-agent",
         cancel=cancel,
     )
-
-
-class WaldurPool:
-    """The Waldur actors of the process, keyed by offering, URL, token and OIDC client.
-
-    `stopping` is the process's shutdown signal: once set, calls stop being retried.
-    """
-
-    def __init__(
-        self, proxy: str = "", user_agent: str = "", stopping: threading.Event | None = None
-    ) -> None:
-        self.proxy, self.user_agent = proxy, user_agent
-        self.stopping = stopping
-        self.actors: dict[tuple[str, ...], pykka.ActorRef[WaldurActor]] = {}
-
-    def api_for(self, offering: Offering) -> Any:
-        key = (
-            offering.waldur_offering_uuid,
-            offering.waldur_api_url.rstrip("/"),
-            offering.waldur_api_token,
-            offering.oidc_client_id or "",
-            str(offering.verify_ssl),
-        )
-        ref = self.actors.get(key)
-        if ref is None or not ref.is_alive():
-            ref = WaldurActor.start(
-                client_for(offering, self.proxy, self.user_agent, self.stopping)
-            )
-            self.actors[key] = ref
-        return ref.proxy().api
-
-    def stop(self) -> None:
-        """Ask every Waldur actor to stop, without waiting: one may be in a call that hangs,
-        and the service bounds the wait for all its actors at once."""
-        for ref in self.actors.values():
-            ref.stop(block=False)

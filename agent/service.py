@@ -23,7 +23,6 @@ from waldur_site_agent_actors.actors.status import AgentStatus, ReloadResult
 from waldur_site_agent_actors.actors.stomp import object_types
 from waldur_site_agent_actors.actors.supervisor import Supervisor
 from waldur_site_agent_actors.actors.timer import Timer
-from waldur_site_agent_actors.actors.waldur_actor import WaldurPool
 from waldur_site_agent_actors.agent import logs, process, sdnotify
 from waldur_site_agent_actors.agent import status as status_file
 from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_OK, version
@@ -53,26 +52,23 @@ class Service:
         self.last_reload: ReloadResult | None = None
         self.summary = ""
         self.timer = Timer()
-        self.pool = WaldurPool(config.global_proxy, f"waldur-site-agent/{version()}", self.stopping)
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
         self.shipper: pykka.ActorRef[LogShipper] | None = None
 
-    def context(self, offering: Offering, waldur: Any = None) -> OfferingContext:
+    def context(self, offering: Offering) -> OfferingContext:
         return OfferingContext(
             offering=offering,
             root=self.config,
             timer=self.timer,
-            waldur=waldur,
             modes=self.modes,
             version=version(),
-            stopping=self.stopping,
             log_shipper=self.shipper,
         )
 
     def start_offering(
         self, offering: Offering, generation: int, supervisor: pykka.ActorRef[Any]
     ) -> pykka.ActorRef[Any]:
-        context = self.context(offering, self.pool.api_for(offering))
+        context = self.context(offering)
         return OfferingActor.start(context, supervisor, generation)
 
     def running_modes(self) -> list[str]:
@@ -111,8 +107,10 @@ class Service:
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
-            healthy = self.write_status()
-            if watchdog and healthy and time.monotonic() - last_ping >= watchdog:
+            # The watchdog says the supervisor answers, no more: a FAILED offering is retried
+            # by the supervisor, and a restart by systemd would stop the healthy ones too.
+            answered = self.write_status()
+            if watchdog and answered and time.monotonic() - last_ping >= watchdog:
                 sdnotify.notify("WATCHDOG=1")
                 last_ping = time.monotonic()
         return self.shutdown()
@@ -192,6 +190,7 @@ class Service:
             self.shipper = None
 
     def write_status(self) -> bool:
+        """Write the status file; False when the supervisor did not answer."""
         assert self.supervisor is not None
         try:
             proxy = self.supervisor.proxy()
@@ -217,7 +216,7 @@ class Service:
             )
         except OSError as exc:
             log.warning("cannot write the status file: %s", exc)
-        return bool(healthy)
+        return True
 
     def shutdown(self) -> int:
         """Stop within STOP_TIMEOUT, whatever hangs; exit 0 either way (a stop is no failure)."""
@@ -229,7 +228,6 @@ class Service:
                 self.supervisor.stop(block=True, timeout=STOP_TIMEOUT)
         self.remove_status()
         self.stop_shipper(max(STOP_GRACE, deadline - time.monotonic()))
-        self.pool.stop()
         self.timer.stop()
         busy = stop_all(max(deadline, time.monotonic() + STOP_GRACE))
         if busy:

@@ -226,7 +226,10 @@ def _sync_offering_users(config: AgentConfig, offering: Offering) -> bool:
     """The membership sweep's username step, run once with the actors it runs in."""
     import logging
 
+    import pykka
+
     from waldur_site_agent_actors.actors.backend import BackendActor
+    from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
     from waldur_site_agent_actors.actors.context import OfferingContext
     from waldur_site_agent_actors.actors.timer import Timer
     from waldur_site_agent_actors.actors.usernames import UsernameSync
@@ -235,23 +238,24 @@ def _sync_offering_users(config: AgentConfig, offering: Offering) -> bool:
     if not offering.backend_for("membership"):
         print(f"{offering.name}: skipped (no membership backend)")
         return True
-    timer, backend = Timer(), BackendActor.start(offering, config)
-    waldur = WaldurActor.start(_waldur(offering))
+    timer = Timer()
+    context = OfferingContext(
+        offering=offering, root=config, timer=timer, modes=frozenset({"membership_sync"})
+    )
+    # Stands in for the offering actor: a child that dies is logged as a message it got.
+    parent = pykka.ThreadingActor.start()
+    backend, waldur = BackendActor.start(context, parent), WaldurActor.start(context, parent)
     try:
         # Answered once the plugins are built: a proxy made after it reaches them.
         backend.proxy().ping().get()
-        context = OfferingContext(
-            offering=offering,
-            root=config,
-            timer=timer,
-            waldur=waldur.proxy().api,
-            modes=frozenset({"membership_sync"}),
-        )
         log = logging.LoggerAdapter(logging.getLogger("tools"), {"offering": offering.name})
-        named = UsernameSync(context, backend.proxy(), log).sync(context.waldur)
+        sync = UsernameSync(
+            context, backend.proxy(), log, lambda future: future.get(timeout=BACKEND_TIMEOUT)
+        )
+        named = sync.sync(waldur.proxy().api)
     finally:
-        waldur.stop()
-        backend.stop()
+        for ref in (waldur, backend, parent):
+            ref.stop()
         timer.stop()
     print(f"{offering.name}: {named} offering user(s) given a username")
     return True

@@ -166,7 +166,8 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
     },
     Supervision: {
         "max_restarts": "Restarts of one offering's actors allowed within `within_seconds`...",
-        "within_seconds": "...after which the offering is stopped and reported failed.",
+        "within_seconds": "...after which the offering is FAILED: retried after this long, "
+        "doubling up to an hour.",
         "backoff_initial_seconds": "Delay before the first restart; doubles on each next one.",
         "backoff_max_seconds": "Longest delay between restarts.",
     },

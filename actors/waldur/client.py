@@ -130,8 +130,9 @@ class WaldurClient:
         self.timeout = (connect_timeout, read_timeout)
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        # Set when the agent stops: a call waiting to be retried gives up rather than holding
-        # the shutdown for its whole backoff; the next start replays what was not done.
+        # Set when the offering stops (a restart, a reload, the agent stopping): a call waiting
+        # to be retried gives up rather than holding the stop for its whole backoff; the next
+        # start replays what was not done.
         self.cancel = cancel or threading.Event()
         self.calls = 0
         self.reported: set[tuple[str, UnreadableItem]] = set()
@@ -192,7 +193,9 @@ class WaldurClient:
                 "retrying %s %s in %.1f s (attempt %d/%d)", method, path, delay, attempt, attempts
             )
             if self.cancel.wait(delay):
-                raise WaldurUnreachable(f"{method} {path}: not retried, the agent is stopping")
+                # Said here, not left to the caller: a sweep that ends now may not say why.
+                log.info("%s %s: not retried, the offering is stopping", method, path)
+                raise WaldurUnreachable(f"{method} {path}: not retried, the offering is stopping")
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> float:

@@ -12,7 +12,7 @@ from waldur_site_agent_actors.actors import presence
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.presence import PresenceActor, planned_services
 from waldur_site_agent_actors.actors.timer import Timer
-from waldur_site_agent_actors.actors.waldur_actor import WaldurPool
+from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
 from waldur_site_agent_actors.config.model import AgentConfig, Offering
 
 IDENTITIES = "/api/marketplace-site-agent-identities/"
@@ -36,7 +36,7 @@ def started(sim, world):
         waldur_api_token=sim.provider_token,
         backend_type="demo",
     )
-    timer, pool = Timer(), WaldurPool(user_agent="test")
+    timer = Timer()
     parent = Parent.start()
     actors = []
 
@@ -45,18 +45,17 @@ def started(sim, world):
             offering=offering,
             root=AgentConfig(offerings=[offering]),
             timer=timer,
-            waldur=pool.api_for(offering),
             modes=frozenset(modes),
             version="9.9.9",
         )
-        actors.append(PresenceActor.start(context, context.waldur, parent, **options))
+        waldur = WaldurActor.start(context, parent)
+        actors.extend([waldur, PresenceActor.start(context, waldur.proxy().api, parent, **options)])
         return context, actors[-1]
 
     yield start
-    for ref in actors:
+    for ref in reversed(actors):
         ref.stop()
     parent.stop()
-    pool.stop()
     timer.stop()
 
 

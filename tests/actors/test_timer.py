@@ -1,6 +1,7 @@
 import time
 
 import pykka
+import pytest
 
 from waldur_site_agent_actors.actors.timer import Timer
 
@@ -13,51 +14,60 @@ class Counter(pykka.ThreadingActor):
     def on_receive(self, message):
         self.seen.append(message)
 
-    def count(self):
-        return len(self.seen)
+    def messages(self):
+        return list(self.seen)
 
 
-def test_every_tells_repeatedly_and_cancel_stops_it():
-    timer = Timer()
+def seen(ref, count):
+    """The first `count` messages `ref` received, once it has that many (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        messages = ref.proxy().messages().get(timeout=5)
+        if len(messages) >= count:
+            return messages
+        time.sleep(0.01)
+    raise AssertionError(f"fewer than {count} messages: {messages}")
+
+
+@pytest.fixture
+def timer():
+    t = Timer()
+    yield t
+    t.stop()
+
+
+def test_once_tells_after_its_delay_and_in_order_of_due_time(timer):
     ref = Counter.start()
     try:
-        handle = timer.every(ref, "tick", 0.05)
-        time.sleep(0.32)
-        timer.cancel(handle)
-        seen = ref.proxy().count().get()
-        assert 4 <= seen <= 8
-        time.sleep(0.2)
-        assert ref.proxy().count().get() == seen
+        timer.once(ref, "later", 0.2)
+        timer.once(ref, "sooner", 0.0)
+        timer.once(ref, "last", 0.3)
+        assert seen(ref, 3) == ["sooner", "later", "last"]
     finally:
         ref.stop()
-        timer.stop()
 
 
-def test_once_fires_once_after_the_delay():
-    timer = Timer()
+def test_a_cancelled_entry_is_never_told_and_cancel_says_whether_it_was_in_time(timer):
     ref = Counter.start()
     try:
-        timer.once(ref, "later", 0.1)
-        time.sleep(0.05)
-        assert ref.proxy().count().get() == 0
-        time.sleep(0.15)
-        assert ref.proxy().count().get() == 1
+        cancelled = timer.once(ref, "cancelled", 0.05)
+        assert timer.cancel(cancelled) is True
+        fired = timer.once(ref, "fired", 0.0)
+        assert seen(ref, 1) == ["fired"]
+        assert timer.cancel(fired) is False  # it fired: too late to cancel
+        timer.once(ref, "after", 0.1)  # due after the cancelled one would have been
+        assert seen(ref, 2) == ["fired", "after"]
     finally:
         ref.stop()
-        timer.stop()
 
 
-def test_a_dead_actor_cancels_its_schedule():
-    timer = Timer()
-    ref = Counter.start()
-    timer.every(ref, "tick", 0.02)
-    ref.stop()
-    time.sleep(0.1)  # the timer must survive telling a dead actor
+def test_a_dead_actor_does_not_stop_the_timer(timer):
+    dead = Counter.start()
+    timer.once(dead, "to the dead", 0.0)
+    dead.stop()
     other = Counter.start()
     try:
         timer.once(other, "still alive", 0.01)
-        time.sleep(0.1)
-        assert other.proxy().count().get() == 1
+        assert seen(other, 1) == ["still alive"]
     finally:
         other.stop()
-        timer.stop()

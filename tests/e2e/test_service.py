@@ -138,7 +138,7 @@ def test_sigterm_gives_up_a_retry_instead_of_waiting_out_its_backoff(tmp_path, s
         wait_for(lambda: "retrying" in agent.log(), what="a call waiting to retry", log=agent.log)
     finally:
         assert agent.stop(timeout=60) == 0
-    assert "not retried, the agent is stopping" in agent.log()
+    assert "not retried, the offering is stopping" in agent.log()
 
 
 def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,11 +1,12 @@
 import logging
-from types import SimpleNamespace
 
+import pykka
 import pytest
 
 from waldur_site_agent_actors.actors.backend import BackendActor
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.timer import Timer
 from waldur_site_agent_actors.actors.usernames import UsernameSync
-from waldur_site_agent_actors.actors.waldur.client import WaldurClient
 from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
 from waldur_site_agent_actors.config import plugins
 from waldur_site_agent_actors.config.load import load_mapping
@@ -108,16 +109,20 @@ def sync(sim, fake_plugins):
                 ]
             }
         ).config
-        backend = BackendActor.start(config.offerings[0], config)
+        context = OfferingContext(config.offerings[0], config, timer, frozenset())
+        parent = pykka.ThreadingActor.start()  # hears a death, if any, as an unhandled message
+        backend = BackendActor.start(context, parent)
         # A proxy knows the attributes the actor had when it was made: one made before on_start
         # finished would take the plugins for plain values. A question answered means it has.
         backend.proxy().has_usernames().get()
-        api = WaldurActor.start(WaldurClient(sim.api_url, sim.provider_token))
-        actors.extend([backend, api])
+        api = WaldurActor.start(context, parent)
+        actors.extend([backend, api, parent])
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
-        context = SimpleNamespace(uuid=offering["uuid"])
-        return UsernameSync(context, backend.proxy(), log).sync(api.proxy().api)
+        sync = UsernameSync(context, backend.proxy(), log, lambda future: future.get(timeout=60))
+        return sync.sync(api.proxy().api)
 
+    timer = Timer()
     yield run
     for actor in actors:
         actor.stop()
+    timer.stop()

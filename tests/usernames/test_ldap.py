@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from types import SimpleNamespace
 
+import pykka
 import pytest
 
 from waldur_site_agent_actors.actors.backend import BackendActor
+from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.timer import Timer
 from waldur_site_agent_actors.actors.usernames import UsernameSync
-from waldur_site_agent_actors.actors.waldur.client import WaldurClient
 from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
 from waldur_site_agent_actors.backends.exceptions import BackendError, ConfigurationError
 from waldur_site_agent_actors.backends.ldap.usernames import LdapUsernameBackend
@@ -164,17 +165,21 @@ def test_the_username_sync_creates_directory_users(sim, consumer, fake_plugins, 
             ]
         }
     ).config
-    backend = BackendActor.start(config.offerings[0], config)
+    timer = Timer()
+    context = OfferingContext(config.offerings[0], config, timer, frozenset())
+    parent = pykka.ThreadingActor.start()  # hears a death, if any, as an unhandled message
+    backend = BackendActor.start(context, parent)
     # A proxy made before on_start finished would take the plugins for plain values.
     backend.proxy().has_usernames().get()
-    api = WaldurActor.start(WaldurClient(sim.api_url, sim.provider_token))
+    api = WaldurActor.start(context, parent)
     try:
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
-        sync = UsernameSync(SimpleNamespace(uuid=offering["uuid"]), backend.proxy(), log)
+        sync = UsernameSync(context, backend.proxy(), log, lambda future: future.get(timeout=60))
         named = sync.sync(api.proxy().api)
     finally:
-        backend.stop()
-        api.stop()
+        for ref in (backend, api, parent):
+            ref.stop()
+        timer.stop()
     rows = consumer._call("GET", "marketplace-offering-users/", offering_uuid=offering["uuid"])
     names = {row["username"] for row in rows if row["username"]}
     assert named == len(names) >= 2
