@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from waldur_site_agent_actors.actors import messages as m
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.backend import PluginProxy
+from waldur_site_agent_actors.actors.offering_child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.backends.exceptions import BackendError
 
@@ -30,8 +32,8 @@ class ResourceKeys:
     def __init__(
         self,
         offering_uuid: str,
-        plugin: Any,
-        waldur: Any,
+        plugin: PluginProxy,
+        waldur: WaldurApiProxy,
         log: logging.LoggerAdapter[Any],
         show_details: bool,
         events: bool,

@@ -15,7 +15,9 @@ import logging
 import traceback
 from typing import Any
 
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.backend import PluginProxy
+from waldur_site_agent_actors.actors.offering_child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.backends.exceptions import BackendError
 
@@ -24,8 +26,8 @@ class ResourceImports:
     def __init__(
         self,
         offering_uuid: str,
-        plugin: Any,
-        waldur: Any,
+        plugin: PluginProxy,
+        waldur: WaldurApiProxy,
         log: logging.LoggerAdapter[Any],
         show_traceback: bool,
     ) -> None:

@@ -302,7 +302,7 @@ class MembershipActor(ModeActor):
             and not resource.restrict_member_access
         }
         try:
-            asked = self.plugin.membership_sync_states(resource.backend_id, set(members))
+            asked = self.plugin.membership_sync_states(resource.backend_id or "", set(members))
             states = self.wait(asked)
             if states is None:
                 return  # the backend cannot tell: nothing is reported, as upstream
@@ -326,7 +326,7 @@ class MembershipActor(ModeActor):
         takes more than their username here, so the plugin does the diff and decides who counts:
         linked members, or, through B's identity bridge, everyone)."""
         mirrored = self.plugin.sync_resource_team(
-            resource.backend_id, team, not resource.restrict_member_access
+            resource.backend_id or "", team, not resource.restrict_member_access
         )
         added, removed = self.wait(mirrored)
         if added:
@@ -357,11 +357,10 @@ class MembershipActor(ModeActor):
         for item in self.waldur.usages.user_limits(resource.uuid).get():
             if item.limit is not None:
                 limits.setdefault(item.user, {})[item.component_type] = float(item.limit)
-        on_backend = self.wait(self.plugin.get_resource_user_limits(resource.backend_id))
+        backend_id = resource.backend_id or ""
+        on_backend = self.wait(self.plugin.get_resource_user_limits(backend_id))
         for username in sorted(set(on_backend) - set(limits)):
             if on_backend[username]:
                 limits[username] = {}
         for username, user_limits in sorted(limits.items()):
-            self.wait(
-                self.plugin.set_resource_user_limits(resource.backend_id, username, user_limits)
-            )
+            self.wait(self.plugin.set_resource_user_limits(backend_id, username, user_limits))

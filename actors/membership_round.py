@@ -9,6 +9,7 @@ import msgspec
 
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.convert import waldur_resource
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.models import (
     Offering,
     OfferingUser,
@@ -20,7 +21,11 @@ from waldur_site_agent_actors.backends.structures import WaldurResource
 
 class Round:
     def __init__(
-        self, waldur: Any, context: OfferingContext, caps: dict[str, Any], offering: Offering
+        self,
+        waldur: WaldurApiProxy,
+        context: OfferingContext,
+        caps: dict[str, Any],
+        offering: Offering,
     ) -> None:
         self.waldur, self.context, self.caps, self.offering = waldur, context, caps, offering
         self._users: list[OfferingUser] | None = None

@@ -18,17 +18,18 @@ from typing import Any
 import pykka
 
 from waldur_site_agent_actors.actors import messages as m
-from waldur_site_agent_actors.actors.backend import BackendActor
-from waldur_site_agent_actors.actors.child import ModeActor, reason, unfinished
+from waldur_site_agent_actors.actors.backend import BackendActor, backend_proxy
+from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.context import MINUTE, OfferingContext
 from waldur_site_agent_actors.actors.membership import MembershipActor
+from waldur_site_agent_actors.actors.offering_child import reason, unfinished
 from waldur_site_agent_actors.actors.orders import OrderActor
 from waldur_site_agent_actors.actors.presence import PresenceActor
 from waldur_site_agent_actors.actors.status import ModeStatus
 from waldur_site_agent_actors.actors.stomp import StompActor, UnifiedQueueUnsupported, object_types
 from waldur_site_agent_actors.actors.target_events import TargetEventsActor
 from waldur_site_agent_actors.actors.usage import UsageActor
-from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
+from waldur_site_agent_actors.actors.waldur_actor import WaldurActor, api_of
 
 log = logging.getLogger("actors.offering")
 
@@ -90,8 +91,7 @@ class OfferingActor(pykka.ThreadingActor):
         for role, ok in pings.items():
             if not ok:
                 self.log.warning("%s backend did not answer its ping", role)
-        # Made after the plugins exist: a proxy knows an actor's attributes as they were then.
-        backend, waldur = self.backend.proxy(), self.waldur.proxy().api
+        backend, waldur = backend_proxy(self.backend), api_of(self.waldur)
         # Asked before any mode starts, so no sweep's plugin call is ahead of it.
         order_caps = backend.capabilities("order").get(timeout=context.root.command_timeout_seconds)
         plan: dict[str, tuple[type[ModeActor], str, float]] = {
@@ -123,7 +123,7 @@ class OfferingActor(pykka.ThreadingActor):
         """An older Waldur: one subscription, queue and connection per object type."""
         assert self.waldur is not None and self.presence is not None, "started"
         self.children.pop("event_process").stop(block=False)
-        waldur, presence = self.waldur.proxy().api, self.presence.proxy()
+        waldur, presence = api_of(self.waldur), self.presence.proxy()
         for kind in object_types(self.context):
             self.children[f"event_process:{kind}"] = StompActor.start(
                 self.context, waldur, self.actor_ref, kind, presence=presence

@@ -206,7 +206,8 @@ class OrderActor(ModeActor):
 
     def _periodic_result(self, backend_id: str, settings: dict[str, Any]) -> dict[str, Any]:
         try:
-            result = dict(self.wait(self.plugin.apply_periodic_settings(backend_id, settings)))
+            applied = self.wait(self.plugin.apply_periodic_settings(backend_id, settings))
+            result = dict(applied)
         except Exception as exc:  # the plugin broke its promise not to raise: report it
             result = {"success": False, "error": self.describe(exc)[0], "commands_executed": []}
         if result.get("success"):
@@ -291,7 +292,7 @@ class OrderActor(ModeActor):
             return False
         pending = order.backend_id if self.async_orders else None
         if pending:
-            if not self._pending_finished(order):
+            if not self._pending_finished(pending):
                 return False
             if order.type in ("Create", "Restore"):
                 self._take_updates(order, lookups)
@@ -323,8 +324,8 @@ class OrderActor(ModeActor):
         except (WaldurError, BackendError) as exc:
             self.log.warning("order %s: the backend's view not taken yet: %s", order.uuid, exc)
 
-    def _pending_finished(self, order: Order) -> bool:
-        return bool(self.wait(self.plugin.check_pending_order(order.backend_id)))
+    def _pending_finished(self, backend_id: str) -> bool:
+        return bool(self.wait(self.plugin.check_pending_order(backend_id)))
 
     def _create(self, order: Order, lookups: Lookups) -> str | None:
         resource = lookups.resource(order.marketplace_resource_uuid)

@@ -25,6 +25,7 @@ from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import MEMBERSHIP_TYPES, ORDER_TYPES
 from waldur_site_agent_actors.actors.log_shipping import IdentityRegistered
 from waldur_site_agent_actors.actors.stomp import object_types
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import Identity
 from waldur_site_agent_actors.config import plugins
@@ -108,7 +109,7 @@ class PresenceActor(OfferingChild):
     def __init__(
         self,
         context: OfferingContext,
-        waldur: Any,
+        waldur: WaldurApiProxy,
         parent: pykka.ActorRef[Any],
         health_every: float = HEALTH_CHECK_SECONDS,
     ) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import msgspec
 
-from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.backend import PluginProxy
+from waldur_site_agent_actors.actors.offering_child import BACKEND_TIMEOUT
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError
 from waldur_site_agent_actors.actors.waldur.models import OfferingUser
 from waldur_site_agent_actors.backends.structures import WaldurResource
@@ -19,7 +21,10 @@ RECONCILED_STATES = frozenset({"OK", "Creating", "Requested"})
 
 
 def apply_updates(
-    waldur: Any, plugin: Any, resource: WaldurResource, log: logging.LoggerAdapter[Any]
+    waldur: WaldurApiProxy,
+    plugin: PluginProxy,
+    resource: WaldurResource,
+    log: logging.LoggerAdapter[Any],
 ) -> None:
     """Ask the plugin what Waldur should take for `resource` and set it. An end date Waldur
     refuses to take (a permission) is logged, not a failed sync."""
@@ -50,8 +55,8 @@ def apply_updates(
 
 
 def reconcile_usernames(
-    waldur: Any,
-    plugin: Any,
+    waldur: WaldurApiProxy,
+    plugin: PluginProxy,
     offering_users: list[OfferingUser],
     log: logging.LoggerAdapter[Any],
 ) -> int:

@@ -22,7 +22,6 @@ import pykka
 import stomp
 
 from waldur_site_agent_actors.actors import messages as m
-from waldur_site_agent_actors.actors.child import OfferingChild
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import (
     API_KEY_TYPES,
@@ -32,6 +31,8 @@ from waldur_site_agent_actors.actors.events import (
     PERIODIC_TYPES,
     decode,
 )
+from waldur_site_agent_actors.actors.offering_child import OfferingChild
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.config import plugins
 from waldur_site_agent_actors.config.model import Offering
@@ -152,7 +153,7 @@ class StompActor(OfferingChild):
     def __init__(
         self,
         context: OfferingContext,
-        waldur: Any,
+        waldur: WaldurApiProxy,
         parent: pykka.ActorRef[Any],
         object_type: str | None = None,
         name: str = "event_process",
@@ -194,11 +195,11 @@ class StompActor(OfferingChild):
         waldur, offering = self.waldur, self.context.offering
         identity = self.presence.identity().get()
         if self.legacy_type is None:
-            queue = waldur.agents.register_queue(identity.uuid, object_types(self.context)).get()
-            if queue is None:
+            unified = waldur.agents.register_queue(identity.uuid, object_types(self.context)).get()
+            if unified is None:
                 self.tell_parent(UnifiedQueueUnsupported())
                 return None
-            return Registration(queue.queue_name, queue.rmq_username, queue.vhost)
+            return Registration(unified.queue_name, unified.rmq_username, unified.vhost)
         subscription = waldur.agents.register_subscription(identity.uuid, self.legacy_type).get()
         queue = waldur.agents.create_queue(
             subscription.uuid, offering.waldur_offering_uuid, self.legacy_type

@@ -27,7 +27,7 @@ import msgspec
 import pykka
 
 from waldur_site_agent_actors.actors import messages as m
-from waldur_site_agent_actors.actors.child import reason, unfinished
+from waldur_site_agent_actors.actors.offering_child import reason, unfinished
 from waldur_site_agent_actors.actors.status import OfferingStatus
 from waldur_site_agent_actors.actors.timer import Timer
 from waldur_site_agent_actors.config.model import AgentConfig, Offering, Supervision

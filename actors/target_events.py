@@ -18,9 +18,11 @@ import msgspec
 import pykka
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors.backend import BackendProxy
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import MAX_PAYLOAD
 from waldur_site_agent_actors.actors.stomp import Endpoint, Listener, Registration, StompActor
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.orders import TERMINAL_STATES
 from waldur_site_agent_actors.backends.subscriptions import BrokerQueue
@@ -72,13 +74,13 @@ class TargetEventsActor(StompActor):
     def __init__(
         self,
         context: OfferingContext,
-        backend: Any,
-        waldur: Any,
+        backend: BackendProxy,
+        waldur: WaldurApiProxy,
         parent: pykka.ActorRef[Any],
         capabilities: dict[str, Any],
     ) -> None:
         super().__init__(context, waldur, parent, name="target_events")
-        self.backend = backend  # BackendActor proxy
+        self.backend = backend
         self.listens = bool(capabilities["target_events"])
         self.poll_seconds: float | None = capabilities["target_poll_seconds"]
         self.queue: BrokerQueue | None = None

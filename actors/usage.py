@@ -68,7 +68,9 @@ class UsageActor(ModeActor):
                 for r in self.waldur.resources.of_offering(self.context.uuid, ("OK", "Erred")).get()
                 if r.backend_id
             ]
-            report = self.wait(self.plugin.get_usage_report([r.backend_id for r in resources]))
+            report = self.wait(
+                self.plugin.get_usage_report([r.backend_id or "" for r in resources])
+            )
             if billing_month(datetime.now(self.zone)) != month:
                 # Read across a month boundary: the figures belong to neither month for sure.
                 self.log.info("a month began while usage was read; reported next cycle")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from waldur_site_agent_actors.actors.backend import BackendProxy
 from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.models import (
     Offering,
     OfferingUser,
@@ -28,7 +30,9 @@ class Lookups:
     the same for every order, so asking once per order multiplies HTTP calls for nothing.
     """
 
-    def __init__(self, waldur: Any, backend: Any, context: OfferingContext) -> None:
+    def __init__(
+        self, waldur: WaldurApiProxy, backend: BackendProxy, context: OfferingContext
+    ) -> None:
         self.waldur, self.backend, self.context = waldur, backend, context
         self._resources: dict[str, Resource] | None = None
         self._teams: dict[str, list[TeamMember]] = {}
@@ -151,7 +155,9 @@ def profile_of(offering_user: OfferingUser) -> dict[str, Any]:
     return {name: value for name, value in found.items() if value not in (None, "", [])}
 
 
-def hand_over_offering(waldur: Any, backend: Any, offering_uuid: str) -> Offering:
+def hand_over_offering(
+    waldur: WaldurApiProxy, backend: BackendProxy, offering_uuid: str
+) -> Offering:
     offering = waldur.offerings.get(offering_uuid).get()
     backend.set_offering_details(offering.partition_names, offering.plugin_options or {}).get()
     return offering

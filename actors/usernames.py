@@ -15,8 +15,10 @@ from typing import Any, TypeAlias
 
 import pykka
 
+from waldur_site_agent_actors.actors.backend import BackendProxy
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.user_context import profile_of
+from waldur_site_agent_actors.actors.waldur.api import OfferingUsersProxy, WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.models import OfferingUser
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -44,14 +46,14 @@ class UsernameSync:
     def __init__(
         self,
         context: OfferingContext,
-        backend: Any,
+        backend: BackendProxy,
         log: logging.LoggerAdapter[Any],
         wait: Callable[[pykka.Future[Any]], Any],
     ) -> None:
         self.context, self.backend, self.log = context, backend, log
         self.wait = wait  # the owner's wait on the backend, which ends when the offering stops
 
-    def sync(self, waldur: Any) -> int:
+    def sync(self, waldur: WaldurApiProxy) -> int:
         """Name every user of the offering that needs one; returns how many were named."""
         if not self.wait(self.backend.has_usernames()):
             return 0
@@ -85,7 +87,7 @@ class UsernameSync:
         served = [info(u) for u in offering_users if u.state in NEEDS_NAME]
         self.wait(self.backend.usernames.sync_user_profiles(served))
 
-    def _name(self, waldur: Any, user: OfferingUser, taken: set[str]) -> int:
+    def _name(self, waldur: WaldurApiProxy, user: OfferingUser, taken: set[str]) -> int:
         users = waldur.offering_users
         state = user.state or ""
         try:
@@ -107,7 +109,7 @@ class UsernameSync:
         self.log.info("offering user %s is now %r", user.uuid, username)
         return 1
 
-    def _park(self, users: Any, user: OfferingUser, exc: Parked) -> int:
+    def _park(self, users: OfferingUsersProxy, user: OfferingUser, exc: Parked) -> int:
         """The plugin needs the user (or the provider) to act first: move it to that state."""
         linking = isinstance(exc, OfferingUserAccountLinkingRequiredError)
         target = LINKING if linking else VALIDATION
@@ -124,7 +126,7 @@ class UsernameSync:
         self.log.info("offering user %s is now %s: %s", user.uuid, target.lower(), exc)
         return 0
 
-    def _begin(self, users: Any, user: OfferingUser) -> None:
+    def _begin(self, users: OfferingUsersProxy, user: OfferingUser) -> None:
         if user.state in MAY_BEGIN:
             users.begin_creating(user.uuid).get()
 

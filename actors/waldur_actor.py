@@ -9,13 +9,14 @@ stops (the context's `stopping`), and the next one starts with a fresh client.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 import pykka
+from pykka.typing import ActorMemberMixin
 
-from waldur_site_agent_actors.actors.child import OfferingChild
 from waldur_site_agent_actors.actors.context import OfferingContext
-from waldur_site_agent_actors.actors.waldur.api import WaldurApi
+from waldur_site_agent_actors.actors.offering_child import OfferingChild
+from waldur_site_agent_actors.actors.waldur.api import WaldurApi, WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurClient
 from waldur_site_agent_actors.config.model import Offering
 
@@ -33,6 +34,17 @@ class WaldurActor(OfferingChild):
 
     def teardown(self) -> None:
         self.client.close()
+
+
+class WaldurProxy(ActorMemberMixin, pykka.ActorProxy[WaldurActor]):
+    """The Waldur actor as the others hold it; a typing, never instantiated."""
+
+    api: WaldurApiProxy
+
+
+def api_of(ref: pykka.ActorRef[WaldurActor]) -> WaldurApiProxy:
+    """What the other actors call Waldur through: typed, each call a future."""
+    return cast(WaldurProxy, ref.proxy()).api
 
 
 def client_for(

@@ -228,12 +228,12 @@ def _sync_offering_users(config: AgentConfig, offering: Offering) -> bool:
 
     import pykka
 
-    from waldur_site_agent_actors.actors.backend import BackendActor
-    from waldur_site_agent_actors.actors.child import BACKEND_TIMEOUT
+    from waldur_site_agent_actors.actors.backend import BackendActor, backend_proxy
     from waldur_site_agent_actors.actors.context import OfferingContext
+    from waldur_site_agent_actors.actors.offering_child import BACKEND_TIMEOUT
     from waldur_site_agent_actors.actors.timer import Timer
     from waldur_site_agent_actors.actors.usernames import UsernameSync
-    from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
+    from waldur_site_agent_actors.actors.waldur_actor import WaldurActor, api_of
 
     if not offering.backend_for("membership"):
         print(f"{offering.name}: skipped (no membership backend)")
@@ -250,9 +250,9 @@ def _sync_offering_users(config: AgentConfig, offering: Offering) -> bool:
         backend.proxy().ping().get()
         log = logging.LoggerAdapter(logging.getLogger("tools"), {"offering": offering.name})
         sync = UsernameSync(
-            context, backend.proxy(), log, lambda future: future.get(timeout=BACKEND_TIMEOUT)
+            context, backend_proxy(backend), log, lambda future: future.get(timeout=BACKEND_TIMEOUT)
         )
-        named = sync.sync(waldur.proxy().api)
+        named = sync.sync(api_of(waldur))
     finally:
         for ref in (waldur, backend, parent):
             ref.stop()
