@@ -135,7 +135,7 @@ KEYS: dict[str, dict[str, Status]] = {
         "timezone": works(
             "tests/slurm/test_parsing.py::test_month_windows_meet_exactly_across_a_boundary"
         ),
-        "global_proxy": untested("agent/service.py (WaldurPool)"),
+        "global_proxy": untested("actors/waldur_actor.py (each generation's client)"),
         "log_level": works(f"{T_CFG}::test_log_level_is_case_insensitive_as_upstream"),
         "reporting_periods": works(
             "tests/e2e/test_membership_usage.py::test_the_last_reporting_periods_months_are_"
