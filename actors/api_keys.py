@@ -7,6 +7,8 @@ one by one; keys the backend holds that Waldur does not (left by an interrupted 
 dropped first. A rotation comes as a `resource_api_key_rotation` event; a key left `Updating`
 (its event missed) is rotated by the order sweep: with events, once it has waited
 `STUCK_MINUTES`, as upstream does (its event may still be on its way); without events, at once.
+A plugin whose resource metadata shows a key (`croit_s3`) has its metadata republished after
+every change of keys.
 Owned by the order actor, which owns the order plugin's calls; runs in its thread. No secret is
 ever logged: only access keys (client ids), which are public.
 """
@@ -70,6 +72,19 @@ class ResourceKeys:
                 self.log.info("resource %s: key %s reported", resource_uuid, key["client_id"])
         except (WaldurError, WaldurUnreachable, BackendError) as exc:
             self.log.warning("API keys of resource %s not provisioned: %s", resource_uuid, exc)
+        self.republish_metadata(resource_uuid, backend_id)
+
+    def republish_metadata(self, resource_uuid: str, backend_id: str) -> None:
+        """For a plugin whose metadata shows the keys (`croit_s3`): the metadata again, now that
+        they changed. Nothing is logged of it, it holds a secret."""
+        if not resource_uuid:
+            return
+        try:
+            metadata = self.plugin.key_bearing_metadata(backend_id).get(timeout=BACKEND_TIMEOUT)
+            if metadata:
+                self.waldur.resources.set_backend_metadata(resource_uuid, metadata).get()
+        except (WaldurError, WaldurUnreachable, BackendError) as exc:
+            self.log.warning("metadata of resource %s not refreshed: %s", resource_uuid, exc)
 
     def on_event(self, event: m.KeyRotationRequested) -> None:
         if event.action != "rotate":
@@ -115,3 +130,4 @@ class ResourceKeys:
             self.waldur.api_keys.set_erred(key_uuid, message).get()
             return
         self.log.info("API key %s rotated (was %s)", key_uuid, client_id)
+        self.republish_metadata(resource_uuid, backend_id)

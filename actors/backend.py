@@ -70,6 +70,7 @@ class PluginProxy:
     generate_resource_key = proxy_method(BaseBackend.generate_resource_key)
     rotate_resource_key = proxy_method(BaseBackend.rotate_resource_key)
     prune_unknown_resource_keys = proxy_method(BaseBackend.prune_unknown_resource_keys)
+    key_bearing_metadata = proxy_method(BaseBackend.key_bearing_metadata)
     importable_resources = proxy_method(BaseBackend.importable_resources)
     apply_periodic_settings = proxy_method(BaseBackend.apply_periodic_settings)
     delete_resource = proxy_method(BaseBackend.delete_resource)

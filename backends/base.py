@@ -195,6 +195,12 @@ class BaseBackend(abc.ABC):
         Waldur never learnt of."""
         raise BackendError(f"the {self.backend_type} backend has no resource API keys")
 
+    def key_bearing_metadata(self, resource_backend_id: str) -> dict[str, Any] | None:
+        """The resource's metadata, for a plugin whose metadata shows the resource's keys: the
+        core republishes it after minting or rotating one, so it never names a key that is gone.
+        None (the default): the metadata shows no key."""
+        return None
+
     def membership_sync_states(
         self, resource_backend_id: str, usernames: set[str]
     ) -> dict[str, str] | None:

@@ -7,6 +7,10 @@ where to connect as resource metadata; the access keys are Waldur resource API k
 core asks this plugin to mint (two, so one can be rotated while the other is in use) and to
 rotate. Usage is what the user's buckets hold now; terminate deletes the user, or with
 `soft_delete` keeps it with zero quotas and no key.
+
+Under the name `croit_s3` (`CroitS3MetadataKeysBackend`) the metadata also carries the user's
+first key, as `s3_credentials`, where upstream's plugin of that name put it; under `ceph_s3` it
+holds no secret.
 """
 
 from __future__ import annotations
@@ -395,7 +399,7 @@ class CroitS3Backend(BaseBackend):
         return report
 
     def get_resource_metadata(self, resource_backend_id: str) -> dict[str, Any]:
-        """Credentials, storage summary and quotas, shown on the resource in Waldur."""
+        """Where to connect, storage summary and quotas, shown on the resource in Waldur."""
         uid = resource_backend_id
         user = self.croit.user(uid)
         if user is None:
@@ -486,6 +490,35 @@ class CroitS3Backend(BaseBackend):
 
     def restore_resource(self, resource_backend_id: str) -> bool:
         return True
+
+
+class CroitS3MetadataKeysBackend(CroitS3Backend):
+    """`croit_s3`: as `ceph_s3`, and the metadata also shows the user's first key as
+    `s3_credentials` `{access_key, secret_key, endpoint, region}`, where the users and scripts
+    of a site coming from upstream's `croit_s3` (1.0.5) read it. That key is one of the
+    resource's API keys; everyone who can see the resource in Waldur can read it."""
+
+    def __init__(
+        self, backend_settings: dict[str, Any], backend_components: dict[str, dict[str, Any]]
+    ) -> None:
+        super().__init__(backend_settings, backend_components)
+        self.backend_type = "croit_s3"
+
+    def get_resource_metadata(self, resource_backend_id: str) -> dict[str, Any]:
+        metadata = super().get_resource_metadata(resource_backend_id)
+        held = self.croit.keys(resource_backend_id) if metadata else []
+        if not held:
+            return metadata  # no user, or none of its keys minted yet
+        credentials = {
+            "access_key": str(held[0]["access_key"]),
+            "secret_key": str(held[0]["secret_key"]),
+            "endpoint": self.settings.endpoint,
+            "region": self.settings.s3_region,
+        }
+        return {"s3_credentials": credentials, **metadata}
+
+    def key_bearing_metadata(self, resource_backend_id: str) -> dict[str, Any] | None:
+        return self.get_resource_metadata(resource_backend_id)
 
 
 def _checked(data: dict[str, Any], schema: type[T], what: str) -> T:

@@ -13,7 +13,11 @@ from tests.croit.conftest import (
     make_resource,
     radosgw_gateway,
 )
-from waldur_site_agent_actors.backends.croit_s3.backend import CroitS3Backend, owner_stamp
+from waldur_site_agent_actors.backends.croit_s3.backend import (
+    CroitS3Backend,
+    CroitS3MetadataKeysBackend,
+    owner_stamp,
+)
 from waldur_site_agent_actors.backends.croit_s3.errors import AdminError
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
@@ -287,12 +291,53 @@ def test_accounts_named_by_project_slug_are_numbered(s3, backend):
     assert backend.claim(second, candidates[1]) == "free"
 
 
-def test_nothing_secret_is_logged(s3, backend, caplog):
+def test_croit_s3_shows_the_first_key_in_the_metadata_and_ceph_s3_no_secret(s3):
+    """Upstream's `croit_s3` published the user's key as `s3_credentials`; `ceph_s3` keeps the
+    keys to Waldur's resource API keys."""
+    croit_s3 = CroitS3MetadataKeysBackend({**s3.settings, "s3_region": "eu-1"}, COMPONENTS)
+    ceph_s3 = backend_of(s3)
+    assert (croit_s3.backend_type, ceph_s3.backend_type) == ("croit_s3", "ceph_s3")
+    info = create(croit_s3)
+    assert "s3_credentials" not in info.backend_metadata, "no key yet: the core mints them next"
+    assert croit_s3.key_bearing_metadata(UID) == info.backend_metadata
+    first = croit_s3.generate_resource_key(UID)
+    second = croit_s3.generate_resource_key(UID)
+    credentials = {
+        "access_key": first["client_id"],
+        "secret_key": first["api_key"],
+        "endpoint": s3.endpoint,
+        "region": "eu-1",
+    }
+    metadata = croit_s3.get_resource_metadata(UID)
+    assert metadata["s3_credentials"] == credentials
+    assert croit_s3.key_bearing_metadata(UID) == metadata
+    assert metadata["s3_user"] == UID and "storage_summary" in metadata
+
+    rotated = croit_s3.rotate_resource_key(first["client_id"], UID, None)
+    assert croit_s3.get_resource_metadata(UID)["s3_credentials"]["access_key"] in {
+        second["client_id"],
+        rotated["client_id"],
+    }
+    assert croit_s3.get_resource_metadata(UID)["s3_credentials"]["access_key"] != first["client_id"]
+
+    plain = ceph_s3.get_resource_metadata(UID)
+    assert ceph_s3.key_bearing_metadata(UID) is None
+    assert "s3_credentials" not in plain
+    shown = repr(plain)
+    assert not [s for s in s3.state.user(UID).keys.values() if s in shown]
+    assert not [a for a in s3.state.user(UID).keys if a in shown]
+
+
+@pytest.mark.parametrize("plugin", [CroitS3Backend, CroitS3MetadataKeysBackend])
+def test_nothing_secret_is_logged(s3, plugin, caplog):
     caplog.set_level(logging.DEBUG)
+    backend = plugin({**s3.settings, "timeout": 5}, COMPONENTS)
     create(backend)
     minted = backend.generate_resource_key(UID)
     backend.rotate_resource_key(minted["client_id"], UID, [minted["client_id"]])
+    backend.generate_resource_key(UID)
     backend.get_resource_metadata(UID)
+    backend.key_bearing_metadata(UID)
     backend.diagnostics()
     secrets = [k for k in s3.state.user(UID).keys.values()] + [minted["api_key"]]
     secrets += [s3.settings.get("token"), s3.settings.get("admin_secret_key")]

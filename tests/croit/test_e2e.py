@@ -116,7 +116,14 @@ def test_lifecycle_usage_and_metadata_through_the_service(tmp_path, croit):
         secrets = list(user.keys.values())
         metadata = resource["backend_metadata"]
         assert (metadata["s3_endpoint"], metadata["s3_user"]) == (croit.api_url, uid)
-        assert "s3_credentials" not in metadata
+        # `croit_s3` also shows the first key in the metadata, as upstream's croit_s3 did.
+        first = next(iter(user.keys))
+        assert metadata["s3_credentials"] == {
+            "access_key": first,
+            "secret_key": user.keys[first],
+            "endpoint": croit.api_url,
+            "region": "default",
+        }
         assert resource["endpoints"][0]["url"] == croit.api_url
 
         # Usage grows as the tenant writes; the storage summary follows.
@@ -201,6 +208,12 @@ def test_limit_based_storage_is_updated_and_reported_in_gb_days(tmp_path, croit)
         resource_uuid = done["marketplace_resource_uuid"]
         uid = s3_user(consumer, resource_uuid)
         assert croit.state.user(uid).user_quota.max_size == 10 * GIB
+        # `ceph_s3`: the keys are only Waldur's API keys, the metadata shows none of them.
+        keys = croit.state.user(uid).keys
+        assert sorted(keys) == api_keys(sim, resource_uuid) and len(keys) == 2
+        metadata = repr(consumer.resource(resource_uuid)["backend_metadata"])
+        assert "s3_credentials" not in metadata and "s3_user" in metadata
+        assert not [k for k in [*keys, *keys.values()] if k in metadata]
 
         update = consumer.update_limits(resource_uuid, {"s3_storage": 20})
         updated = wait_for(lambda: terminal(consumer, update), what="update", log=agent.log)
@@ -227,6 +240,7 @@ def test_limit_based_storage_is_updated_and_reported_in_gb_days(tmp_path, croit)
         consumer.close()
         sim.stop()
     assert croit.password not in agent.log()
+    assert not [secret for secret in keys.values() if secret in agent.log()]
 
 
 def test_someone_elses_user_is_skipped_and_croit_refusals_err_the_order(tmp_path, croit):
