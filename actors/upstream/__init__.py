@@ -16,15 +16,6 @@ from typing import Any
 
 from waldur_site_agent_actors.config import plugins
 
-# Capability flags of upstream's BaseBackend this agent does not provide for upstream plugins: a
-# plugin setting one is refused by name instead of running without what it declared it needs.
-UNSUPPORTED_FLAGS = {
-    "supports_resource_api_keys": (
-        "resource API keys (minting at provisioning, rotation events) are not run for upstream "
-        "plugins"
-    ),
-}
-
 
 def core_problem() -> str | None:
     """Upstream's core imports every installed plugin, of any distribution, into a registry
@@ -47,11 +38,7 @@ def is_upstream_usernames(cls: Any) -> bool:
 
 def refusals(cls: type, backend_settings: dict[str, Any]) -> list[str]:
     """What an upstream backend class declares that this agent would otherwise ignore."""
-    problems = [
-        f"{cls.__name__} sets {flag}: {why}"
-        for flag, why in UNSUPPORTED_FLAGS.items()
-        if getattr(cls, flag, False) is True
-    ]
+    problems = []
     subscribes = getattr(cls, "setup_target_event_subscriptions", None)
     upstream = (plugins.UPSTREAM_CORE, "BaseBackend")
     base = next((k for k in cls.__mro__ if (k.__module__, k.__qualname__) == upstream), cls)

@@ -12,7 +12,9 @@ Only the offering's backend actor calls it, one call at a time, like any plugin.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +24,7 @@ from waldur_site_agent.backend.backends import PendingOrderDecision
 from waldur_site_agent_actors.actors.upstream import convert
 from waldur_site_agent_actors.actors.upstream.membership import MembershipSync
 from waldur_site_agent_actors.actors.upstream.waldur import REPORT_FIELDS, UpstreamWaldur
+from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.backends import backend_ids
 from waldur_site_agent_actors.backends.backend_ids import Claim
 from waldur_site_agent_actors.backends.discovery import component_dicts
@@ -48,6 +51,14 @@ DECISIONS = {
 
 def uuid_hex(value: Any) -> str:
     return UUID(str(value)).hex
+
+
+def _key_pair(key: Any, hook: str) -> dict[str, str]:
+    """`{client_id, api_key}` as upstream's hooks give it; anything else is the plugin's bug,
+    refused before a malformed key reaches Waldur (as upstream does)."""
+    if not isinstance(key, dict) or not key.get("client_id") or not key.get("api_key"):
+        raise BackendError(f"{hook} gave a key without client_id and api_key")
+    return {"client_id": str(key["client_id"]), "api_key": str(key["api_key"])}
 
 
 class UpstreamBackend:
@@ -98,6 +109,10 @@ class UpstreamBackend:
     @property
     def supports_cycle_preflight(self) -> bool:
         return bool(self.plugin.supports_cycle_preflight)
+
+    @property
+    def supports_resource_api_keys(self) -> bool:
+        return bool(getattr(self.plugin, "supports_resource_api_keys", False))
 
     @property
     def handled_resource_states(self) -> tuple[str, ...]:
@@ -322,6 +337,56 @@ class UpstreamBackend:
             kind = type(result).__name__
             return {"success": False, "error": f"returned {kind}, expected dict"}
         return dict(convert.plain(result))
+
+    # -- resource API keys: upstream's hooks under the native flow (actors/api_keys.py) --------
+
+    @contextlib.contextmanager
+    def _key_operation(self, what: str) -> Iterator[None]:
+        """Upstream's core treats any exception of a key hook as that operation failing (the
+        key marked erred); here it becomes the `BackendError` the native flow handles so."""
+        try:
+            with self.translated():
+                yield
+        except (BackendError, WaldurError, WaldurUnreachable):
+            raise
+        except Exception as exc:
+            raise BackendError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+
+    def generate_resource_key(self, resource_backend_id: str) -> dict[str, str]:
+        """One key through upstream's `generate_resource_keys(id, count=1)`, which applies it
+        before yielding it; the native flow reports it before it asks for the next. Upstream's
+        core asks for what Waldur lacks of two in one call, and for one when Waldur holds one
+        already: a plugin answers a count of 1 either way."""
+        with self._key_operation("minting a key"):
+            keys = list(self.plugin.generate_resource_keys(resource_backend_id, count=1))
+        if len(keys) != 1:
+            raise BackendError(f"generate_resource_keys(count=1) gave {len(keys)} keys")
+        return _key_pair(keys[0], "generate_resource_keys")
+
+    def prune_unknown_resource_keys(self, resource_backend_id: str, keep: list[str]) -> None:
+        with self._key_operation("dropping the keys Waldur does not hold"):
+            self.plugin.prune_unknown_resource_keys(resource_backend_id, list(keep))
+
+    def rotate_resource_key(
+        self, client_id: str, resource_backend_id: str, known_client_ids: list[str] | None = None
+    ) -> dict[str, str] | str:
+        """The new secret, or both halves when the client id changes with it (S3), checked as
+        upstream checks them before it reports them."""
+        with self._key_operation(f"rotating key {client_id}"):
+            result = self.plugin.rotate_resource_key(
+                client_id, resource_backend_id, known_client_ids=known_client_ids
+            )
+        if isinstance(result, dict):
+            return _key_pair(result, "rotate_resource_key")
+        if not isinstance(result, str) or not result:
+            kind = type(result).__name__
+            raise BackendError(f"rotate_resource_key returned {kind}, expected a str or a dict")
+        return result
+
+    def key_bearing_metadata(self, resource_backend_id: str) -> None:
+        """Upstream's core publishes a resource's metadata at creation and at membership syncs
+        only, never because its keys changed."""
+        return None
 
     # -- membership --------------------------------------------------------------------------
 

@@ -1,7 +1,13 @@
 """Resource API keys: the consumer asks for keys and rotations, the agent reports what the backend
-issued (`report_created`, `set_key`) or that it failed (`set_erred`)."""
+issued (`report_created`, `set_key`) or that it failed (`set_erred`).
+
+Waldur keeps each secret (encrypted) for the resource's team; this stand-in keeps only its
+SHA-256 (`secret_sha256`, never rendered), so a test can check that the secret Waldur was given
+is the one the backend holds without the simulator holding a secret."""
 
 from __future__ import annotations
+
+import hashlib
 
 from waldur_site_agent_actors.simulators.waldur import access
 from waldur_site_agent_actors.simulators.waldur.errors import detail, invalid
@@ -20,6 +26,10 @@ from waldur_site_agent_actors.simulators.waldur.state import Obj, State, parse_u
 STATES = ("Creating", "OK", "Updating", "Paused", "Deleting", "Deleted", "Erred")
 ACTIONS = ("create", "delete", "pause", "resume", "rotate", "update")
 BASE = "/api/marketplace-resource-api-keys/"
+
+
+def digest(secret: object) -> str:
+    return hashlib.sha256(str(secret).encode()).hexdigest()
 
 
 def body(req: Request, k: Obj) -> Obj:
@@ -135,7 +145,7 @@ def report_created(req: Request) -> Response:
     k = req.state.put("api_keys", {
         "resource": r["uuid"], "offering": r["offering"], "user": None, "state": "OK",
         "pending_action": "", "client_id": str(data["client_id"]),
-        "issued_at": req.state.timestamp(),
+        "issued_at": req.state.timestamp(), "secret_sha256": digest(data["api_key"]),
     })  # fmt: skip
     return created(body(req, k))
 
@@ -148,6 +158,7 @@ def set_key(req: Request) -> Response:
     if k["state"] not in ("Creating", "Updating", "Erred"):
         raise detail(409, "Valid states for operation: Creating, Updating, Erred.")
     k.update(state="OK", pending_action="", issued_at=req.state.timestamp(), error_message="")
+    k["secret_sha256"] = digest(data["api_key"])
     if data.get("client_id"):
         k["client_id"] = str(data["client_id"])
     req.state.put("api_keys", k)

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.harness import Agent, wait_for
-
 pytestmark = pytest.mark.upstream
 
 OURS = "waldur-site-agent-actors"
@@ -108,15 +106,15 @@ from waldur_site_agent_mycustom.backend import MyCustomBackend
 
 
 class Backend(MyCustomBackend):
-    supports_resource_api_keys = {keys}
+    pass
 """
 
 
 def test_the_rule_does_not_depend_on_the_order_site_packages_lists(python, tmp_path):
     """Two outside distributions register `twin`: the first by name wins, whichever comes
     first on the path."""
-    plugin_dist(tmp_path / "one", "zzz-plugin", "twin", "zzz", UPSTREAM_PLUGIN.format(keys=False))
-    plugin_dist(tmp_path / "two", "aaa-plugin", "twin", "aaa", UPSTREAM_PLUGIN.format(keys=False))
+    plugin_dist(tmp_path / "one", "zzz-plugin", "twin", "zzz", UPSTREAM_PLUGIN)
+    plugin_dist(tmp_path / "two", "aaa-plugin", "twin", "aaa", UPSTREAM_PLUGIN)
     for order in (["one", "two"], ["two", "one"]):
         path = os.pathsep.join(str(tmp_path / d) for d in order)
         checked = validate(
@@ -167,43 +165,6 @@ def test_a_plugin_upstreams_core_cannot_import_is_found_by_validate(python, tmp_
         f"offerings[0].username_management_backend: username plugin 'ldap' from {OURS} 0.1.0 "
         "needs ldap3, which is not installed (the plugin's optional extra)"
     ) in named.stderr
-
-
-def test_a_capability_the_adapter_cannot_honour_is_refused_by_validate_and_run(
-    python, tmp_path, sim, world
-):
-    plugin_dist(
-        tmp_path / "site", "keyed-plugin", "keyed", "keyed", UPSTREAM_PLUGIN.format(keys=True)
-    )
-    env = {"PYTHONPATH": str(tmp_path / "site")}
-    settings = {"state_file": str(tmp_path / "s.json")}
-    checked = validate(python, tmp_path, env=env, backend_type="keyed", backend_settings=settings)
-    assert checked.returncode == 2
-    refusal = (
-        "offerings[0].backend_type: plugin 'keyed' from keyed-plugin 1.0: Backend sets "
-        "supports_resource_api_keys: resource API keys (minting at provisioning, rotation "
-        "events) are not run for upstream plugins"
-    )
-    assert refusal in checked.stderr
-
-    offering_, _ = world
-    config = offering(
-        waldur_api_url=sim.api_url,
-        waldur_api_token=sim.provider_token,
-        waldur_offering_uuid=offering_["uuid"],
-        backend_type="keyed",
-        backend_settings=settings,
-    )
-    (tmp_path / "run").mkdir()
-    agent = Agent(tmp_path / "run", [config]).start(python=python, env=env)
-    try:
-        wait_for(
-            lambda: f"start failed: ConfigurationError: {refusal.split(': ', 1)[1]}" in agent.log(),
-            what="the offering refusing the plugin at start",
-            log=agent.log,
-        )
-    finally:
-        agent.stop()
 
 
 def test_core_settings_an_upstream_plugin_has_are_not_refused_for_it(python, tmp_path):

@@ -25,6 +25,7 @@ UPSTREAM = [
     "waldur-site-agent-slurm==1.0.7",
     "waldur-site-agent-waldur==1.0.7",
     "waldur-site-agent-basic-username-management==1.0.7",
+    "waldur-site-agent-ceph-s3==1.0.7",
 ]
 
 
