@@ -14,6 +14,7 @@ from typing import Any, Protocol, cast
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
+from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.offering_child import OfferingChild
 from waldur_site_agent_actors.actors.plugins import make_backend, make_usernames
@@ -103,12 +104,13 @@ class UsernamesProxy:
 @pykka.traversable
 class Operations:
     """The operations a proxy class declares, bound to one plugin object: all that the backend
-    actor's proxy reaches (pykka never traverses the `_`-named plugin behind them)."""
+    actor's proxy reaches (pykka never traverses the `_`-named plugin behind them). Each is
+    timed for the metrics as operation `name` of plugin `label` of `offering`."""
 
-    def __init__(self, plugin: object, declared: type) -> None:
+    def __init__(self, plugin: object, declared: type, offering: str, label: str) -> None:
         for name in vars(declared):
             if not name.startswith("_") and hasattr(plugin, name):
-                setattr(self, name, getattr(plugin, name))
+                setattr(self, name, metrics.timed(offering, label, name, getattr(plugin, name)))
 
 
 class BackendActor(OfferingChild):
@@ -136,7 +138,8 @@ class BackendActor(OfferingChild):
         # One instance per distinct plugin name: roles served by the same plugin share it.
         self._usernames = make_usernames(self.offering)
         if self._usernames is not None:
-            self.usernames = Operations(self._usernames, UsernamesProxy)
+            label = self.offering.username_management_backend
+            self.usernames = Operations(self._usernames, UsernamesProxy, self.offering.name, label)
         instances: dict[str, Any] = {}
         for role in ROLES:
             name = self.offering.backend_for(role)  # type: ignore[arg-type]
@@ -145,7 +148,7 @@ class BackendActor(OfferingChild):
             if name not in instances:
                 instances[name] = make_backend(name, self.offering, self.root)
             self._plugins[role] = instances[name]
-            setattr(self, role, Operations(instances[name], PluginProxy))
+            setattr(self, role, Operations(instances[name], PluginProxy, self.offering.name, name))
 
     def has_usernames(self) -> bool:
         return self._usernames is not None

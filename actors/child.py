@@ -10,6 +10,7 @@ from typing import Any, ClassVar, cast
 import pykka
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.backend import BackendProxy, PluginProxy
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.offering_child import OfferingChild
@@ -41,8 +42,10 @@ class ModeActor(OfferingChild):
         self.period = period
         self.tick_handle: int | None = None
         self.tick_due = 0.0
+        self.cycle_began = 0.0
 
     def setup(self) -> None:
+        metrics.mode_started(self.offering.name, self.mode, self.period)
         self.prepare()
         self.schedule(0.0)
 
@@ -66,6 +69,7 @@ class ModeActor(OfferingChild):
             return None
         if isinstance(message, type(self.tick)):
             self.tick_handle = None
+            self.cycle_began = time.monotonic()
             try:
                 self.cycle()
             finally:
@@ -93,7 +97,16 @@ class ModeActor(OfferingChild):
         """This mode's plugin, through the backend actor: every call returns a future."""
         return cast(PluginProxy, getattr(self.backend, self.role))
 
-    def finished(self, error: str | None = None, summary: str = "") -> None:
+    def finished(self, error: str | None = None, summary: str = "", fixed: int = 0) -> None:
+        """The sweep ended; `fixed`: what it did that events had not, when it reconciles."""
+        metrics.cycle_finished(
+            self.offering.name,
+            self.mode,
+            time.monotonic() - self.cycle_began,
+            ok=error is None,
+            reconciliation=self.context.events and self.mode != "report",
+            fixed=fixed,
+        )
         self.tell_parent(
             m.CycleFinished(mode=self.mode, finished_at=time.time(), error=error, summary=summary)
         )

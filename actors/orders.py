@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.api_keys import ResourceKeys
 from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
@@ -130,7 +131,7 @@ class OrderActor(ModeActor):
             self.sweep_imports()
         if self.keys is not None and not self.stopping:
             self.sweep_keys()
-        self.finished(summary=f"{seen} order(s) seen, {done} finished")
+        self.finished(summary=f"{seen} order(s) seen, {done} finished", fixed=done)
 
     def sweep_keys(self) -> None:
         assert self.keys is not None
@@ -259,10 +260,12 @@ class OrderActor(ModeActor):
             # out, every step being idempotent (an existing account is adopted, not recreated).
             self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
             self.retry_soon()
+            metrics.order_handled(self.offering.name, order.type, "retried")
         except WaldurError as exc:
             if exc.transient:
                 self.log.warning("order %s left for a later cycle: %s", order.uuid, exc)
                 self.retry_soon()
+                metrics.order_handled(self.offering.name, order.type, "retried")
             else:
                 self._fail(order, exc)
         except Exception as exc:  # the backend refused or broke: the order fails, visibly
@@ -275,6 +278,7 @@ class OrderActor(ModeActor):
         if decision.verdict == "reject":
             self.waldur.orders.reject(order.uuid, decision.reason).get()
             self.log.info("order %s rejected: %s", order.uuid, decision.reason)
+            metrics.order_handled(self.offering.name, order.type, "rejected")
         elif decision.verdict == "accept":
             try:
                 self.waldur.orders.approve(order.uuid).get()
@@ -515,6 +519,7 @@ class OrderActor(ModeActor):
             if exc.transient or self.waldur.orders.get(order.uuid).get().state != "done":
                 raise
         self.log.info("order %s (%s) done", order.uuid, order.type)
+        metrics.order_handled(self.offering.name, order.type, "done")
 
     def _fail(self, order: Order, exc: BaseException) -> None:
         message, trace = self.describe(exc)
@@ -522,7 +527,9 @@ class OrderActor(ModeActor):
             trace = ""
         self.log.error("order %s (%s) failed: %s", order.uuid, order.type, message)
         if order.state == "pending-provider":
+            metrics.order_handled(self.offering.name, order.type, "retried")
             return  # nothing was provisioned; a later cycle evaluates it again
+        metrics.order_handled(self.offering.name, order.type, "erred")
         try:
             self.waldur.orders.set_erred(order.uuid, message, trace).get()
             if order.type == "Terminate" and order.marketplace_resource_uuid:

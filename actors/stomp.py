@@ -22,6 +22,7 @@ import pykka
 import stomp
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.events import (
     API_KEY_TYPES,
@@ -105,9 +106,15 @@ class Listener(stomp.ConnectionListener):
     """Runs on stomp.py's receiver thread: decode, tell, nothing else."""
 
     def __init__(
-        self, actor: pykka.ActorRef[Any], parent: pykka.ActorRef[Any], queue: str, generation: int
+        self,
+        actor: pykka.ActorRef[Any],
+        parent: pykka.ActorRef[Any],
+        queue: str,
+        generation: int,
+        stream: tuple[str, str] = ("", ""),
     ) -> None:
         self.actor, self.parent, self.queue, self.generation = actor, parent, queue, generation
+        self.stream = stream  # (offering, stream) naming it in the metrics
         self.connected = threading.Event()
 
     def on_connected(self, frame: Any) -> None:
@@ -118,6 +125,7 @@ class Listener(stomp.ConnectionListener):
             self.actor.tell(Disconnected(generation=self.generation))
 
     def on_message(self, frame: Any) -> None:
+        metrics.event_received(*self.stream)
         ack_id = frame.headers.get("ack") or frame.headers.get("message-id", "")
         subscription = frame.headers.get("subscription", "")
         ack = m.Acknowledgement(stomp=self.actor, message_id=ack_id, subscription=subscription)
@@ -150,6 +158,8 @@ def accept_any_bytes(connection: Any) -> None:
 
 
 class StompActor(OfferingChild):
+    stream_kind = "waldur"  # the metrics' `stream` label: the Waldur this offering serves
+
     def __init__(
         self,
         context: OfferingContext,
@@ -169,6 +179,7 @@ class StompActor(OfferingChild):
         self.failures = 0
         self.connected_at = 0.0
         self.reconcile_after_connect = False
+        self.stream = (self.offering.name, self.stream_kind)
 
     def setup(self) -> None:
         self.actor_ref.tell(m.StompReconnectDue())
@@ -250,10 +261,12 @@ class StompActor(OfferingChild):
             return
         self.connection = connection
         self.connected_at = time.monotonic()
+        metrics.event_stream_changed(*self.stream, up=True)
         self.log.info("listening on %s (vhost %s)", registration.queue_name, registration.vhost)
         if self.reconcile_after_connect:
             # Events may have been published while nobody listened: sweep for them now.
             self.reconcile_after_connect = False
+            metrics.event_stream_reconnected(*self.stream)
             self.tell_parent(m.BrokerReconnected())
 
     def _endpoint(self) -> Endpoint:
@@ -268,7 +281,7 @@ class StompActor(OfferingChild):
         )
 
     def _listener(self, queue_name: str) -> Listener:
-        return Listener(self.actor_ref, self.parent, queue_name, self.generation)
+        return Listener(self.actor_ref, self.parent, queue_name, self.generation, self.stream)
 
     def _retry_later(self) -> None:
         self._close()
@@ -285,9 +298,13 @@ class StompActor(OfferingChild):
             self.connection.ack(message.message_id)
         except Exception as exc:
             self.log.warning("cannot acknowledge %s: %s", message.message_id, exc)
+        else:
+            metrics.event_acknowledged(*self.stream)
 
     def _close(self, connection: Any = None) -> None:
         target = connection or self.connection
+        if self.connection is not None and target is self.connection:
+            metrics.event_stream_changed(*self.stream, up=False)
         self.connection = None
         self.generation += 1  # late callbacks of a closed connection are ignored
         if target is None:

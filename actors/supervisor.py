@@ -27,6 +27,7 @@ import msgspec
 import pykka
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.offering_child import reason, unfinished
 from waldur_site_agent_actors.actors.status import OfferingStatus
 from waldur_site_agent_actors.actors.timer import Timer
@@ -131,6 +132,7 @@ class Supervisor(pykka.ThreadingActor):
         child.generation += 1
         child.state = STARTING
         child.started_at = time.monotonic()
+        metrics.offering_state(child.offering.name, STARTING)
         try:
             child.ref = self.start_child(child.offering, child.generation, self.actor_ref)
         except Exception as exc:  # a failing start is a death like any other
@@ -138,6 +140,7 @@ class Supervisor(pykka.ThreadingActor):
             self._stopped(child, reason(exc))
             return
         child.state = RUNNING
+        metrics.offering_state(child.offering.name, RUNNING)
         log.info("running (generation %d)", child.generation, extra=_tag(child))
 
     def _died(self, child: Child, error: str) -> None:
@@ -150,6 +153,7 @@ class Supervisor(pykka.ThreadingActor):
         if child.ref is None or child.stopped is not None:
             return
         child.state = STOPPING
+        metrics.offering_state(child.offering.name, STOPPING)
         child.stopped = child.ref.stop(block=False)
         overdue = m.StopOverdue(offering_uuid=child.uuid, generation=child.generation)
         self.timer.once(self.actor_ref, overdue, stop_overdue_seconds(self.config))
@@ -158,6 +162,7 @@ class Supervisor(pykka.ThreadingActor):
         child.ref, child.stopped = None, None
         if child.removed:
             del self.children[child.uuid]
+            metrics.offering_removed(child.offering.name)
             log.info("stopped and removed", extra=_tag(child))
         elif child.then is not None:
             self._start(_renewed(child, child.then))
@@ -197,6 +202,8 @@ class Supervisor(pykka.ThreadingActor):
                 self.policy.backoff_initial_seconds * 2 ** (len(child.restarts) - 1),
             )
             log.warning("restarting in %.1f s", delay, extra=_tag(child))
+        metrics.offering_state(child.offering.name, child.state)
+        metrics.offering_restarted(child.offering.name)
         again = m.RestartOffering(offering_uuid=child.uuid, generation=child.generation)
         self.timer.once(self.actor_ref, again, delay)
 
@@ -242,6 +249,7 @@ class Supervisor(pykka.ThreadingActor):
                 child.removed = True
                 if child.ref is None:
                     del self.children[uuid]
+                    metrics.offering_removed(child.offering.name)
                 self._stop_generation(child)
         for uuid, offering in wanted.items():
             current = self.children.get(uuid)

@@ -71,6 +71,8 @@ class TargetListener(Listener):
 
 
 class TargetEventsActor(StompActor):
+    stream_kind = "target"
+
     def __init__(
         self,
         context: OfferingContext,
@@ -135,7 +137,9 @@ class TargetEventsActor(StompActor):
 
     def _listener(self, queue_name: str) -> Listener:
         # Events come back here first: only this actor knows which order here waits for them.
-        return TargetListener(self.actor_ref, self.actor_ref, queue_name, self.generation)
+        return TargetListener(
+            self.actor_ref, self.actor_ref, queue_name, self.generation, self.stream
+        )
 
     # -- finished remote orders -----------------------------------------------------------------
 

@@ -10,10 +10,12 @@ figures is sent.
 
 from __future__ import annotations
 
+import time
 import zoneinfo
 from datetime import date, datetime, timedelta
 
 from waldur_site_agent_actors.actors import messages as m
+from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
 from waldur_site_agent_actors.actors.waldur.models import ComponentUsage, Resource
@@ -58,8 +60,10 @@ class UsageActor(ModeActor):
         self.owed: set[str] = set()  # resources whose per-user usages failed last cycle
         caps = self.wait(self.backend.capabilities(self.role))
         self.may_decrease = caps["supports_decreasing_usage"]
+        metrics.usage_reported_up_to(self.offering.name, time.time())
 
     def cycle(self) -> None:
+        read_at = time.time()
         month = billing_month(datetime.now(self.zone))
         try:
             self.wait(self.backend.cycle_started(self.role))
@@ -90,6 +94,8 @@ class UsageActor(ModeActor):
         sent, failed = self.deliver(month, resources, report, known, every_user=not self.started)
         self.owed = failed
         self.started = True
+        if not failed:
+            metrics.usage_reported_up_to(self.offering.name, read_at)
         self.finished(
             error=f"{len(failed)} resource(s) failed" if failed else None,
             summary=f"{len(resources)} resource(s), {sent} updated",
@@ -144,6 +150,9 @@ class UsageActor(ModeActor):
                 try:
                     self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
                 except (WaldurError, WaldurUnreachable) as exc:
+                    metrics.usage_refused(
+                        self.offering.name, "backfill" if backfill_refused(exc) else "waldur"
+                    )
                     if backfill_refused(exc):
                         # Waldur takes past months of usage-billed components from staff only
                         # (upstream skips them too); the token is the same for every resource.
@@ -155,6 +164,7 @@ class UsageActor(ModeActor):
                     )
                     continue
                 sent += 1
+                metrics.usage_sent(self.offering.name, len(totals))
             elif not (totals and (every_user or resource.uuid in self.owed)):
                 continue
             users = {u: a for u, a in usage.items() if u != TOTAL_ACCOUNT_USAGE}
@@ -201,6 +211,8 @@ class UsageActor(ModeActor):
         if self.may_decrease:
             return totals
         lower = {k for k, v in totals.items() if k in held and v < held[k]}
+        if lower:
+            metrics.usage_refused(self.offering.name, "anomaly")
         if lower and not self.offering.omit_anomalous_usage_components:
             self.log.warning(
                 "usage of %s went down for %s; not reported (anomaly)",

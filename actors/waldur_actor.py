@@ -64,4 +64,5 @@ def client_for(
         proxy=proxy,
         user_agent=user_agent or "waldur-site-agent",
         cancel=cancel,
+        offering=offering.name,
     )

@@ -23,9 +23,9 @@ from waldur_site_agent_actors.actors.status import AgentStatus, ReloadResult
 from waldur_site_agent_actors.actors.stomp import object_types
 from waldur_site_agent_actors.actors.supervisor import Supervisor
 from waldur_site_agent_actors.actors.timer import Timer
-from waldur_site_agent_actors.agent import logs, process, sdnotify
+from waldur_site_agent_actors.agent import exporter, logs, process, sdnotify
 from waldur_site_agent_actors.agent import status as status_file
-from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_OK, version
+from waldur_site_agent_actors.agent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, version
 from waldur_site_agent_actors.config import MODES, AgentConfig, ConfigError, Offering, load_file
 from waldur_site_agent_actors.config.secrets import secret_values
 
@@ -54,6 +54,7 @@ class Service:
         self.timer = Timer()
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
         self.shipper: pykka.ActorRef[LogShipper] | None = None
+        self.exporter: exporter.Exporter | None = None
 
     def context(self, offering: Offering) -> OfferingContext:
         return OfferingContext(
@@ -90,6 +91,12 @@ class Service:
         signal.signal(signal.SIGINT, lambda *_: self.on_signal(self.stopping))
         signal.signal(signal.SIGHUP, lambda *_: self.on_signal(self.reload_requested))
         signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
+        # Before the offerings: their actors record from their first step.
+        try:
+            self.exporter = exporter.start(self.config, version())
+        except OSError as exc:
+            log.error("cannot expose the metrics on %s: %s", _listen(self.config), exc)
+            return EXIT_FAILURE
         self.start_shipper()
         self.supervisor = Supervisor.start(self.config, self.start_offering, self.timer)
         log.info(
@@ -110,6 +117,8 @@ class Service:
             # The watchdog says the supervisor answers, no more: a FAILED offering is retried
             # by the supervisor, and a restart by systemd would stop the healthy ones too.
             answered = self.write_status()
+            if self.exporter is not None:
+                self.exporter.tick()
             if watchdog and answered and time.monotonic() - last_ping >= watchdog:
                 sdnotify.notify("WATCHDOG=1")
                 last_ping = time.monotonic()
@@ -152,6 +161,11 @@ class Service:
             secret_values(loaded.config),
             shipping=loaded.config.log_shipping,
         )
+        try:
+            self.exporter = exporter.restart(self.exporter, loaded.config, version())
+        except OSError as exc:  # the new address is taken: the agent runs on without a listener
+            log.error("metrics not exposed: cannot listen on %s: %s", _listen(loaded.config), exc)
+            self.exporter = None
         if shipping_changed:  # every offering restarts too, and registers with the new shipper
             self.stop_shipper(STOP_TIMEOUT)
             self.start_shipper()
@@ -227,6 +241,8 @@ class Service:
             with contextlib.suppress(pykka.Timeout):
                 self.supervisor.stop(block=True, timeout=STOP_TIMEOUT)
         self.remove_status()
+        if self.exporter is not None:
+            self.exporter.stop()
         self.stop_shipper(max(STOP_GRACE, deadline - time.monotonic()))
         self.timer.stop()
         busy = stop_all(max(deadline, time.monotonic() + STOP_GRACE))
@@ -247,6 +263,10 @@ class Service:
         path = status_file.status_path(status_file.own_directory(self.config.state_dir))
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+
+
+def _listen(config: AgentConfig) -> str:
+    return f"{config.metrics.listen_address}:{config.metrics.listen_port}"
 
 
 def stop_all(deadline: float) -> str:

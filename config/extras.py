@@ -1,4 +1,5 @@
-"""Keys served by an optional extra of the package: an http(s) URL, and the extra installed.
+"""Keys served by an optional extra of the package: an http(s) URL (or `metrics.enabled`), and
+the extra installed.
 
 Checked at load, so `validate` refuses the key by name where `run` could not honour it. Finding
 the module does not import it: a config without these keys pays nothing.
@@ -20,6 +21,7 @@ EXTRAS = {
 
 
 def check_extras(raw: dict[str, Any], problems: Problems) -> None:
+    check_metrics(raw.get("metrics"), problems)
     for key, (module, extra, distribution) in EXTRAS.items():
         value = raw.get(key)
         if not isinstance(value, str) or not value:
@@ -38,3 +40,21 @@ def check_extras(raw: dict[str, Any], problems: Problems) -> None:
                 f"`{extra}` extra (pip install 'waldur-site-agent-actors[{extra}]'), or remove "
                 "the key",
             )
+
+
+def check_metrics(metrics: Any, problems: Problems) -> None:
+    """`metrics.enabled` needs the `metrics` extra, and somewhere to expose the metrics."""
+    if not isinstance(metrics, dict) or metrics.get("enabled") is not True:
+        return
+    if importlib.util.find_spec("prometheus_client") is None:
+        problems.error(
+            "metrics.enabled",
+            "needs prometheus-client, which is not installed: install the agent with its "
+            "`metrics` extra (pip install 'waldur-site-agent-actors[metrics]'), or turn it off",
+        )
+    if metrics.get("listen_port") == 0 and not metrics.get("textfile_directory"):
+        problems.error(
+            "metrics.listen_port",
+            "0 turns the listener off, and no textfile_directory is set: the metrics would "
+            "reach no one",
+        )

@@ -158,6 +158,10 @@ KEYS: dict[str, dict[str, Status]] = {
         "supervision.within_seconds": ours(),
         "supervision.backoff_initial_seconds": ours(),
         "supervision.backoff_max_seconds": ours(),
+        "metrics.enabled": ours(),
+        "metrics.listen_address": ours(),
+        "metrics.listen_port": ours(),
+        "metrics.textfile_directory": ours(),
     },
     "offering": {
         "name": works(T_E2E_ORDERS),

@@ -150,6 +150,20 @@ class Supervision(msgspec.Struct, kw_only=True, omit_defaults=True):
     backoff_max_seconds: PositiveNumber = 60.0
 
 
+class Metrics(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Ours: Prometheus metrics (docs/monitoring.md). Off unless `enabled`: then nothing listens
+    and prometheus_client is never imported."""
+
+    enabled: bool = False
+    listen_address: str = "127.0.0.1"
+    """Where the `/metrics` listener binds; loopback unless a remote Prometheus must reach it."""
+    listen_port: Annotated[int, Meta(ge=0, le=65535)] = 9817
+    """`0`: no listener, for sites that open no port (then `textfile_directory` is needed)."""
+    textfile_directory: str | None = None
+    """node_exporter's textfile collector directory: `waldur_site_agent.prom` is rewritten
+    there every 15 s."""
+
+
 class AgentConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The root of the configuration file."""
 
@@ -171,6 +185,7 @@ class AgentConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     command_timeout_seconds: PositiveNumber = 60.0
     state_dir: str = "/var/lib/waldur-site-agent"
     supervision: Supervision = msgspec.field(default_factory=Supervision)
+    metrics: Metrics = msgspec.field(default_factory=Metrics)
 
 
 SECRET_KEYS = frozenset(

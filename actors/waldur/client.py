@@ -21,6 +21,8 @@ import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 
+from waldur_site_agent_actors.actors import metrics
+
 log = logging.getLogger("actors.waldur")
 
 T = TypeVar("T")
@@ -115,8 +117,10 @@ class WaldurClient:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         cancel: threading.Event | None = None,
+        offering: str = "",
     ) -> None:
         self.api_url = api_url.rstrip("/") + "/"
+        self.offering = offering  # names this client's requests in the metrics
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
         self.session.mount("http://", adapter)
@@ -165,6 +169,7 @@ class WaldurClient:
         url = self.url(path)
         for attempt in range(1, attempts + 1):
             delay = 0.0
+            began = time.monotonic()
             try:
                 self.calls += 1
                 response = self.session.request(
@@ -179,9 +184,13 @@ class WaldurClient:
                     verify=self.session.verify,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                metrics.waldur_answered(self.offering, method, None, time.monotonic() - began)
                 if attempt == attempts:
                     raise WaldurUnreachable(f"{method} {path}: {type(exc).__name__}") from exc
             else:
+                metrics.waldur_answered(
+                    self.offering, method, response.status_code, time.monotonic() - began
+                )
                 if response.status_code < 400:
                     return response
                 error = WaldurError(method, path, response.status_code, _body(response))
@@ -189,6 +198,7 @@ class WaldurClient:
                     raise error
                 delay = _retry_after(response)
             delay = max(delay, self._backoff(attempt))
+            metrics.waldur_retrying(self.offering, method, delay)
             log.info(
                 "retrying %s %s in %.1f s (attempt %d/%d)", method, path, delay, attempt, attempts
             )
