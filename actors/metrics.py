@@ -73,9 +73,20 @@ def offering_removed(offering: str) -> None:
 # -- cycles ----------------------------------------------------------------------------------------
 
 
+ORDER_TYPES = ("Create", "Update", "Terminate", "Restore")
+ORDER_OUTCOMES = ("done", "erred", "rejected", "retried")
+
+
 def mode_started(offering: str, mode: str, period: float) -> None:
-    if _families is not None:
-        _families.period.labels(offering, mode).set(period)
+    if _families is None:
+        return
+    _families.period.labels(offering, mode).set(period)
+    if mode == "order_process":
+        # Every order series exists from the start at 0: the first erred order is then an
+        # increase Prometheus sees (`increase()` of a series born at 1 is 0).
+        for kind in ORDER_TYPES:
+            for outcome in ORDER_OUTCOMES:
+                _families.orders.labels(offering, kind, outcome)
 
 
 def cycle_finished(
@@ -153,6 +164,13 @@ def waldur_retrying(offering: str, method: str, delay: float) -> None:
 
 
 # -- events ----------------------------------------------------------------------------------------
+
+
+def event_stream_expected(offering: str, stream: str) -> None:
+    """The stream's actor started: its `connected` series exists (0) before any connection, so
+    a stream that never connects is seen down."""
+    if _families is not None:
+        _families.stream_connected.labels(offering, stream)
 
 
 def event_stream_changed(offering: str, stream: str, up: bool) -> None:

@@ -182,6 +182,7 @@ class StompActor(OfferingChild):
         self.stream = (self.offering.name, self.stream_kind)
 
     def setup(self) -> None:
+        metrics.event_stream_expected(*self.stream)
         self.actor_ref.tell(m.StompReconnectDue())
 
     def teardown(self) -> None:

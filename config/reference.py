@@ -24,6 +24,7 @@ from waldur_site_agent_actors.config.model import (
     BackendSettings,
     Component,
     LogShipping,
+    Metrics,
     Offering,
     Supervision,
 )
@@ -66,6 +67,7 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "command_timeout_seconds": f"{OURS} Time limit of one backend command (e.g. `sacctmgr`).",
         "state_dir": f"{OURS} Directory of the agent's own state (heartbeat, status).",
         "supervision": f"{OURS} Restart policy of the offering actors (see supervision keys).",
+        "metrics": f"{OURS} Prometheus metrics, off by default (see metrics keys).",
     },
     Offering: {
         "name": "Label of the offering in logs and status.",
@@ -171,6 +173,14 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "backoff_initial_seconds": "Delay before the first restart; doubles on each next one.",
         "backoff_max_seconds": "Longest delay between restarts.",
     },
+    Metrics: {
+        "enabled": "Record Prometheus metrics and expose them (docs/monitoring.md); needs the "
+        "`metrics` extra, which the packages include.",
+        "listen_address": "Address the `/metrics` listener binds (loopback by default).",
+        "listen_port": "Its port; `0`: no listener (then `textfile_directory` is needed).",
+        "textfile_directory": "node_exporter textfile collector directory: "
+        "`waldur_site_agent.prom` is rewritten there every 15 s.",
+    },
 }
 
 SECTIONS: list[tuple[str, type[msgspec.Struct], str]] = [
@@ -185,6 +195,7 @@ SECTIONS: list[tuple[str, type[msgspec.Struct], str]] = [
         "may differ per backend: the backend's table below says so where it does.",
     ),
     ("supervision keys", Supervision, f"The `supervision` mapping at the top level. {OURS}"),
+    ("metrics keys", Metrics, f"The `metrics` mapping at the top level. {OURS}"),
 ]
 # Each section's scope in config/keys.py, and the prefix of its keys there.
 SCOPES: dict[type[msgspec.Struct], tuple[str, str]] = {
@@ -193,6 +204,7 @@ SCOPES: dict[type[msgspec.Struct], tuple[str, str]] = {
     Component: ("component", ""),
     LogShipping: ("root", "log_shipping."),
     Supervision: ("root", "supervision."),
+    Metrics: ("root", "metrics."),
     BackendSettings: ("backend_settings", ""),
 }
 PLUGIN_DOCS = {
@@ -210,6 +222,7 @@ _STRUCT_NAMES = {
     Component: "component",
     LogShipping: "log_shipping",
     Supervision: "supervision",
+    Metrics: "metrics",
     BackendSettings: "backend settings",
 }
 

@@ -73,6 +73,7 @@ pytest_plugins = [
     "tests.services.systemd_fixture",
     "tests.packaging.build_fixture",
     "tests.services.ldap_fixture",
+    "tests.services.prometheus_fixture",
 ]
 
 

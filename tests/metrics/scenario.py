@@ -8,7 +8,7 @@ import copy
 import socket
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +97,12 @@ class Run:
 
 
 @contextmanager
-def metrics_run(tmp: Path, **metrics: Any) -> Iterator[Run]:
+def metrics_run(
+    tmp: Path, on_start: Callable[[int], None] | None = None, **metrics: Any
+) -> Iterator[Run]:
     """The agent serving three offerings with metrics on, once every order is final, usage
-    reached Waldur and the broken offering is FAILED."""
+    reached Waldur and the broken offering is FAILED. `on_start(port)` is called once the agent
+    was started, before any order is placed."""
     port = free_port()
     with WaldurSimulator(seed=three_offerings(), tick_interval=0) as sim:
         summary = sim.summary()
@@ -126,6 +129,8 @@ def metrics_run(tmp: Path, **metrics: Any) -> Iterator[Run]:
         started_at = time.time()
         agent.start()
         try:
+            if on_start is not None:
+                on_start(port)
             placed = [
                 consumer.order(good["url"], projects[i % 2]["url"], {"cpu": 1, "mem": 1})
                 for i in range(CREATES)

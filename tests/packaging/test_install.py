@@ -11,6 +11,7 @@ tests/systemd runs the same .deb under a real systemd in a container.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import signal
@@ -66,6 +67,18 @@ def test_deb_declares_its_python_and_conffile(built: Built):
     with tempfile.TemporaryDirectory() as control:
         run("dpkg-deb", "-e", str(built.deb), control)
         assert Path(control, "conffiles").read_text().split() == [str(EXAMPLE)]
+
+
+def test_monitoring_files_and_the_metrics_extra_ship(installed: Built):
+    """docs/monitoring.md: the dashboard and alert rules are installed, and `metrics.enabled`
+    needs no pip on the host."""
+    monitoring = Path("/usr/share/waldur-site-agent/monitoring")
+    assert json.loads((monitoring / "waldur-site-agent-dashboard.json").read_text())["panels"]
+    assert (
+        "WaldurSiteAgentOfferingFailed" in (monitoring / "waldur-site-agent-alerts.yml").read_text()
+    )
+    assert Path("/usr/share/doc/waldur-site-agent/monitoring.md").is_file()
+    run(f"{VENV}/waldur-site-agent/bin/python", "-c", "import prometheus_client")
 
 
 def test_installed_layout_user_and_cli(installed: Built):
