@@ -12,9 +12,11 @@ Only this command and `simulator` import `simulators`; the service never does.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -178,6 +180,8 @@ class Demo:
         self.removed: list[str] = []
         self.usage_line = ""
         self.resource_lines: list[str] = []
+        # Metrics on when the `metrics` extra is there (docs/monitoring.md), on a free port.
+        self.metrics_port = free_port() if importlib.util.find_spec("prometheus_client") else 0
 
     # plumbing
 
@@ -256,6 +260,8 @@ class Demo:
             "report_period_minutes": 0.03,
             "offerings": [offering],
         }
+        if self.metrics_port:
+            config["metrics"] = {"enabled": True, "listen_port": self.metrics_port}
         text = tomli_w.dumps(config)
         with contextlib.suppress(FileNotFoundError):
             self.config_path.unlink()
@@ -564,6 +570,12 @@ class Demo:
         self.out.plain(
             f"  curl -H 'Authorization: Token {token}' {self.sim.base_url}/_sim/counters/"
         )
+        if self.metrics_port:
+            metrics = f"http://127.0.0.1:{self.metrics_port}/metrics"
+            self.out.plain(f"metrics:      {metrics}  (Prometheus; docs/monitoring.md)")
+            self.out.plain(f"  curl -s {metrics} | grep ^waldur_site_agent_orders_total")
+        else:
+            self.out.plain("metrics:      off (install the agent's `metrics` extra to see them)")
         self.out.plain(f"agent log:    {self.log_path}")
         self.out.plain(f"agent status: {self.state_dir / 'status.json'}")
         self.out.plain(f"  waldur-site-agent status --state-dir {self.state_dir}")
@@ -573,6 +585,13 @@ class Demo:
         while self.agent.poll() is None:
             time.sleep(0.5)
         raise DemoFailed(f"the agent exited (code {self.agent.returncode}) while serving")
+
+
+def free_port() -> int:
+    """A port no one listens on now, for the agent's metrics."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

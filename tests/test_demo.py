@@ -2,9 +2,11 @@
 backend; every order finishes as intended, the agent stops cleanly, its log holds no token."""
 
 import re
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
@@ -45,3 +47,43 @@ def test_demo_runs_the_scenario_and_exits_0(tmp_path):
         tokens |= {sim.token(user) for user in ("alice", "bob", "carol", "dave")}
         assert sim.provider_token in config.read_text()  # the right tokens are looked for
     assert all(token and token not in log for token in tokens)
+
+
+def test_demo_serve_prints_the_metrics_url_and_serves_them(tmp_path):
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "waldur_site_agent_actors.agent.cli",
+            "demo",
+            "--serve",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        out = "".join(lines)
+        found = re.search(r"^metrics: +(http://127\.0\.0\.1:\d+/metrics)", out, re.M)
+        assert found, out
+        assert f"curl -s {found[1]}" in out
+        with urllib.request.urlopen(found[1], timeout=10) as answer:
+            text = answer.read().decode()
+        done = re.findall(
+            r'^waldur_site_agent_orders_total\{offering="[^"]+",outcome="done",type="\w+"\} (\S+)',
+            text,
+            re.M,
+        )
+        # the scenario's 4 done orders (Create, Create, Update, Terminate)
+        assert sum(float(v) for v in done) == 4, text
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.communicate(timeout=60)
