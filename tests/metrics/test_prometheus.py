@@ -62,9 +62,8 @@ def test_prometheus_scrapes_the_run_and_the_failed_offering_alerts(tmp_path, pro
         failed = f'{P}offering_state{{{mine}, state="failed"}} == 1'
         states = wait_for(lambda: prometheus.query(failed), what="the FAILED offering")
         assert [dict(labels)["offering"] for labels in states] == ["broken"]
-        reported = f'{P}usage_resources_reported_total{{{mine}, offering="good"}}'
-        [count] = prometheus.query(reported).values()
-        assert count >= CREATES
+        reported = f'{P}usage_resources_reported_total{{{mine}, offering="good"}} >= {CREATES}'
+        wait_for(lambda: prometheus.query(reported), what="usage of every resource in Prometheus")
 
         def firing() -> set[tuple[str, str]]:
             return {

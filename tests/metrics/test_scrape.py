@@ -18,6 +18,7 @@ from tests.metrics.scenario import (
     series,
     value,
 )
+from waldur_site_agent_actors.agent.exporter import SNAPSHOT_SECONDS
 
 P = "waldur_site_agent_"
 
@@ -27,9 +28,11 @@ def test_every_metric_matches_the_run(tmp_path):
     textfiles.mkdir()
     with metrics_run(tmp_path, textfile_directory=str(textfiles)) as run:
         # Usage is reported every 1.2 s meanwhile: what the simulator saw before and after the
-        # scrape bounds what the agent counted.
+        # scrape bounds what the agent counted. A scrape shows the values of up to
+        # SNAPSHOT_SECONDS before it: the lower bound is read earlier than that.
         set_usage = "POST /api/marketplace-component-usages/set_usage/"
         before = run.statuses(set_usage)
+        time.sleep(SNAPSHOT_SECONDS + 0.1)
         s = scrape(run.url)
         after = run.statuses(set_usage)
         now = time.time()
