@@ -93,6 +93,17 @@ class ModeActor(OfferingChild):
         self.tick_due = now + delay
 
     @property
+    def user_agent(self) -> str:
+        """Upstream's User-Agent for this mode: Waldur files the requests that carry it under
+        the mode's integration status (order processing, usage reporting, resource sync)."""
+        return f"waldur-site-agent-{self.mode}/{self.context.version}"
+
+    def announce(self) -> None:
+        """Ask Waldur about the offering as this mode, as upstream's processors do each cycle:
+        a mode whose own calls Waldur does not file under it stays visible there."""
+        self.waldur.offerings.get(self.context.uuid, self.user_agent).get()
+
+    @property
     def plugin(self) -> PluginProxy:
         """This mode's plugin, through the backend actor: every call returns a future."""
         return cast(PluginProxy, getattr(self.backend, self.role))

@@ -101,6 +101,7 @@ class MembershipActor(ModeActor):
     def cycle(self) -> None:
         recreate_missing, self.recreate_missing = self.recreate_missing, False
         try:
+            self.announce()
             self.usernames.sync(self.waldur)
             self.wait(self.backend.cycle_started(self.role))
             resources = self._resources()

@@ -106,7 +106,7 @@ class OrderActor(ModeActor):
             self.wait(self.backend.cycle_started(self.role))
             if self.preflight:
                 self.wait(self.plugin.run_preflight())
-            listing = self.waldur.orders.actionable(self.context.uuid).get()
+            listing = self.waldur.orders.actionable(self.context.uuid, self.user_agent).get()
         except BackendNotReadyError as exc:
             self.log.warning("orders left for the next cycle, the backend is not ready: %s", exc)
             self.finished(error=str(exc))

@@ -66,6 +66,7 @@ class UsageActor(ModeActor):
         read_at = time.time()
         month = billing_month(datetime.now(self.zone))
         try:
+            self.announce()
             self.wait(self.backend.cycle_started(self.role))
             resources = [
                 r

@@ -212,8 +212,15 @@ class WaldurClient:
         base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
-    def get(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> T:
-        return decode("GET", path, self.request("GET", path, params=params).content, model)
+    def get(
+        self,
+        path: str,
+        model: type[T],
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> T:
+        response = self.request("GET", path, params=params, headers=headers)
+        return decode("GET", path, response.content, model)
 
     def get_list(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> list[T]:
         """An unpaginated list (a resource's team), decoded item by item like `list`."""
@@ -221,7 +228,11 @@ class WaldurClient:
         return self._readable(path, decode_items("GET", path, response.content, model))
 
     def listing(
-        self, path: str, model: type[T], params: dict[str, Any] | None = None
+        self,
+        path: str,
+        model: type[T],
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Listing[T]:
         """Every item of a paginated list, following `Link: rel="next"` with page_size=300,
         with the items that could not be decoded apart."""
@@ -230,7 +241,7 @@ class WaldurClient:
         items: list[T] = []
         unreadable: list[UnreadableItem] = []
         while True:
-            response = self.request("GET", path, params=query)
+            response = self.request("GET", path, params=query, headers=headers)
             page = decode_items("GET", path, response.content, model)
             items.extend(page.items)
             unreadable.extend(page.unreadable)

@@ -17,7 +17,8 @@ class Offerings:
     def __init__(self, client: WaldurClient) -> None:
         self.client = client
 
-    def get(self, uuid: str) -> Offering:
+    def get(self, uuid: str, user_agent: str = "") -> Offering:
+        """`user_agent` names the mode asking: Waldur's integration status is made of these."""
         return self.client.get(
             f"marketplace-provider-offerings/{uuid}/",
             Offering,
@@ -32,6 +33,7 @@ class Offerings:
                     "partitions",
                 ]
             },
+            {"User-Agent": user_agent} if user_agent else None,
         )
 
     def service_provider(self, customer_uuid: str) -> str | None:

@@ -14,12 +14,14 @@ class Orders:
     def __init__(self, client: WaldurClient) -> None:
         self.client = client
 
-    def actionable(self, offering_uuid: str) -> Listing[Order]:
-        """The orders waiting for the provider, oldest first, and those that cannot be read."""
+    def actionable(self, offering_uuid: str, user_agent: str = "") -> Listing[Order]:
+        """The orders waiting for the provider, oldest first, and those that cannot be read.
+        `user_agent` names the mode asking: Waldur's integration status is made of these."""
         return self.client.listing(
             "marketplace-orders/",
             Order,
             {"offering_uuid": offering_uuid, "state": list(ACTIONABLE_STATES), "o": "created"},
+            {"User-Agent": user_agent} if user_agent else None,
         )
 
     def get(self, uuid: str) -> Order:

@@ -28,6 +28,14 @@ def services_of(sim, identity):
     }
 
 
+def event_processing_seen(sim, offering):
+    """When Waldur last heard from the offering's event process."""
+    (row,) = sim.objects(
+        "integration_statuses", offering=offering["uuid"], agent_type="Event processing"
+    )
+    return row["last_request_timestamp"]
+
+
 def test_a_polling_agent_registers_once_per_start_with_its_services(tmp_path, sim, world):
     offering, _ = world
     agent = Agent(tmp_path, [offering_config(sim, offering, tmp_path / "state")])
@@ -67,13 +75,21 @@ def test_a_polling_agent_registers_once_per_start_with_its_services(tmp_path, si
             "report": {"OfferingReportProcessor": demo},
             "membership_sync": {"OfferingMembershipProcessor": demo},
         }
-        # The event process (part of every full run) sends upstream's health check at start.
-        status = wait_for(
-            lambda: sim.objects("integration_statuses", offering=offering["uuid"]),
-            what="a health check",
+        # Waldur's integration status, by the User-Agent of each mode's calls: the event
+        # process (part of every full run) by upstream's health check at start, the others by
+        # their cycles.
+        wait_for(
+            lambda: (
+                {
+                    s["agent_type"]
+                    for s in sim.objects("integration_statuses", offering=offering["uuid"])
+                }
+                == {"Order processing", "Usage reporting", "Resource sync", "Event processing"}
+            ),
+            what="an integration status for every mode",
             log=agent.log,
         )
-        assert [s["agent_type"] for s in status] == ["Event processing"]
+        health_checked = event_processing_seen(sim, offering)
         # Many order cycles (0.6 s apart) later, still the one registration of this start.
         cycles = sum(1 for r in sim.requests() if r["endpoint"] == "GET /api/marketplace-orders/")
         wait_for(
@@ -97,7 +113,7 @@ def test_a_polling_agent_registers_once_per_start_with_its_services(tmp_path, si
         assert agent.stop() == 0
     # Only the report mode ran: no new health check was sent (upstream's report process sends
     # none), and the services of the earlier start stay registered.
-    assert len(sim.objects("integration_statuses", offering=offering["uuid"])) == 1
+    assert event_processing_seen(sim, offering) == health_checked
 
 
 def test_event_services_are_named_as_upstream_names_them(tmp_path, sim, world):
