@@ -37,11 +37,13 @@ class DemoClient(BaseClient):
         if draw < self.fail_rate / 2:
             self.store.record(command, target, "failed")
             raise CommandError(argv, 1, "injected failure (fail_rate)")
-        yield
-        if draw < self.fail_rate:
-            self.store.record(command, target, "done, timed out")
+        timed_out = draw < self.fail_rate
+        # The change and its journal line are one commit: a command is done whole or not at all.
+        with self.store.transaction():
+            yield
+            self.store.record(command, target, "done, timed out" if timed_out else "done")
+        if timed_out:
             raise CommandTimeout(argv, self.command_timeout)
-        self.store.record(command, target, "done")
 
     def list_resources(self) -> list[ClientResource]:
         return [
