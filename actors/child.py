@@ -13,6 +13,7 @@ from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.backend import BackendProxy, PluginProxy
 from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.lanes import Lanes
 from waldur_site_agent_actors.actors.offering_child import OfferingChild
 from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 
@@ -27,6 +28,7 @@ class ModeActor(OfferingChild):
     mode = "abstract"
     role = "order"
     tick: ClassVar[m.Message]
+    lanes: Lanes | None = None
 
     def __init__(
         self,
@@ -44,10 +46,28 @@ class ModeActor(OfferingChild):
         self.tick_due = 0.0
         self.cycle_began = 0.0
 
+    @property
+    def waldur(self) -> WaldurApiProxy:
+        """In one of the actor's lanes, the lane's own Waldur actor; elsewhere the offering's."""
+        own = self.lanes.waldur() if self.lanes is not None else None
+        return own if own is not None else self._waldur
+
+    @waldur.setter
+    def waldur(self, value: WaldurApiProxy) -> None:
+        self._waldur = value
+
+    def open_lanes(self) -> None:
+        """For a mode whose sweep has independent items: lanes to carry them out at once."""
+        self.lanes = Lanes(self.context, self.parent, self.mode)
+
     def setup(self) -> None:
         metrics.mode_started(self.offering.name, self.mode, self.period)
         self.prepare()
         self.schedule(0.0)
+
+    def teardown(self) -> None:
+        if self.lanes is not None:
+            self.lanes.close()
 
     def prepare(self) -> None:
         """Per-mode start-up, in the actor's thread."""

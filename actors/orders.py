@@ -52,8 +52,10 @@ class OrderActor(ModeActor):
     mode = "order_process"
     role = "order"
     tick = m.OrderTick()
+    retry_wanted = False
 
     def prepare(self) -> None:
+        self.open_lanes()
         self.unreadable: dict[str, str] = {}
         """Orders that could not be read (by uuid, or by reason for one without), with why:
         each is reported to Waldur and logged once."""
@@ -88,6 +90,15 @@ class OrderActor(ModeActor):
             self.context.root.expose_backend_error_details,
         )
 
+    def receive(self, message: Any) -> Any:
+        try:
+            return super().receive(message)
+        finally:
+            # Lanes only ask; the sweep is rescheduled here, in the actor's own thread.
+            if self.retry_wanted:
+                self.retry_wanted = False
+                self.schedule(RETRY_SECONDS)
+
     def handle(self, message: Any) -> Any:
         if isinstance(message, m.OrderChanged):
             self.on_event(message)
@@ -120,12 +131,7 @@ class OrderActor(ModeActor):
         self.unreadable = {k: v for k, v in self.unreadable.items() if k in listed}
         for item in listing.unreadable:
             self.refuse_unreadable(item)
-        lookups = self.lookups()
-        done = 0
-        for order in listing.items:
-            if self.stopping:
-                break
-            done += self.process(order, lookups)
+        done = self.process_all(listing.items, self.lookups())
         seen = len(listing.items) + len(listing.unreadable)
         if self.offering.resource_import_enabled and not self.stopping:
             self.sweep_imports()
@@ -240,10 +246,30 @@ class OrderActor(ModeActor):
             del self.unreadable[key]  # told on the next sweep
 
     def retry_soon(self) -> None:
-        self.schedule(RETRY_SECONDS)
+        self.retry_wanted = True
 
     def lookups(self) -> Lookups:
         return Lookups(self.waldur, self.backend, self.context)
+
+    def process_all(self, orders: list[Order], lookups: Lookups) -> int:
+        """The sweep's orders, those of different resources in different lanes; how many
+        reached a final state. A plugin with API keys gets them one at a time: its key
+        bookkeeping (`ResourceKeys`) is the actor's own."""
+        by_resource: dict[str, list[Order]] = {}
+        for order in orders:
+            by_resource.setdefault(order.marketplace_resource_uuid or order.uuid, []).append(order)
+        if len(by_resource) < 2 or self.keys is not None or self.lanes is None:
+            return self.process_in_turn(orders, lookups)
+        groups = list(by_resource.values())
+        return sum(self.lanes.map(lambda group: self.process_in_turn(group, lookups), groups))
+
+    def process_in_turn(self, orders: list[Order], lookups: Lookups) -> int:
+        done = 0
+        for order in orders:
+            if self.stopping:
+                break
+            done += self.process(order, lookups)
+        return done
 
     def process(self, order: Order, lookups: Lookups) -> bool:
         """Carry one order as far as it can go now; True when it reached a final state."""

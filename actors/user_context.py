@@ -6,6 +6,7 @@ the service provider, plan quotas).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from waldur_site_agent_actors.actors.backend import BackendProxy
@@ -28,6 +29,8 @@ class Lookups:
     A sweep is one order cycle or one event. Within it, the offering, its service provider's
     SSH keys and offering users, a project's team and the resources with orders in flight are
     the same for every order, so asking once per order multiplies HTTP calls for nothing.
+    The order lanes of a sweep share one: the first to need a thing fetches it, the others
+    wait for it rather than asking again.
     """
 
     def __init__(
@@ -40,44 +43,55 @@ class Lookups:
         self._ssh_keys: dict[str, str] | None = None
         self._plans: dict[str, dict[str, Any]] = {}
         self._offering: Offering | None = None
+        self._lock = threading.RLock()
 
     def resource(self, uuid: str | None) -> Resource:
         if not uuid:
             raise ValueError("the order names no resource")
-        if self._resources is None:
-            listed = self.waldur.resources.of_offering(
-                self.context.uuid, RESOURCE_STATES_WITH_ORDERS
-            ).get()
-            self._resources = {r.uuid: r for r in listed}
-        found = self._resources.get(uuid)
+        with self._lock:
+            if self._resources is None:
+                listed = self.waldur.resources.of_offering(
+                    self.context.uuid, RESOURCE_STATES_WITH_ORDERS
+                ).get()
+                self._resources = {r.uuid: r for r in listed}
+            found = self._resources.get(uuid)
         return found if found is not None else self.waldur.resources.get(uuid).get()
 
     def team(self, resource: Resource) -> list[TeamMember]:
         key = resource.project_uuid or resource.uuid
-        if key not in self._teams:
-            self._teams[key] = self.waldur.resources.team(resource.uuid).get()
-        return self._teams[key]
+        with self._lock:
+            if key not in self._teams:
+                self._teams[key] = self.waldur.resources.team(resource.uuid).get()
+            return self._teams[key]
 
     def plan_quotas(self, plan_uuid: str | None) -> dict[str, Any]:
         if not plan_uuid:
             return {}
-        if plan_uuid not in self._plans:
-            self._plans[plan_uuid] = dict(self.waldur.offerings.plan(plan_uuid).get().quotas)
-        return self._plans[plan_uuid]
+        with self._lock:
+            if plan_uuid not in self._plans:
+                self._plans[plan_uuid] = dict(self.waldur.offerings.plan(plan_uuid).get().quotas)
+            return self._plans[plan_uuid]
 
     def offering(self) -> Offering:
         """The offering, read once per sweep; its partitions and plugin options are handed to
         the plugins, which act on them and never ask Waldur themselves."""
-        if self._offering is None:
-            self._offering = hand_over_offering(self.waldur, self.backend, self.context.uuid)
-        return self._offering
+        with self._lock:
+            if self._offering is None:
+                self._offering = hand_over_offering(self.waldur, self.backend, self.context.uuid)
+            return self._offering
 
     def offering_users(self) -> list[OfferingUser]:
-        if self._offering_users is None:
-            self._offering_users = self.waldur.offering_users.of_offering(self.context.uuid).get()
-        return self._offering_users
+        with self._lock:
+            if self._offering_users is None:
+                users = self.waldur.offering_users.of_offering(self.context.uuid).get()
+                self._offering_users = users
+            return self._offering_users
 
     def ssh_keys(self) -> dict[str, str]:
+        with self._lock:
+            return self._fetch_ssh_keys()
+
+    def _fetch_ssh_keys(self) -> dict[str, str]:
         if self._ssh_keys is None:
             self._ssh_keys = {}
             offering = self.offering()

@@ -114,7 +114,7 @@ class WaldurClient:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         max_attempts: int = 5,
-        backoff_base: float = 0.5,
+        backoff_base: float = 0.1,
         backoff_max: float = 30.0,
         cancel: threading.Event | None = None,
         offering: str = "",
@@ -209,6 +209,9 @@ class WaldurClient:
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> float:
+        # 0.1 s doubling: a dropped connection or a lone 5xx is retried about at once (the
+        # order it belongs to waits for it), a Waldur that stays down is given up on in ~1.5 s
+        # and left to the next sweep; a Retry-After Waldur sends is honoured over this.
         base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
