@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 import zoneinfo
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors import metrics
@@ -21,6 +23,8 @@ from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnr
 from waldur_site_agent_actors.actors.waldur.models import ComponentUsage, Resource
 from waldur_site_agent_actors.backends.exceptions import BackendError
 from waldur_site_agent_actors.backends.structures import TOTAL_ACCOUNT_USAGE, ResourceUsage
+
+T = TypeVar("T")
 
 
 def billing_month(now: datetime) -> date:
@@ -61,6 +65,7 @@ class UsageActor(ModeActor):
         caps = self.wait(self.backend.capabilities(self.role))
         self.may_decrease = caps["supports_decreasing_usage"]
         metrics.usage_reported_up_to(self.offering.name, time.time())
+        self.open_lanes()
 
     def cycle(self) -> None:
         read_at = time.time()
@@ -133,69 +138,100 @@ class UsageActor(ModeActor):
     ) -> tuple[int, set[str]]:
         """Totals of every resource first, then per-user usages: the component usages a first
         report of the month creates are then listed once for the offering, not per resource.
+        The resources' calls overlap in the actor's lanes; the first total goes alone, as it
+        tells whether Waldur takes this month from this token at all.
 
         Returns how many resources got new totals and the uuids of those that failed.
         """
         stamp = datetime(month.year, month.month, 1, tzinfo=self.zone).isoformat()
-        sent, failed = 0, set[str]()
+        changed: list[tuple[Resource, dict[str, float]]] = []
         per_user: list[tuple[Resource, list[str], dict[str, dict[str, float]]]] = []
         for resource in resources:
-            if self.stopping:
-                break
             usage = report.get(resource.backend_id or "")
             if not usage:
                 continue
             held = {k: float(cu.usage) for k, cu in known.get(resource.uuid, {}).items()}
             totals = self.acceptable_totals(resource, usage, held)
             if any(held.get(k) != v for k, v in totals.items()):
-                try:
-                    self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
-                except (WaldurError, WaldurUnreachable) as exc:
-                    metrics.usage_refused(
-                        self.offering.name, "backfill" if backfill_refused(exc) else "waldur"
-                    )
-                    if backfill_refused(exc):
-                        # Waldur takes past months of usage-billed components from staff only
-                        # (upstream skips them too); the token is the same for every resource.
-                        self.log.info("Waldur takes no usage for %s from this token", month)
-                        return sent, failed
-                    failed.add(resource.uuid)
-                    self.log.warning(
-                        "usage of %s for %s not sent: %s", resource.backend_id, month, exc
-                    )
-                    continue
-                sent += 1
-                metrics.usage_sent(self.offering.name, len(totals))
+                changed.append((resource, totals))
             elif not (totals and (every_user or resource.uuid in self.owed)):
                 continue
             users = {u: a for u, a in usage.items() if u != TOTAL_ACCOUNT_USAGE}
             components = sorted(totals)
             if users and components:
                 per_user.append((resource, components, users))
+        outcomes = self.in_lanes(lambda item: self.send_totals(month, stamp, *item), changed[:1])
+        if outcomes == ["refused"]:
+            # Waldur takes past months of usage-billed components from staff only (upstream
+            # skips them too); the token is the same for every resource.
+            self.log.info("Waldur takes no usage for %s from this token", month)
+            return 0, set()
+        outcomes += self.in_lanes(lambda item: self.send_totals(month, stamp, *item), changed[1:])
+        failed = {r.uuid for (r, _), out in zip(changed, outcomes, strict=True) if out != "sent"}
+        sent = sum(1 for outcome in outcomes if outcome == "sent")
+        per_user = [item for item in per_user if item[0].uuid not in failed]
         if any(not set(c) <= set(known.get(r.uuid, {})) for r, c, _ in per_user):
             try:
                 known = self.reported(month)
             except (WaldurError, WaldurUnreachable) as exc:
                 self.log.warning("per-user usage for %s not sent: %s", month, exc)
                 return sent, failed | {r.uuid for r, _, _ in per_user}
-        for resource, components, users in per_user:
-            if self.stopping:
-                break
-            usages = known.get(resource.uuid, {})
-            try:
-                for component in components:
-                    if component in usages:
-                        self.waldur.usages.set_user_usages(
-                            usages[component].uuid,
-                            stamp,
-                            {user: float(a.get(component, 0)) for user, a in users.items()},
-                        ).get()
-            except (WaldurError, WaldurUnreachable) as exc:
-                failed.add(resource.uuid)
-                self.log.warning(
-                    "per-user usage of %s for %s not sent: %s", resource.backend_id, month, exc
-                )
+        sent_users = self.in_lanes(
+            lambda item: self.send_user_usages(month, stamp, known.get(item[0].uuid, {}), *item),
+            per_user,
+        )
+        failed |= {item[0].uuid for item, ok in zip(per_user, sent_users, strict=True) if not ok}
         return sent, failed
+
+    def in_lanes(self, work: Callable[[T], str], items: list[T]) -> list[str]:
+        if len(items) < 2 or self.lanes is None:
+            return [work(item) for item in items]
+        return self.lanes.map(work, items)
+
+    def send_totals(
+        self, month: date, stamp: str, resource: Resource, totals: dict[str, float]
+    ) -> str:
+        """ "sent", "refused" (Waldur takes no usage for this month from us) or "" (failed)."""
+        if self.stopping:
+            return ""
+        try:
+            self.waldur.usages.set_usage(resource.uuid, stamp, totals).get()
+        except (WaldurError, WaldurUnreachable) as exc:
+            refused = backfill_refused(exc)
+            metrics.usage_refused(self.offering.name, "backfill" if refused else "waldur")
+            if refused:
+                return "refused"
+            self.log.warning("usage of %s for %s not sent: %s", resource.backend_id, month, exc)
+            return ""
+        metrics.usage_sent(self.offering.name, len(totals))
+        return "sent"
+
+    def send_user_usages(
+        self,
+        month: date,
+        stamp: str,
+        usages: dict[str, ComponentUsage],
+        resource: Resource,
+        components: list[str],
+        users: dict[str, dict[str, float]],
+    ) -> str:
+        """ "sent", or "" when a call failed."""
+        if self.stopping:
+            return ""
+        try:
+            for component in components:
+                if component in usages:
+                    self.waldur.usages.set_user_usages(
+                        usages[component].uuid,
+                        stamp,
+                        {user: float(a.get(component, 0)) for user, a in users.items()},
+                    ).get()
+        except (WaldurError, WaldurUnreachable) as exc:
+            self.log.warning(
+                "per-user usage of %s for %s not sent: %s", resource.backend_id, month, exc
+            )
+            return ""
+        return "sent"
 
     def acceptable_totals(
         self, resource: Resource, usage: ResourceUsage, held: dict[str, float]
