@@ -225,7 +225,9 @@ class MembershipActor(ModeActor):
             self.wait(self.plugin.downscale_resource(backend_id))
         else:
             self.wait(self.plugin.restore_resource(backend_id))
-        apply_updates(self.waldur, self.plugin, target, self.log)
+        # Limits an admin changed on the backend go to Waldur before anything here writes
+        # limits (a prepaid budget, a recovery), which then writes the ones Waldur took.
+        target = apply_updates(self.waldur, self.plugin, target, self.log)
         if self.prepaid:
             # A renewal moves end_date on: the budget follows (written only when it differs).
             self.wait(self.plugin.apply_resource_limits(target))

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from waldur_site_agent_actors.actors.backend import PluginProxy
+from waldur_site_agent_actors.actors.convert import waldur_resource
 from waldur_site_agent_actors.actors.offering_child import BACKEND_TIMEOUT
 from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError
@@ -25,17 +26,25 @@ def apply_updates(
     plugin: PluginProxy,
     resource: WaldurResource,
     log: logging.LoggerAdapter[Any],
-) -> None:
-    """Ask the plugin what Waldur should take for `resource` and set it. An end date Waldur
-    refuses to take (a permission) is logged, not a failed sync."""
+) -> WaldurResource:
+    """Ask the plugin what Waldur should take for `resource` and set it; the resource with the
+    limits Waldur holds now. An end date Waldur refuses to take (a permission) is logged, not a
+    failed sync."""
     updates = plugin.waldur_updates(resource).get(timeout=BACKEND_TIMEOUT)
     resources = waldur.resources
     if updates.effective_id is not msgspec.UNSET:
         resources.set_effective_id(resource.uuid, updates.effective_id).get()
         log.info("resource %s: effective id %r", resource.uuid, updates.effective_id)
     if updates.limits is not msgspec.UNSET:
-        resources.set_limits(resource.uuid, updates.limits).get()
-        log.info("resource %s: limits %s from the backend", resource.uuid, updates.limits)
+        # `resource` may be a sweep's minutes-old copy: an order done since then changed limits
+        # in Waldur that the merged ones would set back. Asked again with Waldur's own.
+        fresh = waldur_resource(resources.get(resource.uuid).get())
+        limits = plugin.waldur_updates(fresh).get(timeout=BACKEND_TIMEOUT).limits
+        resource = msgspec.structs.replace(resource, limits=fresh.limits)
+        if limits is not msgspec.UNSET:
+            resources.set_limits(resource.uuid, limits).get()
+            log.info("resource %s: limits %s from the backend", resource.uuid, limits)
+            resource = msgspec.structs.replace(resource, limits=limits)
     if updates.end_date is not msgspec.UNSET:
         try:
             resources.set_end_date(resource.uuid, updates.end_date).get()
@@ -52,6 +61,7 @@ def apply_updates(
             )
         except WaldurError as exc:
             log.warning("end date of project %s not set: %s", resource.project_uuid, exc)
+    return resource
 
 
 def reconcile_usernames(

@@ -423,9 +423,54 @@ class BaseBackend(abc.ABC):
 
     def waldur_updates(self, waldur_resource: WaldurResource) -> WaldurUpdates:
         """Membership cycle (and a non-blocking create once done): what Waldur should take from
-        the backend for this resource. Only a backend that is itself the source of truth for
-        some of it (the federation: Waldur B) answers anything."""
-        return WaldurUpdates()
+        the backend for this resource. By default, as upstream, its limits: a site admin who
+        changed a quota on the backend sees Waldur follow (`limits_from_backend`)."""
+        return WaldurUpdates(limits=self.limits_from_backend(waldur_resource))
+
+    def backend_owned_limits(self) -> set[str]:
+        """The components whose limit the backend is the source of truth for: those the
+        customer sets (`limit`, `one`). A `usage` component's backend limit is the offering's
+        configured cap, not a limit of the resource (Waldur refuses it in the next order), so
+        it never goes to Waldur; plugins leave out those whose backend value is derived."""
+        return {
+            key
+            for key, component in self.backend_components.items()
+            if component.get("accounting_type") in LIMITED
+        }
+
+    def limits_read_back(self, limits: dict[str, float]) -> dict[str, float]:
+        """What `get_resource_limits` answers once `limits` (Waldur units) were written: the
+        backend's rounding, so a limit Waldur holds is never taken for one an admin changed."""
+        return {
+            key: units.limit_to_waldur(
+                units.limit_to_backend(value, self.unit_factor(key)), self.unit_factor(key)
+            )
+            for key, value in limits.items()
+        }
+
+    def limits_from_backend(
+        self, waldur_resource: WaldurResource
+    ) -> dict[str, float] | msgspec.UnsetType:
+        """The resource's limits with those the backend holds otherwise (compared as numbers,
+        so 100 and 100.0 are no change); unset when nothing differs. An Erred resource keeps
+        Waldur's: what the backend holds may be a failed order's half-done work, and
+        membership sync sets Waldur's limits on it again when it recovers."""
+        owned = self.backend_owned_limits()
+        if not owned or not waldur_resource.backend_id or waldur_resource.state == "Erred":
+            return msgspec.UNSET
+        held = self.get_resource_limits(waldur_resource.backend_id)
+        current = {
+            key: float(value) for key, value in waldur_resource.limits.items() if key in owned
+        }
+        written = self.limits_read_back(current)
+        changed = {
+            key: float(value)
+            for key, value in held.items()
+            if key in owned and float(value) not in (current.get(key), written.get(key))
+        }
+        if not changed:
+            return msgspec.UNSET
+        return {**waldur_resource.limits, **changed}
 
     def assigned_usernames(self) -> dict[str, str]:
         """Usernames the backend assigned to users, by their Waldur username: with

@@ -398,6 +398,11 @@ class CroitS3Backend(BaseBackend):
             }
         return report
 
+    def backend_owned_limits(self) -> set[str]:
+        """None: quotas follow Waldur's limits, never the other way (upstream's Ceph S3 plugin
+        reads no limits); the metadata shows the quotas the cluster holds."""
+        return set()
+
     def get_resource_metadata(self, resource_backend_id: str) -> dict[str, Any]:
         """Where to connect, storage summary and quotas, shown on the resource in Waldur."""
         uid = resource_backend_id

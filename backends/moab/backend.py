@@ -146,6 +146,11 @@ class MoabBackend(BaseBackend):
         self.mam.set_active(account, active)
         return True
 
+    def backend_owned_limits(self) -> set[str]:
+        """None: the fund's deposit follows Waldur's limit, never the other way (upstream's MOAB
+        plugin reads no limits); the metadata shows what MAM holds."""
+        return set()
+
     def get_resource_metadata(self, resource_backend_id: str) -> dict[str, Any]:
         fund = self.mam.fund(resource_backend_id)
         metadata: dict[str, Any] = {"active": self.mam.is_active(resource_backend_id)}

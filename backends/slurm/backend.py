@@ -479,6 +479,17 @@ class SlurmBackend(BaseBackend):
             self._current_limits(naming.account(resource_backend_id))
         )
 
+    def backend_owned_limits(self) -> set[str]:
+        """Not a prepaid budget (Waldur's limit times the months the resource runs: taking it
+        back would multiply it again at each renewal, as upstream does), and nothing under
+        `periodic_limits` (the policy's limits are Waldur's, computed from the resource's)."""
+        if self.settings.periodic.enabled:
+            return set()
+        return {key for key in super().backend_owned_limits() if not self._prepaid_budget(key)}
+
+    def limits_read_back(self, limits: dict[str, float]) -> dict[str, float]:
+        return self.mapper.limits_from_target(self.mapper.limits_to_target(limits))
+
     # -- QoS ------------------------------------------------------------------------------------
 
     def qos_enforced(self) -> bool:
