@@ -18,9 +18,7 @@ def test_a_limit_changed_on_the_backend_reaches_waldur_and_an_unchanged_one_is_n
 
     def after_two_syncs():
         seen = sim.counts().get(SYNCED, 0)
-        wait_for(
-            lambda: sim.counts().get(SYNCED, 0) >= seen + 2, what="two syncs", log=agent.log
-        )
+        wait_for(lambda: sim.counts().get(SYNCED, 0) >= seen + 2, what="two syncs", log=agent.log)
 
     try:
         order = consumer.order(offering["url"], projects[0]["url"], {"cpu": 5, "mem": 5})
