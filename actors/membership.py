@@ -107,13 +107,14 @@ class MembershipActor(ModeActor):
             resources = self._resources()
             if resources:
                 round_ = self._round()
+            # An upstream plugin syncs the accounts itself, as upstream does (actors/upstream).
+            # Listed before any resource: without them, the diff would unlink every account.
+            accounts = self._project_accounts() if resources and not self.upstream else {}
         except (WaldurError, WaldurUnreachable) as exc:
             self.finished(error=str(exc))
             return
         if recreate_missing:
             self._recreate_missing(resources)
-        # An upstream plugin syncs the accounts itself, as upstream does (actors/upstream).
-        accounts = {} if self.upstream else self._project_accounts()
         failed = 0
         for resource in resources:
             if self.stopping:
@@ -281,7 +282,9 @@ class MembershipActor(ModeActor):
         wanted |= account_usernames
         existing = set(info.users)
         stale = existing - wanted
-        missing = set() if resource.restrict_member_access else wanted - existing
+        # The project's service and course accounts are linked even where members are
+        # restricted: upstream adds them after its member diff, restricted or not.
+        missing = (account_usernames if resource.restrict_member_access else wanted) - existing
         if missing:
             details = member_details(team_entries(team, round_.offering_users()), resource)
             added = self.plugin.add_users_to_resource(backend_id, missing, **details)

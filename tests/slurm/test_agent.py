@@ -348,3 +348,54 @@ def test_a_poison_order_fails_alone_on_the_cluster(cluster, sim, consumer, world
         log=agent.log,
     )
     assert " died" not in agent.log()
+
+
+SET_LIMITS = "POST /api/marketplace-provider-resources/{uuid}/set_limits/"
+SYNCED = "POST /api/marketplace-provider-resources/{uuid}/refresh_last_sync/"
+
+
+def test_membership_sync_takes_an_admins_limit_and_links_service_accounts(
+    cluster, sim, consumer, world, agent_for
+):
+    """A service account of the project is an association of its allocation until closed;
+    a GrpTRESMins an admin set with sacctmgr becomes Waldur's limit, and limits that agree
+    are never sent."""
+    offering, projects = world
+    cluster.ensure_unix_user("svc-climate")
+    agent = agent_for()
+    resource = create(consumer, offering, projects[0], agent)
+    account = resource["backend_id"]
+
+    def after_two_syncs() -> None:
+        seen = sim.counts().get(SYNCED, 0)
+        wait_for(lambda: sim.counts().get(SYNCED, 0) >= seen + 2, what="two syncs", log=agent.log)
+
+    sent = sim.counts().get(SET_LIMITS, 0)
+    after_two_syncs()
+    assert sim.counts().get(SET_LIMITS, 0) == sent, "Waldur's 100 is SLURM's cpu=10"
+
+    service = consumer._call(
+        "POST",
+        "marketplace-project-service-accounts/",
+        {"project": projects[0]["url"], "username": "svc-climate"},
+    )
+    wait_for(
+        lambda: "svc-climate" in cluster.users(account),
+        what="the service account linked",
+        log=agent.log,
+    )
+    consumer._call("DELETE", f"marketplace-project-service-accounts/{service['uuid']}/")
+    wait_for(
+        lambda: cluster.users(account) == {"aandersen", "bberg"},
+        what="the closed service account unlinked",
+        log=agent.log,
+    )
+
+    cluster.sacctmgr("modify", "account", account, "set", "GrpTRESMins=cpu=50")
+    wait_for(
+        lambda: consumer.resource(resource["uuid"])["limits"].get("cpu") == 500,
+        what="Waldur to take cpu=50 CPU-minutes as 500",
+        log=agent.log,
+    )
+    assert consumer.resource(resource["uuid"])["limits"]["mem"] == 5
+    assert cluster.account(account)["GrpTRESMins"] == "cpu=50,mem=80M"
