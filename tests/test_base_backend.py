@@ -4,6 +4,7 @@ The fixture implements only what a plugin must (the abstract methods and a `Base
 behaviour tested here comes from `BaseBackend` itself.
 """
 
+import msgspec
 import pytest
 from fixture_plugin import client as fixture_client
 from fixture_plugin.backend import FixtureBackend
@@ -167,6 +168,27 @@ def test_limits_round_trip(backend):
     limits = {"cpu": 12.5, "mem": 3.0, "gpu": 7.0}
     backend.set_resource_limits("alloc_1", limits)
     assert backend.get_resource_limits("alloc_1") == limits
+
+
+def test_limits_an_admin_changed_on_the_backend_go_to_waldur_merged_with_the_rest(backend):
+    backend.create_resource_with_id(resource(limits={"cpu": 1.5}), "alloc_1")
+    mine = resource(backend_id="alloc_1", limits={"cpu": 1.5, "other": 7})
+    assert backend.waldur_updates(mine).limits is msgspec.UNSET  # 90000 is 1.5
+    assert backend.waldur_updates(resource(backend_id="alloc_1", limits={"cpu": 1})).limits == {
+        "cpu": 1.5
+    }
+    backend.client.set_resource_limits("alloc_1", {"cpu": 120000, "mem": 30720})
+    # `mem` is a usage component: its backend limit is the configured cap, never Waldur's.
+    assert backend.waldur_updates(mine).limits == {"cpu": 2.0, "other": 7}
+    erred = resource(backend_id="alloc_1", limits={"cpu": 1.5}, state="Erred")
+    assert backend.waldur_updates(erred).limits is msgspec.UNSET
+
+
+def test_a_limit_the_backend_rounded_up_is_no_change(backend):
+    # 0.00001 CPU-hours is 0.6 CPU-minutes: the backend holds 1, which reads back as 0.0.
+    backend.create_resource_with_id(resource(limits={"cpu": 0.00001}), "alloc_1")
+    tiny = resource(backend_id="alloc_1", limits={"cpu": 0.00001})
+    assert backend.waldur_updates(tiny).limits is msgspec.UNSET
 
 
 def test_user_limits_are_converted_too(backend):

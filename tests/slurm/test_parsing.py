@@ -235,3 +235,40 @@ def test_target_components_are_checked_when_the_config_loads():
         msgspec.convert({"target_components": {"cpu": {}}, "tres": "cpu"}, SlurmComponent)
     parsed = msgspec.convert(NODE_HOURS["target_components"], dict[str, TargetComponent])
     assert parsed["gpu"].factor == 8.0
+
+
+def limits_taken(backend: SlurmBackend, held: dict[str, int], limits: dict[str, float]) -> object:
+    """What `waldur_updates` takes into Waldur when SLURM holds `held` (TRES units)."""
+    backend._current_limits = lambda account: held  # type: ignore[method-assign]
+    return backend.waldur_updates(resource(backend_id="a_1", limits=limits)).limits
+
+
+def test_limits_read_back_through_target_components_and_their_rounding():
+    halves = {"accounting_type": "limit", "target_components": {"cpu": {"factor": 1.5}}}
+    backend = SlurmBackend({"create_homedirs": False}, {"node_hours": NODE_HOURS, "n": halves})
+    # 3 x 1.5 = 4.5 is written as 5, which reads back as 3.33: no change.
+    assert limits_taken(backend, {"cpu": 5}, {"n": 3}) is msgspec.UNSET
+    backend = SlurmBackend({"create_homedirs": False}, {"node_hours": NODE_HOURS})
+    assert limits_taken(backend, {"cpu": 640, "gpu": 80}, {"node_hours": 10}) is msgspec.UNSET
+    # The scarcest TRES grants what the component has.
+    assert limits_taken(backend, {"cpu": 1280, "gpu": 80}, {"node_hours": 10}) is msgspec.UNSET
+    assert limits_taken(backend, {"cpu": 1280, "gpu": 160}, {"node_hours": 10}) == {
+        "node_hours": 20.0
+    }
+
+
+def test_prepaid_budgets_and_periodic_policy_limits_stay_waldurs():
+    prepaid = {"accounting_type": "one", "unit_factor": 1}
+    components = {"cpu": prepaid, "mem": {"accounting_type": "limit", "unit_factor": 16}}
+    backend = SlurmBackend({"create_homedirs": False}, components)
+    # A year of 100 a month is a budget of 1200: not Waldur's limit of 100.
+    assert limits_taken(backend, {"cpu": 1200, "mem": 160}, {"cpu": 100, "mem": 5}) == {
+        "cpu": 100,
+        "mem": 10.0,
+    }
+    periodic = SlurmBackend(
+        {"create_homedirs": False, "periodic_limits": {"enabled": True}}, components
+    )
+    assert limits_taken(periodic, {"cpu": 1200, "mem": 160}, {"cpu": 100, "mem": 5}) is (
+        msgspec.UNSET
+    )
