@@ -266,7 +266,11 @@ def sync_resource_limits(args: argparse.Namespace) -> int:
 
 
 def _sync_resource_limits(config: AgentConfig, offering: Offering) -> bool:
+    import msgspec
+
+    from waldur_site_agent_actors.actors.convert import waldur_resource
     from waldur_site_agent_actors.actors.waldur.resources import Resources
+    from waldur_site_agent_actors.backends.base import BaseBackend as NativeBackend
 
     backend = _backend(config, offering, "membership")
     if backend is None:
@@ -277,11 +281,18 @@ def _sync_resource_limits(config: AgentConfig, offering: Offering) -> bool:
     for resource in resources.of_offering(offering.waldur_offering_uuid, ("OK", "Erred")):
         if not resource.backend_id:
             continue
-        backend_limits = backend.get_resource_limits(resource.backend_id)
         current = dict(resource.limits or {})
-        if backend_limits and any(current.get(k) != v for k, v in backend_limits.items()):
-            resources.set_limits(resource.uuid, {**current, **backend_limits})
-            print(f"{offering.name}: {resource.backend_id}: {current} -> {backend_limits}")
+        if isinstance(backend, NativeBackend):
+            # The membership cycle's rule: only what the backend owns, compared as numbers.
+            taken = backend.limits_from_backend(waldur_resource(resource))
+            wanted = None if taken is msgspec.UNSET else taken
+        else:  # an upstream plugin: upstream's tool, every limit the backend reports
+            backend_limits = backend.get_resource_limits(resource.backend_id)
+            differs = any(current.get(k) != v for k, v in backend_limits.items())
+            wanted = {**current, **backend_limits} if backend_limits and differs else None
+        if wanted is not None:
+            resources.set_limits(resource.uuid, wanted)
+            print(f"{offering.name}: {resource.backend_id}: {current} -> {wanted}")
             changed += 1
     print(f"{offering.name}: {changed} resource(s) updated")
     return True

@@ -4,6 +4,7 @@
 import sqlite3
 
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+from waldur_site_agent_actors.agent.cli import main
 
 SET_LIMITS = "POST /api/marketplace-provider-resources/{uuid}/set_limits/"
 SYNCED = "POST /api/marketplace-provider-resources/{uuid}/refresh_last_sync/"
@@ -50,3 +51,15 @@ def test_a_limit_changed_on_the_backend_reaches_waldur_and_an_unchanged_one_is_n
         assert sim.counts().get(SET_LIMITS, 0) == sent, "taken once, then in agreement"
     finally:
         assert agent.stop() == 0
+
+    # The one-off tool applies the same rule: what changed is taken, then nothing is sent.
+    with sqlite3.connect(path, timeout=10) as db:
+        db.execute(
+            "UPDATE limits SET value = 1200000 WHERE account = ? AND component = 'cpu'",
+            (resource["backend_id"],),
+        )
+    assert main(["sync-resource-limits", "-c", str(agent.config)]) == 0
+    assert consumer.resource(resource["uuid"])["limits"] == {"cpu": 20, "mem": 5}
+    sent = sim.counts().get(SET_LIMITS, 0)
+    assert main(["sync-resource-limits", "-c", str(agent.config)]) == 0
+    assert sim.counts().get(SET_LIMITS, 0) == sent
