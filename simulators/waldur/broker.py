@@ -33,6 +33,7 @@ import os
 import queue
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +44,9 @@ import stomp
 from stomp.exception import StompException
 
 log = logging.getLogger("simulators.waldur.broker")
+
+SETTLING_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
+"""Pauses before asking again after a 5xx (about 8 s in all)."""
 
 QUEUE_ARGUMENTS: dict[str, Any] = {
     "x-message-ttl": 3_600_000,
@@ -186,27 +190,16 @@ class Broker:
         `ok_missing`: a 404 returns None instead of raising. `what` names the object in errors,
         since the request body (it may hold a password) never goes into one.
         """
-        url = self.mgmt_url + path
-        try:
-            session = self._idle.get_nowait()
-        except queue.Empty:
-            session = self._new_session()
-        try:
-            response = session.request(
-                method,
-                url,
-                data=None if body is None else json.dumps(body),
-                headers=headers,
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            session.close()
-            raise BrokerUnavailable(
-                f"RabbitMQ management API at {self.mgmt_url} unreachable "
-                f"({method} {path}): {type(exc).__name__}: {exc}"
-            ) from exc
-        self._idle.put(session)
-        log.debug("rabbitmq %s %s -> %s", method, path, response.status_code)
+        # The management API answers a bare 500 now and then while the node settles a vhost
+        # just made or removed; GET, PUT and DELETE are safe to repeat, a publish is not.
+        attempts = len(SETTLING_DELAYS) + 1 if method in ("GET", "PUT", "DELETE") else 1
+        for attempt in range(attempts):
+            response = self._send(method, path, body, headers)
+            log.debug("rabbitmq %s %s -> %s", method, path, response.status_code)
+            if response.status_code < 500 or attempt == attempts - 1:
+                break
+            log.info("rabbitmq %s %s answered %s: asking again", method, path, response.status_code)
+            time.sleep(SETTLING_DELAYS[attempt])
         if response.status_code == 404 and ok_missing:
             return None
         if response.status_code >= 400:
@@ -227,6 +220,30 @@ class Broker:
             return response.json()
         except ValueError:
             return None
+
+    def _send(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None
+    ) -> requests.Response:
+        try:
+            session = self._idle.get_nowait()
+        except queue.Empty:
+            session = self._new_session()
+        try:
+            response = session.request(
+                method,
+                self.mgmt_url + path,
+                data=None if body is None else json.dumps(body),
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            session.close()
+            raise BrokerUnavailable(
+                f"RabbitMQ management API at {self.mgmt_url} unreachable "
+                f"({method} {path}): {type(exc).__name__}: {exc}"
+            ) from exc
+        self._idle.put(session)
+        return response
 
     # Liveness.
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.e2e.harness import Agent, terminal, wait_for
+from tests.upstream_plugins.state import read_state
 from waldur_site_agent_actors.agent.demo import COMPONENTS
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
@@ -47,7 +48,7 @@ def test_guide_plugin_with_upstreams_username_backend(tmp_path, sim, consumer, w
         resource = consumer.resource(created["marketplace_resource_uuid"])
         account = resource["backend_id"]
         assert account == f"alloc_{resource['slug']}"
-        accounts = json.loads(state.read_text())["accounts"]
+        accounts = read_state(state)["accounts"]
         assert accounts[account]["limits"] == {"cpu": 600_000, "mem": 1_228_800}
         # What upstream's user_context carries: the provider's key found by the UUID in the
         # order, the plan's quotas, the team as ProjectUser models.
@@ -69,7 +70,7 @@ def test_guide_plugin_with_upstreams_username_backend(tmp_path, sim, consumer, w
             )
 
         def users():
-            return sorted(json.loads(state.read_text())["accounts"][account]["users"])
+            return sorted(read_state(state)["accounts"][account]["users"])
 
         wait_for(lambda: users() == ["alice", "bob"], what="the team on the account", log=agent.log)
 
@@ -104,13 +105,13 @@ def test_guide_plugin_with_upstreams_username_backend(tmp_path, sim, consumer, w
         update = consumer.update_limits(resource["uuid"], {"cpu": 12, "mem": 20})
         updated = wait_for(lambda: terminal(consumer, update), 60, "update", agent.log)
         assert updated["state"] == "done", updated
-        limits = json.loads(state.read_text())["accounts"][account]["limits"]
+        limits = read_state(state)["accounts"][account]["limits"]
         assert limits == {"cpu": 720_000, "mem": 1_228_800}
 
         terminate = consumer.terminate(resource["uuid"])
         ended = wait_for(lambda: terminal(consumer, terminate), 60, "terminate", agent.log)
         assert ended["state"] == "done", ended
-        assert account not in json.loads(state.read_text())["accounts"]
+        assert account not in read_state(state)["accounts"]
     finally:
         assert agent.stop() == 0
     log = agent.log()
@@ -162,7 +163,7 @@ def test_a_taken_name_is_upstreams_duplicate_never_an_account_taken_over(tmp_pat
                 assert f"1 name(s) from {name!r} on are held" in ended["error_message"], ended
                 # The taken name was never told to Waldur as this resource's.
                 assert not resource["backend_id"], resource
-            assert json.loads(state.read_text())["accounts"][name]["users"] == ["mallory"]
+            assert read_state(state)["accounts"][name]["users"] == ["mallory"]
         finally:
             assert agent.stop() == 0
         consumer.close()

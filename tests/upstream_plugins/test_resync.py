@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.e2e.harness import Agent, terminal, wait_for
+from tests.upstream_plugins.state import read_state
 from waldur_site_agent_actors.agent.demo import COMPONENTS
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
@@ -37,13 +38,13 @@ def test_a_forced_resync_recreates_what_the_backend_lost(tmp_path, rabbitmq, pyt
             done = wait_for(lambda: terminal(consumer, order["uuid"]), 60, "create", agent.log)
             assert done["state"] == "done", done
             account = consumer.resource(done["marketplace_resource_uuid"])["backend_id"]
-            lost = json.loads(state.read_text())
+            lost = read_state(state)
             del lost["accounts"][account]
             state.write_text(json.dumps(lost))
 
             sim.request_offering_sync(offering["uuid"])
             wait_for(
-                lambda: account in json.loads(state.read_text())["accounts"],
+                lambda: account in read_state(state)["accounts"],
                 what="the lost account recreated",
                 log=agent.log,
             )
