@@ -2,24 +2,20 @@
 textfile, or both (docs/monitoring.md).
 
 prometheus_client is imported here only when the service starts an exporter; a config with
-metrics off never reaches this module. The listener is a threaded HTTP server of its own: a
-scrape reads the families, never an actor. Rendering them costs ~10 ms of the interpreter, which
-the actors share, so a scrape within SNAPSHOT_SECONDS of the last one gets the same text: a
-scraper polling many times a second (bench/metrics_load.py) cannot slow the orders down.
+metrics off never reaches this module. The listener (agent/metrics_listener.py) is a thread of
+its own serving pre-rendered bytes: a scrape reads the families, never an actor.
 """
 
 from __future__ import annotations
 
 import logging
 import platform
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from waldur_site_agent_actors.actors import metrics
+from waldur_site_agent_actors.agent.metrics_listener import Listener, Snapshot
 from waldur_site_agent_actors.config import plugins
 from waldur_site_agent_actors.config.model import AgentConfig, Metrics
 
@@ -27,52 +23,6 @@ log = logging.getLogger("agent.metrics")
 
 TEXTFILE = "waldur_site_agent.prom"
 TEXTFILE_EVERY = 15.0
-SNAPSHOT_SECONDS = 1.0
-
-
-class Snapshot:
-    """The exposition text of `registry`, rendered at most once per SNAPSHOT_SECONDS."""
-
-    def __init__(self, registry: Any) -> None:
-        self.registry = registry
-        self.lock = threading.Lock()
-        self.text = b""
-        self.rendered = float("-inf")
-
-    def current(self) -> bytes:
-        from prometheus_client import generate_latest
-
-        with self.lock:
-            if time.monotonic() - self.rendered >= SNAPSHOT_SECONDS:
-                self.text = generate_latest(self.registry)
-                self.rendered = time.monotonic()
-            return self.text
-
-
-def listener(address: str, port: int, snapshot: Snapshot) -> ThreadingHTTPServer:
-    """`GET /metrics` on (address, port); any other path is 404."""
-    from prometheus_client import CONTENT_TYPE_LATEST
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.split("?")[0] not in ("/metrics", "/"):
-                self.send_error(404)
-                return
-            body = snapshot.current()
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Scrapes are not logged: one a few seconds would drown the agent's log."""
-
-    class Server(ThreadingHTTPServer):
-        address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        daemon_threads = True
-
-    return Server((address, port), Handler)
 
 
 class Exporter:
@@ -83,20 +33,15 @@ class Exporter:
         self.families = metrics.enable()
         self.families.build.info({"version": release, "python": platform.python_version()})
         describe_plugins(self.families.plugins, config)
-        self.server: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
+        self.listener: Listener | None = None
         self.written = float("-inf")
         if settings.listen_port:
             snapshot = Snapshot(self.families.registry)
             try:
-                self.server = listener(settings.listen_address, settings.listen_port, snapshot)
+                self.listener = Listener(settings.listen_address, settings.listen_port, snapshot)
             except OSError:
                 metrics.disable()
                 raise
-            self.thread = threading.Thread(
-                target=self.server.serve_forever, name="metrics-listener", daemon=True
-            )
-            self.thread.start()
             log.info("metrics at %s", self.url)
         self.tick()
 
@@ -121,11 +66,9 @@ class Exporter:
             log.warning("cannot write the metrics textfile in %s: %s", directory, exc)
 
     def stop(self) -> None:
-        if self.server is not None and self.thread is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.thread.join(5)
-        self.server = self.thread = None
+        if self.listener is not None:
+            self.listener.stop()
+        self.listener = None
 
 
 def describe_plugins(gauge: Any, config: AgentConfig) -> None:
