@@ -73,6 +73,11 @@ class MembershipActor(ModeActor):
         self.dirty = Dirty()
         self.held: list[m.Message] = []  # events acknowledged once the sync covering them ran
         self.recreate_missing = False  # Waldur asked for a forced resync: done by the next sweep
+        # What syncs changed: members linked or unlinked and resources recreated on the backend,
+        # Erred resources back to OK. A sweep reports its own as what events had not done (the
+        # reconciliation's fixes). States and per-user limits are set on every sync, and the
+        # plugins do not say whether that changed anything: they are not counted.
+        self.corrected = 0
 
     def prepare(self) -> None:
         self.caps = caps = self.wait(self.backend.capabilities(self.role))
@@ -100,6 +105,7 @@ class MembershipActor(ModeActor):
 
     def cycle(self) -> None:
         recreate_missing, self.recreate_missing = self.recreate_missing, False
+        self.corrected = 0
         try:
             self.announce()
             self.usernames.sync(self.waldur)
@@ -122,7 +128,8 @@ class MembershipActor(ModeActor):
             failed += not self.sync_resource(resource, accounts, round_)
         self.finished(
             error=f"{failed} resource(s) failed" if failed else None,
-            summary=f"{len(resources)} resource(s) in sync",
+            summary=f"{len(resources)} resource(s) in sync, {self.corrected} correction(s)",
+            fixed=self.corrected,
         )
 
     def sync_dirty(self) -> None:
@@ -170,6 +177,7 @@ class MembershipActor(ModeActor):
             try:
                 recreated = self.plugin.recreate_missing_resource(waldur_resource(resource))
                 if self.wait(recreated):
+                    self.corrected += 1
                     self.log.info("resource %s was missing: created again", resource.backend_id)
             except (WaldurError, WaldurUnreachable) as exc:
                 self.log.warning("resource %s not recreated: %s", resource.backend_id, exc)
@@ -251,6 +259,7 @@ class MembershipActor(ModeActor):
         self.waldur.resources.refresh_last_sync(resource.uuid).get()
         if resource.state == "Erred":
             self.waldur.resources.set_ok(resource.uuid).get()
+            self.corrected += 1
 
     def _recover(self, resource: Resource) -> None:
         """Erred to OK after a clean sync. What made it Erred (an order failing half-way) may
@@ -262,6 +271,7 @@ class MembershipActor(ModeActor):
             return
         self.wait(self.plugin.apply_resource_limits(waldur_resource(fresh)))
         self.waldur.resources.set_ok(resource.uuid).get()
+        self.corrected += 1
 
     def _sync_members(
         self,
@@ -287,11 +297,12 @@ class MembershipActor(ModeActor):
         missing = (account_usernames if resource.restrict_member_access else wanted) - existing
         if missing:
             details = member_details(team_entries(team, round_.offering_users()), resource)
-            added = self.plugin.add_users_to_resource(backend_id, missing, **details)
-            self.wait(added)
+            added = self.wait(self.plugin.add_users_to_resource(backend_id, missing, **details))
+            self.corrected += len(added or ())
             self.log.info("added %s to %s", ", ".join(sorted(missing)), backend_id)
         if stale:
-            self.wait(self.plugin.remove_users_from_resource(backend_id, stale))
+            removed = self.wait(self.plugin.remove_users_from_resource(backend_id, stale))
+            self.corrected += len(removed or ())
             self.log.info("removed %s from %s", ", ".join(sorted(stale)), backend_id)
         self.wait(self.plugin.process_existing_users(existing & wanted))
 
@@ -335,6 +346,7 @@ class MembershipActor(ModeActor):
             resource.backend_id or "", team, not resource.restrict_member_access
         )
         added, removed = self.wait(mirrored)
+        self.corrected += len(added) + len(removed)
         if added:
             self.log.info("added %s to %s", ", ".join(sorted(added)), resource.backend_id)
         if removed:
