@@ -2,8 +2,9 @@
 textfile, or both (docs/monitoring.md).
 
 prometheus_client is imported here only when the service starts an exporter; a config with
-metrics off never reaches this module. The listener (agent/metrics_listener.py) is a thread of
-its own serving pre-rendered bytes: a scrape reads the families, never an actor.
+metrics off never reaches this module. The listener (agent/metrics_listener.py) answers scrapes
+from a process of its own with the families rendered at most once a second: a scrape reads the
+families, never an actor.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from waldur_site_agent_actors.actors import metrics
-from waldur_site_agent_actors.agent.metrics_listener import Listener, Snapshot
+from waldur_site_agent_actors.agent.metrics_listener import Listener
 from waldur_site_agent_actors.config import plugins
 from waldur_site_agent_actors.config.model import AgentConfig, Metrics
 
@@ -36,9 +37,10 @@ class Exporter:
         self.listener: Listener | None = None
         self.written = float("-inf")
         if settings.listen_port:
-            snapshot = Snapshot(self.families.registry)
             try:
-                self.listener = Listener(settings.listen_address, settings.listen_port, snapshot)
+                self.listener = Listener(
+                    settings.listen_address, settings.listen_port, self.families.registry
+                )
             except OSError:
                 metrics.disable()
                 raise

@@ -1,19 +1,17 @@
-"""The `/metrics` listener: one thread answering each scrape with bytes rendered beforehand.
+"""The `/metrics` listener: the agent binds the port; a process of its own answers the scrapes.
 
-The actors share one interpreter with it, so what a scrape costs them is what it holds the GIL
-for. http.server's handler took ~0.45 ms of the agent's CPU per scrape (a thread per request,
-header parsing through the email package, a Date header), which a scraper polling 170 times a
-second turned into a 12% slower order run (bench/metrics_load.py). Here a scrape is an accept,
-one read, one `sendall` of a response whose headers and body were joined when the metrics were
-last rendered, and a close (~0.1 ms of CPU, most of it in the kernel, with the GIL released).
+The actors share one interpreter, and anything serving scrapes in it takes the interpreter
+from them: http.server's handler ~0.45 ms of the agent's CPU per scrape, a one-thread handler
+sending pre-rendered bytes ~0.1 ms, and more in a busy agent, where each of its blocking calls
+hands the interpreter over and back (with 1,000 scrapes in a 3.5 s, 500-order run, orders were
+14% slower: bench/metrics_load.py). So scrapes are answered by agent/metrics_server.py, a
+small process started with the listening socket, and all the agent does is render the metrics
+when that process asks (at most once per second: `generate_latest`, ~10 ms), in this module's
+thread, which waits for the question without holding the interpreter. However often Prometheus
+or anyone scrapes, the agent's cost is bounded by one rendering a second.
 
-- The exposition is rendered at most once per `SNAPSHOT_SECONDS` (prometheus_client's
-  `generate_latest` takes ~10 ms of interpreter): a scrape within that time gets the same bytes.
-- One scrape at a time, at most one per `MIN_INTERVAL` seconds: however many clients poll, the
-  listener's share of the interpreter stays bounded. A client too slow to send its request in
-  `CLIENT_TIMEOUT` is dropped (and holds the scrapes behind it that long).
-- `GET /metrics` (or `/`) is answered 200, another path 404, another method 405; every answer
-  closes the connection (HTTP/1.1 `Connection: close`, which Prometheus handles).
+The port is bound here, in the agent, so a taken port is an error at start; the process is
+started again if it ends while the agent runs, and ends when the agent does (its stdin closes).
 """
 
 from __future__ import annotations
@@ -21,116 +19,88 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
+import subprocess
+import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 log = logging.getLogger("agent.metrics")
 
-SNAPSHOT_SECONDS = 1.0
-MIN_INTERVAL = 0.002  # at most 500 scrapes a second
-CLIENT_TIMEOUT = 2.0
-REQUEST_LIMIT = 8192  # bytes of request line and headers read; a scrape sends ~200
+SERVER = Path(__file__).with_name("metrics_server.py")
+RESTART_DELAY = 1.0
 
 
-def response(status: str, body: bytes, content_type: str = "text/plain; charset=utf-8") -> bytes:
+def rendering(registry: Any) -> bytes:
+    """The whole 200 answer for the metrics of `registry`, headers included."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    body = generate_latest(registry)
     head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+        f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE_LATEST}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
 
 
-NOT_FOUND = response("404 Not Found", b"only /metrics here\n")
-NOT_ALLOWED = response("405 Method Not Allowed", b"GET only\n")
-
-
-class Snapshot:
-    """The whole 200 response for the metrics of `registry`, rendered at most once per
-    SNAPSHOT_SECONDS, in the listener's thread (only it asks)."""
-
-    def __init__(self, registry: Any) -> None:
-        self.registry = registry
-        self.answer = b""
-        self.rendered = float("-inf")
-
-    def current(self) -> bytes:
-        if time.monotonic() - self.rendered >= SNAPSHOT_SECONDS:
-            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-            self.answer = response("200 OK", generate_latest(self.registry), CONTENT_TYPE_LATEST)
-            self.rendered = time.monotonic()
-        return self.answer
-
-
 class Listener:
-    """Serves `snapshot` on (address, port) from its own daemon thread until `stop`.
+    """Serves the metrics of `registry` on (address, port) until `stop`."""
 
-    Every blocking call gives the interpreter up and takes it back, and taking it back may wait
-    for an actor's switch interval and make it switch: a scrape makes as few as it can (a
-    blocking accept, one recv, one send, a close; the client's timeout is the kernel's
-    SO_RCVTIMEO/SO_SNDTIMEO, not Python's poll before each call). In a synthetic test (threads
-    doing Python work and I/O, 170 scrapes a second) http.server's handler took 20-33% of their
-    throughput, this one an amount within the noise (-5% to +4%).
-    """
-
-    def __init__(self, address: str, port: int, snapshot: Snapshot) -> None:
+    def __init__(self, address: str, port: int, registry: Any) -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.socket = socket.create_server((address, port), family=family, backlog=64)
-        self.socket.setblocking(True)
-        self.snapshot = snapshot
+        self.registry = registry
         self.stopping = False
-        self.thread = threading.Thread(target=self.serve, name="metrics-listener", daemon=True)
+        self.lock = threading.Lock()  # `stop` against a restart of the server
+        self.server = self.start_server()
+        self.thread = threading.Thread(target=self.run, name="metrics-listener", daemon=True)
         self.thread.start()
 
-    def serve(self) -> None:
-        last = float("-inf")
-        while not self.stopping:
-            # A flood of scrapes is served slower rather than taken from the actors: sleeping
-            # gives the interpreter up (only when scrapes come faster than MIN_INTERVAL).
-            wait = last + MIN_INTERVAL - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                client, _ = self.socket.accept()
-            except OSError:
-                continue  # the client gave up before we accepted, or `stop` shut us down
-            last = time.monotonic()
-            with client:
-                timeout = struct.pack("ll", int(CLIENT_TIMEOUT), int(CLIENT_TIMEOUT % 1 * 1e6))
-                client.setblocking(True)
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
-                try:
-                    self.answer(client)
-                except OSError as exc:
-                    log.debug("scrape not answered: %s", exc)
-                except Exception:  # a collector's bug: logged, the listener lives on
-                    log.exception("metrics not rendered")
+    def start_server(self) -> subprocess.Popen[bytes]:
+        fd = self.socket.fileno()
+        return subprocess.Popen(
+            [sys.executable, "-I", str(SERVER), str(fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(fd,),
+        )
 
-    def answer(self, client: socket.socket) -> None:
-        request = client.recv(REQUEST_LIMIT)
-        # A request comes in one segment but may come in more: read on to its end.
-        while request and b"\r\n\r\n" not in request and len(request) < REQUEST_LIMIT:
-            chunk = client.recv(REQUEST_LIMIT)
-            if not chunk:
+    def run(self) -> None:
+        while True:
+            server = self.server
+            assert server.stdin is not None and server.stdout is not None
+            self.answer(server.stdout, server.stdin)
+            code = server.wait()
+            if self.stopping:
                 return
-            request += chunk
-        method, _, rest = request.partition(b" ")
-        path = rest.split(b" ", 1)[0].split(b"?", 1)[0]
-        if not request:
-            return
-        if method != b"GET":
-            client.sendall(NOT_ALLOWED)
-        elif path not in (b"/metrics", b"/"):
-            client.sendall(NOT_FOUND)
-        else:
-            client.sendall(self.snapshot.current())
+            log.warning("the metrics server ended (exit %s): started again", code)
+            time.sleep(RESTART_DELAY)
+            with self.lock:
+                if self.stopping:
+                    return
+                self.server = self.start_server()
+
+    def answer(self, questions: IO[bytes], answers: IO[bytes]) -> None:
+        """Render whenever the server asks, until it ends."""
+        while questions.read(1):
+            try:
+                text = rendering(self.registry)
+            except Exception:  # a collector's bug: logged, an empty answer, the agent lives on
+                log.exception("metrics not rendered")
+                text = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+            try:
+                answers.write(b"%d\n" % len(text) + text)
+                answers.flush()
+            except OSError:
+                return
 
     def stop(self) -> None:
-        self.stopping = True
-        with contextlib.suppress(OSError):
-            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept
+        with self.lock:
+            self.stopping = True
+            server = self.server
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(5)
         self.thread.join(5)
         self.socket.close()

@@ -18,7 +18,7 @@ from tests.metrics.scenario import (
     series,
     value,
 )
-from waldur_site_agent_actors.agent.metrics_listener import SNAPSHOT_SECONDS
+from waldur_site_agent_actors.agent.metrics_server import SNAPSHOT_SECONDS
 
 P = "waldur_site_agent_"
 
