@@ -1,7 +1,7 @@
 """The event-stream metrics of a running agent over the real RabbitMQ, checked against what the
 run did: every message published reached the agent and was acknowledged; a connection the broker
-closed is counted as down, then as a reconnect; the sweeps it triggers count what they fixed,
-an order and a team change whose events were lost."""
+closed is counted as down, then as a reconnect; the sweeps it triggers count what they fixed:
+an order, a team change and an Erred resource whose events were lost."""
 
 from __future__ import annotations
 
@@ -100,17 +100,28 @@ def test_event_stream_metrics_match_the_run(tmp_path, rabbitmq):
                 what="the stream seen down",
                 log=agent.log,
             )
-            # Changes whose events are lost: a limit update in the first project, dave leaving
-            # the second (another resource: the membership sweep skips one being updated).
+            # Changes whose events are lost: a limit update in the first project; in the second
+            # (another resource: the membership sweep skips one being updated) dave leaving and
+            # the resource marked Erred.
             update = consumer.update_limits(finals[0]["marketplace_resource_uuid"], {"cpu": 7})
             consumer.remove_user(projects[1]["uuid"], consumer.user_uuid("dave"))
+            erred = finals[1]["marketplace_resource_uuid"]
+            consumer._call(
+                "POST",
+                f"marketplace-provider-resources/{erred}/set_as_erred/",
+                {"error_message": "marked by the test"},
+            )
+            assert consumer.resource(erred)["state"] == "Erred"
             lost = sum(1 for message in sim.outbox if not message["published"])
-            assert lost >= 2
+            assert lost >= 3
             sim.broker_down = False
 
             # The reconnect's sweeps do what the lost events would have.
             wait_for(lambda: terminal(consumer, update), timeout=60, what="update", log=agent.log)
             wait_for(lambda: db.members(account) == {"cclark"}, what="dave out", log=agent.log)
+            wait_for(
+                lambda: consumer.resource(erred)["state"] == "OK", what="erred to OK", log=agent.log
+            )
             counts = wait_for(settled, what="every event received and acknowledged", log=agent.log)
             after = samples()
             assert value(after, P + "event_stream_connected", **STREAM) == 1
@@ -119,9 +130,10 @@ def test_event_stream_metrics_match_the_run(tmp_path, rabbitmq):
                 sweeps = value(after, P + "reconciliation_sweeps_total", mode=mode)
                 assert sweeps == value(before, P + "reconciliation_sweeps_total", mode=mode) + 1
                 assert sweeps == value(after, P + "cycles_total", mode=mode)
-            # the update order finished by the sweep; dave unlinked by the membership sweep
+            # the update order finished by the sweep; the membership sweep unlinked dave and set
+            # the Erred resource back to OK
             assert value(after, P + "reconciliation_fixes_total", mode="order_process") == 1
-            assert value(after, P + "reconciliation_fixes_total", mode="membership_sync") == 1
+            assert value(after, P + "reconciliation_fixes_total", mode="membership_sync") == 2
         except BaseException:
             print(agent.log()[-5000:])
             shown = ("cycles_total", "reconciliation", "event_")
