@@ -112,8 +112,9 @@ def test_event_stream_metrics_match_the_run(tmp_path, rabbitmq):
                 {"error_message": "marked by the test"},
             )
             assert consumer.resource(erred)["state"] == "Erred"
+            # (the order's and the role's events lost; the simulator has none for set_as_erred)
             lost = sum(1 for message in sim.outbox if not message["published"])
-            assert lost >= 3
+            assert lost >= 2
             sim.broker_down = False
 
             # The reconnect's sweeps do what the lost events would have.
