@@ -1,12 +1,28 @@
+import os
 import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
+from waldur_site_agent_actors.backends.base import STATE_DIR_VARIABLE
 from waldur_site_agent_actors.config.plugins import Candidate
 
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir_variable():
+    """An agent command run in-process names its state directory to its plugins in the
+    environment (agent/process.py); put back as it was, or it reaches every later subprocess,
+    an installed agent's included. (Only this variable: session fixtures started during a test
+    add to PATH on purpose.)"""
+    before = os.environ.get(STATE_DIR_VARIABLE)
+    yield
+    if before is None:
+        os.environ.pop(STATE_DIR_VARIABLE, None)
+    else:
+        os.environ[STATE_DIR_VARIABLE] = before
 
 
 @pytest.fixture
