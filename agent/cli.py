@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 configuration errors, 1 runtime failure.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
 def version() -> str:
+    """This distribution's version, read once: the running code does not change under us."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 

@@ -172,6 +172,21 @@ def test_verify_ssl_false_holds_even_with_requests_ca_bundle_set(tmp_path, monke
         assert not isinstance(answered.value, WaldurUnreachable)
 
 
+def test_the_environments_proxy_settings_hold(sim, monkeypatch):
+    """Read once when the client is made: a proxy that refuses everything makes Waldur
+    unreachable, unless NO_PROXY names Waldur's host."""
+    host = sim.api_url.split("//", 1)[1].split(":", 1)[0]
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = WaldurClient(sim.api_url, sim.provider_token, max_attempts=1)
+    with pytest.raises(WaldurUnreachable):
+        proxied.request("GET", "users/me/")
+    monkeypatch.setenv("NO_PROXY", host)
+    direct = WaldurClient(sim.api_url, sim.provider_token, max_attempts=1)
+    assert direct.request("GET", "users/me/").status_code == 200
+
+
 def test_an_answer_the_client_cannot_read_fails_only_its_item(sim, client, info):
     staff = Api(sim, sim.staff_token)
     offering, project = info["offerings"][0], info["projects"][0]
