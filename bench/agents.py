@@ -31,15 +31,24 @@ from typing import Any
 
 import tomli_w
 import yaml
-from common import ROOT, describe_machine, machine, now, percentile, upstream_venv, write_docs
+from common import (
+    ROOT,
+    describe_machine,
+    machine,
+    now,
+    percentile,
+    rabbitmq_up,
+    upstream_venv,
+    write_docs,
+)
 
 sys.path.insert(0, str(ROOT))
 
-from tests.services.rabbitmq_fixture import forget, parse_env
+from bench.daemons import listening
+from tests.services.rabbitmq_fixture import forget
 from tests.simulator.upstream_plugin import pythonpath
 from waldur_site_agent_actors.agent.demo import COMPONENTS
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
-from waldur_site_agent_actors.simulators.waldur.broker import Broker
 from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
 from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
@@ -209,7 +218,7 @@ def bench_orders(who: str, count: int, venv: Path) -> dict[str, float]:
     return {"wall_s": wall, "orders_per_s": count / wall, "calls_per_order": calls / count}
 
 
-def bench_events(who: str, count: int, venv: Path, broker: Broker, ws: dict[str, Any]) -> dict:
+def bench_events(who: str, count: int, venv: Path, broker: Any, ws: dict[str, Any]) -> dict:
     stomp = {
         "stomp_enabled": True,
         "websocket_use_tls": False,
@@ -242,13 +251,6 @@ def bench_events(who: str, count: int, venv: Path, broker: Broker, ws: dict[str,
     }
 
 
-def listening(sim: WaldurSimulator, broker: Broker) -> bool:
-    queues = sim.objects("agent_queues")
-    return bool(queues) and all(
-        (broker.queue_info(q["vhost"], q["queue_name"]) or {}).get("consumers") for q in queues
-    )
-
-
 def done(sim: WaldurSimulator, order_uuid: str) -> bool:
     return sim.objects("orders", uuid=order_uuid)[0]["state"] == "done"
 
@@ -269,24 +271,6 @@ def bench_rss(who: str, offerings: int, venv: Path, settle: float) -> dict[str, 
                 "peak_mib": peak,
                 "processes": 1.0 * len(running.processes),
             }
-
-
-def rabbitmq_up() -> tuple[Broker, dict[str, Any]]:
-    out = subprocess.run(
-        [str(ROOT / "tests" / "services" / "rabbitmq"), "up"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    ).stdout
-    env = parse_env(out)
-    broker = Broker.from_env(env)
-    ws = {
-        "host": env["WALDUR_TEST_RABBITMQ_HOST"],
-        "port": int(env["WALDUR_TEST_RABBITMQ_WS_PORT"]),
-        "path": env["WALDUR_TEST_RABBITMQ_WS_PATH"],
-    }
-    return broker, ws
 
 
 def render(result: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -97,3 +98,25 @@ def write_docs(name: str, title: str, command: str, table: str) -> None:
         text = text.rstrip("\n") + f"\n\n## {title}\n\n" + section + "\n"
     DOCS.write_text(text)
     print(f"wrote {DOCS.relative_to(ROOT)}", file=sys.stderr)
+
+
+def rabbitmq_up() -> tuple[Any, dict[str, Any]]:
+    """The test RabbitMQ node (started if needed: `tests/services/rabbitmq up`), as a `Broker`
+    for the simulator and the Web-STOMP address for the agents."""
+    from tests.services.rabbitmq_fixture import parse_env
+    from waldur_site_agent_actors.simulators.waldur.broker import Broker
+
+    out = subprocess.run(
+        [str(ROOT / "tests" / "services" / "rabbitmq"), "up"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    ).stdout
+    env = parse_env(out)
+    ws = {
+        "host": env["WALDUR_TEST_RABBITMQ_HOST"],
+        "port": int(env["WALDUR_TEST_RABBITMQ_WS_PORT"]),
+        "path": env["WALDUR_TEST_RABBITMQ_WS_PATH"],
+    }
+    return Broker.from_env(env), ws

@@ -229,6 +229,13 @@ def wait(running: Daemon, predicate: Callable[[], Any], timeout: float, what: st
     raise SystemExit(f"{running.who}: gave up waiting for {what}\n{running.tail()}")
 
 
+def listening(sim: WaldurSimulator, broker: Any) -> bool:
+    queues = sim.objects("agent_queues")
+    return bool(queues) and all(
+        (broker.queue_info(q["vhost"], q["queue_name"]) or {}).get("consumers") for q in queues
+    )
+
+
 def order_times(sim: WaldurSimulator) -> dict[str, tuple[str, float, float | None]]:
     """{order uuid: (state, created, completed)}, times in seconds of the simulator's clock."""
     with sim.state.lock:

@@ -152,9 +152,12 @@ def order_limit(count: int, clients: int) -> dict[str, float]:
 
 def usage_limit(sim_seed: dict[str, Any], clients: int, report: dict[str, dict]) -> dict:
     """Resources per second whose usage (totals, then per user) the simulator takes: `report` is
-    {resource uuid: {user: {component: amount}}}, sent as this agent sends it."""
+    {resource backend id: {user: {component: amount}}}, sent as this agent sends it."""
     stamp = datetime.now(UTC).date().replace(day=1).isoformat()
     with WaldurSimulator(sim_seed, tick_interval=0) as sim:
+        with sim.state.lock:
+            uuids = {r["backend_id"]: r["uuid"] for r in sim.state.all("resources")}
+        report = {uuids[backend_id]: users for backend_id, users in report.items()}
         totals = [
             [
                 (

@@ -46,6 +46,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, describe_machine, machine, now, upstream_venv, write_docs
+from bench.limits import best, usage_limit
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
@@ -462,6 +463,11 @@ def main() -> int:
     for n, side in sides.items():
         print(f"backend side, {n} accounts: {side}", file=sys.stderr)
     results = []
+    limits = {
+        n: {**simulator_limit(n), "backend_s": sides[n]["ours"]}
+        for n in sizes
+        if not args.backend_only
+    }
     for n in sizes if not args.backend_only else []:
         results.append(cycle(n, "ours", ours, args.timeout))
         print(_row(results[-1]), file=sys.stderr)
@@ -473,7 +479,7 @@ def main() -> int:
             print(_row(results[-1]), file=sys.stderr)
     table = io.StringIO()
     with contextlib.redirect_stdout(table):
-        complete = render(sizes, sides, results, version)
+        complete = render(sizes, sides, results, version, limits)
     print(table.getvalue())
     if args.write_docs:
         command = ".venv/bin/python bench/slurm_usage.py " + " ".join(
@@ -481,6 +487,15 @@ def main() -> int:
         )
         write_docs("slurm_usage", "SLURM usage report cycle", command, table.getvalue())
     return 0 if complete else 1
+
+
+def simulator_limit(n: int) -> dict[str, Any]:
+    """The simulator's own rate for this cycle's Waldur calls (bench/limits.py): each account's
+    totals, then its per-user usages, as ours sends them, best of 1 and 4 clients."""
+    report = {
+        name: {user: dict.fromkeys(COMPONENTS, 1.0) for user in USERS} for name in account_names(n)
+    }
+    return best(lambda clients: usage_limit(scenario(n), clients, report), (1, 4))
 
 
 def prepare(env: dict[str, str], n: int) -> None:
@@ -495,6 +510,7 @@ def render(
     sides: dict[int, dict[str, float]],
     results: list[dict[str, Any]],
     version: str,
+    limits: dict[int, dict[str, Any]],
 ) -> bool:
     """Prints the tables; True when every cycle completed."""
     print(f"Measured {now()} on {describe_machine(machine())}.")
@@ -523,10 +539,16 @@ def render(
     if not results:
         return True
     print("\nWhole report cycle (agent process, simulator, cluster):\n")
-    print("| agent | accounts | one report cycle | HTTP calls | per account |")
-    print("|---|---:|---:|---:|---:|")
+    print("| agent | accounts | one report cycle | HTTP calls | per account | limit | of limit |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(_row(r))
+        print(_row(r, limits[r["accounts"]]))
+    print(
+        "\nLimit: the time the simulator alone takes for the cycle's Waldur calls (each "
+        "account's `set_usage`, then a `set_user_usages` per component), played by the best "
+        "of 1 and 4 clients (bench/limits.py), plus ours' SLURM side above; of limit = "
+        "limit / cycle."
+    )
     for n in sizes:
         mine = next(r for r in results if r["accounts"] == n and r["agent"] == "ours")
         theirs = next((r for r in results if r["accounts"] == n and r["agent"] == "upstream"), None)
@@ -546,13 +568,17 @@ def render(
     return all(r["complete"] for r in results)
 
 
-def _row(r: dict[str, Any]) -> str:
+def _row(r: dict[str, Any], limit: dict[str, Any] | None = None) -> str:
     per = r["seconds"] / r["accounts"] * 1000
     mark = "" if r["complete"] else " (incomplete)"
-    return (
+    row = (
         f"| {r['agent']} | {r['accounts']} | {r['seconds']:.1f} s{mark} | {r['http_calls']} "
         f"| {per:.1f} ms |"
     )
+    if limit is None:
+        return row
+    floor = r["accounts"] / limit["jobs_per_s"] + limit.get("backend_s", 0.0)
+    return row + f" {floor:.1f} s | {floor / r['seconds']:.0%} |"
 
 
 if __name__ == "__main__":
