@@ -79,8 +79,10 @@ def isoformat(moment: datetime) -> str:
 
 
 # Lookups by these keys go through an index: a benchmark piles up tens of thousands of usages, and
-# a scan per request would make the simulator, not the agent, what grows with the work.
-INDEXED = {"component_usages": "resource", "user_usages": "component_usage"}
+# a scan per request would make the simulator, not the agent, what grows with the work. A
+# resource is rendered with its orders: listing 2,000 resources scanned every order per resource,
+# three quarters of the simulator's CPU in a 2,000-order run.
+INDEXED = {"component_usages": "resource", "user_usages": "component_usage", "orders": "resource"}
 
 
 class State:
