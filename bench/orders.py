@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -150,7 +151,8 @@ def verdict(ok: bool) -> str:
 def render(r: dict[str, Any]) -> str:
     n, limit = r["orders"], r["limit"]
     lines = [
-        f"Measured {r['date']} on {describe_machine(r['machine'])}; upstream: waldur-site-agent "
+        f"Measured {r['date']} on {describe_machine(r['machine'])}; load average {r['load']} "
+        f"at the start; upstream: waldur-site-agent "
         f"{r['upstream_version']}. {r['repeat']} run(s) each: the median, with the range in "
         "brackets.",
         "",
@@ -273,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "orders",
         "date": now(),
+        "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "machine": machine(),
         "upstream_version": version,
         "orders": n,
