@@ -193,13 +193,24 @@ class WaldurClient:
             began = time.monotonic()
             try:
                 self.calls += 1
-                response = self.session.request(
+                # Prepared here rather than by `Session.request`, whose merging of session and
+                # call settings was a third of the client's CPU: the session adds only headers.
+                prepared = requests.Request(
                     method,
                     url,
                     params=params,
                     json=json,
+                    headers={
+                        **self.session.headers,
+                        **(headers or {}),
+                        "Authorization": self.authorization(),
+                    },
+                ).prepare()
+                response = self.session.send(
+                    prepared,
                     timeout=self.timeout,
-                    headers={**(headers or {}), "Authorization": self.authorization()},
+                    verify=self.session.verify,
+                    proxies=self.session.proxies,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 metrics.waldur_answered(self.offering, method, None, time.monotonic() - began)
