@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from common import (
 
 sys.path.insert(0, str(ROOT))
 
-from bench.daemons import listening
+from bench.daemons import listening, wait
 from tests.services.rabbitmq_fixture import forget
 from tests.simulator.upstream_plugin import pythonpath
 from waldur_site_agent_actors.agent.demo import COMPONENTS
@@ -59,6 +59,9 @@ AGENTS = ("ours", "upstream")
 UPSTREAM_COMPONENTS = {
     name: {**spec, "unit_factor": 1, "limit": 10} for name, spec in COMPONENTS.items()
 }
+
+POLL = 0.005
+"""How often a wait looks again: the event figure is a latency."""
 
 
 def scenario(offerings: int) -> dict[str, Any]:
@@ -177,17 +180,6 @@ def daemon(who: str, sim: WaldurSimulator, venv: Path) -> Iterator[Daemon]:
             running.stop()
 
 
-def wait(running: Daemon, predicate: Callable[[], Any], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if not running.alive():
-            break
-        time.sleep(0.005)
-    raise SystemExit(f"{running.who}: gave up waiting for {what}\n{running.tail()}")
-
-
 def place_orders(sim: WaldurSimulator, count: int, per_offering: bool = False) -> None:
     summary = sim.summary()
     consumer = ConsumerClient(sim.api_url, sim.staff_token)
@@ -212,7 +204,7 @@ def bench_orders(who: str, count: int, venv: Path) -> dict[str, float]:
         with daemon(who, sim, venv) as running:
             started = time.perf_counter()
             running.start(["order_process"])
-            wait(running, lambda: all_done(sim), 1800, f"{count} orders done")
+            wait(running, lambda: all_done(sim), 1800, f"{count} orders done", every=POLL)
             wall = time.perf_counter() - started
             calls = sum(sim.counts().values())
     return {"wall_s": wall, "orders_per_s": count / wall, "calls_per_order": calls / count}
@@ -234,12 +226,24 @@ def bench_events(who: str, count: int, venv: Path, broker: Any, ws: dict[str, An
         try:
             with daemon(who, sim, venv) as running:
                 running.start(["event_process"], stomp)
-                wait(running, lambda: listening(sim, broker), 120, "a consumer on its queue")
+                wait(
+                    running,
+                    lambda: listening(sim, broker),
+                    120,
+                    "a consumer on its queue",
+                    every=0.005,
+                )
                 time.sleep(2)  # the start-up sweeps are over: what follows is events only
                 for i in range(count):
                     started = time.perf_counter()
                     order = consumer.order(offering["url"], projects[i % len(projects)]["url"])
-                    wait(running, lambda o=order: done(sim, o["uuid"]), 120, "an order by event")
+                    wait(
+                        running,
+                        lambda o=order: done(sim, o["uuid"]),
+                        120,
+                        "an order by event",
+                        every=0.005,
+                    )
                     latencies.append(time.perf_counter() - started)
         finally:
             consumer.close()
@@ -261,7 +265,7 @@ def bench_rss(who: str, offerings: int, venv: Path, settle: float) -> dict[str, 
         place_orders(sim, offerings, per_offering=True)
         with daemon(who, sim, venv) as running:
             running.start(["order_process", "membership_sync", "report"])
-            wait(running, lambda: all_done(sim), 600, "the first orders")
+            wait(running, lambda: all_done(sim), 600, "the first orders", every=POLL)
             deadline, peak = time.monotonic() + settle, 0.0
             while time.monotonic() < deadline:
                 peak = max(peak, running.rss_mib())

@@ -217,15 +217,18 @@ def daemon(who: str, plugin: str, sim: WaldurSimulator, venv: Path) -> Iterator[
             running.stop()
 
 
-def wait(running: Daemon, predicate: Callable[[], Any], timeout: float, what: str) -> None:
-    """Poll `predicate` every 20 ms (cheap predicates only: the simulator shares this process)."""
+def wait(
+    running: Any, predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.02
+) -> None:
+    """Poll `predicate` every `every` seconds (cheap predicates only: the simulator shares this
+    process) while `running` (a daemon with `who`, `alive()` and `tail()`) lives."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         if not running.alive():
             break
-        time.sleep(0.02)
+        time.sleep(every)
     raise SystemExit(f"{running.who}: gave up waiting for {what}\n{running.tail()}")
 
 
