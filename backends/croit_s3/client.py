@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
 
@@ -18,8 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from waldur_site_agent_actors.backends.croit_s3.errors import AdminError, Conflict, NotFound
-from waldur_site_agent_actors.backends.exceptions import BackendNotReadyError
+from waldur_site_agent_actors.backends.croit_s3.errors import AdminError, Conflict, NotFound, send
 
 log = logging.getLogger("backends.croit_s3.client")
 
@@ -99,30 +97,19 @@ class CroitClient:
         params: dict[str, Any] | None = None,
         body: Any = None,
     ) -> Any:
-        started = time.monotonic()
-        try:
-            response = self.session.request(
-                method,
-                self.api + path,
-                params=params,
-                json=body,
-                timeout=(self.timeout, self.timeout),
-                verify=self.verify,
-            )
-        except requests.exceptions.SSLError:
-            raise AdminError(
-                f"TLS connection to Croit at {self.api} failed: its certificate is not trusted "
-                "(set ca_bundle to the CA's PEM file, or verify_ssl: false)"
-            ) from None
-        except requests.Timeout:
-            raise BackendNotReadyError(
-                f"Croit did not answer {method} {path} within {self.timeout:g} s"
-            ) from None
-        except requests.ConnectionError:
-            # The exception's text would repeat the URL with its query: not passed on.
-            raise BackendNotReadyError(f"cannot connect to Croit at {self.api}") from None
-        elapsed = (time.monotonic() - started) * 1000
-        log.debug("%s %s -> %d (%.0f ms)", method, path, response.status_code, elapsed)
+        response = send(
+            self.session,
+            "Croit",
+            self.api,
+            method,
+            self.api + path,
+            path,
+            self.timeout,
+            log,
+            params=params,
+            json=body,
+            verify=self.verify,
+        )
         if response.status_code >= 400:
             raise self._error(method, path, response)
         return response.json() if response.content else None

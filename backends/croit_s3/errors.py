@@ -1,8 +1,15 @@
-"""What an S3 management API (Croit's, or RadosGW's Admin Ops) refuses, for both clients."""
+"""What an S3 management API (Croit's, or RadosGW's Admin Ops) refuses, and how a request to one
+fails, for both clients."""
 
 from __future__ import annotations
 
-from waldur_site_agent_actors.backends.exceptions import BackendError
+import logging
+import time
+from typing import Any
+
+import requests
+
+from waldur_site_agent_actors.backends.exceptions import BackendError, BackendNotReadyError
 
 
 class AdminError(BackendError):
@@ -20,3 +27,36 @@ class NotFound(AdminError):
 
 class Conflict(AdminError):
     """The user, its e-mail or the access key exists already."""
+
+
+def send(
+    session: requests.Session,
+    system: str,
+    api: str,
+    method: str,
+    url: str,
+    shown: str,
+    timeout: float,
+    log: logging.Logger,
+    **kwargs: Any,
+) -> requests.Response:
+    """One request of either client, its transport failures said in the operator's terms:
+    `system` (Croit, RadosGW) at `api`, the request `shown` by method and path only."""
+    started = time.monotonic()
+    try:
+        response = session.request(method, url, timeout=(timeout, timeout), **kwargs)
+    except requests.exceptions.SSLError:
+        raise AdminError(
+            f"TLS connection to {system} at {api} failed: its certificate is not trusted "
+            "(set ca_bundle to the CA's PEM file, or verify_ssl: false)"
+        ) from None
+    except requests.Timeout:
+        raise BackendNotReadyError(
+            f"{system} did not answer {method} {shown} within {timeout:g} s"
+        ) from None
+    except requests.ConnectionError:
+        # The exception's text would repeat the URL with its query: not passed on.
+        raise BackendNotReadyError(f"cannot connect to {system} at {api}") from None
+    elapsed = (time.monotonic() - started) * 1000
+    log.debug("%s %s -> %d (%.0f ms)", method, shown, response.status_code, elapsed)
+    return response

@@ -11,7 +11,6 @@ the query; they are neither logged nor put in messages.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import requests
@@ -20,8 +19,7 @@ from urllib3.util.retry import Retry
 
 from waldur_site_agent_actors.backends.croit_s3 import sigv4
 from waldur_site_agent_actors.backends.croit_s3.client import BucketUsage, QuotaScope
-from waldur_site_agent_actors.backends.croit_s3.errors import AdminError, Conflict, NotFound
-from waldur_site_agent_actors.backends.exceptions import BackendNotReadyError
+from waldur_site_agent_actors.backends.croit_s3.errors import AdminError, Conflict, NotFound, send
 
 log = logging.getLogger("backends.croit_s3.radosgw")
 
@@ -66,29 +64,18 @@ class RadosGWClient:
     def request(self, method: str, resource: str, params: dict[str, Any]) -> Any:
         url = f"{self.api}/{resource}?{sigv4.query_string({**params, 'format': 'json'})}"
         headers = sigv4.sign(method, url, b"", self.access_key, self._secret_key, self.region)
-        started = time.monotonic()
-        try:
-            response = self.session.request(
-                method,
-                url,
-                headers=headers,
-                timeout=(self.timeout, self.timeout),
-                verify=self.verify,
-            )
-        except requests.exceptions.SSLError:
-            raise AdminError(
-                f"TLS connection to RadosGW at {self.api} failed: its certificate is not "
-                "trusted (set ca_bundle to the CA's PEM file, or verify_ssl: false)"
-            ) from None
-        except requests.Timeout:
-            raise BackendNotReadyError(
-                f"RadosGW did not answer {method} {resource} within {self.timeout:g} s"
-            ) from None
-        except requests.ConnectionError:
-            # The exception's text would repeat the URL with its query: not passed on.
-            raise BackendNotReadyError(f"cannot connect to RadosGW at {self.api}") from None
-        elapsed = (time.monotonic() - started) * 1000
-        log.debug("%s %s -> %d (%.0f ms)", method, resource, response.status_code, elapsed)
+        response = send(
+            self.session,
+            "RadosGW",
+            self.api,
+            method,
+            url,
+            resource,
+            self.timeout,
+            log,
+            headers=headers,
+            verify=self.verify,
+        )
         if response.status_code >= 400:
             raise self._error(method, resource, response)
         return response.json() if response.content else None
