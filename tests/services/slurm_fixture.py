@@ -195,6 +195,26 @@ class SlurmCluster:
             else:
                 return job.split(";")[0]
 
+    def wait_controller_knows(self, account: str, timeout: float = CONTROLLER_LAG) -> None:
+        """Wait until slurmctld holds `account`'s own association.
+
+        slurmctld applies slurmdbd's updates as its RPC threads get to them: on a loaded machine
+        a modification can arrive before the association it modifies, and slurmctld drops it
+        ("SLURMDB_MODIFY_ASSOC: assoc N not found") for good. Tests that change an association
+        right after creating it and then check slurmctld's enforcement wait for this first.
+        """
+        deadline = time.monotonic() + timeout
+        own = f"Account={account} UserName= "
+        while True:
+            seen = self.run(
+                "scontrol", "show", "assoc_mgr", f"accounts={account}", "flags=assoc", check=False
+            )
+            if own in seen:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"slurmctld never learned account {account}:\n{seen}")
+            time.sleep(0.5)
+
     def refused(
         self,
         account: str,
@@ -207,16 +227,26 @@ class SlurmCluster:
         Jobs it still accepts meanwhile are cancelled; no refusal before `timeout` fails.
         """
         deadline = time.monotonic() + timeout
+        outcomes: list[str] = []
         while time.monotonic() < deadline:
             try:
                 job = self.submit(account, user, seconds=300, timeout=0, partition=partition)
             except RuntimeError as exc:
                 if "Invalid account" not in str(exc) or partition:
                     return str(exc)
+                outcomes.append("Invalid account")
             else:
                 self.run("scancel", job)
+                outcomes.append(f"accepted job {job}")
             time.sleep(0.5)
-        raise AssertionError(f"slurmctld still accepts jobs of {user} under {account}")
+        seen = self.run(
+            "scontrol", "show", "assoc_mgr", f"accounts={account}", "flags=assoc", check=False
+        )
+        raise AssertionError(
+            f"slurmctld never refused jobs of {user} under {account} within {timeout:.0f} s; "
+            f"submissions: {outcomes[:3]} ... {outcomes[-3:]} ({len(outcomes)} in all); "
+            f"slurmctld's associations of the account:\n{seen}"
+        )
 
     def job_state(self, job_id: str) -> str:
         out = self.run("sacct", "-n", "-X", "-P", "-j", job_id, "--format=State")

@@ -74,6 +74,8 @@ def test_allocation_qos_holds_the_budget_and_pause_keeps_it(cluster, make_backen
         assert backend.get_resource_limits(account) == {"cpu": 300.0, "mem": 5.0}
 
         # Pause and restore by GrpSubmitJobs: the QoS list stays as it is.
+        cluster.wait_controller_knows(account)  # or slurmctld may drop the pause
+        cluster.run("scancel", cluster.submit(account, submitter, seconds=30))
         assert backend.pause_resource(account) is True
         assert backend.pause_resource(account) is False
         assert own(cluster, account, "GrpSubmit", "QOS") == ["0", qos_list]
