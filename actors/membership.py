@@ -281,20 +281,23 @@ class MembershipActor(ModeActor):
         account_usernames: set[str],
         round_: Round,
     ) -> None:
-        """Link the users Waldur wants and the backend lacks, unlink those it no longer wants."""
+        """Link the users Waldur wants and the backend lacks, unlink those it no longer wants.
+
+        A resource with `restrict_member_access` wants no members: those linked lose access,
+        as upstream removes them; the project's service and course accounts stay linked
+        (upstream adds them after its member diff, restricted or not)."""
         backend_id = resource.backend_id or ""
-        wanted = {
-            t.offering_user_username
-            for t in team
-            if t.offering_user_username
-            and is_linked(t.offering_user_username, t.offering_user_state)
-        }
-        wanted |= account_usernames
+        wanted = set(account_usernames)
+        if not resource.restrict_member_access:
+            wanted |= {
+                t.offering_user_username
+                for t in team
+                if t.offering_user_username
+                and is_linked(t.offering_user_username, t.offering_user_state)
+            }
         existing = set(info.users)
         stale = existing - wanted
-        # The project's service and course accounts are linked even where members are
-        # restricted: upstream adds them after its member diff, restricted or not.
-        missing = (account_usernames if resource.restrict_member_access else wanted) - existing
+        missing = wanted - existing
         if missing:
             details = member_details(team_entries(team, round_.offering_users()), resource)
             added = self.wait(self.plugin.add_users_to_resource(backend_id, missing, **details))

@@ -36,26 +36,42 @@ def test_service_and_course_accounts_are_linked_until_closed(tmp_path, sim, cons
             log=agent.log,
         )
 
-        # A restricted resource gains no members, but keeps its accounts (as upstream).
+        # Restricting member access unlinks the members and adds none; the project's
+        # accounts stay (as upstream).
         consumer._call(
             "POST",
             f"marketplace-resources/{resource['uuid']}/set_restrict_member_access/",
             {"restrict_member_access": True},
         )
+        wait_for(
+            lambda: db.members(account) == {"svc-ci", "student-1"},
+            what="the members unlinked, the accounts kept",
+            log=agent.log,
+        )
         consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
         consumer._call("DELETE", f"marketplace-project-service-accounts/{service['uuid']}/")
         wait_for(
-            lambda: db.members(account) == TEAM | {"student-1"},
+            lambda: db.members(account) == {"student-1"},
             what="the closed service account unlinked",
             log=agent.log,
         )
         consumer._call("DELETE", f"marketplace-course-accounts/{course['uuid']}/")
         wait_for(
-            lambda: db.members(account) == TEAM,
+            lambda: db.members(account) == set(),
             what="the closed course account unlinked",
             log=agent.log,
         )
         assert "cclark" not in db.members(account), "restricted: carol is not added"
+        consumer._call(
+            "POST",
+            f"marketplace-resources/{resource['uuid']}/set_restrict_member_access/",
+            {"restrict_member_access": False},
+        )
+        wait_for(
+            lambda: db.members(account) == TEAM | {"cclark"},
+            what="the members linked again once access is no longer restricted",
+            log=agent.log,
+        )
     finally:
         assert agent.stop() == 0
 
