@@ -76,12 +76,13 @@ class ResourceKeys:
 
     def republish_metadata(self, resource_uuid: str, backend_id: str) -> None:
         """For a plugin whose metadata shows the keys (`croit_s3`): the metadata again, now that
-        they changed. Nothing is logged of it, it holds a secret."""
+        they changed, or they are gone with the user (empty metadata then replaces the old).
+        Nothing is logged of it, it holds a secret."""
         if not resource_uuid:
             return
         try:
             metadata = self.plugin.key_bearing_metadata(backend_id).get(timeout=BACKEND_TIMEOUT)
-            if metadata:
+            if metadata is not None:
                 self.waldur.resources.set_backend_metadata(resource_uuid, metadata).get()
         except (WaldurError, WaldurUnreachable, BackendError) as exc:
             self.log.warning("metadata of resource %s not refreshed: %s", resource_uuid, exc)

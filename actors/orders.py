@@ -535,6 +535,10 @@ class OrderActor(ModeActor):
                 return None
         pending = self.wait(self.plugin.delete_resource(target))
         self.log.info("order %s: deleted %s", order.uuid, target.backend_id)
+        if self.keys is not None and target.backend_id:
+            # Keys are gone with the user (or revoked by a soft delete): metadata showing
+            # them must not outlive them.
+            self.keys.republish_metadata(target.uuid, target.backend_id)
         return str(pending) if pending else None
 
     def _mark_done(self, order: Order) -> None:

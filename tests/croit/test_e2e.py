@@ -177,7 +177,9 @@ def test_lifecycle_usage_and_metadata_through_the_service(tmp_path, croit):
         finished = wait_for(lambda: terminal(consumer, terminate), what="terminate", log=agent.log)
         assert finished["state"] == "done"
         assert croit.state.user(uid) is None
-        assert consumer.resource(resource_uuid)["state"] == "Terminated"
+        gone = consumer.resource(resource_uuid)
+        assert gone["state"] == "Terminated"
+        assert gone["backend_metadata"] == {}, "the deleted user's key is still shown"
     finally:
         assert agent.stop() == 0
         consumer.close()

@@ -141,6 +141,8 @@ def test_keys_are_minted_rotated_by_the_sweep_and_restored_after_a_soft_delete(
             terminate = consumer.terminate(resource["uuid"])
             assert wait_for(lambda: terminal(consumer, terminate), log=agent.log)["state"] == "done"
             assert user.keys == {} and radosgw.state.user(resource["backend_id"]) is user
+            metadata = sim.objects("resources", uuid=resource["uuid"])[0]["backend_metadata"]
+            assert "s3_credentials" not in metadata, "a revoked key is still shown"
             answer = consumer._call(
                 "POST", f"marketplace-resources/{resource['uuid']}/restore/", {}
             )
