@@ -22,6 +22,17 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 _families: Families | None = None
+_children: dict[tuple[str, tuple[str, ...]], Any] = {}
+"""Series of the families recorded on every request or order, by family and label values:
+prometheus_client's `labels()` takes a lock and checks the values on each call, which cost more
+than the recording itself (~7 µs against ~3 µs for one Waldur request's three series)."""
+
+
+def _series(family: str, *labels: str) -> Any:
+    series = _children.get((family, labels))
+    if series is None:
+        series = _children[(family, labels)] = getattr(_families, family).labels(*labels)
+    return series
 
 
 def enable() -> Families:
@@ -38,6 +49,7 @@ def disable() -> None:
     """Recording stops (a reload turned metrics off); a later `enable` starts afresh."""
     global _families
     _families = None
+    _children.clear()
 
 
 def enabled() -> bool:
@@ -111,7 +123,7 @@ def cycle_finished(
 def order_handled(offering: str, order_type: str, outcome: str) -> None:
     """outcome: done, erred, rejected, or retried (left for a later cycle)."""
     if _families is not None:
-        _families.orders.labels(offering, order_type or "unknown", outcome).inc()
+        _series("orders", offering, order_type or "unknown", outcome).inc()
 
 
 # -- backend ---------------------------------------------------------------------------------------
@@ -152,9 +164,9 @@ def waldur_answered(offering: str, method: str, status: int | None, seconds: flo
     if _families is None:
         return
     status_class = f"{status // 100}xx" if status is not None else "unreachable"
-    _families.waldur_requests.labels(offering, method, status_class).inc()
-    _families.waldur_duration.labels(offering, method).observe(seconds)
-    _families.waldur_reachable.labels(offering).set(0 if status is None else 1)
+    _series("waldur_requests", offering, method, status_class).inc()
+    _series("waldur_duration", offering, method).observe(seconds)
+    _series("waldur_reachable", offering).set(0 if status is None else 1)
 
 
 def waldur_retrying(offering: str, method: str, delay: float) -> None:
@@ -187,12 +199,12 @@ def event_stream_reconnected(offering: str, stream: str) -> None:
 
 def event_received(offering: str, stream: str) -> None:
     if _families is not None:
-        _families.events_received.labels(offering, stream).inc()
+        _series("events_received", offering, stream).inc()
 
 
 def event_acknowledged(offering: str, stream: str) -> None:
     if _families is not None:
-        _families.events_acknowledged.labels(offering, stream).inc()
+        _series("events_acknowledged", offering, stream).inc()
 
 
 # -- usage -----------------------------------------------------------------------------------------
@@ -201,8 +213,8 @@ def event_acknowledged(offering: str, stream: str) -> None:
 def usage_sent(offering: str, components: int) -> None:
     """One resource's totals reached Waldur."""
     if _families is not None:
-        _families.usage_resources.labels(offering).inc()
-        _families.usage_components.labels(offering).inc(components)
+        _series("usage_resources", offering).inc()
+        _series("usage_components", offering).inc(components)
 
 
 def usage_refused(offering: str, reason: str) -> None:
