@@ -7,7 +7,7 @@ from waldur_site_agent_actors.simulators.waldur.errors import ApiError, invalid
 from waldur_site_agent_actors.simulators.waldur.http import Request, Response, Router, created, ok
 from waldur_site_agent_actors.simulators.waldur.listing import choices, paginate, uuids
 from waldur_site_agent_actors.simulators.waldur.listing import one as one_body
-from waldur_site_agent_actors.simulators.waldur.state import Obj
+from waldur_site_agent_actors.simulators.waldur.state import Obj, parse_uuid
 
 VERSION = "7.9.0"
 BILLING_TYPES = ("fixed", "usage", "limit", "one", "few")
@@ -53,51 +53,83 @@ def retrieve_public_offering(req: Request) -> Response:
     return one_body(req, render.offering(req, _offering(req), public=True))
 
 
-def _component_body(req: Request) -> Obj:
+COMPONENT_FIELDS = (
+    "type",
+    "name",
+    "description",
+    "billing_type",
+    "measured_unit",
+    "unit_factor",
+    "limit_period",
+    "limit_amount",
+    "article_code",
+    "max_value",
+    "min_value",
+    "max_available_limit",
+    "is_boolean",
+    "default_limit",
+    "is_prepaid",
+)
+PREPAID_FIELDS = (
+    "min_prepaid_duration",
+    "max_prepaid_duration",
+    "prepaid_duration_step",
+    "min_renewal_duration",
+    "max_renewal_duration",
+    "renewal_duration_step",
+)
+
+
+def _component_body(req: Request, existing: Obj | None = None) -> Obj:
+    """The writable fields of a component as Mastermind's serializer validates them: all required
+    ones on create, any subset on update (a partial update of `existing`)."""
     data = req.data()
     for key in ("type", "name", "billing_type"):
-        if not data.get(key):
+        if (existing is None or key in data) and not data.get(key):
             raise invalid(key, "This field is required.")
-    if data["billing_type"] not in BILLING_TYPES:
+    if data.get("billing_type") not in (None, *BILLING_TYPES):
         raise invalid("billing_type", f'"{data["billing_type"]}" is not a valid choice.')
     if data.get("limit_period") not in (None, *LIMIT_PERIODS):
         raise invalid("limit_period", f'"{data["limit_period"]}" is not a valid choice.')
-    keys = (
-        "type",
-        "name",
-        "description",
-        "billing_type",
-        "measured_unit",
-        "limit_period",
-        "limit_amount",
-        "unit_factor",
-        "max_value",
-        "min_value",
-        "default_limit",
-    )
-    return {k: data[k] for k in keys if k in data}
+    body = {k: data[k] for k in (*COMPONENT_FIELDS, *PREPAID_FIELDS) if k in data}
+    if body.get("is_boolean"):  # a checkbox in the UI: Mastermind fixes its range and period
+        body.update(min_value=0, max_value=1, limit_period="month", limit_amount=None)
+    prepaid = body.get("is_prepaid", (existing or {}).get("is_prepaid", False))
+    for key in PREPAID_FIELDS:
+        if key in body and not prepaid:
+            raise invalid(key, "This field can only be set on prepaid components.")
+    for what in ("prepaid", "renewal"):
+        low, high = body.get(f"min_{what}_duration"), body.get(f"max_{what}_duration")
+        if low is not None and high is not None and low > high:
+            raise invalid(
+                f"min_{what}_duration", f"Minimum {what} duration must not exceed the maximum."
+            )
+    return body
 
 
 def create_component(req: Request) -> Response:
     o = _managed_offering(req)
     component = _component_body(req)
     if any(c["type"] == component["type"] for c in o["components"]):
-        raise ApiError(400, [f"Component with type {component['type']} already exists."])
+        raise ApiError(400, [f"Component {component['type']} already exists."])
     o["components"].append({"uuid": req.state.new_uuid(), **component})
     req.state.put("offerings", o)
     return created()
 
 
 def update_component(req: Request) -> Response:
+    """Mastermind's: the component named by `uuid`, partially updated; an unknown one is a 404
+    without a body."""
     o = _managed_offering(req)
-    component = _component_body(req)
     wanted = req.data().get("uuid")
+    if not wanted:
+        raise ApiError(400, {"details": "UUID for offering component was not provided."})
     for existing in o["components"]:
-        if existing["uuid"] == wanted or (not wanted and existing["type"] == component["type"]):
-            existing.update(component)
+        if existing["uuid"] == parse_uuid(wanted):
+            existing.update(_component_body(req, existing))
             req.state.put("offerings", o)
             return ok()
-    raise ApiError(400, ["Component does not exist."])
+    return Response(404, None)
 
 
 def check_unique_backend_id(req: Request) -> Response:

@@ -271,22 +271,16 @@ def project(req: Request, p: Obj) -> Obj:
 
 
 def component(offering: Obj, c: Obj) -> Obj:
+    """Every setting the component was given, and Mastermind's defaults for the rest."""
+    given = {k: v for k, v in c.items() if k in EMPTY["OfferingComponent"]}
     return complete(
         "OfferingComponent",
         {
             "uuid": c["uuid"],
             "offering_uuid": offering["uuid"],
-            "type": c["type"],
-            "name": c["name"],
-            "description": c.get("description", ""),
             "billing_type": c["billing_type"],
-            "measured_unit": c.get("measured_unit", ""),
-            "unit_factor": c.get("unit_factor", 1),
-            "limit_period": c.get("limit_period"),
-            "limit_amount": c.get("limit_amount"),
-            "max_value": c.get("max_value"),
-            "min_value": c.get("min_value"),
-            "default_limit": c.get("default_limit"),
+            "unit_factor": 1,
+            **given,
         },
     )
 

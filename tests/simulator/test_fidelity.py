@@ -804,6 +804,67 @@ def test_server_side_events_and_usage_limits(sim, staff, provider, info):
     )
 
 
+def test_offering_components_keep_every_setting_as_mastermind_does(provider, info):
+    """Bodies built by the client's request models; what Mastermind's serializer changes or
+    refuses, changed or refused."""
+    import uuid
+
+    base = f"marketplace-provider-offerings/{info['offerings'][0]['uuid']}/"
+
+    def shown():
+        details = parse(m.ProviderOfferingDetails, provider.get(base))
+        return {c["type"]: m.OfferingComponent.from_dict(c) for c in details["components"]}
+
+    settings = {
+        "description": "Project storage",
+        "measured_unit": "TB",
+        "limit_period": m.LimitPeriodEnum.QUARTERLY,
+        "limit_amount": 40,
+        "article_code": "ART-7",
+        "max_value": 500,
+        "min_value": 2,
+        "max_available_limit": 400,
+        "default_limit": 50,
+        "is_prepaid": True,
+        "min_prepaid_duration": 3,
+        "max_prepaid_duration": 24,
+        "prepaid_duration_step": 3,
+        "min_renewal_duration": 6,
+        "max_renewal_duration": 36,
+        "renewal_duration_step": 6,
+    }
+    limit = m.BillingTypeEnum.LIMIT
+    named = {"billing_type": limit, "type_": "storage", "name": "Storage"}
+    new = m.OfferingComponentRequest(**named, **settings)
+    empty(provider.post(f"{base}create_offering_component/", new.to_dict()), 201)
+    storage = shown()["storage"]
+    assert {key: getattr(storage, key) for key in settings} == settings
+    again = provider.post(f"{base}create_offering_component/", new.to_dict())
+    assert (again.status_code, again.json()) == (400, ["Component storage already exists."])
+
+    def update(**changes):
+        request = m.UpdateOfferingComponentRequest(uuid=uuid.UUID(str(storage.uuid)), **named)
+        return provider.post(f"{base}update_offering_component/", {**request.to_dict(), **changes})
+
+    empty(update(renewal_duration_step=12, is_boolean=True))  # a checkbox: 0..1 a month
+    checkbox = shown()["storage"]
+    assert (checkbox.renewal_duration_step, checkbox.article_code) == (12, "ART-7")
+    assert (checkbox.min_value, checkbox.max_value, checkbox.limit_amount) == (0, 1, None)
+    assert checkbox.limit_period == m.LimitPeriodEnum.MONTH
+    backwards = update(min_renewal_duration=9, max_renewal_duration=3)
+    assert backwards.json() == {
+        "min_renewal_duration": ["Minimum renewal duration must not exceed the maximum."]
+    }
+    refused = update(is_prepaid=False, min_prepaid_duration=1)
+    assert refused.json() == {
+        "min_prepaid_duration": ["This field can only be set on prepaid components."]
+    }
+    unnamed = provider.post(f"{base}update_offering_component/", {"name": "x"})
+    assert unnamed.json() == {"details": "UUID for offering component was not provided."}
+    unknown = {"uuid": uuid.uuid4().hex, "name": "x"}
+    empty(provider.post(f"{base}update_offering_component/", unknown), 404)
+
+
 def test_resource_api_keys(sim, staff, provider, info, user_api):
     order = place(staff, info)
     resource = order["marketplace_resource_uuid"]
