@@ -180,6 +180,8 @@ def _load_components(config: AgentConfig, offering: Offering) -> bool:
         body.update(
             {k: getattr(component, k) for k in _COMPONENT_KEYS if getattr(component, k) is not None}
         )
+        if component.accounting_type == "one":
+            body.setdefault("is_prepaid", True)  # a one-time price is paid up front, as upstream
         current = existing.get(key)
         try:
             if current is not None:
