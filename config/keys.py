@@ -123,7 +123,10 @@ T_MOAB = "tests/moab/test_backend.py::"
 T_MUP_PROFILES = (
     "tests/mup/test_backend.py::test_profiles_become_mup_terms_and_missing_ones_the_defaults"
 )
-LOAD_COMPONENTS = "agent/site_tools.py (load-components sends it to Waldur)"
+T_LOAD_COMPONENTS = (
+    "tests/test_load_components.py::test_every_component_setting_reaches_waldur_on_create_and_"
+    "on_update"
+)
 NO_HOMEDIRS = "upstream makes home directories only on backends that support them (SLURM)"
 NAMED_BY_B = "Waldur B names the resources it creates: there is no name here to try or to check"
 
@@ -229,21 +232,21 @@ KEYS: dict[str, dict[str, Status]] = {
         "unit_factor": works("tests/test_units.py::test_seed_example_usage"),
         "unit_factor_reporting": inert("upstream 1.0.7 reads it nowhere (a CSCS-DWDI plugin key)"),
         "limit": works("tests/test_units.py::test_seed_example_limits"),
-        "description": untested(LOAD_COMPONENTS),
-        "min_value": untested(LOAD_COMPONENTS),
-        "max_value": untested(LOAD_COMPONENTS),
-        "max_available_limit": untested(LOAD_COMPONENTS),
-        "default_limit": untested(LOAD_COMPONENTS),
-        "limit_period": untested(LOAD_COMPONENTS),
-        "article_code": untested(LOAD_COMPONENTS),
-        "is_boolean": untested(LOAD_COMPONENTS),
-        "is_prepaid": untested(LOAD_COMPONENTS),
-        "min_prepaid_duration": untested(LOAD_COMPONENTS),
-        "max_prepaid_duration": untested(LOAD_COMPONENTS),
-        "prepaid_duration_step": untested(LOAD_COMPONENTS),
-        "min_renewal_duration": untested(LOAD_COMPONENTS),
-        "max_renewal_duration": untested(LOAD_COMPONENTS),
-        "renewal_duration_step": untested(LOAD_COMPONENTS),
+        "description": works(T_LOAD_COMPONENTS),
+        "min_value": works(T_LOAD_COMPONENTS),
+        "max_value": works(T_LOAD_COMPONENTS),
+        "max_available_limit": works(T_LOAD_COMPONENTS),
+        "default_limit": works(T_LOAD_COMPONENTS),
+        "limit_period": works(T_LOAD_COMPONENTS),
+        "article_code": works(T_LOAD_COMPONENTS),
+        "is_boolean": works(T_LOAD_COMPONENTS),
+        "is_prepaid": works(T_LOAD_COMPONENTS),
+        "min_prepaid_duration": works(T_LOAD_COMPONENTS),
+        "max_prepaid_duration": works(T_LOAD_COMPONENTS),
+        "prepaid_duration_step": works(T_LOAD_COMPONENTS),
+        "min_renewal_duration": works(T_LOAD_COMPONENTS),
+        "max_renewal_duration": works(T_LOAD_COMPONENTS),
+        "renewal_duration_step": works(T_LOAD_COMPONENTS),
     },
     "backend_settings": {
         "customer_prefix": inert("upstream names customer accounts only in SLURM"),

@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 from importlib.metadata import EntryPoint
@@ -23,6 +24,17 @@ def own_state_dir_variable():
         os.environ.pop(STATE_DIR_VARIABLE, None)
     else:
         os.environ[STATE_DIR_VARIABLE] = before
+
+
+@pytest.fixture
+def keep_logging():
+    """A command run in-process sets logging up for a terminal; give pytest its handlers back
+    afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

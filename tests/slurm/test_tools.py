@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 from typing import Any
@@ -19,15 +18,7 @@ from waldur_site_agent_actors.backends.structures import WaldurResource
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
-
-@pytest.fixture(autouse=True)
-def _keep_logging():
-    """The commands set up logging for a terminal; give pytest its handlers back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("keep_logging")
 
 
 @pytest.fixture
