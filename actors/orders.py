@@ -44,8 +44,12 @@ from waldur_site_agent_actors.backends.structures import (
 )
 
 RETRY_SECONDS = 15.0
-"""An order left for later on a transient error is swept again this soon, not a period later
-(an hour with events, where the sweep is only the reconciliation)."""
+"""An order left for later on a transient error is swept again at most this late, not a period
+later (an hour with events, where the sweep is only the reconciliation)."""
+FIRST_RETRY_SECONDS = 1.0
+"""The first sweep after orders were left for later comes this soon: one dropped call keeps its
+order waiting a second, not 15. The delay doubles up to RETRY_SECONDS while sweeps keep leaving
+orders (Waldur down or overloaded), and is back to this after a sweep that leaves none."""
 
 
 class OrderActor(ModeActor):
@@ -53,6 +57,7 @@ class OrderActor(ModeActor):
     role = "order"
     tick = m.OrderTick()
     retry_wanted = False
+    retry_delay = FIRST_RETRY_SECONDS
 
     def prepare(self) -> None:
         self.open_lanes()
@@ -97,7 +102,8 @@ class OrderActor(ModeActor):
             # Lanes only ask; the sweep is rescheduled here, in the actor's own thread.
             if self.retry_wanted:
                 self.retry_wanted = False
-                self.schedule(RETRY_SECONDS)
+                self.schedule(self.retry_delay)
+                self.retry_delay = min(RETRY_SECONDS, self.retry_delay * 2)
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, m.OrderChanged):
@@ -137,6 +143,8 @@ class OrderActor(ModeActor):
             self.sweep_imports()
         if self.keys is not None and not self.stopping:
             self.sweep_keys()
+        if not self.retry_wanted:
+            self.retry_delay = FIRST_RETRY_SECONDS
         self.finished(summary=f"{seen} order(s) seen, {done} finished", fixed=done)
 
     def sweep_keys(self) -> None:

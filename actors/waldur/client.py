@@ -238,10 +238,13 @@ class WaldurClient:
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> float:
-        # 0.1 s doubling: a dropped connection or a lone 5xx is retried about at once (the
-        # order it belongs to waits for it), a Waldur that stays down is given up on in ~1.5 s
-        # and left to the next sweep; a Retry-After Waldur sends is honoured over this.
-        base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        # A dropped connection or a lone 5xx is retried at once (the order it belongs to, and
+        # its lane, wait for it), then after 0.1 s doubling: a Waldur that stays down is given
+        # up on in ~0.7 s and left to the next sweep; a Retry-After Waldur sends is honoured
+        # over this.
+        if attempt == 1:
+            return 0.0
+        base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 2))
         return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
     def get(
