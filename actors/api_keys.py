@@ -21,6 +21,7 @@ from typing import Any
 
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.backend import PluginProxy
+from waldur_site_agent_actors.actors.failure import waldur_error
 from waldur_site_agent_actors.actors.offering_child import BACKEND_TIMEOUT
 from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
@@ -37,11 +38,11 @@ class ResourceKeys:
         plugin: PluginProxy,
         waldur: WaldurApiProxy,
         log: logging.LoggerAdapter[Any],
-        show_details: bool,
+        expose_details: bool,
         events: bool,
     ) -> None:
         self.offering_uuid, self.plugin, self.waldur, self.log = offering_uuid, plugin, waldur, log
-        self.show_details, self.events = show_details, events
+        self.expose_details, self.events = expose_details, events
 
     def known(self, resource_uuid: str) -> list[str] | None:
         """The client ids Waldur holds for the resource; None when that cannot be told (an
@@ -126,8 +127,8 @@ class ResourceKeys:
             self.log.warning("API key %s rotation left for a sweep: %s", key_uuid, exc)
             return
         except (WaldurError, BackendError) as exc:
-            message = str(exc) if self.show_details else "rotating the key failed on the backend"
             self.log.error("API key %s (%s) not rotated: %s", key_uuid, client_id, exc)
+            message, _ = waldur_error(exc, self.expose_details)
             self.waldur.api_keys.set_erred(key_uuid, message).get()
             return
         self.log.info("API key %s rotated (was %s)", key_uuid, client_id)

@@ -4,7 +4,6 @@ typed proxies of the backend and Waldur actors they work through."""
 from __future__ import annotations
 
 import time
-import traceback
 from typing import Any, ClassVar, cast
 
 import pykka
@@ -13,6 +12,7 @@ from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.backend import BackendProxy, PluginProxy
 from waldur_site_agent_actors.actors.context import OfferingContext
+from waldur_site_agent_actors.actors.failure import waldur_error
 from waldur_site_agent_actors.actors.lanes import Lanes
 from waldur_site_agent_actors.actors.offering_child import OfferingChild
 from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
@@ -142,7 +142,6 @@ class ModeActor(OfferingChild):
             m.CycleFinished(mode=self.mode, finished_at=time.time(), error=error, summary=summary)
         )
 
-    @staticmethod
-    def describe(exc: BaseException) -> tuple[str, str]:
-        """The message and traceback an operator sees in Waldur for a failed operation."""
-        return str(exc) or type(exc).__name__, "".join(traceback.format_exception(exc))
+    def waldur_error(self, exc: BaseException) -> tuple[str, str]:
+        """The message and traceback Waldur is told of a failed operation."""
+        return waldur_error(exc, self.context.root.expose_backend_error_details)

@@ -12,10 +12,10 @@ which owns the order plugin's calls; runs in its thread.
 from __future__ import annotations
 
 import logging
-import traceback
 from typing import Any
 
 from waldur_site_agent_actors.actors.backend import PluginProxy
+from waldur_site_agent_actors.actors.failure import said, waldur_error
 from waldur_site_agent_actors.actors.offering_child import BACKEND_TIMEOUT
 from waldur_site_agent_actors.actors.waldur.api import WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
@@ -29,10 +29,10 @@ class ResourceImports:
         plugin: PluginProxy,
         waldur: WaldurApiProxy,
         log: logging.LoggerAdapter[Any],
-        show_traceback: bool,
+        expose_details: bool,
     ) -> None:
         self.offering_uuid, self.plugin, self.waldur, self.log = offering_uuid, plugin, waldur, log
-        self.show_traceback = show_traceback
+        self.expose_details = expose_details
 
     def sweep(self) -> None:
         """Requests still waiting: their event never reached this agent."""
@@ -50,17 +50,16 @@ class ResourceImports:
         imports.start(request_uuid).get()
         try:
             found = self.plugin.importable_resources().get(timeout=BACKEND_TIMEOUT)
-            said = imports.offer(self.offering_uuid, found).get()
+            offered = imports.offer(self.offering_uuid, found).get()
         except (WaldurUnreachable, BackendError, WaldurError) as exc:
             self._erred(request_uuid, exc)
             return
-        for line in said:
+        for line in offered:
             self.log.info("import request %s: %s", request_uuid, line)
         imports.done(request_uuid).get()
-        self.log.info("import request %s done: %d line(s)", request_uuid, len(said))
+        self.log.info("import request %s done: %d line(s)", request_uuid, len(offered))
 
     def _erred(self, request_uuid: str, exc: BaseException) -> None:
-        message = str(exc) or type(exc).__name__
-        trace = "".join(traceback.format_exception(exc)) if self.show_traceback else ""
-        self.log.error("import request %s failed: %s", request_uuid, message)
+        message, trace = waldur_error(exc, self.expose_details)
+        self.log.error("import request %s failed: %s", request_uuid, said(exc))
         self.waldur.imports.erred(request_uuid, message, trace).get()

@@ -13,6 +13,7 @@ from typing import Any
 from waldur_site_agent_actors.actors import messages as m
 from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
+from waldur_site_agent_actors.actors.failure import said
 from waldur_site_agent_actors.actors.membership_round import Round
 from waldur_site_agent_actors.actors.pulled import apply_updates, reconcile_usernames
 from waldur_site_agent_actors.actors.user_context import (
@@ -182,8 +183,8 @@ class MembershipActor(ModeActor):
             except (WaldurError, WaldurUnreachable) as exc:
                 self.log.warning("resource %s not recreated: %s", resource.backend_id, exc)
             except Exception as exc:
-                message, trace = self.describe(exc)
-                self.log.error("resource %s not recreated: %s", resource.backend_id, message)
+                message, trace = self.waldur_error(exc)
+                self.log.error("resource %s not recreated: %s", resource.backend_id, said(exc))
                 with contextlib.suppress(WaldurError, WaldurUnreachable):
                     self.waldur.resources.set_erred(resource.uuid, message, trace).get()
 
@@ -204,8 +205,8 @@ class MembershipActor(ModeActor):
         except (WaldurError, WaldurUnreachable) as exc:
             self.log.warning("resource %s not synced: %s", resource.backend_id, exc)
         except Exception as exc:
-            message, trace = self.describe(exc)
-            self.log.error("resource %s failed to sync: %s", resource.backend_id, message)
+            message, trace = self.waldur_error(exc)
+            self.log.error("resource %s failed to sync: %s", resource.backend_id, said(exc))
             with contextlib.suppress(WaldurError, WaldurUnreachable):
                 self.waldur.resources.set_erred(resource.uuid, message, trace).get()
         return False

@@ -18,6 +18,7 @@ from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.api_keys import ResourceKeys
 from waldur_site_agent_actors.actors.child import ModeActor
 from waldur_site_agent_actors.actors.convert import waldur_resource
+from waldur_site_agent_actors.actors.failure import said
 from waldur_site_agent_actors.actors.imports import ResourceImports
 from waldur_site_agent_actors.actors.pulled import apply_updates
 from waldur_site_agent_actors.actors.user_context import Lookups, member_details
@@ -224,7 +225,7 @@ class OrderActor(ModeActor):
             applied = self.wait(self.plugin.apply_periodic_settings(backend_id, settings))
             result = dict(applied)
         except Exception as exc:  # the plugin broke its promise not to raise: report it
-            result = {"success": False, "error": self.describe(exc)[0], "commands_executed": []}
+            result = {"success": False, "error": said(exc), "commands_executed": []}
         if result.get("success"):
             self.log.info(
                 "periodic settings applied to %s (%d command(s))",
@@ -560,10 +561,8 @@ class OrderActor(ModeActor):
         metrics.order_handled(self.offering.name, order.type, "done")
 
     def _fail(self, order: Order, exc: BaseException) -> None:
-        message, trace = self.describe(exc)
-        if not self.context.root.expose_backend_error_details:
-            trace = ""
-        self.log.error("order %s (%s) failed: %s", order.uuid, order.type, message)
+        message, trace = self.waldur_error(exc)
+        self.log.error("order %s (%s) failed: %s", order.uuid, order.type, said(exc))
         if order.state == "pending-provider":
             metrics.order_handled(self.offering.name, order.type, "retried")
             return  # nothing was provisioned; a later cycle evaluates it again

@@ -144,7 +144,9 @@ KEYS: dict[str, dict[str, Status]] = {
             "tests/e2e/test_membership_usage.py::test_the_last_reporting_periods_months_are_"
             "reported_again_each_cycle"
         ),
-        "expose_backend_error_details": untested("actors/orders.py (_fail)"),
+        "expose_backend_error_details": works(
+            "tests/actors/test_error_details.py::test_hidden_errors_keep_only_the_backends_refusal"
+        ),
         "log_shipping.enabled": works(
             "tests/e2e/test_presence.py::test_log_lines_reach_waldur_under_the_identity"
         ),

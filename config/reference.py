@@ -44,8 +44,9 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "log_level": "Log level of the agent, case-insensitive.",
         "reporting_periods": "Months (the current and earlier ones) each report cycle sends.",
         "expose_backend_error_details": (
-            "Send exception text and traceback to Waldur on failed orders; false sends only "
-            "`BackendError` text, else a generic sentence."
+            "Send exception text and traceback to Waldur on a failure (orders, resources marked "
+            "Erred, import requests, key rotations); false sends no traceback, a `BackendError`'s "
+            "text, and a generic sentence for any other error."
         ),
         "log_shipping": "Shipping of agent logs to Waldur (see log_shipping keys).",
         "order_process_period_minutes": (

@@ -9,7 +9,9 @@ import pykka
 
 from tests.fakes import FakeBackend
 from waldur_site_agent_actors.actors.backend import BackendActor
-from waldur_site_agent_actors.backends.structures import UsageReport
+from waldur_site_agent_actors.backends.base import UserContext
+from waldur_site_agent_actors.backends.exceptions import BackendError
+from waldur_site_agent_actors.backends.structures import UsageReport, WaldurResource
 
 
 class Gated(FakeBackend):
@@ -55,3 +57,19 @@ class Unreachable(FakeBackend):
 
     def __init__(self, backend_settings: dict[str, Any], backend_components: Any) -> None:
         raise RuntimeError("cannot reach the cluster")
+
+
+class Crashing(FakeBackend):
+    """Creating a resource fails: refused in the backend's words (a `BackendError`) when its
+    name says `refused`, otherwise with an internal error (a bug, a library's exception). It
+    names what it creates itself, so no account name is tried first."""
+
+    def backend_id_candidates(self, waldur_resource: WaldurResource) -> list[str]:
+        return []
+
+    def _pre_create_resource(
+        self, waldur_resource: WaldurResource, user_context: UserContext | None = None
+    ) -> None:
+        if "refused" in waldur_resource.name:
+            raise BackendError("quota exhausted for this project")
+        raise KeyError("internal-detail: /etc/site/secret-path")
