@@ -102,14 +102,16 @@ def _backend(config: AgentConfig, offering: Offering, role: str) -> BaseBackend 
     return backend
 
 
-def _waldur(offering: Offering, token: str | None = None) -> WaldurClient:
+def _waldur(config: AgentConfig, offering: Offering, token: str | None = None) -> WaldurClient:
+    """Through `global_proxy`, as upstream's load-components, create-homedirs and sync tools go
+    (here every tool, as the agent itself)."""
     from waldur_site_agent_actors.actors.waldur_actor import client_for
 
     if token:
         import msgspec
 
         offering = msgspec.structs.replace(offering, waldur_api_token=token)
-    return client_for(offering, user_agent="waldur-site-agent tools")
+    return client_for(offering, config.global_proxy, "waldur-site-agent tools")
 
 
 def _run(args: argparse.Namespace, each: Callable[[AgentConfig, Offering], bool]) -> int:
@@ -165,7 +167,7 @@ def _load_components(config: AgentConfig, offering: Offering) -> bool:
     from waldur_site_agent_actors.actors.waldur.client import WaldurError, WaldurUnreachable
     from waldur_site_agent_actors.actors.waldur.offerings import Offerings
 
-    client = _waldur(offering)
+    client = _waldur(config, offering)
     uuid = offering.waldur_offering_uuid
     existing = {c.type: c for c in Offerings(client).get(uuid).components}
     base = f"marketplace-provider-offerings/{uuid}/"
@@ -213,7 +215,7 @@ def _create_homedirs(config: AgentConfig, offering: Offering) -> bool:
     if not getattr(backend, "homedirs_enabled", True):
         print(f"{offering.name}: skipped (home directories are not enabled in its settings)")
         return True
-    users = OfferingUsers(_waldur(offering)).of_offering(offering.waldur_offering_uuid)
+    users = OfferingUsers(_waldur(config, offering)).of_offering(offering.waldur_offering_uuid)
     names = {u.username for u in users if u.username and u.state == "OK"}
     created = backend.create_user_homedirs(names)  # type: ignore[attr-defined]
     print(f"{offering.name}: {len(names)} user(s), {len(created)} home directory(ies) created")
@@ -278,7 +280,7 @@ def _sync_resource_limits(config: AgentConfig, offering: Offering) -> bool:
     if backend is None:
         print(f"{offering.name}: skipped (no membership backend)")
         return True
-    resources = Resources(_waldur(offering))
+    resources = Resources(_waldur(config, offering))
     changed = 0
     for resource in resources.of_offering(offering.waldur_offering_uuid, ("OK", "Erred")):
         if not resource.backend_id:
@@ -327,7 +329,7 @@ def _load_history(config: AgentConfig, offering: Offering, args: argparse.Namesp
     if backend is None:
         print(f"{offering.name}: skipped (no reporting backend)")
         return True
-    client = _waldur(offering, args.user_token)
+    client = _waldur(config, offering, args.user_token)
     usages = Usages(client)
     resources = [
         r
@@ -407,7 +409,7 @@ def _diagnose(config: AgentConfig, offering: Offering, args: argparse.Namespace)
             active_jobs=client.active_jobs(account),
             usage_this_month=report,
         )
-    waldur = _waldur(offering).list(
+    waldur = _waldur(config, offering).list(
         "marketplace-provider-resources/",
         Resource,
         {"offering_uuid": offering.waldur_offering_uuid, "backend_id": account},
@@ -434,7 +436,7 @@ def _import(config: AgentConfig, offering: Offering, dry_run: bool) -> bool:
     if backend is None:
         print(f"{offering.name}: skipped (no order backend)")
         return True
-    imports = BackendImports(_waldur(offering))
+    imports = BackendImports(_waldur(config, offering))
     said = imports.offer(offering.waldur_offering_uuid, backend.importable_resources(), dry_run)
     for line in said:
         print(f"{offering.name}: {line}")

@@ -138,7 +138,10 @@ KEYS: dict[str, dict[str, Status]] = {
         "timezone": works(
             "tests/slurm/test_parsing.py::test_month_windows_meet_exactly_across_a_boundary"
         ),
-        "global_proxy": untested("actors/waldur_actor.py (each generation's client)"),
+        "global_proxy": works(
+            "tests/e2e/test_global_proxy.py::test_the_agent_and_its_tools_reach_waldur_through_"
+            "the_global_proxy"
+        ),
         "log_level": works(f"{T_CFG}::test_log_level_is_case_insensitive_as_upstream"),
         "reporting_periods": works(
             "tests/e2e/test_membership_usage.py::test_the_last_reporting_periods_months_are_"

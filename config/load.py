@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import re
@@ -214,6 +215,7 @@ def check_semantics(raw: Any, problems: Problems) -> None:
     check_secrets_placed(raw, problems)
     refuse_unsupported("root", raw, "", problems)
     check_extras(raw, problems)
+    check_proxy(raw.get("global_proxy"), problems)
     timezone = raw.get("timezone", "UTC")
     if isinstance(timezone, str):
         try:
@@ -239,6 +241,27 @@ def check_semantics(raw: Any, problems: Problems) -> None:
                 f"{path}.waldur_offering_uuid", f"same offering as offerings[{seen[uuid]}]"
             )
         seen.setdefault(uuid, index)
+
+
+def check_proxy(proxy: Any, problems: Problems) -> None:
+    """A proxy `requests` can use: http(s), or SOCKS with PySocks (upstream's httpx needs its
+    `socksio` for SOCKS just the same). Never echoed: the URL may hold a password."""
+    if not isinstance(proxy, str) or not proxy:
+        return
+    try:
+        url = urlparse(proxy)
+        scheme, host = url.scheme, url.hostname
+    except ValueError:
+        scheme, host = "", None
+    if scheme in ("socks4", "socks4a", "socks5", "socks5h") and host:
+        if importlib.util.find_spec("socks") is None:
+            problems.error(
+                "global_proxy",
+                "a SOCKS proxy needs PySocks, which is not installed (pip install "
+                "PySocks), or use an http:// proxy",
+            )
+    elif scheme not in ("http", "https") or not host:
+        problems.error("global_proxy", "expected a proxy URL: http://host:port (or https, socks5)")
 
 
 def _text(raw: dict[str, Any], key: str) -> str:

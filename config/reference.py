@@ -40,7 +40,11 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "elastic_apm_server_url": "Elastic APM server URL: ERROR log lines and their exceptions "
         "go to APM, secrets masked; needs the `elastic-apm` extra. Unset or empty: off.",
         "timezone": "IANA time zone of the billing clock (month boundaries of usage reports).",
-        "global_proxy": "HTTP(S) proxy for calls to Waldur; empty for none.",
+        "global_proxy": (
+            "Proxy URL (`http://host:port`; SOCKS needs PySocks) for every call to Waldur: the "
+            "agent's, its OIDC token's, the site tools'; it wins over `HTTP(S)_PROXY`. Empty: "
+            "the environment's. Not used for the backends' own systems."
+        ),
         "log_level": "Log level of the agent, case-insensitive.",
         "reporting_periods": "Months (the current and earlier ones) each report cycle sends.",
         "expose_backend_error_details": (

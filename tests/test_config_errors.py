@@ -212,3 +212,12 @@ def test_unparseable_file(tmp_path):
         load_file(path)
     (error,) = caught.value.errors
     assert error.startswith(f"{path}:2:1: YAML syntax error: ")
+
+
+def test_a_proxy_the_agent_cannot_use_is_refused_by_name_without_its_password(fake_plugins):
+    assert load_mapping({"offerings": [offering()], "global_proxy": "http://proxy:3128"}).config
+    for proxy in ("proxy:3128", "ftp://u:hunter2@proxy:21", "http://"):
+        raw = {"offerings": [offering()], "global_proxy": proxy}
+        [error] = errors_of(raw)
+        assert error.startswith("global_proxy: expected a proxy URL"), error
+        assert "hunter2" not in error

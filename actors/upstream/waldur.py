@@ -133,6 +133,7 @@ def client_for(offering: Offering, proxy: str = "", user_agent: str = "") -> Aut
         session.verify = offering.verify_ssl
         oidc = OidcToken(
             session,
+            proxy,
             offering.oidc_token_url,
             offering.oidc_client_id,
             offering.oidc_client_secret or "",

@@ -88,11 +88,20 @@ def ca_bundle(url: str) -> str | bool:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
+def proxies_for(url: str, proxy: str) -> dict[str, str]:
+    """`global_proxy` for every URL when set (upstream gives it to httpx for all its calls),
+    else what the environment names for this one."""
+    return {"http": proxy, "https": proxy} if proxy else environment_proxies(url)
+
+
 class OidcToken:
     """Client-credentials token, fetched when needed and renewed 30 s before it expires."""
 
-    def __init__(self, session: requests.Session, token_url: str, client_id: str, secret: str):
+    def __init__(
+        self, session: requests.Session, proxy: str, token_url: str, client_id: str, secret: str
+    ):
         self._session, self._url, self._id, self._secret = session, token_url, client_id, secret
+        self._proxies = proxies_for(token_url, proxy)
         self._token, self._expires = "", 0.0
         self._lock = threading.Lock()
 
@@ -108,7 +117,7 @@ class OidcToken:
                     },
                     timeout=30,
                     verify=ca_bundle(self._url) if self._session.verify is not False else False,
-                    proxies=environment_proxies(self._url),
+                    proxies=self._proxies,
                 )
                 response.raise_for_status()
                 body = response.json()
@@ -146,12 +155,10 @@ class WaldurClient:
         # and ~/.netrc, on every call, a tenth of the agent's CPU in a burst of orders.
         self.session.trust_env = False
         self.session.verify = ca_bundle(self.api_url) if verify_ssl else False
-        self.session.proxies = (
-            {"http": proxy, "https": proxy} if proxy else environment_proxies(self.api_url)
-        )
+        self.session.proxies = proxies_for(self.api_url, proxy)
         self.session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
         self._token = token
-        self._oidc = OidcToken(self.session, *oidc) if oidc and not token else None
+        self._oidc = OidcToken(self.session, proxy, *oidc) if oidc and not token else None
         self.timeout = (connect_timeout, read_timeout)
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
