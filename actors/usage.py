@@ -236,9 +236,10 @@ class UsageActor(ModeActor):
     def acceptable_totals(
         self, resource: Resource, usage: ResourceUsage, held: dict[str, float]
     ) -> dict[str, float]:
-        """The month-to-date totals of the offering's components, in Waldur's two decimals,
-        without those that went down from what Waldur `held` unless the backend says usage may
-        decrease."""
+        """The month-to-date totals of the offering's components, in Waldur's two decimals. Unless
+        the backend says usage may decrease, one lower than what Waldur `held` is an anomaly:
+        none is reported then, or, with `omit_anomalous_usage_components`, all but those (the
+        per-user usages follow the totals sent)."""
         components = set(self.offering.backend_components)
         totals = {
             k: round(float(v), 2)
@@ -248,13 +249,14 @@ class UsageActor(ModeActor):
         if self.may_decrease:
             return totals
         lower = {k for k, v in totals.items() if k in held and v < held[k]}
-        if lower:
-            metrics.usage_refused(self.offering.name, "anomaly")
-        if lower and not self.offering.omit_anomalous_usage_components:
-            self.log.warning(
-                "usage of %s went down for %s; not reported (anomaly)",
-                resource.backend_id,
-                ", ".join(sorted(lower)),
-            )
-            return {}
-        return {k: v for k, v in totals.items() if k not in lower}
+        if not lower:
+            return totals
+        metrics.usage_refused(self.offering.name, "anomaly")
+        omit = self.offering.omit_anomalous_usage_components
+        self.log.warning(
+            "usage of %s went down for %s; %s (anomaly)",
+            resource.backend_id,
+            ", ".join(sorted(lower)),
+            "the other components reported" if omit else "not reported",
+        )
+        return {k: v for k, v in totals.items() if k not in lower} if omit else {}

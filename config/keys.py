@@ -218,7 +218,10 @@ KEYS: dict[str, dict[str, Status]] = {
             "tests/simulator/test_agent_client.py::test_verify_ssl_false_holds_even_with_requests_"
             "ca_bundle_set"
         ),
-        "omit_anomalous_usage_components": untested("actors/usage.py (acceptable_totals)"),
+        "omit_anomalous_usage_components": works(
+            "tests/e2e/test_membership_usage.py::test_a_component_whose_usage_went_down_is_"
+            "omitted_or_stops_the_whole_report"
+        ),
         "plugin_distributions": ours(),
     },
     "component": {

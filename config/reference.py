@@ -110,8 +110,9 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "username_reconciliation_enabled": "Pull backend-assigned usernames into Waldur.",
         "verify_ssl": "Verify the Waldur API's TLS certificate (also picks the STOMP port).",
         "omit_anomalous_usage_components": (
-            "Usage below what Waldur already has (backends with decreasing usage): drop those "
-            "components from the report instead of refusing it whole (upstream 1.0.7)."
+            "A component's usage below what Waldur holds for the month (a backend without "
+            "`supports_decreasing_usage`): send the other components and drop only those, "
+            "instead of holding back the resource's whole report (false, upstream's default)."
         ),
         "plugin_distributions": (
             f"{OURS} Plugin name -> the distribution that provides it, when several installed "

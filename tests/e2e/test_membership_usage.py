@@ -3,6 +3,8 @@
 import sqlite3
 import time
 
+import pytest
+
 from tests.e2e.harness import Agent, DemoDb, offering_config, terminal, wait_for
 from waldur_site_agent_actors.backends.demo.client import current_month
 
@@ -232,5 +234,56 @@ def test_a_past_month_waldur_takes_from_staff_only_is_skipped_quietly(
             log=agent.log,
         )
         assert "not sent" not in agent.log()
+    finally:
+        assert agent.stop() == 0
+
+
+@pytest.mark.parametrize("omit", [True, False], ids=["omitted", "refused"])
+def test_a_component_whose_usage_went_down_is_omitted_or_stops_the_whole_report(
+    tmp_path, sim, consumer, world, omit
+):
+    """`omit_anomalous_usage_components`: a total lower than Waldur's is never sent; on, the
+    other components are reported all the same; off (upstream's default), nothing is."""
+    offering, projects = world
+    config = offering_config(sim, offering, tmp_path / "state", usage_per_second=0)
+    config["omit_anomalous_usage_components"] = omit
+    agent = Agent(tmp_path, [config]).start()
+    try:
+        resource = created_account(consumer, offering, projects[0], agent)
+
+        def backend_counts(gpu_minutes, cpu_minutes):
+            # Both in one transaction: no report may see one without the other.
+            rows = [("gpu", gpu_minutes), ("cpu", cpu_minutes)]
+            with sqlite3.connect(tmp_path / "state" / "demo-hpc.sqlite", timeout=10) as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO usage VALUES (?, 'aandersen', ?, ?, ?, ?)",
+                    [(resource["backend_id"], c, current_month(), a, time.time()) for c, a in rows],
+                )
+
+        backend_counts(gpu_minutes=600, cpu_minutes=600_000)  # 10 GPU-hours, 10 k-CPU-hours
+        wait_for(
+            lambda: usages(consumer, resource["uuid"]) == {"gpu": 10, "cpu": 10},
+            what="the first totals",
+            log=agent.log,
+        )
+        backend_counts(gpu_minutes=300, cpu_minutes=1_200_000)  # GPU down to 5, CPU up to 20
+        if omit:
+            # The per-user usages go after the totals, in the same cycle.
+            wait_for(
+                lambda: user_usages(consumer, resource["uuid"])[("aandersen", "cpu")] == 20,
+                what="the CPU usage that grew",
+                log=agent.log,
+            )
+            assert "went down for gpu; the other components reported" in agent.log()
+        else:
+            wait_for(
+                lambda: "went down for gpu; not reported" in agent.log(),
+                what="the report refused",
+                log=agent.log,
+            )
+        cpu = 20 if omit else 10
+        assert usages(consumer, resource["uuid"]) == {"gpu": 10, "cpu": cpu}
+        per_user = user_usages(consumer, resource["uuid"])
+        assert (per_user[("aandersen", "gpu")], per_user[("aandersen", "cpu")]) == (10, cpu)
     finally:
         assert agent.stop() == 0
