@@ -203,7 +203,10 @@ KEYS: dict[str, dict[str, Status]] = {
         "backend_settings": works("tests/test_plugins.py::test_settings_schema_defaults_apply"),
         "backend_components": works("tests/test_units.py::test_seed_example_usage"),
         "stomp_enabled": works(T_EVENTS),
-        "stomp_membership_sync_enabled": untested("config/model.py (membership_on_stomp)"),
+        "stomp_membership_sync_enabled": works(
+            "tests/e2e/test_events.py::test_stomp_membership_sync_enabled_chooses_how_team_"
+            "changes_arrive"
+        ),
         "websocket_use_tls": works(T_EVENTS),
         "stomp_ws_host": works(T_EVENTS),
         "stomp_ws_port": works(T_EVENTS),

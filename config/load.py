@@ -356,6 +356,13 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
                 f"{path}.waldur_api_token",
                 "set a token, or all three of oidc_token_url, oidc_client_id, oidc_client_secret",
             )
+    if raw.get("stomp_membership_sync_enabled") is True and raw.get("stomp_enabled") is not True:
+        # Upstream warns too, and then syncs membership nowhere: its polling leaves it to events
+        # that never start. Here it stays on polling, which is what the file can only mean.
+        problems.warnings.append(
+            f"{path}.stomp_membership_sync_enabled: true, but stomp_enabled is not: no events to "
+            "sync membership by, so it is synced by polling (set stomp_enabled, or remove the key)"
+        )
     if not any(_text(raw, key) for key in ROLE_KEYS) and all(
         isinstance(raw.get(key), str | None) for key in ROLE_KEYS
     ):

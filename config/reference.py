@@ -100,7 +100,7 @@ DESCRIPTIONS: dict[type[msgspec.Struct], dict[str, str]] = {
         "stomp_enabled": "React to Waldur events over STOMP (event processing) for this offering.",
         "stomp_membership_sync_enabled": (
             "Membership changes by events too; unset follows `stomp_enabled`, false keeps "
-            "membership on polling."
+            "membership on polling (every `membership_sync_period_minutes`) beside the events."
         ),
         "websocket_use_tls": "STOMP over TLS websockets.",
         "stomp_ws_host": "STOMP broker host; unset uses the Waldur API host.",

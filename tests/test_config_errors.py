@@ -221,3 +221,15 @@ def test_a_proxy_the_agent_cannot_use_is_refused_by_name_without_its_password(fa
         [error] = errors_of(raw)
         assert error.startswith("global_proxy: expected a proxy URL"), error
         assert "hunter2" not in error
+
+
+def test_membership_on_events_without_events_is_a_warning_and_stays_on_polling(fake_plugins):
+    raw = {"offerings": [offering(stomp_membership_sync_enabled=True)]}
+    loaded = load_mapping(raw)
+    assert loaded.warnings == [
+        "offerings[0].stomp_membership_sync_enabled: true, but stomp_enabled is not: no events to "
+        "sync membership by, so it is synced by polling (set stomp_enabled, or remove the key)"
+    ]
+    assert loaded.config.offerings[0].membership_on_stomp is False
+    events = {"offerings": [offering(stomp_membership_sync_enabled=True, stomp_enabled=True)]}
+    assert load_mapping(events).warnings == []
