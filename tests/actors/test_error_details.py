@@ -23,12 +23,14 @@ def erred_orders(sim: Any, consumer: Any, world: Any, fake_plugins: Any) -> Iter
     trees: list[Tree] = []
 
     def run(expose: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-        config = agent_config(sim, backend="crashing")
-        trees.append(Tree(msgspec.structs.replace(config, expose_backend_error_details=expose)))
+        # Placed first: the agent's first order sweep, at its start, finds them (the next one is
+        # a period later).
         placed = [
             consumer.order(offering["url"], projects[0]["url"], {"cpu": 1}, name=name)["uuid"]
             for name in ("refused run", "crashed run")
         ]
+        config = agent_config(sim, backend="crashing")
+        trees.append(Tree(msgspec.structs.replace(config, expose_backend_error_details=expose)))
 
         def erred(uuid: str) -> dict[str, Any] | None:
             order = consumer.order_details(uuid)
