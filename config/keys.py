@@ -298,7 +298,7 @@ KEYS: dict[str, dict[str, Status]] = {
         "slurm_bin_path": works(
             "tests/slurm/test_agent.py::test_orders_team_changes_and_qos_reach_the_cluster"
         ),
-        "default_partition": untested("backends/slurm/backend.py (add_user)"),
+        "default_partition": works(f"{T_FEATURES}test_default_partition_scopes_new_associations"),
         "qos_default": works(f"{T_SLURM}test_qos_pause_downscale_restore_and_metadata"),
         "qos_downscaled": works(f"{T_SLURM}test_qos_pause_downscale_restore_and_metadata"),
         "qos_paused": works(f"{T_SLURM}test_qos_pause_downscale_restore_and_metadata"),

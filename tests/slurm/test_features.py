@@ -1,7 +1,8 @@
 """Upstream's SLURM features against the real test cluster, one key at a time: per-allocation
-QoS (`qos_management`), QoS and partition enforcement, `root_account`, project-slug names,
-`soft_delete`, prepaid budgets, member removal, per-user limits, the membership cycle's
-re-parenting and one component mapped onto several TRES (`target_components`)."""
+QoS (`qos_management`), QoS and partition enforcement, `default_partition`, `root_account`,
+project-slug names, `soft_delete`, prepaid budgets, member removal, per-user limits, the
+membership cycle's re-parenting and one component mapped onto several TRES
+(`target_components`)."""
 
 from __future__ import annotations
 
@@ -164,6 +165,35 @@ def test_offering_partitions_limit_associations_only_when_enforced(cluster, make
     relaxed.set_offering_details(["batch"], {})  # informational only: the default partition
     relaxed.add_user(account, "root")
     assert ("root", "debug", "normal", "") in associations(cluster, account)
+    cluster.run("scancel", cluster.submit(account, user, seconds=30, partition="batch"))
+    refusal = cluster.refused(account, user, partition="debug")
+    assert "partition" in refusal.lower() or "invalid account" in refusal.lower(), refusal
+
+
+def test_default_partition_scopes_new_associations(cluster, make_backend, run_id):
+    """`default_partition`: a new association is on that partition alone, also when the order's
+    QoS is granted without a partition (upstream's fallback); unset, it spans every partition."""
+    backend = make_backend(
+        default_partition="batch",
+        qos_enforcement_enabled=True,
+        qos_paused=None,
+        qos_downscaled=None,
+    )
+    backend.set_offering_details(["debug"], {"enforce_qos": True})  # partitions not enforced
+    target = resource()
+    account = backend.resource_backend_id(target)
+    backend.create_resource_with_id(target, account)
+    user, granted, unscoped = f"d{run_id}", f"q{run_id}", f"e{run_id}"
+    cluster.ensure_unix_user(user)  # before its association: slurmctld resolves it then
+    backend.add_user(account, user)
+    backend.add_user(account, granted, resource_attributes={"qos": "waldur-gold"})
+    make_backend().add_user(account, unscoped)
+    assert associations(cluster, account) == [
+        (user, "batch", "normal", ""),
+        (unscoped, "", "normal", ""),
+        (granted, "batch", "waldur-gold", "waldur-gold"),
+    ]
+    # slurmctld keeps the user to it: the cluster's own default partition (debug) refuses them.
     cluster.run("scancel", cluster.submit(account, user, seconds=30, partition="batch"))
     refusal = cluster.refused(account, user, partition="debug")
     assert "partition" in refusal.lower() or "invalid account" in refusal.lower(), refusal
