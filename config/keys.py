@@ -127,6 +127,7 @@ T_LOAD_COMPONENTS = (
     "tests/test_load_components.py::test_every_component_setting_reaches_waldur_on_create_and_"
     "on_update"
 )
+T_MUP_DEFAULTS = f"{T_MUP}test_new_projects_and_users_carry_the_configured_defaults"
 NO_HOMEDIRS = "upstream makes home directories only on backends that support them (SLURM)"
 NAMED_BY_B = "Waldur B names the resources it creates: there is no name here to try or to check"
 
@@ -514,9 +515,9 @@ KEYS: dict[str, dict[str, Status]] = {
             "read only by resource import, and a MUP allocation names a grant, not a Waldur "
             "project slug: nothing is offered, as upstream"
         ),
-        "default_research_field": untested("backends/mup/backend.py (project creation)"),
-        "default_agency": untested("backends/mup/backend.py (project creation)"),
-        "default_storage_limit": untested("backends/mup/backend.py (project creation)"),
+        "default_research_field": works(T_MUP_DEFAULTS),
+        "default_agency": works(T_MUP_DEFAULTS),
+        "default_storage_limit": works(T_MUP_DEFAULTS),
         "default_user_salutation": works(T_MUP_PROFILES),
         "default_user_gender": works(T_MUP_PROFILES),
         "default_user_birth_year": works(T_MUP_PROFILES),
@@ -525,8 +526,8 @@ KEYS: dict[str, dict[str, Status]] = {
         ),
         "default_user_institution_type": works(T_MUP_PROFILES),
         "default_user_institution": works(T_MUP_PROFILES),
-        "default_user_biography": untested("backends/mup/profiles.py (registration)"),
-        "user_funding_agency_prefix": untested("backends/mup/backend.py (user registration)"),
+        "default_user_biography": works(T_MUP_DEFAULTS),
+        "user_funding_agency_prefix": works(T_MUP_DEFAULTS),
         "timeout": ours(),
         "verify_ssl": ours(),
     },

@@ -67,6 +67,9 @@ def resource(
     )
 
 
+FUNDING = ("research_fields", "agency", "funding_agency", "funding_agency_grant", "biography")
+"""What a registration tells MUP of the user's research and funding."""
+
 TEAM = {"team": [member("carol", "PROJECT.MANAGER"), member("dave")]}
 
 
@@ -116,6 +119,32 @@ def test_create_makes_the_project_with_its_pi_and_one_allocation_per_component(m
     assert backend.pull_resource(resource().with_backend_id(info.backend_id)).users == ["carol"]
     with pytest.raises(BackendError, match="already exists"):
         create(backend)
+
+
+def test_new_projects_and_users_carry_the_configured_defaults(mup):
+    configured = MupBackend(
+        settings(
+            mup,
+            default_research_field=4,
+            default_agency="ERC",
+            default_storage_limit=250,
+            default_user_biography="Climate modeller, registered from Waldur.",
+            user_funding_agency_prefix="PT-GRANT-",
+        ),
+        COMPONENTS,
+    )
+    create(configured)
+    project = mup.portal.project_by_grant("2024.00042.CPCA")
+    assert (project["science_field"], project["agency"], project["max_storage"]) == (4, "ERC", 250)
+    carol = mup.portal.user("username", "carol")  # the PI, registered by the order
+    assert {k: carol[k] for k in FUNDING} == {
+        "research_fields": [4],
+        "agency": "ERC",
+        "funding_agency": "ERC",
+        "funding_agency_grant": "PT-GRANT-CAROL",
+        "biography": "Climate modeller, registered from Waldur.",
+    }
+    configured.api.close()
 
 
 def test_a_second_resource_of_the_project_shares_its_mup_project(mup, backend):
