@@ -615,7 +615,9 @@ KEYS: dict[str, dict[str, Status]] = {
         "s3_region": works(
             f"{T_CROIT}test_upstream_attribute_names_and_user_settings_are_honoured"
         ),
-        "default_tenant": untested("backends/croit_s3/backend.py (user creation)"),
+        "default_tenant": works(
+            f"{T_CROIT}test_upstream_attribute_names_and_user_settings_are_honoured"
+        ),
         "default_placement": works(
             f"{T_CROIT}test_upstream_attribute_names_and_user_settings_are_honoured"
         ),

@@ -122,6 +122,7 @@ def test_components_without_enforce_limits_get_no_quota(s3, make_backend):
 def test_upstream_attribute_names_and_user_settings_are_honoured(croit):
     backend = backend_of(
         croit_gateway(croit),
+        default_tenant="research",
         default_placement="fast-placement",
         default_storage_class="COLD",
         s3_endpoint="https://s3.example.org",
@@ -131,7 +132,11 @@ def test_upstream_attribute_names_and_user_settings_are_honoured(croit):
     info = create(backend, resource)
     user = croit.state.user(UID)
     assert (user.user_quota.max_size, user.user_quota.max_objects) == (2 * GIB, 7)
-    assert (user.default_placement, user.default_storage_class) == ("fast-placement", "COLD")
+    assert (user.tenant, user.default_placement, user.default_storage_class) == (
+        "research",
+        "fast-placement",
+        "COLD",
+    )
     metadata = info.backend_metadata
     assert (metadata["s3_endpoint"], metadata["s3_region"]) == ("https://s3.example.org", "eu-1")
 
