@@ -113,7 +113,8 @@ class TargetEventsActor(StompActor):
 
     def _register(self) -> Registration | None:
         try:
-            queues = self.wait(self.backend.order.setup_target_event_subscriptions())
+            subscribe = self.backend.order.setup_target_event_subscriptions
+            queues = self.wait(subscribe(global_proxy=self.context.root.global_proxy))
         except Exception as exc:
             self.log.warning("cannot register the backend's event queue: %s", exc)
             self._retry_later()

@@ -486,12 +486,15 @@ class WaldurBackend(BaseBackend):
 
     # -- events of Waldur B ---------------------------------------------------------------------
 
-    def setup_target_event_subscriptions(self, *args: Any, **kwargs: Any) -> list[BrokerQueue]:
-        """Where B's order events for this agent wait (registered anew on every call)."""
+    def setup_target_event_subscriptions(
+        self, source_offering: Any = None, user_agent: str = "", global_proxy: str = ""
+    ) -> list[BrokerQueue]:
+        """Where B's order events for this agent wait (registered anew on every call, through
+        the agent's `global_proxy`, as upstream registers it; B's other calls go direct)."""
         s = self.settings
         if not s.target_stomp_enabled:
             return []
-        queue = self.b.order_queue()
+        queue = self.b.order_queue(global_proxy)
         return [
             BrokerQueue(
                 host=s.target_stomp_ws_host or urlparse(s.target_api_url).hostname or "localhost",

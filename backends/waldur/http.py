@@ -8,6 +8,7 @@ error or a log line.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
@@ -39,6 +40,13 @@ class TargetApi:
             {"Authorization": f"Token {token}", "Accept": "application/json"}
         )
         self.timeout = timeout
+        self.proxies: dict[str, str] = {}
+
+    def through(self, proxy: str) -> TargetApi:
+        """The same client (session, token) sending its requests through `proxy`."""
+        view = copy.copy(self)
+        view.proxies = {"http": proxy, "https": proxy}
+        return view
 
     def url(self, path: str) -> str:
         return self.api_url + path.lstrip("/")
@@ -55,6 +63,7 @@ class TargetApi:
                 json=body,
                 timeout=self.timeout,
                 verify=self.session.verify,
+                proxies=self.proxies,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise BackendNotReadyError(

@@ -148,14 +148,16 @@ class WaldurB:
             amounts[user.component_type] = amounts.get(user.component_type, 0.0) + user.usage
         return totals, per_user
 
-    def order_queue(self) -> Queue:
-        """This agent's queue of the offering's order events (registration is idempotent).
+    def order_queue(self, proxy: str = "") -> Queue:
+        """This agent's queue of the offering's order events (registration is idempotent),
+        registered through `proxy` when given (the agent's `global_proxy`, as upstream).
 
         The identity is this agent's own, `federation-<customer>`, never `agent-<offering>`:
         that is B's own agent's, whose queue this agent would share and steal messages from.
         """
+        api = self.api.through(proxy) if proxy else self.api
         name = f"federation-{self.customer_uuid}"
-        found = self.api.list(
+        found = api.list(
             "marketplace-site-agent-identities/",
             Identity,
             {"name": name, "offering_uuid": self.offering_uuid},
@@ -163,13 +165,13 @@ class WaldurB:
         identity = (
             found[0]
             if found
-            else self.api.post(
+            else api.post(
                 "marketplace-site-agent-identities/",
                 {"offering": self.offering_uuid, "name": name},
                 Identity,
             )
         )
-        return self.api.post(
+        return api.post(
             f"marketplace-site-agent-identities/{identity.uuid}/register_queue/",
             {"object_types": ["order"]},
             Queue,

@@ -1,10 +1,12 @@
 """The federation backend against a Waldur B simulator, called the way the core calls it."""
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.federation.conftest import COMPONENTS
+from tests.forward_proxy import ForwardProxy, behind_proxy
 from waldur_site_agent_actors.backends.exceptions import (
     BackendError,
     BackendNotReadyError,
@@ -248,6 +250,24 @@ def test_a_user_missing_on_b_fails_the_sync_when_told_to_after_the_others(b):
     ):
         backend.sync_resource_team(uuid, members)
     assert b.project_team(f"{CUSTOMER_A}_{PROJECT_A}") == {"alice-b": "PROJECT.ADMIN"}
+
+
+def test_the_event_queue_is_registered_through_the_global_proxy(b):
+    """As upstream's plugin registers its target queue: through the agent's `global_proxy`.
+    Waldur B's name here resolves only through the proxy."""
+    proxy = ForwardProxy(urlsplit(b.sim.api_url).port or 80)
+    try:
+        settings = b.settings(target_stomp_enabled=True, target_websocket_use_tls=False)
+        settings["target_api_url"] = behind_proxy(b.sim.api_url)
+        backend = WaldurBackend(settings, COMPONENTS)
+        with pytest.raises(BackendNotReadyError, match="does not answer"):
+            backend.setup_target_event_subscriptions()  # no proxy: B cannot be reached
+        (queue,) = backend.setup_target_event_subscriptions(global_proxy=proxy.url)
+        (identity,) = b.sim.objects("identities")
+        assert queue.queue == f"consumer_{identity['uuid']}"
+        assert proxy.carried("POST", f"/{identity['uuid']}/register_queue/"), proxy.seen
+    finally:
+        proxy.shutdown()
 
 
 def test_event_queue_is_registered_under_an_identity_of_its_own(b):
