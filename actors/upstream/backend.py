@@ -343,14 +343,17 @@ class UpstreamBackend:
     @contextlib.contextmanager
     def _key_operation(self, what: str) -> Iterator[None]:
         """Upstream's core treats any exception of a key hook as that operation failing (the
-        key marked erred); here it becomes the `BackendError` the native flow handles so."""
+        key marked erred); here it becomes the `BackendError` the native flow handles so. Its
+        text stays in the log: an internal error's words are not for Waldur unless the operator
+        exposes error details (and then the traceback carries them)."""
         try:
             with self.translated():
                 yield
         except (BackendError, WaldurError, WaldurUnreachable):
             raise
         except Exception as exc:
-            raise BackendError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+            log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
+            raise BackendError(f"{what} failed ({type(exc).__name__})") from exc
 
     def generate_resource_key(self, resource_backend_id: str) -> dict[str, str]:
         """One key through upstream's `generate_resource_keys(id, count=1)`, which applies it

@@ -4,6 +4,7 @@ gateway, and a rotation asked for in Waldur is carried out by its event (over th
 or, without events, by the order sweep. Against the RadosGW and Croit stand-ins."""
 
 import hashlib
+import subprocess
 from urllib.request import Request, urlopen
 
 import pytest
@@ -168,3 +169,35 @@ def test_upstream_ceph_s3_keys_on_croit_are_rotated_by_the_sweep(tmp_path, pytho
         assert CHOSEN in log
         assert croit.token not in log
         assert not [s for s in [*user.keys.values(), secret_of_kept] if s in log]
+
+
+KEY_FAILURE = """
+from waldur_site_agent_actors.actors.failure import waldur_error
+from waldur_site_agent_actors.actors.upstream.backend import UpstreamBackend
+from waldur_site_agent_actors.actors.upstream.convert import Translator
+from waldur_site_agent_actors.backends.exceptions import BackendError
+
+
+class Broken:  # an upstream plugin's key hook, the rest of the plugin left out
+    def generate_resource_keys(self, resource_backend_id, count=2):
+        raise KeyError("internal-detail-xyz")
+
+
+adapter = UpstreamBackend(Broken(), None, None, Translator("https://waldur.example.org/api/"))
+try:
+    adapter.generate_resource_key("a1")
+except BackendError as exc:
+    print(waldur_error(exc, False)[0])
+    print(waldur_error(exc, True)[1].count("internal-detail-xyz"))
+"""
+
+
+def test_an_internal_error_of_an_upstream_key_hook_stays_out_of_waldur_unless_exposed(python):
+    """Upstream's core sends an internal error's words (a plugin's KeyError) to Waldur only with
+    `expose_backend_error_details`; the adapter's BackendError for it says which operation
+    failed, and the words travel in the traceback that exposing sends."""
+    run = subprocess.run([python, "-c", KEY_FAILURE], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    hidden, exposed = run.stdout.splitlines()
+    assert hidden == "minting a key failed (KeyError)", run.stdout
+    assert int(exposed) >= 1, run.stdout
