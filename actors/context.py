@@ -40,9 +40,15 @@ class OfferingContext:
         return "event_process" in self.modes and self.offering.stomp_enabled
 
     def runs(self, mode: str) -> bool:
-        """Upstream's event_process alone handles orders and memberships, so with events the
-        order and membership actors run too, their periodic sweep being the reconciliation."""
-        return mode in self.modes or (self.events and mode in ("order_process", "membership_sync"))
+        """Upstream's event_process alone handles orders, and memberships when they come as
+        events, so with events the order actor runs too, and the membership actor unless the
+        offering takes no membership events (`stomp_membership_sync_enabled: false` leaves
+        memberships to a membership_sync mode); their periodic sweep is the reconciliation."""
+        if mode in self.modes:
+            return True
+        if mode == "membership_sync":
+            return self.events and self.offering.membership_on_stomp
+        return self.events and mode == "order_process"
 
     def serves(self, mode: str) -> bool:
         """This offering runs the periodic actor of `mode`: the mode runs and a backend has its
