@@ -23,6 +23,7 @@ from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
 DONE_ENDPOINT = "POST /api/marketplace-orders/{uuid}/set_state_done/"
 FAULTS = 2  # 503s Waldur answers to set_state_done, each retried
+RETRY_AFTER = 1  # seconds each of those 503s asks for: the client waits that, not its backoff
 CREATES, ERRED = 3, 2
 MAX_RESTARTS = 1
 
@@ -125,7 +126,13 @@ def metrics_run(
             metrics={"enabled": True, "listen_port": port, **metrics},
         )
         consumer = ConsumerClient(sim.api_url, sim.staff_token)
-        sim.add_fault(endpoint=DONE_ENDPOINT, error_rate=1.0, status=503, times=FAULTS)
+        sim.add_fault(
+            endpoint=DONE_ENDPOINT,
+            error_rate=1.0,
+            status=503,
+            times=FAULTS,
+            retry_after=RETRY_AFTER,
+        )
         started_at = time.time()
         agent.start()
         try:

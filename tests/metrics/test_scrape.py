@@ -13,6 +13,7 @@ from tests.metrics.scenario import (
     ERRED,
     FAULTS,
     MAX_RESTARTS,
+    RETRY_AFTER,
     metrics_run,
     scrape,
     series,
@@ -51,7 +52,8 @@ def test_every_metric_matches_the_run(tmp_path):
         assert run.statuses(DONE_ENDPOINT).count(503) == FAULTS
         assert value(s, P + "waldur_requests_total", method="POST", status_class="5xx") == FAULTS
         assert value(s, P + "waldur_retries_total", offering="good", method="POST") == FAULTS
-        assert value(s, P + "waldur_retry_wait_seconds_total", offering="good") > 0
+        waited = value(s, P + "waldur_retry_wait_seconds_total", offering="good")
+        assert waited == FAULTS * RETRY_AFTER, waited
         assert value(s, P + "waldur_requests_total", offering="good", status_class="2xx") > 0
         assert value(s, P + "waldur_request_duration_seconds_count", offering="good") >= (
             value(s, P + "waldur_requests_total", offering="good")
