@@ -44,7 +44,7 @@ from common import (
 
 sys.path.insert(0, str(ROOT))
 
-from bench.daemons import listening, wait
+from bench.daemons import all_done, listening, wait
 from tests.services.rabbitmq_fixture import forget
 from tests.simulator.upstream_plugin import pythonpath
 from waldur_site_agent_actors.agent.demo import COMPONENTS
@@ -191,10 +191,6 @@ def place_orders(sim: WaldurSimulator, count: int, per_offering: bool = False) -
             consumer.order(offering["url"], project["url"], {"cpu": 1, "mem": 1}, name=f"b{i}")
     finally:
         consumer.close()
-
-
-def all_done(sim: WaldurSimulator) -> bool:
-    return all(order["state"] == "done" for order in sim.objects("orders"))
 
 
 def bench_orders(who: str, count: int, venv: Path) -> dict[str, float]:

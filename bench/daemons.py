@@ -248,9 +248,17 @@ def order_times(sim: WaldurSimulator) -> dict[str, tuple[str, float, float | Non
         }
 
 
-def done_count(sim: WaldurSimulator) -> int:
+def all_done(sim: WaldurSimulator, count: int | None = None) -> bool:
+    """Whether `count` orders (by default: every order) are done. An erred order ends the run
+    with its message: a plugin that fails every order would otherwise be waited for until the
+    timeout."""
     with sim.state.lock:
-        return sum(1 for o in sim.state.all("orders") if o["state"] == "done")
+        orders = sim.state.all("orders")
+        erred = next((o for o in orders if o["state"] == "erred"), None)
+        done = sum(1 for o in orders if o["state"] == "done")
+    if erred is not None:
+        raise SystemExit(f"order {erred['uuid']} erred: {erred.get('error_message')}")
+    return done >= (len(orders) if count is None else count)
 
 
 def stamp(text: str | None) -> float | None:

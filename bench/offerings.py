@@ -23,7 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import describe_machine, machine, now, upstream_venv, write_docs
-from bench.daemons import daemon, many_offerings, order_times, wait
+from bench.daemons import all_done, daemon, many_offerings, order_times, wait
 from bench.limits import place_orders
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
@@ -51,11 +51,6 @@ def run(who: str, plugin: str, offerings: int, venv: Path, settle: float) -> dic
                 "threads": running.threads(),
                 "processes": len(running.processes),
             }
-
-
-def all_done(sim: WaldurSimulator) -> bool:
-    with sim.state.lock:
-        return all(o["state"] == "done" for o in sim.state.all("orders"))
 
 
 def render(r: dict[str, Any]) -> str:

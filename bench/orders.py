@@ -42,7 +42,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import describe_machine, machine, now, upstream_venv, write_docs
-from bench.daemons import GUIDE, daemon, done_count, guide_python, order_times, wait
+from bench.daemons import GUIDE, all_done, daemon, guide_python, order_times, wait
 from bench.limits import best, demo_costs, order_limit, place_orders
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 
@@ -63,7 +63,7 @@ def run_orders(
         with daemon(who, plugin, sim, venv) as running:
             started = time.time()
             running.start(["order_process"])
-            wait(running, lambda: done_count(sim) >= count, 1800, f"{count} orders done")
+            wait(running, lambda: all_done(sim, count), 1800, f"{count} orders done")
             wall = time.time() - started
         sim.clear_faults()
         calls = sum(sim.counts().values())
