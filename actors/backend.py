@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any, Protocol, cast
 
 import pykka
-from pykka.typing import ActorMemberMixin, proxy_method
+from pykka.typing import proxy_method
 
 from waldur_site_agent_actors.actors import metrics
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.offering_child import OfferingChild
 from waldur_site_agent_actors.actors.plugins import make_backend, make_usernames
+from waldur_site_agent_actors.actors.remote import Remote
 from waldur_site_agent_actors.backends.base import BaseBackend
 from waldur_site_agent_actors.backends.structures import WaldurResource
 from waldur_site_agent_actors.backends.usernames import UsernameManagementBackend
@@ -210,8 +211,9 @@ class BackendActor(OfferingChild):
                 backend.set_offering_details(list(partitions), dict(plugin_options))
 
 
-class BackendProxy(ActorMemberMixin, pykka.ActorProxy[BackendActor]):
-    """The backend actor as the others hold it (`backend_proxy(ref)`); never instantiated."""
+class BackendProxy:
+    """The backend actor as the others hold it (`backend_proxy(ref)`); a typing, never
+    instantiated."""
 
     order: PluginProxy
     report: PluginProxy
@@ -226,5 +228,4 @@ class BackendProxy(ActorMemberMixin, pykka.ActorProxy[BackendActor]):
 
 
 def backend_proxy(ref: pykka.ActorRef[BackendActor]) -> BackendProxy:
-    """Made once the plugins exist: a proxy knows an actor's attributes as they were then."""
-    return cast(BackendProxy, ref.proxy())
+    return cast(BackendProxy, Remote(ref))

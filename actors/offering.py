@@ -87,11 +87,11 @@ class OfferingActor(pykka.ThreadingActor):
         self.waldur = WaldurActor.start(context, me)
         self.backend = BackendActor.start(context, me)
         # Asking surfaces a failing plugin constructor now rather than at the first order.
-        pings = self.backend.proxy().ping().get(timeout=context.root.command_timeout_seconds * 2)
+        backend, waldur = backend_proxy(self.backend), api_of(self.waldur)
+        pings = backend.ping().get(timeout=context.root.command_timeout_seconds * 2)
         for role, ok in pings.items():
             if not ok:
                 self.log.warning("%s backend did not answer its ping", role)
-        backend, waldur = backend_proxy(self.backend), api_of(self.waldur)
         # Asked before any mode starts, so no sweep's plugin call is ahead of it.
         order_caps = backend.capabilities("order").get(timeout=context.root.command_timeout_seconds)
         plan: dict[str, tuple[type[ModeActor], str, float]] = {

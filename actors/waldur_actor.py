@@ -12,10 +12,10 @@ import threading
 from typing import Any, cast
 
 import pykka
-from pykka.typing import ActorMemberMixin
 
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.offering_child import OfferingChild
+from waldur_site_agent_actors.actors.remote import Remote
 from waldur_site_agent_actors.actors.waldur.api import WaldurApi, WaldurApiProxy
 from waldur_site_agent_actors.actors.waldur.client import WaldurClient
 from waldur_site_agent_actors.config.model import Offering
@@ -36,15 +36,9 @@ class WaldurActor(OfferingChild):
         self.client.close()
 
 
-class WaldurProxy(ActorMemberMixin, pykka.ActorProxy[WaldurActor]):
-    """The Waldur actor as the others hold it; a typing, never instantiated."""
-
-    api: WaldurApiProxy
-
-
 def api_of(ref: pykka.ActorRef[WaldurActor]) -> WaldurApiProxy:
     """What the other actors call Waldur through: typed, each call a future."""
-    return cast(WaldurProxy, ref.proxy()).api
+    return cast(WaldurApiProxy, Remote(ref, ("api",)))
 
 
 def client_for(

@@ -12,7 +12,7 @@ from waldur_site_agent_actors.actors import presence
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.presence import PresenceActor, planned_services
 from waldur_site_agent_actors.actors.timer import Timer
-from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
+from waldur_site_agent_actors.actors.waldur_actor import WaldurActor, api_of
 from waldur_site_agent_actors.config.model import AgentConfig, Offering
 
 IDENTITIES = "/api/marketplace-site-agent-identities/"
@@ -49,7 +49,7 @@ def started(sim, world):
             version="9.9.9",
         )
         waldur = WaldurActor.start(context, parent)
-        actors.extend([waldur, PresenceActor.start(context, waldur.proxy().api, parent, **options)])
+        actors.extend([waldur, PresenceActor.start(context, api_of(waldur), parent, **options)])
         return context, actors[-1]
 
     yield start

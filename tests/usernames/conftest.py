@@ -3,11 +3,11 @@ import logging
 import pykka
 import pytest
 
-from waldur_site_agent_actors.actors.backend import BackendActor
+from waldur_site_agent_actors.actors.backend import BackendActor, backend_proxy
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.timer import Timer
 from waldur_site_agent_actors.actors.usernames import UsernameSync
-from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
+from waldur_site_agent_actors.actors.waldur_actor import WaldurActor, api_of
 from waldur_site_agent_actors.config import plugins
 from waldur_site_agent_actors.config.load import load_mapping
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
@@ -114,12 +114,14 @@ def sync(sim, fake_plugins):
         backend = BackendActor.start(context, parent)
         # A proxy knows the attributes the actor had when it was made: one made before on_start
         # finished would take the plugins for plain values. A question answered means it has.
-        backend.proxy().has_usernames().get()
+        backend_proxy(backend).has_usernames().get()
         api = WaldurActor.start(context, parent)
         actors.extend([backend, api, parent])
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
-        sync = UsernameSync(context, backend.proxy(), log, lambda future: future.get(timeout=60))
-        return sync.sync(api.proxy().api)
+        sync = UsernameSync(
+            context, backend_proxy(backend), log, lambda future: future.get(timeout=60)
+        )
+        return sync.sync(api_of(api))
 
     timer = Timer()
     yield run

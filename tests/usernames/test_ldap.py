@@ -9,11 +9,11 @@ import uuid
 import pykka
 import pytest
 
-from waldur_site_agent_actors.actors.backend import BackendActor
+from waldur_site_agent_actors.actors.backend import BackendActor, backend_proxy
 from waldur_site_agent_actors.actors.context import OfferingContext
 from waldur_site_agent_actors.actors.timer import Timer
 from waldur_site_agent_actors.actors.usernames import UsernameSync
-from waldur_site_agent_actors.actors.waldur_actor import WaldurActor
+from waldur_site_agent_actors.actors.waldur_actor import WaldurActor, api_of
 from waldur_site_agent_actors.backends.exceptions import BackendError, ConfigurationError
 from waldur_site_agent_actors.backends.ldap.usernames import LdapUsernameBackend
 from waldur_site_agent_actors.backends.usernames import OfferingUserInfo
@@ -170,12 +170,14 @@ def test_the_username_sync_creates_directory_users(sim, consumer, fake_plugins, 
     parent = pykka.ThreadingActor.start()  # hears a death, if any, as an unhandled message
     backend = BackendActor.start(context, parent)
     # A proxy made before on_start finished would take the plugins for plain values.
-    backend.proxy().has_usernames().get()
+    backend_proxy(backend).has_usernames().get()
     api = WaldurActor.start(context, parent)
     try:
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
-        sync = UsernameSync(context, backend.proxy(), log, lambda future: future.get(timeout=60))
-        named = sync.sync(api.proxy().api)
+        sync = UsernameSync(
+            context, backend_proxy(backend), log, lambda future: future.get(timeout=60)
+        )
+        named = sync.sync(api_of(api))
     finally:
         for ref in (backend, api, parent):
             ref.stop()
