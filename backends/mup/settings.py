@@ -36,7 +36,7 @@ class MupSettings(BackendSettings, kw_only=True, forbid_unknown_fields=True):
     default_user_country: str = "Portugal"
     default_user_institution_type: str = "Academic"
     default_user_institution: str = "Research Institution"
-    default_user_biography: str = "Account registered by the Waldur site agent."
+    default_user_biography: str = "Researcher using Waldur site agent for resource allocation"
     user_funding_agency_prefix: str = "WALDUR-SITE-AGENT-"
 
 

@@ -116,6 +116,12 @@ def test_create_makes_the_project_with_its_pi_and_one_allocation_per_component(m
         "Tester",
         "Portugal",
     )
+    # Where Waldur knows nothing of the user, upstream's defaults, so a switched site registers
+    # users as it did.
+    assert (carol["affiliated_institution"], carol["biography"]) == (
+        "Research Institution",
+        "Researcher using Waldur site agent for resource allocation",
+    )
     assert backend.pull_resource(resource().with_backend_id(info.backend_id)).users == ["carol"]
     with pytest.raises(BackendError, match="already exists"):
         create(backend)
