@@ -6,7 +6,7 @@ library only, so it starts in milliseconds and holds ~10 MB. It asks the agent f
 it from stdin (`LENGTH\\n` then the whole HTTP answer), and sends it to every scrape until then.
 The agent going away closes stdin: this process ends with it.
 
-- It runs at `nice` NICENESS: the agent's own work comes first.
+- It runs at `nice` NICENESS where allowed: the agent's own work comes first.
 - One scrape at a time, at most one per MIN_INTERVAL; a client that sends no request within
   CLIENT_TIMEOUT is dropped (and holds the scrapes behind it that long).
 - `GET /metrics` (or `/`) is answered 200, another path 404, another method 405; every answer
@@ -107,8 +107,10 @@ def serve(listening: socket.socket, renderings: Renderings, agent: BinaryIO) -> 
 
 def main() -> None:
     # Scrapes take the CPU the agent leaves: on a busy head node, orders go first and a
-    # scrape waits a few milliseconds more.
-    os.nice(NICENESS)
+    # scrape waits a few milliseconds more. The packaged unit's system call filter refuses
+    # setpriority (`~@resources`): there the server keeps the agent's niceness.
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     listening = socket.socket(fileno=int(sys.argv[1]))
     listening.setblocking(False)
     with contextlib.suppress(AgentGone, BrokenPipeError, KeyboardInterrupt):
