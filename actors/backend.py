@@ -102,11 +102,10 @@ class UsernamesProxy:
     sync_user_profiles = proxy_method(UsernameManagementBackend.sync_user_profiles)
 
 
-@pykka.traversable
 class Operations:
-    """The operations a proxy class declares, bound to one plugin object: all that the backend
-    actor's proxy reaches (pykka never traverses the `_`-named plugin behind them). Each is
-    timed for the metrics as operation `name` of plugin `label` of `offering`."""
+    """The operations a proxy class declares, bound to one plugin object: all that a call
+    through the backend actor's proxy reaches (`Remote` refuses the `_`-named plugin behind
+    them). Each is timed for the metrics as operation `name` of plugin `label` of `offering`."""
 
     def __init__(self, plugin: object, declared: type, offering: str, label: str) -> None:
         for name in vars(declared):

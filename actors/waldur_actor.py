@@ -30,7 +30,7 @@ class WaldurActor(OfferingChild):
             f"waldur-site-agent/{context.version}",
             context.stopping,
         )
-        self.api = pykka.traversable(WaldurApi(self.client))
+        self.api = WaldurApi(self.client)
 
     def teardown(self) -> None:
         self.client.close()

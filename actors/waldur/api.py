@@ -7,7 +7,6 @@ mypy checks every call). A new operation of a group gets its line in the group's
 
 from __future__ import annotations
 
-import pykka
 from pykka.typing import proxy_method
 
 from waldur_site_agent_actors.actors.waldur.agents import Agents
@@ -28,15 +27,15 @@ class WaldurApi:
 
     def __init__(self, client: WaldurClient) -> None:
         self.client = client
-        self.orders = pykka.traversable(Orders(client))
-        self.resources = pykka.traversable(Resources(client))
-        self.offerings = pykka.traversable(Offerings(client))
-        self.offering_users = pykka.traversable(OfferingUsers(client))
-        self.usages = pykka.traversable(Usages(client))
-        self.agents = pykka.traversable(Agents(client))
-        self.projects = pykka.traversable(Projects(client))
-        self.imports = pykka.traversable(BackendImports(client))
-        self.api_keys = pykka.traversable(ApiKeys(client))
+        self.orders = Orders(client)
+        self.resources = Resources(client)
+        self.offerings = Offerings(client)
+        self.offering_users = OfferingUsers(client)
+        self.usages = Usages(client)
+        self.agents = Agents(client)
+        self.projects = Projects(client)
+        self.imports = BackendImports(client)
+        self.api_keys = ApiKeys(client)
 
     def me(self) -> UserMe:
         return self.client.get("users/me/", UserMe, {"field": ["uuid", "username", "is_staff"]})
