@@ -112,9 +112,6 @@ def sync(sim, fake_plugins):
         context = OfferingContext(config.offerings[0], config, timer, frozenset())
         parent = pykka.ThreadingActor.start()  # hears a death, if any, as an unhandled message
         backend = BackendActor.start(context, parent)
-        # A proxy knows the attributes the actor had when it was made: one made before on_start
-        # finished would take the plugins for plain values. A question answered means it has.
-        backend_proxy(backend).has_usernames().get()
         api = WaldurActor.start(context, parent)
         actors.extend([backend, api, parent])
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})

@@ -169,8 +169,6 @@ def test_the_username_sync_creates_directory_users(sim, consumer, fake_plugins, 
     context = OfferingContext(config.offerings[0], config, timer, frozenset())
     parent = pykka.ThreadingActor.start()  # hears a death, if any, as an unhandled message
     backend = BackendActor.start(context, parent)
-    # A proxy made before on_start finished would take the plugins for plain values.
-    backend_proxy(backend).has_usernames().get()
     api = WaldurActor.start(context, parent)
     try:
         log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
