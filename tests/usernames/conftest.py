@@ -89,12 +89,13 @@ def waldur(sim, consumer):
 def sync(sim, fake_plugins):
     """One username sync of the offering, as the membership actor runs it: the real backend
     actor (with the named username plugin) and the real Waldur client, against the simulator.
-    Username plugins: `base` and `scripted` (tests/usernames/plugins.py)."""
+    Username plugins: `base` and `scripted` (tests/usernames/plugins.py), or one a test adds;
+    `settings`: the offering's `backend_settings`."""
     fake_plugins.add(plugins.USERNAME_BACKENDS, "scripted", "tests.usernames.plugins:Scripted")
     offering = sim.summary()["offerings"][0]
     actors = []
 
-    def run(plugin="base"):
+    def run(plugin="base", settings=None):
         config = load_mapping(
             {
                 "offerings": [
@@ -105,6 +106,7 @@ def sync(sim, fake_plugins):
                         "waldur_offering_uuid": offering["uuid"],
                         "membership_sync_backend": "mycustom",
                         "username_management_backend": plugin,
+                        "backend_settings": settings or {},
                     }
                 ]
             }

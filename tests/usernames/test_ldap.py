@@ -3,22 +3,14 @@ by upstream's rules, read back with `ldapsearch`."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 
-import pykka
 import pytest
 
-from waldur_site_agent_actors.actors.backend import BackendActor, backend_proxy
-from waldur_site_agent_actors.actors.context import OfferingContext
-from waldur_site_agent_actors.actors.timer import Timer
-from waldur_site_agent_actors.actors.usernames import UsernameSync
-from waldur_site_agent_actors.actors.waldur_actor import WaldurActor, api_of
 from waldur_site_agent_actors.backends.exceptions import BackendError, ConfigurationError
 from waldur_site_agent_actors.backends.ldap.usernames import LdapUsernameBackend
 from waldur_site_agent_actors.backends.usernames import OfferingUserInfo
 from waldur_site_agent_actors.config import plugins
-from waldur_site_agent_actors.config.load import load_mapping
 
 pytestmark = pytest.mark.ldap
 
@@ -140,7 +132,9 @@ def test_hostile_and_unusable_names(ldap, directory, run):
         LdapUsernameBackend({})
 
 
-def test_the_username_sync_creates_directory_users(sim, consumer, fake_plugins, ldap, directory):
+def test_the_username_sync_creates_directory_users(
+    sim, consumer, fake_plugins, sync, ldap, directory
+):
     """The core's sync with the `ldap` plugin, as the membership actor runs it."""
     fake_plugins.add(
         plugins.USERNAME_BACKENDS,
@@ -150,36 +144,7 @@ def test_the_username_sync_creates_directory_users(sim, consumer, fake_plugins, 
     offering = sim.summary()["offerings"][0]
     project = sim.summary()["projects"][0]
     consumer.order(offering["url"], project["url"], {"cpu": 1, "mem": 1})
-    config = load_mapping(
-        {
-            "offerings": [
-                {
-                    "name": "hpc",
-                    "waldur_api_url": sim.api_url,
-                    "waldur_api_token": sim.provider_token,
-                    "waldur_offering_uuid": offering["uuid"],
-                    "membership_sync_backend": "mycustom",
-                    "username_management_backend": "ldap",
-                    "backend_settings": {"ldap": directory},
-                }
-            ]
-        }
-    ).config
-    timer = Timer()
-    context = OfferingContext(config.offerings[0], config, timer, frozenset())
-    parent = pykka.ThreadingActor.start()  # hears a death, if any, as an unhandled message
-    backend = BackendActor.start(context, parent)
-    api = WaldurActor.start(context, parent)
-    try:
-        log = logging.LoggerAdapter(logging.getLogger("tests.usernames"), {})
-        sync = UsernameSync(
-            context, backend_proxy(backend), log, lambda future: future.get(timeout=60)
-        )
-        named = sync.sync(api_of(api))
-    finally:
-        for ref in (backend, api, parent):
-            ref.stop()
-        timer.stop()
+    named = sync("ldap", {"ldap": directory})
     rows = consumer._call("GET", "marketplace-offering-users/", offering_uuid=offering["uuid"])
     names = {row["username"] for row in rows if row["username"]}
     assert named == len(names) >= 2
