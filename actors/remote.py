@@ -2,8 +2,8 @@
 
 pykka's `ActorProxy` walks every public attribute of the actor when it is made, and walks the
 whole actor again for each nested group reached through it: `proxy.api.orders` is a third walk.
-A Waldur actor's nine groups made eleven walks of ~130 entries each, with the backend actor's
-about 0.2 MiB per offering, a fifth of what an idle offering costs (docs/benchmarks.md, many
+A Waldur actor's nine groups made eleven walks of ~130 entries each: with the backend actor's,
+about 0.3 MiB per offering, a quarter of what 100 idle offerings cost (docs/benchmarks.md, many
 offerings). The other actors reach the backend and Waldur actors only by calling the methods
 their typed proxy classes declare (mypy checks each call against those), so the proxy needs
 only the path: a call is the `ProxyCall` ask, without waiting, that pykka's own proxy sends,
