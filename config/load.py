@@ -19,7 +19,7 @@ import yaml
 from waldur_site_agent_actors.config import keys, plugins
 from waldur_site_agent_actors.config.extras import check_extras
 from waldur_site_agent_actors.config.model import AgentConfig, Component
-from waldur_site_agent_actors.config.secrets import MASK, is_secret_key
+from waldur_site_agent_actors.config.secrets import is_secret_key
 from waldur_site_agent_actors.config.validate import (
     Problems,
     decode_struct,
@@ -337,9 +337,8 @@ def check_offering(raw: dict[str, Any], path: str, problems: Problems) -> None:
     if isinstance(url_text, str):
         url = urlparse(url_text)
         if url.scheme not in ("http", "https") or not url.netloc:
-            hidden = re.sub(r"//[^/@]*@", f"//{MASK}@", url_text)  # never echo credentials
             problems.error(
-                f"{path}.waldur_api_url", f"expected an http(s) URL, got {shown(hidden)}"
+                f"{path}.waldur_api_url", f"expected an http(s) URL, got {shown(url_text)}"
             )
         elif url.username or url.password:
             # requests would send them as Basic auth in place of the token: 401 on every call.

@@ -69,6 +69,10 @@ class _Full(Exception):
     pass
 
 
+_CREDENTIALS = re.compile(r"//[^/@\s]*@")
+"""`user:password@` in a URL: never echoed."""
+
+
 def shown(value: Any, limit: int = 60) -> str:
     """JSON-like text of a value, cut at `limit` characters; it stops writing there, so a huge
     value (a YAML alias bomb) costs no more than a small one."""
@@ -97,7 +101,7 @@ def shown(value: Any, limit: int = 60) -> str:
                 walk(inner)
             emit("]")
         elif isinstance(item, str):
-            emit(json.dumps(item[: limit + 1]))
+            emit(json.dumps(_CREDENTIALS.sub("//***@", item)[: limit + 1]))
         else:
             emit(json.dumps(item, default=str)[: limit + 1])
 

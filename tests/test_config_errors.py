@@ -233,3 +233,10 @@ def test_membership_on_events_without_events_is_a_warning_and_stays_on_polling(f
     assert loaded.config.offerings[0].membership_on_stomp is False
     events = {"offerings": [offering(stomp_membership_sync_enabled=True, stomp_enabled=True)]}
     assert load_mapping(events).warnings == []
+
+
+def test_a_urls_credentials_are_never_echoed_in_an_error():
+    from waldur_site_agent_actors.config.validate import shown
+
+    assert shown("emu://admin:hunter2@emulator:8080/x") == '"emu://***@emulator:8080/x"'
+    assert "hunter2" not in shown({"url": "http://a:hunter2@h/" + "x" * 100})
