@@ -2,7 +2,6 @@
 
 A key is one of:
 - `works(test)`: does here what it does in upstream 1.0.7; `test` (`path::name`) shows it.
-- `untested(where)`: implemented (in `where`) as upstream has it, with no test of its own yet.
 - `ours()`: not upstream's; a key this agent adds.
 - `inert(why)`: upstream 1.0.7 accepts it and gives it no effect either (for this backend), so
   it loads and does nothing, as it did there.
@@ -38,11 +37,6 @@ class Works:
 
 
 @dataclass(frozen=True)
-class Untested:
-    where: str
-
-
-@dataclass(frozen=True)
 class Ours:
     pass
 
@@ -64,15 +58,11 @@ class With:
     key: str
 
 
-Status = Works | Untested | Ours | Inert | Refused | With
+Status = Works | Ours | Inert | Refused | With
 
 
 def works(test: str) -> Works:
     return Works(test)
-
-
-def untested(where: str) -> Untested:
-    return Untested(where)
 
 
 def ours() -> Ours:
@@ -314,8 +304,8 @@ KEYS: dict[str, dict[str, Status]] = {
         "periodic_limits.limit_type": works(
             "tests/slurm/test_periodic.py::test_max_tres_minutes_by_the_message_or_the_offering"
         ),
-        "periodic_limits.emulator_mode": refused(
-            "there is no SLURM emulator mode: periodic settings are applied with sacctmgr"
+        "periodic_limits.emulator_mode": works(
+            "tests/slurm/test_periodic.py::test_emulator_mode_posts_each_setting_to_the_emulator"
         ),
         "periodic_limits.emulator_base_url": with_("periodic_limits.emulator_mode"),
         "periodic_limits.tres_billing_enabled": inert(

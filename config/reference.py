@@ -283,8 +283,6 @@ def status_text(status: keys.Status | None) -> str:
     """A key's status as its table cell says it (config/keys.py)."""
     if isinstance(status, keys.Works):
         return f"works; test `{status.test}`"
-    if isinstance(status, keys.Untested):
-        return f"works, no test yet: {status.where}"
     if isinstance(status, keys.Ours):
         return "ours"
     if isinstance(status, keys.Inert):
@@ -394,9 +392,10 @@ def render() -> str:
         "Every key upstream waldur-site-agent 1.0.7 accepts is listed below, with what it does "
         "here; none is accepted and then ignored:",
         "",
-        "- **works**: does what it does upstream; the named test shows it (`works, no test yet` "
-        "names the code that does it).",
-        "- **refused when on**: upstream has it, this agent does not yet. A file with the key "
+        "- **works**: does what it does upstream; the named test shows it.",
+        "- **refused when on** (no upstream 1.0.7 key has it today; it is how a key upstream "
+        "adds is refused until it is built): upstream has it, this agent does not yet. A file "
+        "with the key "
         "absent or at its off value loads, as upstream's files carry it; turned on, `validate` "
         "and `run` stop with an error naming the key, why, and what to do (`offerings[0]."
         "backend_settings.soft_delete: true is not supported by this agent yet (...); set it to "

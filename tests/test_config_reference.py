@@ -55,7 +55,9 @@ def test_the_reference_names_our_keys_and_the_environment():
         "| `sentry_dsn` | string, optional | unset | works; test `tests/test_telemetry.py::" in text
     )
     slurm = text.split("### `slurm`", 1)[1].split("###", 1)[0]
-    assert "| `periodic_limits.emulator_mode` | **refused when on**: there is no SLURM" in slurm
+    emulator = "| `periodic_limits.emulator_mode` | works; test `tests/slurm/test_periodic.py::"
+    assert emulator in slurm
+    assert "**refused when on**" not in text.split("## Root keys", 1)[1]  # every key works
     assert "| `ldap.uri` | works; test `tests/slurm/test_ldap.py::" in slurm
     assert "| `ldap.welcome_email.smtp_host` | works; test `tests/usernames/" in slurm
     assert "| `ldap.remove_user_on_deactivate` | no effect, as upstream: " in slurm

@@ -6,15 +6,21 @@ under the message's `limit_type` or the offering's `periodic_limits.limit_type`)
 `reset_raw_usage`. Everything is checked before the first command runs, only what differs from
 the account's own association is written, and the outcome is a report for Waldur,
 `{success, error?, commands_executed}`: a SLURM failure is reported there, never raised.
+
+With `periodic_limits.emulator_mode` (upstream's development switch), the settings go to a SLURM
+emulator's REST API instead, as upstream sends them: one `POST <emulator_base_url>/api/apply-
+periodic-settings` per setting (fairshare, the TRES minutes, the reset), no `sacctmgr` at all.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+import requests
 
 from waldur_site_agent_actors.backends.exceptions import BackendError, CommandError
 from waldur_site_agent_actors.backends.slurm import naming
@@ -25,6 +31,10 @@ NOT_ENABLED = (
     "periodic limits are not enabled for this offering (backend_settings.periodic_limits.enabled)"
 )
 QOS_THRESHOLD = "qos_threshold is not supported by this agent"
+EMULATOR_URL = "http://localhost:8080"
+"""Where upstream looks for its SLURM emulator when `emulator_base_url` is not set."""
+EMULATOR_TIMEOUT = 10.0
+EMULATED = "emulator"
 
 
 class Plan(msgspec.Struct, frozen=True):
@@ -32,6 +42,8 @@ class Plan(msgspec.Struct, frozen=True):
 
     fairshare: int | None
     limit_type: str
+    limit_key: str
+    """`grp_tres_mins` or `max_tres_mins`: the key the message gave the TRES minutes under."""
     tres: dict[str, int]
     reset_raw_usage: bool
 
@@ -42,6 +54,8 @@ def apply(
     """Apply `settings` to `account`; the report for Waldur."""
     if not config.enabled:
         return _report([], NOT_ENABLED)
+    if config.emulator_mode:
+        return _apply_to_emulator(config.emulator_base_url or EMULATOR_URL, account, settings)
     executed: list[str] = []
     try:
         account = naming.account(account)
@@ -72,6 +86,35 @@ def apply(
     return _report(executed)
 
 
+def _apply_to_emulator(base_url: str, account: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Upstream's emulator mode: each setting a POST of its own; the first the emulator refuses
+    (or cannot be reached for) ends it, and its error is the report's."""
+    executed: list[str] = []
+    try:
+        account = naming.account(account)
+        plan = _plan(settings, "GrpTRESMins")
+        posts: list[dict[str, Any]] = []
+        if plan.fairshare is not None:
+            posts.append({"fairshare": plan.fairshare})
+        if plan.tres:  # under the key the message used (upstream's emulator path sends grp only)
+            posts.append({plan.limit_key: plan.tres})
+        if plan.reset_raw_usage:
+            posts.append({"reset_raw_usage": True})
+        url = f"{base_url.rstrip('/')}/api/apply-periodic-settings"
+        for body in posts:
+            body = {"resource_id": account, **body}
+            response = requests.post(url, json=body, timeout=EMULATOR_TIMEOUT)
+            response.raise_for_status()
+            executed.append(f"POST {url} {json.dumps(body, sort_keys=True)}")
+    except BackendError as exc:
+        return _report(executed, str(exc), EMULATED)
+    except requests.RequestException as exc:
+        return _report(executed, f"SLURM emulator at {base_url}: {exc}", EMULATED)
+    if settings.get("qos_threshold"):
+        return _report(executed, QOS_THRESHOLD, EMULATED)
+    return _report(executed, mode=EMULATED)
+
+
 def _plan(settings: Mapping[str, Any], default_limit_type: str) -> Plan:
     """The settings this agent acts on, refused with a readable error when malformed."""
     if not isinstance(settings, Mapping):
@@ -87,6 +130,7 @@ def _plan(settings: Mapping[str, Any], default_limit_type: str) -> Plan:
     return Plan(
         fairshare=None if fairshare is None else _whole("fairshare", fairshare),
         limit_type=limit_type,
+        limit_key=key,
         tres={str(name): _whole(f"{key}.{name}", value) for name, value in limits.items()},
         reset_raw_usage=settings.get("reset_raw_usage") is True,
     )
@@ -104,7 +148,10 @@ def _whole(what: str, value: Any) -> int:
     return int(value)
 
 
-def _report(executed: list[str], error: str = "") -> dict[str, Any]:
+def _report(executed: list[str], error: str = "", mode: str = "") -> dict[str, Any]:
+    report: dict[str, Any] = {"success": not error, "commands_executed": executed}
     if error:
-        return {"success": False, "error": error, "commands_executed": executed}
-    return {"success": True, "commands_executed": executed}
+        report["error"] = error
+    if mode:
+        report["mode"] = mode  # as upstream's emulator outcome says
+    return report

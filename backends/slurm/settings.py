@@ -34,6 +34,8 @@ QosFlags = Annotated[str, Meta(pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$")]
 WallTime = Annotated[str, Meta(pattern=r"^([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}$")]
 """Minutes, `MM:SS`, `HH:MM:SS` or `D-HH:MM:SS`, as SLURM reads a time limit."""
 JobCount = Annotated[int, Meta(ge=-1)]
+EmulatorUrl = Annotated[str, Meta(pattern=r"^https?://[^/@\s]+(/\S*)?$")]
+"""An http(s) address without credentials: it is shown in the outcome sent to Waldur."""
 Octal = Annotated[str, Meta(pattern=r"^[0-7]{3,4}$")]
 
 # Waldur component keys that name a TRES differently; any other key is the TRES name itself.
@@ -53,8 +55,9 @@ class PeriodicLimits(Settings):
     limit_type: str = "GrpTRESMins"
     """For `grp_tres_mins`/`max_tres_mins` settings that name no `limit_type` themselves."""
     emulator_mode: bool = False
-    """Upstream's development switch to its SLURM emulator (refused when on: config/keys.py)."""
-    emulator_base_url: str | None = None
+    """Upstream's development switch: settings go to a SLURM emulator's REST API, not sacctmgr."""
+    emulator_base_url: EmulatorUrl | None = None
+    """The emulator's address (upstream's default: http://localhost:8080)."""
     # Policy keys of older upstream configs: the policy is computed by Waldur now, and upstream
     # ignores them too; accepted so those configs load.
     tres_billing_enabled: bool | None = None

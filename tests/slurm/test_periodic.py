@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 import yaml
 
@@ -64,7 +68,7 @@ def test_upstream_settings_load_and_what_cannot_work_is_refused():
         SlurmBackend({"periodic_limits": {"enabeld": True}}, {})
 
 
-def test_the_agent_validates_an_upstream_config_and_refuses_emulator_mode(tmp_path):
+def test_the_agent_validates_an_upstream_config_with_emulator_mode(tmp_path):
     document = yaml.safe_load(example())
     settings = document["offerings"][0]["backend_settings"]
     settings["periodic_limits"] = {"enabled": True, "limit_type": "GrpTRESMins"}
@@ -72,14 +76,101 @@ def test_the_agent_validates_an_upstream_config_and_refuses_emulator_mode(tmp_pa
     config.write_text(yaml.safe_dump(document))
     checked = validate(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    settings["periodic_limits"]["emulator_mode"] = True
+    settings["periodic_limits"].update(emulator_mode=True, emulator_base_url="http://emu:8080")
+    config.write_text(yaml.safe_dump(document))
+    checked = validate(config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    settings["periodic_limits"]["emulator_base_url"] = "http://admin:secret@emu:8080"
     config.write_text(yaml.safe_dump(document))
     refused = validate(config)
     assert refused.returncode == 2
-    assert (
-        "offerings[0].backend_settings.periodic_limits.emulator_mode: true is not supported by "
-        "this agent yet (there is no SLURM emulator mode"
-    ) in refused.stdout + refused.stderr
+    assert "offerings[0].backend_settings.periodic_limits.emulator_base_url" in refused.stderr
+    assert "secret" not in refused.stdout + refused.stderr
+
+
+class Emulator(ThreadingHTTPServer):
+    """A stand-in for upstream's SLURM emulator API: keeps what each POST carried; answers
+    `status` (a 500 once a body with `fail` in it arrives)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(inner) -> None:
+                body = json.loads(inner.rfile.read(int(inner.headers["Content-Length"])))
+                self.posts.append((inner.path, body))
+                status = 500 if "fail" in json.dumps(body) else 200
+                inner.send_response(status)
+                inner.send_header("Content-Length", "2")
+                inner.end_headers()
+                inner.wfile.write(b"{}")
+
+            def log_message(inner, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def emulator():
+    server = Emulator()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_emulator_mode_posts_each_setting_to_the_emulator(emulator):
+    """Upstream's emulator mode: every setting is one POST to the emulator's API, as upstream's
+    plugin sends it, and no SLURM command runs (the bin path leads nowhere)."""
+    emulated = {**ENABLED, "emulator_mode": True, "emulator_base_url": emulator.url + "/"}
+    backend = SlurmBackend(
+        {"periodic_limits": emulated, "slurm_bin_path": "/nonexistent/bin"}, COMPONENTS
+    )
+    ran = recording(backend)
+    settings = {
+        "fairshare": 333,
+        "grp_tres_mins": {"billing": 900, "cpu": 600},
+        "reset_raw_usage": True,
+        "grace_limit": 7,  # other keys of a message are not sent, as upstream
+    }
+    result = backend.apply_periodic_settings("a_emulated", settings)
+    path = "/api/apply-periodic-settings"
+    assert emulator.posts == [
+        (path, {"resource_id": "a_emulated", "fairshare": 333}),
+        (path, {"resource_id": "a_emulated", "grp_tres_mins": {"billing": 900, "cpu": 600}}),
+        (path, {"resource_id": "a_emulated", "reset_raw_usage": True}),
+    ]
+    assert result["success"] is True and result["mode"] == "emulator", result
+    assert len(result["commands_executed"]) == 3
+    assert result["commands_executed"][0].startswith(f"POST {emulator.url}{path} ")
+    assert ran == []
+
+    # What the emulator refuses ends the run, and is the outcome Waldur gets.
+    emulator.posts.clear()
+    failed = backend.apply_periodic_settings("a_fail", {"fairshare": 5, "reset_raw_usage": True})
+    assert emulator.posts == [(path, {"resource_id": "a_fail", "fairshare": 5})]
+    assert failed["success"] is False and "500 Server Error" in failed["error"], failed
+    assert failed["commands_executed"] == []
+
+    # Checked before anything is sent, as without the emulator.
+    bad = backend.apply_periodic_settings("a;b", {"fairshare": 5})
+    assert "account name 'a;b'" in bad["error"] and len(emulator.posts) == 1
+
+
+def test_emulator_mode_says_which_emulator_it_could_not_reach(emulator):
+    url = emulator.url
+    emulator.shutdown()
+    emulator.server_close()
+    emulated = {**ENABLED, "emulator_mode": True, "emulator_base_url": url}
+    backend = SlurmBackend({"periodic_limits": emulated}, COMPONENTS)
+    result = backend.apply_periodic_settings("a_x", {"reset_raw_usage": True})
+    assert result["success"] is False
+    assert result["error"].startswith(f"SLURM emulator at {url}: "), result
 
 
 def test_a_disabled_offering_reports_failure_and_runs_nothing():
