@@ -68,6 +68,19 @@ def test_create_resource_with_id_creates_sets_limits_and_reports_them(backend):
     assert backend.client.get_resource_limits("alloc_1") == {"cpu": 90000, "mem": 614400}
 
 
+def test_a_prepaid_one_component_is_set_as_the_resource_s_limit():
+    """Upstream's plugins other than SLURM take a prepaid (`one`) component's limit as the
+    resource gives it, with no duration arithmetic (SLURM's budget: tests/slurm/test_features.py);
+    so do demo, croit_s3 and MUP here, which share this code."""
+    components = {"cpu": {"accounting_type": "one", "unit_factor": 60000, "label": "CPU"}}
+    backend = FixtureBackend({"endpoint": "mem://base"}, components)
+    assert backend.has_prepaid_components() is False  # nothing to recompute on a renewal
+    info = backend.create_resource_with_id(resource(limits={"cpu": 2}), "alloc_1")
+    assert info.limits == {"cpu": 120000}
+    assert backend.client.get_resource_limits("alloc_1") == {"cpu": 120000}
+    assert backend.backend_owned_limits() == {"cpu"}  # the customer's, read back to Waldur
+
+
 def test_an_account_is_ours_only_when_its_owner_record_names_the_resource(backend):
     mine = resource()
     assert backend.claim(mine, "alloc_1") == "free"
