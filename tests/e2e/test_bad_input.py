@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from tests.chaos.hostile import COLLIDING_NAMES, POISON_CPU, POISON_REWRITE, one_slug
 from tests.e2e.harness import Agent, DemoDb, offering_config, terminal, wait_for
 from waldur_site_agent_actors.backends.demo.store import Store
@@ -132,7 +134,10 @@ def two_offerings_one_with_history():
     return scenario
 
 
-def test_a_backend_id_waldur_has_seen_is_skipped(tmp_path):
+@pytest.mark.parametrize("everywhere", [True, False], ids=["all-offerings", "this-offering"])
+def test_a_backend_id_waldur_has_seen_is_skipped(tmp_path, everywhere):
+    """With `check_all_offerings`, a name another offering's resource held is skipped; without,
+    only this offering's history counts, and that name is free."""
     with WaldurSimulator(seed=two_offerings_one_with_history(), tick_interval=0) as sim:
         summary = sim.summary()
         offering, project = summary["offerings"][0], summary["projects"][0]
@@ -143,19 +148,21 @@ def test_a_backend_id_waldur_has_seen_is_skipped(tmp_path):
             offering,
             tmp_path / "state",
             check_backend_id_uniqueness=True,
-            check_all_offerings=True,
+            check_all_offerings=everywhere,
         )
         agent = Agent(tmp_path, [config]).start()
         try:
             done = wait_for(lambda: terminal(consumer, order["uuid"]), log=agent.log)
             assert done["state"] == "done", done["error_message"]
             resource = consumer.resource(order["marketplace_resource_uuid"])
-            assert resource["backend_id"] == "demo_climate-2"
-            assert DemoDb(tmp_path / "state" / "demo-hpc.sqlite").accounts() == {"demo_climate-2"}
+            name = "demo_climate-2" if everywhere else "demo_climate"
+            assert resource["backend_id"] == name
+            assert DemoDb(tmp_path / "state" / "demo-hpc.sqlite").accounts() == {name}
             checks = [
                 r for r in sim.requests() if r["endpoint"].endswith("/check_unique_backend_id/")
             ]
-            assert len(checks) == 2  # demo_climate (used), demo_climate-2 (free)
+            # all offerings: demo_climate (used), demo_climate-2 (free); this one: demo_climate
+            assert len(checks) == (2 if everywhere else 1)
         finally:
             consumer.close()
             assert agent.stop() == 0
