@@ -76,11 +76,10 @@ def read_document(path: Path) -> Any:
     Raises `ConfigError` with one message for anything that makes the file unusable."""
     source = str(path)
     text = read_text(path)
+    toml = path.suffix.lower() == ".toml"
     try:
-        if path.suffix.lower() == ".toml":
-            document = tomllib.loads(text)
-        else:
-            document = yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
+        # yaml.load with a safe loader (S506 does not know CSafeLoader)
+        document = tomllib.loads(text) if toml else yaml.load(text, Loader=YAML_LOADER)  # noqa: S506
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -98,7 +97,7 @@ def read_document(path: Path) -> Any:
         raise ConfigError(source, [f"{where}: TOML syntax error: {problem}"]) from None
     except RecursionError:
         raise ConfigError(source, [f"{source}: nested more than {MAX_DEPTH} levels deep"]) from None
-    check_size(document, source)
+    check_size(document, source, aliases=not toml)
     return document
 
 
@@ -129,9 +128,10 @@ def read_text(path: Path) -> str:
         raise ConfigError(source, [f"{source}: not UTF-8 text (byte {exc.start})"]) from None
 
 
-def check_size(document: Any, source: str) -> None:
+def check_size(document: Any, source: str, aliases: bool = True) -> None:
     """Refuse documents too deep or, with aliases expanded, too big; iterative, and it stops at
-    the first bound crossed, so a bomb costs no more than `MAX_VALUES` steps."""
+    the first bound crossed, so a bomb costs no more than `MAX_VALUES` steps. `aliases`: the
+    format has them (YAML), so the message may name the likely cause."""
     stack: list[tuple[Any, int]] = [(document, 0)]
     seen = 0
     while stack:
@@ -140,13 +140,12 @@ def check_size(document: Any, source: str) -> None:
         if depth > MAX_DEPTH:
             raise ConfigError(source, [f"{source}: nested more than {MAX_DEPTH} levels deep"])
         if seen > MAX_VALUES:
-            raise ConfigError(
-                source,
-                [
-                    f"{source}: more than {MAX_VALUES} values once YAML aliases are expanded "
-                    "(an alias bomb?)"
-                ],
+            cause = (
+                " once YAML aliases are expanded (an alias bomb?)"
+                if aliases
+                else ": far more than any config holds"
             )
+            raise ConfigError(source, [f"{source}: more than {MAX_VALUES} values{cause}"])
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):

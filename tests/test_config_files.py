@@ -110,6 +110,14 @@ def test_an_alias_bomb_is_refused_before_anything_walks_it(tmp_path):
     )
 
 
+def test_a_toml_file_of_too_many_values_is_not_called_an_alias_bomb(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("".join(f"k{i} = [{', '.join(['1'] * 50)}]\n" for i in range(2100)))
+    result = agent("validate", "-c", str(path))
+    refused(result, f"{path}: more than {MAX_VALUES} values: far more than any config holds")
+    assert "alias" not in result.stderr
+
+
 @pytest.mark.parametrize("levels", [100, 2000])
 @pytest.mark.parametrize("style", ["block", "flow", "toml"])
 def test_deep_nesting(tmp_path, levels, style):
