@@ -34,7 +34,6 @@ QOS_THRESHOLD = "qos_threshold is not supported by this agent"
 EMULATOR_URL = "http://localhost:8080"
 """Where upstream looks for its SLURM emulator when `emulator_base_url` is not set."""
 EMULATOR_TIMEOUT = 10.0
-EMULATED = "emulator"
 
 
 class Plan(msgspec.Struct, frozen=True):
@@ -55,7 +54,7 @@ def apply(
     if not config.enabled:
         return _report([], NOT_ENABLED)
     if config.emulator_mode:
-        return _apply_to_emulator(config.emulator_base_url or EMULATOR_URL, account, settings)
+        return _apply_to_emulator(config, account, settings)
     executed: list[str] = []
     try:
         account = naming.account(account)
@@ -86,13 +85,16 @@ def apply(
     return _report(executed)
 
 
-def _apply_to_emulator(base_url: str, account: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+def _apply_to_emulator(
+    config: PeriodicLimits, account: str, settings: Mapping[str, Any]
+) -> dict[str, Any]:
     """Upstream's emulator mode: each setting a POST of its own; the first the emulator refuses
     (or cannot be reached for) ends it, and its error is the report's."""
+    base_url = config.emulator_base_url or EMULATOR_URL
     executed: list[str] = []
     try:
         account = naming.account(account)
-        plan = _plan(settings, "GrpTRESMins")
+        plan = _plan(settings, config.limit_type)
         posts: list[dict[str, Any]] = []
         if plan.fairshare is not None:
             posts.append({"fairshare": plan.fairshare})
@@ -107,12 +109,12 @@ def _apply_to_emulator(base_url: str, account: str, settings: Mapping[str, Any])
             response.raise_for_status()
             executed.append(f"POST {url} {json.dumps(body, sort_keys=True)}")
     except BackendError as exc:
-        return _report(executed, str(exc), EMULATED)
+        return _report(executed, str(exc))
     except requests.RequestException as exc:
-        return _report(executed, f"SLURM emulator at {base_url}: {exc}", EMULATED)
+        return _report(executed, f"SLURM emulator at {base_url}: {exc}")
     if settings.get("qos_threshold"):
-        return _report(executed, QOS_THRESHOLD, EMULATED)
-    return _report(executed, mode=EMULATED)
+        return _report(executed, QOS_THRESHOLD)
+    return _report(executed)
 
 
 def _plan(settings: Mapping[str, Any], default_limit_type: str) -> Plan:
@@ -148,10 +150,7 @@ def _whole(what: str, value: Any) -> int:
     return int(value)
 
 
-def _report(executed: list[str], error: str = "", mode: str = "") -> dict[str, Any]:
-    report: dict[str, Any] = {"success": not error, "commands_executed": executed}
+def _report(executed: list[str], error: str = "") -> dict[str, Any]:
     if error:
-        report["error"] = error
-    if mode:
-        report["mode"] = mode  # as upstream's emulator outcome says
-    return report
+        return {"success": False, "error": error, "commands_executed": executed}
+    return {"success": True, "commands_executed": executed}
