@@ -133,7 +133,9 @@ KEYS: dict[str, dict[str, Status]] = {
             "tests/e2e/test_global_proxy.py::test_the_agent_and_its_tools_reach_waldur_through_"
             "the_global_proxy"
         ),
-        "log_level": works(f"{T_CFG}::test_log_level_is_case_insensitive_as_upstream"),
+        "log_level": works(
+            "tests/e2e/test_service.py::test_log_level_decides_which_lines_the_agent_writes"
+        ),
         "reporting_periods": works(
             "tests/e2e/test_membership_usage.py::test_the_last_reporting_periods_months_are_"
             "reported_again_each_cycle"

@@ -97,6 +97,28 @@ def test_sigterm_status_and_no_secret_in_the_log(tmp_path, sim, consumer, world)
         assert token not in log
 
 
+def levels_in(log: str) -> set[str]:
+    """The levels of the agent's own lines (`<date> <time> LEVEL logger [offering]: ...`)."""
+    return set(re.findall(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ", log, re.MULTILINE))
+
+
+def test_log_level_decides_which_lines_the_agent_writes(tmp_path, sim, consumer, world):
+    offering, projects = world
+    for level, wanted in (("info", {"INFO", "ERROR"}), ("error", {"ERROR"})):
+        (tmp_path / level).mkdir()
+        config = offering_config(sim, offering, tmp_path / level, fail_on=["create"])
+        agent = Agent(tmp_path / level, [config], log_level=level).start()
+        try:
+            uuid = consumer.order(offering["url"], projects[0]["url"], {"cpu": 1, "mem": 1})["uuid"]
+            erred = wait_for(lambda u=uuid: terminal(consumer, u), log=agent.log)
+            assert erred["state"] == "erred", erred
+        finally:
+            assert agent.stop() == 0
+        assert levels_in(agent.log()) - {"WARNING"} == wanted, agent.log()
+        if level == "error":
+            assert "WARNING" not in levels_in(agent.log()), agent.log()
+
+
 def test_sd_notify_status_ready_watchdog_and_stopping(tmp_path, sim, world):
     offering, _ = world
     address = str(tmp_path / "notify.sock")
