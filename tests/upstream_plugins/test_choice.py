@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.upstream_plugins.dist import plugin_dist
 
 pytestmark = pytest.mark.upstream
 
@@ -85,19 +86,6 @@ def test_a_pin_that_cannot_be_honoured_is_an_error(python, tmp_path):
     assert unused.returncode == 2
     assert "offerings[0].plugin_distributions.slurm: the offering names no plugin 'slurm'" in (
         unused.stderr
-    )
-
-
-def plugin_dist(site: Path, dist: str, name: str, module: str, source: str) -> None:
-    """A distribution registering backend `name`, as an installed one would: its module and
-    its dist-info (what entry-point discovery reads) in a directory on PYTHONPATH."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        f"[waldur_site_agent.backends]\n{name} = {module}:Backend\n"
     )
 
 
