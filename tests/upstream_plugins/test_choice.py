@@ -211,3 +211,40 @@ def test_what_validate_refuses_for_an_upstream_plugin_run_refuses_alike(python, 
         wait_for(lambda: refusal in agent.log(), what="the offering refused", log=agent.log)
     finally:
         assert agent.stop() == 0
+
+
+IMPORTS_PROBE = """
+import sys
+from waldur_site_agent_actors.agent.cli import main
+from waldur_site_agent_actors.config import load_file
+from waldur_site_agent_actors.actors.plugins import make_backend
+assert main(["validate", "-c", sys.argv[1]]) == 0
+config = load_file(sys.argv[1]).config
+make_backend(config.offerings[0].backend_type, config.offerings[0], config)
+print(sorted({m.split(".")[0] for m in sys.modules} & {"waldur_api_client", "waldur_site_agent"}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "imported"),
+    [
+        ({}, []),
+        (
+            {"plugin_distributions": {"mup": "waldur-site-agent-mup"}},
+            ["waldur_api_client", "waldur_site_agent"],
+        ),
+    ],
+    ids=["this agent's mup", "upstream's mup"],
+)
+def test_only_an_offering_naming_an_upstream_plugin_imports_upstreams_core(
+    python, tmp_path, overrides, imported
+):
+    """Validating and making the offering's plugin, in a venv holding upstream's core: this
+    agent's `mup` leaves `waldur_api_client` (seconds and 100 MiB) and upstream's core unloaded."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"offerings": [offering(**overrides)]}))
+    probe = subprocess.run(
+        [python, "-c", IMPORTS_PROBE, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.strip().splitlines()[-1] == str(imported)
