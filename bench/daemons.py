@@ -43,13 +43,30 @@ mycustom = waldur_site_agent_mycustom.schemas:MyCustomBackendSettingsSchema
 PLUGINS = {"ours": ("demo", "guide"), "upstream": ("guide", "mock")}
 
 
-def upstream_plugin_path(scratch: Path) -> str:
+# The guide's example reads a resource's attributes with `.get`, which upstream's generated
+# model lacks (every order would err); this agent's adapter answers it. Upstream's processes of
+# the guide part get it here, so both agents run the very same plugin.
+ATTRIBUTES_GET = """from waldur_api_client.models.resource_attributes import ResourceAttributes
+
+
+def get(self, key, default=None):
+    return self.additional_properties.get(key, default)
+
+
+ResourceAttributes.get = get
+"""
+
+
+def upstream_plugin_path(scratch: Path, plugin: str) -> str:
     """A PYTHONPATH under which upstream's venv finds the guide's plugin and `mock` (upstream's
-    MockBackend) as registered backends: a generated dist-info holding the entry points."""
+    MockBackend) as registered backends: a generated dist-info holding the entry points; for
+    the guide, a `sitecustomize` giving upstream's resource attributes `.get`."""
     dist = scratch / "plugins" / "bench_plugins-0.0.0.dist-info"
     dist.mkdir(parents=True, exist_ok=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bench-plugins\nVersion: 0.0.0\n")
     (dist / "entry_points.txt").write_text(GUIDE_ENTRY_POINTS)
+    if plugin == "guide":
+        (scratch / "plugins" / "sitecustomize.py").write_text(ATTRIBUTES_GET)
     return f"{scratch / 'plugins'}{os.pathsep}{GUIDE}"
 
 
@@ -158,7 +175,7 @@ class Daemon:
         config.write_text(yaml.safe_dump(document))
         env = {
             **os.environ,
-            "PYTHONPATH": upstream_plugin_path(self.scratch),
+            "PYTHONPATH": upstream_plugin_path(self.scratch, self.plugin),
             "WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES": str(periods["order_process"]),
             "WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES": str(int(periods["report"])),
             "WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES": str(

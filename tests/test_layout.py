@@ -1,6 +1,8 @@
-"""The checkout works without being installed: with only the repository on PYTHONPATH, the
-agent imports from `waldur_site_agent_actors/` and `pytest tests/actors` runs, its folder never
-shadowing the `actors` package (importlib import mode, one namespace)."""
+"""One namespace: the wheel `pip install` installs holds only `waldur_site_agent_actors` (the
+code folders under it, `simulators` included), nothing generic at the top of site-packages. And
+the checkout works without being installed: with only the repository on PYTHONPATH, the agent
+imports from `waldur_site_agent_actors/` and `pytest tests/actors` runs, its folder never
+shadowing the `actors` package (importlib import mode)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,26 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_wheel_installs_one_namespace_and_nothing_generic(tmp_path):
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top == {"waldur_site_agent_actors"}
+    inside = {name.split("/")[1] for name in names if name.count("/") > 1}
+    assert inside == {"agent", "actors", "backends", "config", "simulators"}
 
 
 def bare_python(tmp_path: Path) -> Path:

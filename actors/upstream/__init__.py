@@ -6,7 +6,8 @@ processors hand it: `waldur_api_client` models, upstream's `user_context`, a Wal
 the hooks that take one, at the points upstream calls them (docs/plugins.md, "Upstream plugins").
 
 Importing this package costs nothing; the adapter's modules import `waldur_api_client` (about
-2.5 s and 130 MB), a price paid only by offerings whose plugin is an upstream one.
+2.5 s of CPU and 110 MiB: docs/benchmarks.md), a price paid only by offerings whose plugin is an
+upstream one (tests/upstream_plugins/test_choice.py).
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.e2e.harness import Agent, wait_for
+from tests.upstream_plugins.dist import plugin_dist
 
 pytestmark = pytest.mark.upstream
 
@@ -48,15 +50,26 @@ def validate(python, tmp_path, env=None, **overrides):
     )
 
 
-def test_unpinned_same_name_runs_this_agents_plugin_and_says_so(python, tmp_path):
+def test_unpinned_same_name_runs_this_agents_plugin_and_says_so(python, tmp_path, sim):
     checked = validate(python, tmp_path)
     assert checked.returncode == 0, checked.stderr
+    choice = (
+        "'mup' (waldur_site_agent_actors.backends.mup.backend:MupBackend) from "
+        f"{OURS} 0.1.0, this agent's own plugin wins; candidates: {OURS} 0.1.0, "
+        "waldur-site-agent-mup 1.0.7"
+    )
     assert (
-        "warning: offerings[0].backend_type: 'mup' (waldur_site_agent_actors.backends.mup."
-        f"backend:MupBackend) from {OURS} 0.1.0, this agent's own plugin wins; candidates: "
-        f"{OURS} 0.1.0, waldur-site-agent-mup 1.0.7; pin one with "
+        f"warning: offerings[0].backend_type: {choice}; pin one with "
         "offerings[0].plugin_distributions.mup"
     ) in checked.stderr
+    # The start-up log says the same.
+    uuid = sim.summary()["offerings"][0]["uuid"]
+    agent = Agent(tmp_path, [offering(waldur_api_url=sim.api_url, waldur_offering_uuid=uuid)])
+    agent.start(python=python)
+    try:
+        wait_for(lambda: f"backend {choice}" in agent.log(), what="the choice", log=agent.log)
+    finally:
+        assert agent.stop() == 0
     # The username backend every offering names implicitly clashes the same way.
     assert "offerings[0].username_management_backend: 'base' (waldur_site_agent_actors" in (
         checked.stderr
@@ -85,19 +98,6 @@ def test_a_pin_that_cannot_be_honoured_is_an_error(python, tmp_path):
     assert unused.returncode == 2
     assert "offerings[0].plugin_distributions.slurm: the offering names no plugin 'slurm'" in (
         unused.stderr
-    )
-
-
-def plugin_dist(site: Path, dist: str, name: str, module: str, source: str) -> None:
-    """A distribution registering backend `name`, as an installed one would: its module and
-    its dist-info (what entry-point discovery reads) in a directory on PYTHONPATH."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        f"[waldur_site_agent.backends]\n{name} = {module}:Backend\n"
     )
 
 
@@ -178,3 +178,73 @@ def test_core_settings_an_upstream_plugin_has_are_not_refused_for_it(python, tmp
     )
     assert typo.returncode == 2, typo.stderr
     assert "offerings[0].backend_settings.soft_delet" in typo.stderr
+
+
+def test_what_validate_refuses_for_an_upstream_plugin_run_refuses_alike(python, tmp_path, sim):
+    """Upstream's federation plugin subscribing to its target's events, which this agent does
+    not run for upstream plugins: `validate` refuses it, and `run` refuses the offering with the
+    same words instead of starting it without the events."""
+    settings = {
+        "target_api_url": "https://b.example.org/api/",
+        "target_api_token": TOKEN,
+        "target_offering_uuid": "a629d5e45567425da9cdbdc1af67b32c",
+        "target_customer_uuid": "b629d5e45567425da9cdbdc1af67b32c",
+        "target_stomp_enabled": True,
+    }
+    overrides = {
+        "backend_type": "waldur",
+        "plugin_distributions": {"waldur": "waldur-site-agent-waldur"},
+        "backend_settings": settings,
+    }
+    refusal = "subscribes to its target's events (target_stomp_enabled)"
+    checked = validate(python, tmp_path, **overrides)
+    assert checked.returncode == 2, checked.stdout
+    assert "offerings[0].backend_type: plugin 'waldur' from waldur-site-agent-waldur 1.0.7: " in (
+        checked.stderr
+    )
+    assert refusal in checked.stderr
+
+    offering_uuid = sim.summary()["offerings"][0]["uuid"]
+    config = offering(**overrides, waldur_api_url=sim.api_url, waldur_offering_uuid=offering_uuid)
+    agent = Agent(tmp_path, [config]).start(python=python)
+    try:
+        wait_for(lambda: refusal in agent.log(), what="the offering refused", log=agent.log)
+    finally:
+        assert agent.stop() == 0
+
+
+IMPORTS_PROBE = """
+import sys
+from waldur_site_agent_actors.agent.cli import main
+from waldur_site_agent_actors.config import load_file
+from waldur_site_agent_actors.actors.plugins import make_backend
+assert main(["validate", "-c", sys.argv[1]]) == 0
+config = load_file(sys.argv[1]).config
+make_backend(config.offerings[0].backend_type, config.offerings[0], config)
+print(sorted({m.split(".")[0] for m in sys.modules} & {"waldur_api_client", "waldur_site_agent"}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "imported"),
+    [
+        ({}, []),
+        (
+            {"plugin_distributions": {"mup": "waldur-site-agent-mup"}},
+            ["waldur_api_client", "waldur_site_agent"],
+        ),
+    ],
+    ids=["this agent's mup", "upstream's mup"],
+)
+def test_only_an_offering_naming_an_upstream_plugin_imports_upstreams_core(
+    python, tmp_path, overrides, imported
+):
+    """Validating and making the offering's plugin, in a venv holding upstream's core: this
+    agent's `mup` leaves `waldur_api_client` (seconds and 100 MiB) and upstream's core unloaded."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"offerings": [offering(**overrides)]}))
+    probe = subprocess.run(
+        [python, "-c", IMPORTS_PROBE, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.strip().splitlines()[-1] == str(imported)

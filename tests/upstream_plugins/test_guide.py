@@ -102,6 +102,9 @@ def test_guide_plugin_with_upstreams_username_backend(tmp_path, sim, consumer, w
         )
         assert per_user[("alice", "cpu")] == "1.50" and per_user[("bob", "cpu")] == "0.50"
 
+        consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
+        wait_for(lambda: users() == ["alice"], what="bob off the account", log=agent.log)
+
         update = consumer.update_limits(resource["uuid"], {"cpu": 12, "mem": 20})
         updated = wait_for(lambda: terminal(consumer, update), 60, "update", agent.log)
         assert updated["state"] == "done", updated

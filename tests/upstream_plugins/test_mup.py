@@ -102,5 +102,10 @@ def test_upstream_mup_orders_usage_and_team(tmp_path, mup, world, python):
     finally:
         assert agent.stop() == 0
     log = agent.log()
-    assert "'mup' (waldur_site_agent_mup.backend:MUPBackend) from waldur-site-agent-mup" in log
+    # The start-up log names the chosen distribution, why, and every candidate.
+    assert (
+        "backend 'mup' (waldur_site_agent_mup.backend:MUPBackend) from waldur-site-agent-mup "
+        "1.0.7, pinned in plugin_distributions; candidates: waldur-site-agent-actors 0.1.0, "
+        "waldur-site-agent-mup 1.0.7"
+    ) in log
     assert mup.password not in log

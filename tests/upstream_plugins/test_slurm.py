@@ -68,6 +68,14 @@ def test_upstream_slurm_plugin_under_this_agent(
             log=agent.log,
         )
 
+        consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
+        wait_for(
+            lambda: slurm.users(account) == {"aandersen"},
+            timeout=90,
+            what="bob's association removed",
+            log=agent.log,
+        )
+
         job = slurm.submit(account, "aandersen", seconds=3, cpus=2)
         slurm.wait_job(job, ("COMPLETED",))
         expected = requested_cpu_usage(slurm, job)

@@ -117,7 +117,9 @@ def test_upstream_federation_between_two_waldurs(tmp_path, federation, python):
         )
 
         update = a.update_limits(resource["uuid"], {**LIMITS, "cpu": 200})
-        b.finish(b_order(b, "Update", agent)["uuid"])
+        forwarded_update = b_order(b, "Update", agent)
+        assert forwarded_update["limits"]["cpu"] == 200, forwarded_update
+        b.finish(forwarded_update["uuid"])
         updated = wait_for(lambda: terminal(a, update), 60, "update on A", agent.log)
         assert updated["state"] == "done", updated
 

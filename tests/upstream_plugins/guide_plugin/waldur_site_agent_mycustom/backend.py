@@ -71,10 +71,10 @@ class MyCustomBackend(BaseBackend):
     def _pre_create_resource(self, waldur_resource, user_context=None):
         user_context = user_context or {}
         ssh_keys = user_context.get("ssh_keys", {})
-        # Upstream hands a generated `ResourceAttributes` (item access and `in`, no `.get`).
-        attributes = waldur_resource.attributes
-        raw_key = attributes["ssh_public_key"] if "ssh_public_key" in attributes else ""  # noqa: SIM401
-        self.resolved_key = self._resolve_ssh_key(raw_key, ssh_keys) if raw_key else ""
+        raw_key = waldur_resource.attributes.get("ssh_public_key", "")
+        resolved_key = self._resolve_ssh_key(raw_key, ssh_keys)
+        # Use resolved_key for resource setup ...
+        self.resolved_key = resolved_key
         self.plan_quotas = user_context.get("plan_quotas", {})
         self.team = [user.username for user in user_context.get("team", [])]
 
