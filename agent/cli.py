@@ -180,9 +180,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     for note in loaded.notes:
         print(f"note: {note}")
+    warn_of_commands_taken()
     count = len(loaded.config.offerings)
     print(f"{args.config_file}: OK ({count} offering{'s' if count != 1 else ''})")
     return EXIT_OK
+
+
+def warn_of_commands_taken() -> None:
+    from waldur_site_agent_actors.agent.commands import taken_by_upstream
+
+    by_folder: dict[str, list[str]] = {}
+    for path in taken_by_upstream():
+        by_folder.setdefault(str(path.parent), []).append(path.name)
+    for folder, names in by_folder.items():
+        print(
+            f"warning: {', '.join(names)} in {folder} run upstream's agent, not this one: pip "
+            "gave those names to waldur-site-agent, installed after this agent. Installing this "
+            "agent again (`pip install --force-reinstall --no-deps` of its wheel) gives them "
+            "back; `waldur-site-agent` is this agent's either way.",
+            file=sys.stderr,
+        )
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:

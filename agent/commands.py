@@ -8,8 +8,10 @@ the venv holds (docs/plugins.md, "Commands").
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from waldur_site_agent_actors.agent import site_tools
 
@@ -33,6 +35,25 @@ def command(name: str) -> Callable[[Sequence[str] | None], int]:
     __import__(module)
     found: Callable[[Sequence[str] | None], int] = getattr(sys.modules[module], function)
     return found
+
+
+def taken_by_upstream() -> list[Path]:
+    """The command names on PATH whose script runs upstream's core instead of this agent: pip
+    gave them to upstream's `waldur-site-agent`, installed after this agent (a service or a
+    cron line calling one would run upstream's agent)."""
+    taken = []
+    for name in COMMANDS:
+        found = shutil.which(name)
+        if found is None or name == "waldur-site-agent":
+            continue
+        try:
+            with open(found, "rb") as script:
+                head = script.read(4096)
+        except OSError:
+            continue
+        if b"from waldur_site_agent." in head and b"waldur_site_agent_actors" not in head:
+            taken.append(Path(found))
+    return taken
 
 
 def main(argv: Sequence[str] | None = None) -> int:
