@@ -16,17 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def unavailable(reason: str) -> None:
-    if on_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def run(*argv: str, check: bool = True, **kwargs: object) -> subprocess.CompletedProcess[str]:

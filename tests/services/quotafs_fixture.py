@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.rabbitmq_fixture import in_ci
+from tests.ci import unavailable
 
 SCRIPT = Path(__file__).resolve().parent / "quotafs"
 
@@ -40,9 +40,7 @@ def quotafs():
     run = subprocess.run([str(SCRIPT), "up"], capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         message = f"tests/services/quotafs up failed:\n{run.stdout}{run.stderr}"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(message)
     env = dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
     fs = QuotaFs(
         Path(env["WALDUR_TEST_QUOTAFS_MOUNT"]),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.rabbitmq_fixture import in_ci
+from tests.ci import unavailable
 
 SCRIPT = Path(__file__).resolve().parent / "slurm"
 NEXT_SCRIPT = Path(__file__).resolve().parent / "slurm-next"
@@ -290,9 +290,7 @@ def start_cluster(script: Path) -> SlurmCluster:
         failure, output = "timed out", str(exc.stdout or "") + str(exc.stderr or "")
     if failure:
         message = f"tests/services/{script.name} up failed ({failure}):\n{output}"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(message)
     env = parse_env(run.stdout)
     return SlurmCluster(env=env, started_here=env.get(PREFIX + "STARTED") == "1")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.rabbitmq_fixture import in_ci
+from tests.ci import unavailable
 
 SCRIPT = Path(__file__).resolve().parent / "systemd"
 PREFIX = "WALDUR_TEST_SYSTEMD_"
@@ -85,9 +85,7 @@ def parse_env(text: str) -> dict[str, str]:
 def container() -> Iterator[Container]:
     if os.geteuid() != 0:
         message = "the systemd suite boots a container: it needs root"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(message)
     try:
         up = subprocess.run([str(SCRIPT), "up"], capture_output=True, text=True, timeout=1200)
         failure = "" if up.returncode == 0 else f"exit {up.returncode}"
@@ -96,9 +94,7 @@ def container() -> Iterator[Container]:
         failure, output = "timed out", str(exc.stdout or "") + str(exc.stderr or "")
     if failure:
         message = f"tests/services/systemd up failed ({failure}):\n{output}"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(message)
     env = parse_env(up.stdout)
     yield Container(
         pid=env[PREFIX + "PID"],

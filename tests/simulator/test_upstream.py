@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.ci import unavailable
 from tests.simulator.conftest import Api
 from tests.simulator.schema_check import Bodies
 from tests.simulator.upstream_plugin import pythonpath
@@ -34,9 +35,7 @@ def upstream_venv():
             check=True,
         )
     except (subprocess.SubprocessError, OSError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"upstream venv unavailable: {exc}")
+        unavailable(f"upstream venv unavailable: {exc} {getattr(exc, 'stderr', '') or ''}")
     return Path(out.stdout.split()[0])
 
 

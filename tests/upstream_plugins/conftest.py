@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.ci import unavailable
 from tests.upstream_plugins.venv import upstream_venv
 
 
@@ -17,9 +17,7 @@ def venv() -> Path:
         return upstream_venv()
     except (subprocess.SubprocessError, OSError) as exc:
         detail = getattr(exc, "stderr", "") or ""
-        if os.environ.get("CI"):
-            raise AssertionError(f"the upstream plugins' venv cannot be built: {detail}") from exc
-        pytest.skip(f"the upstream plugins' venv cannot be built: {exc} {detail[-500:]}")
+        unavailable(f"the upstream plugins' venv cannot be built: {exc} {detail[-2000:]}")
 
 
 @pytest.fixture(scope="session")
