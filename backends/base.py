@@ -142,6 +142,10 @@ class BaseBackend(abc.ABC):
     def _pre_delete_resource(self, waldur_resource: WaldurResource) -> None:
         """Cleanup before deletion (cancel running jobs)."""
 
+    def _post_delete_resource(self, waldur_resource: WaldurResource) -> None:
+        """Cleanup after the account was deleted (not after a soft delete): MOAB drops the
+        project account its last allocation leaves empty."""
+
     def _pre_delete_user_actions(self, resource_backend_id: str, username: str) -> None:
         """Per-user cleanup before the user's association is removed."""
 
@@ -306,10 +310,11 @@ class BaseBackend(abc.ABC):
         self._pre_create_resource(waldur_resource, user_context)
         if self._client.get_resource(backend_id) is not None:
             raise DuplicateResourceError(f"resource {backend_id!r} already exists on the backend")
+        account = self._new_account(waldur_resource, backend_id)
         self._client.create_resource(
             name=backend_id,
-            description=waldur_resource.name,
-            organization=backend_ids.owner_tag(waldur_resource.uuid),
+            description=account.description,
+            organization=account.organization,
             parent_name=self._parent_of(waldur_resource),
         )
         backend_limits, _ = self._collect_resource_limits(waldur_resource)
@@ -318,6 +323,16 @@ class BaseBackend(abc.ABC):
         info = BackendResourceInfo(backend_id=backend_id, limits=dict(backend_limits))
         self.post_create_resource(info, waldur_resource, user_context)
         return info
+
+    def _new_account(self, waldur_resource: WaldurResource, backend_id: str) -> ClientResource:
+        """The account `create_resource_with_id` makes: described by the resource's name, its
+        organization the owner record. A plugin keeping the record elsewhere overrides this
+        and `backend_id_owner` together."""
+        return ClientResource(
+            name=backend_id,
+            description=waldur_resource.name,
+            organization=backend_ids.owner_tag(waldur_resource.uuid),
+        )
 
     def _parent_of(self, waldur_resource: WaldurResource) -> str | None:
         """The backend parent for a new resource; hierarchical backends override this."""
@@ -384,6 +399,7 @@ class BaseBackend(abc.ABC):
         if self.soft_deletes:
             return self.soft_delete_resource(waldur_resource)
         self._client.delete_resource(backend_id)
+        self._post_delete_resource(waldur_resource)
         return None
 
     def soft_delete_resource(self, waldur_resource: WaldurResource) -> str | None:

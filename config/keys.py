@@ -486,7 +486,7 @@ KEYS: dict[str, dict[str, Status]] = {
             f"{T_MOAB}test_create_makes_an_account_with_a_fund_holding_the_deposit"
         ),
         "project_prefix": works(
-            f"{T_IMPORTS}test_a_request_whose_event_was_missed_is_answered_by_the_order_sweep"
+            f"{T_MOAB}test_a_project_account_is_shared_by_its_allocations_and_goes_with_the_last"
         ),
         "mam_bin_path": ours(),
     },

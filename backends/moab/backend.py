@@ -5,27 +5,59 @@ fund was given (credits deposited minus withdrawn); jobs charged by Moab spend i
 charges come back to Waldur as `deposit` usage. Members of the resource's project are the
 account's users. Pausing deactivates the account (Moab then refuses its jobs); MAM has no
 reduced mode, so downscaling changes nothing.
+
+As upstream, each Waldur project has a MAM project account (`<project_prefix><project slug>`,
+with a fund, its organization itself) made before its first allocation, and an allocation's
+organization names its project account; the last allocation of a project takes the project
+account with it. The owner record of an allocation is therefore kept at the end of its
+description (`<resource name> [waldur-resource-<uuid>]`); the organization of accounts made by
+earlier versions of this agent (`waldur-resource-<uuid>`) is still read as one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
 
-from waldur_site_agent_actors.backends import units
+from waldur_site_agent_actors.backends import backend_ids, units
 from waldur_site_agent_actors.backends.base import BaseBackend, UserContext
-from waldur_site_agent_actors.backends.exceptions import ConfigurationError
-from waldur_site_agent_actors.backends.moab.client import DEPOSIT, MoabClient, UsageLine
+from waldur_site_agent_actors.backends.commands import validate_name
+from waldur_site_agent_actors.backends.exceptions import BackendError, ConfigurationError
+from waldur_site_agent_actors.backends.moab.client import (
+    DEPOSIT,
+    MAM_NAME,
+    MoabClient,
+    UsageLine,
+    plain,
+)
 from waldur_site_agent_actors.backends.structures import (
     TOTAL_ACCOUNT_USAGE,
+    ClientResource,
     UsageReport,
     WaldurResource,
 )
 from waldur_site_agent_actors.config.model import BackendSettings
+
+OWNER_MARK = re.compile(r"\s*\[(" + backend_ids.OWNER_PREFIX + r"[^\s\]]+)\]$")
+"""The owner record closing an allocation's description. Only the very end counts: a resource
+name is the customer's text, and one naming another resource comes before the agent's mark."""
+
+
+def owner_of(account: ClientResource) -> str:
+    """The resource uuid an account was made for: the mark at the end of its description, or
+    the organization as earlier versions of this agent wrote it; "" for neither."""
+    mark = OWNER_MARK.search(account.description)
+    return backend_ids.owner_in(mark.group(1) if mark else account.organization)
+
+
+def described(account: ClientResource) -> str:
+    """The description without its owner mark: the resource's name."""
+    return OWNER_MARK.sub("", account.description)
 
 
 def cents(amount: Decimal) -> float:
@@ -89,10 +121,77 @@ class MoabBackend(BaseBackend):
             return {}, {}
         return {DEPOSIT: units.limit_to_backend(float(value), 1)}, {DEPOSIT: float(value)}
 
+    # -- project accounts and owner records ---------------------------------------------------
+
+    def project_account(self, project_slug: str) -> str:
+        """`<project_prefix><project slug>`, upstream's name; refused before any command when
+        there is no slug or it is not a MAM name."""
+        if not project_slug:
+            raise BackendError(
+                "the resource has no project slug: its MAM project account cannot be named"
+            )
+        prefix = str(self.backend_settings.get("project_prefix") or "")
+        return validate_name(
+            f"{prefix}{project_slug}", what="MAM project account", pattern=MAM_NAME
+        )
+
     def _pre_create_resource(
         self, waldur_resource: WaldurResource, user_context: UserContext | None = None
     ) -> None:
-        """Nothing to prepare: MAM accounts have no parent accounts to create first."""
+        """The project account, with its fund, before the allocation (as upstream): described
+        by the project's name, its organization itself. One that is a resource's allocation
+        (it carries an owner record) is not taken for the project's."""
+        project = self.project_account(waldur_resource.project_slug)
+        found = self.mam.get_resource(project)
+        if found is None:
+            self.mam.create_resource(project, waldur_resource.project_name or project, project)
+            self.log.info("created project account %s", project)
+        elif owner_of(found):
+            raise BackendError(
+                f"MAM account {project!r} is the allocation of Waldur resource "
+                f"{owner_of(found)}, not a project account"
+            )
+        elif self.mam.fund(project) is None:  # an earlier create stopped between the two
+            self.mam.create_fund(project)
+
+    def _new_account(self, waldur_resource: WaldurResource, backend_id: str) -> ClientResource:
+        """Upstream's allocation (organization: its project account), the owner record after
+        the resource's name in the description."""
+        owner = backend_ids.owner_tag(waldur_resource.uuid)
+        return ClientResource(
+            name=backend_id,
+            description=f"{plain(waldur_resource.name)} [{owner}]",
+            organization=self.project_account(waldur_resource.project_slug),
+        )
+
+    def backend_id_owner(self, backend_id: str) -> str | None:
+        found = self.mam.get_resource(backend_id)
+        return None if found is None else owner_of(found)
+
+    def _post_delete_resource(self, waldur_resource: WaldurResource) -> None:
+        """Upstream's rule: the project account goes with the last account whose organization
+        names it. An account that is a resource's allocation is never taken for one."""
+        try:
+            project = self.project_account(waldur_resource.project_slug)
+        except BackendError:  # never named, so never made
+            return
+        accounts = self.mam.list_resources()
+        if any(a.organization == project and a.name != project for a in accounts):
+            return
+        found = next((a for a in accounts if a.name == project), None)
+        if found is None or owner_of(found):
+            return
+        self.mam.delete_resource(project)
+        self.log.info("deleted project account %s: its last allocation is gone", project)
+
+    def list_resources(self) -> list[ClientResource]:
+        """The allocations resource import offers: project accounts (organization itself) left
+        out, descriptions without the owner mark."""
+        return [
+            msgspec.structs.replace(account, description=described(account))
+            for account in self.mam.list_resources()
+            if account.organization != account.name
+        ]
 
     def _get_usage_report(self, resource_backend_ids: list[str]) -> UsageReport:
         return self._report(self.mam.get_usage_report(resource_backend_ids, self.timezone))

@@ -96,7 +96,10 @@ class MoabClient(BaseClient):
         """An account and the one fund its deposits go to (MAM accounts are flat: no parent)."""
         validate_name(name, what="MAM account", pattern=MAM_NAME)
         self.run("mam-create-account", "-a", name, "-d", plain(description), "-o", organization)
-        return self.run("mam-create-fund", "-a", name, "-n", name)
+        return self.create_fund(name)
+
+    def create_fund(self, account: str) -> str:
+        return self.run("mam-create-fund", "-a", account, "-n", account)
 
     def delete_resource(self, name: str) -> str:
         """The funds first: if anything fails, the account is still there to find and retry."""
@@ -126,7 +129,7 @@ class MoabClient(BaseClient):
         target = int(limits_dict[DEPOSIT])
         fund = self.fund(resource_id)
         if fund is None:  # an account whose fund was never made (an interrupted create)
-            self.run("mam-create-fund", "-a", resource_id, "-n", resource_id)
+            self.create_fund(resource_id)
             fund = self.fund(resource_id)
             if fund is None:
                 raise BackendError(f"MAM account {resource_id!r} has no fund to deposit into")

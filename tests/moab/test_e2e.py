@@ -26,7 +26,7 @@ def agent(tmp_path, sim, mam):
         "waldur_api_token": sim.provider_token,
         "waldur_offering_uuid": offering["uuid"],
         "backend_type": "moab",
-        "backend_settings": {"allocation_prefix": "waldur_"},
+        "backend_settings": {"allocation_prefix": "waldur_", "project_prefix": "proj_"},
         "backend_components": {"deposit": DEPOSIT},
     }
     process = Agent(tmp_path, [config]).start(env={"PATH": os.environ["PATH"]})
@@ -51,9 +51,13 @@ def test_orders_membership_usage_and_an_erred_update(sim, consumer, agent, mam):
     resource = consumer.resource(created["marketplace_resource_uuid"])
     account = resource["backend_id"]
     assert account.startswith("waldur_")
+    slug = consumer._call("GET", "projects/" + projects[0]["uuid"] + "/")["slug"]
+    project = f"proj_{slug}"
     assert lines(mam, "mam-list-accounts", "--show", "Name,Organization") == [
-        f"{account}|waldur-resource-{resource['uuid']}"
+        f"{project}|{project}",
+        f"{account}|{project}",
     ]
+    assert lines(mam, "mam-list-funds", "--show", "Allocated", "-a", project) == ["0.000"]
     assert lines(mam, "mam-list-funds", "--show", "Allocated,Balance", "-a", account) == [
         "100.000|100.000"
     ]
@@ -108,10 +112,10 @@ def test_orders_membership_usage_and_an_erred_update(sim, consumer, agent, mam):
     lowered = consumer.update_limits(resource["uuid"], {"deposit": 20})
     erred = done(consumer, agent, lowered, "lowering below what was spent")
     assert erred["state"] == "erred", erred
-    assert "Insufficient balance: fund 1 has 30.25 credits, 130 requested" in erred["error_message"]
+    assert "Insufficient balance: fund 2 has 30.25 credits, 130 requested" in erred["error_message"]
     assert lines(mam, "mam-list-funds", "--show", "Allocated", "-a", account) == ["150.000"]
 
-    # terminate: the fund and the account go
+    # terminate: the fund and the account go, and the project account with its last allocation
     terminated = done(consumer, agent, consumer.terminate(resource["uuid"]), "terminate")
     assert terminated["state"] == "done", terminated
     assert lines(mam, "mam-list-accounts", "--show", "Name") == []
