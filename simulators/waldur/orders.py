@@ -299,12 +299,21 @@ def create(req: Request) -> Response:
     return created(render.order(req, order))
 
 
+def takes_limit(component: Obj) -> bool:
+    """Mastermind's rule for which components an order may give a limit
+    (`marketplace/utils.py` `get_components_map`): those billed by limit, and one-time
+    components that are prepaid (`is_prepaid`: billed upfront for the limit, and again for a
+    change of it)."""
+    billing = component["billing_type"]
+    return billing == "limit" or (billing == "one" and bool(component.get("is_prepaid")))
+
+
 def valid_limits(offering: Obj, limits: object) -> dict[str, object]:
     """An order's limits as Mastermind's serializer takes them: components of the offering
-    billed by limit, each a finite number >= 0 (`NaN` or `Infinity` is refused, not stored)."""
+    that take a limit, each a finite number >= 0 (`NaN` or `Infinity` is refused, not stored)."""
     if not isinstance(limits, dict):
         raise invalid("limits", "Expected a dictionary of items.")
-    allowed = {c["type"] for c in offering["components"] if c["billing_type"] == "limit"}
+    allowed = {c["type"] for c in offering["components"] if takes_limit(c)}
     wrong = sorted(k for k in limits if k not in allowed)
     if wrong:
         raise invalid("limits", f"Invalid types: {', '.join(wrong)}")

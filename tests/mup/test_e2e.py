@@ -1,5 +1,7 @@
 """The mup backend through the real agent service, between the Waldur and the MUP simulators."""
 
+import copy
+
 import pytest
 
 from tests.e2e.harness import Agent, terminal, wait_for
@@ -85,7 +87,7 @@ def world(mup):
         consumer.close()
 
 
-def agent_for(tmp_path, sim, offering, mup):
+def agent_for(tmp_path, sim, offering, mup, components=COMPONENTS):
     config = {
         "name": "mup",
         "waldur_api_url": sim.api_url,
@@ -97,7 +99,7 @@ def agent_for(tmp_path, sim, offering, mup):
             "username": mup.username,
             "password": mup.password,
         },
-        "backend_components": COMPONENTS,
+        "backend_components": components,
     }
     return Agent(tmp_path, [config]).start()
 
@@ -296,3 +298,34 @@ def test_registrations_carry_the_exposed_profile_and_the_myaccessid(tmp_path, mu
             assert [k["key"] for k in keys] == [cuid], username
     finally:
         assert agent.stop() == 0
+
+
+def test_a_prepaid_one_time_component_sizes_its_allocation_on_create_and_update(tmp_path, mup):
+    """CPU sold prepaid (`accounting_type: one`, Waldur's `is_prepaid` one-time component):
+    Waldur takes its limit, and the allocation's size follows it in MUP's core-hours."""
+    components = {**COMPONENTS, "cpu": {**COMPONENTS["cpu"], "accounting_type": "one"}}
+    seed = copy.deepcopy(SEED)
+    seed["offerings"][0]["components"] = [
+        {"type": "cpu", "name": "CPU", "billing_type": "one", "is_prepaid": True},
+        {"type": "storage", "name": "Storage", "billing_type": "limit", **COMPONENTS["storage"]},
+    ]
+    with WaldurSimulator(seed, tick_interval=0) as sim:
+        consumer = ConsumerClient(sim.api_url, sim.staff_token)
+        offering = sim.summary()["offerings"][0]
+        climate = next(p for p in sim.summary()["projects"] if GRANT in p["name"])
+        agent = agent_for(tmp_path, sim, offering, mup, components)
+        try:
+            order = consumer.order(offering["url"], climate["url"], {"cpu": 5, "storage": 100})
+            done = finished(consumer, order["uuid"], agent, "create")
+            assert done["state"] == "done", done
+            resource = consumer.resource(done["marketplace_resource_uuid"])
+            cpu = f"{resource['backend_id']}_cpu"
+            assert mup.portal.allocation_by_identifier(cpu)["size"] == 5000, "k-core-hours"
+
+            update = consumer.update_limits(resource["uuid"], {"cpu": 8, "storage": 100})
+            assert finished(consumer, update, agent, "update")["state"] == "done"
+            assert mup.portal.allocation_by_identifier(cpu)["size"] == 8000
+            assert consumer.resource(resource["uuid"])["limits"]["cpu"] == 8
+        finally:
+            assert agent.stop() == 0
+            consumer.close()

@@ -155,6 +155,31 @@ def test_validation_errors(sim, staff, info):
     assert broken.status_code == 400 and "JSON parse error" in broken.json()["detail"]
 
 
+def test_order_limits_are_taken_for_limit_and_prepaid_one_time_components(provider, staff, info):
+    """Mastermind's `get_components_map`: a limit for a component billed by limit, or one-time
+    and prepaid; any other component's limit is refused by name."""
+    offering = info["offerings"][0]
+    made = f"marketplace-provider-offerings/{offering['uuid']}/create_offering_component/"
+    for component in (
+        {"type": "hours", "name": "Hours", "billing_type": "one", "is_prepaid": True},
+        {"type": "setup", "name": "Setup", "billing_type": "one"},
+    ):
+        assert provider.post(made, component).status_code == 201
+
+    def order(limits):
+        project = info["projects"][0]["url"]
+        return staff.post(
+            "marketplace-orders/",
+            {"offering": offering["url"], "project": project, "limits": limits},
+        )
+
+    taken = order({"cpu": 5, "hours": 12})
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["limits"] == {"cpu": 5, "hours": 12}
+    assert order({"setup": 1}).json() == {"limits": ["Invalid types: setup"]}
+    assert order({"gpu": 1}).json() == {"limits": ["Invalid types: gpu"]}
+
+
 def test_modified_before_filter(sim, staff, info):
     orders_for(staff, info, 2)
     assert (
