@@ -19,6 +19,7 @@ from waldur_site_agent_actors.simulators.waldur.orders import (
     finite_limits,
     place_order,
     set_resource_state,
+    valid_limits,
 )
 from waldur_site_agent_actors.simulators.waldur.state import Obj, State
 
@@ -322,7 +323,7 @@ def update_limits(req: Request) -> Response:
     limits = req.data().get("limits")
     if not isinstance(limits, dict):
         raise invalid("limits", "This field is required.")
-    limits = finite_limits(limits)
+    limits = valid_limits(req.state.get("offerings", r["offering"]) or {"components": []}, limits)
     if limits == r.get("limits", {}):
         raise ApiError(400, ["Limits are not changed."])
     order = place_order(req, "Update", r, limits=limits)
