@@ -49,8 +49,9 @@ RETRY_SECONDS = 15.0
 later (an hour with events, where the sweep is only the reconciliation)."""
 FIRST_RETRY_SECONDS = 1.0
 """The first sweep after orders were left for later comes this soon: one dropped call keeps its
-order waiting a second, not 15. The delay doubles up to RETRY_SECONDS while sweeps keep leaving
-orders (Waldur down or overloaded), and is back to this after a sweep that leaves none."""
+order waiting a second, not 15. The delay doubles up to RETRY_SECONDS while sweeps leave orders
+and finish none (Waldur down), and is back to this after a sweep that finishes one: a few calls
+failing among many that succeed is no reason to make the orders they left wait longer."""
 
 
 class OrderActor(ModeActor):
@@ -144,7 +145,7 @@ class OrderActor(ModeActor):
             self.sweep_imports()
         if self.keys is not None and not self.stopping:
             self.sweep_keys()
-        if not self.retry_wanted:
+        if done or not self.retry_wanted:
             self.retry_delay = FIRST_RETRY_SECONDS
         self.finished(summary=f"{seen} order(s) seen, {done} finished", fixed=done)
 

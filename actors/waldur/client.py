@@ -139,7 +139,7 @@ class WaldurClient:
         user_agent: str = "waldur-site-agent",
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
-        max_attempts: int = 5,
+        max_attempts: int = 6,
         backoff_base: float = 0.1,
         backoff_max: float = 30.0,
         cancel: threading.Event | None = None,
@@ -245,13 +245,14 @@ class WaldurClient:
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> float:
-        # A dropped connection or a lone 5xx is retried at once (the order it belongs to, and
-        # its lane, wait for it), then after 0.1 s doubling: a Waldur that stays down is given
-        # up on in ~0.7 s and left to the next sweep; a Retry-After Waldur sends is honoured
-        # over this.
-        if attempt == 1:
+        # A dropped connection or a 5xx is retried at once, twice (the order it belongs to,
+        # and its lane, wait for it: with one call in five failing, a second failure in a row
+        # is common, and a pause there idled the lane for more than the retries cost), then
+        # after 0.1 s doubling: a Waldur that stays down is given up on in ~0.7 s and left to
+        # the next sweep; a Retry-After Waldur sends is honoured over this.
+        if attempt <= 2:
             return 0.0
-        base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 2))
+        base = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 3))
         return base * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
     def get(
