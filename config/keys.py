@@ -94,6 +94,7 @@ T_EVENTS = "tests/e2e/test_events.py::test_orders_complete_by_event_and_across_a
 T_SLURM = "tests/slurm/test_backend.py::"
 T_BAD_INPUT = "tests/e2e/test_bad_input.py::"
 T_FEATURES = "tests/slurm/test_features.py::"
+T_SLURM_CONFIGS = "tests/slurm/test_upstream_features.py::test_upstream_feature_config_end_to_end"
 T_OPTIONS = "tests/e2e/test_offering_options.py::"
 T_IMPORTS = "tests/e2e/test_imports.py::"
 T_STORAGE = "tests/slurm/test_storage.py::"
@@ -283,6 +284,8 @@ KEYS: dict[str, dict[str, Status]] = {
         "project_prefix": works(f"{T_SLURM}test_tree_names_limits_and_collisions"),
         "allocation_prefix": works(f"{T_SLURM}test_tree_names_limits_and_collisions"),
         "backend_id_max_retries": works(f"{T_SLURM}test_tree_names_limits_and_collisions"),
+        "check_backend_id_uniqueness": works(T_SLURM_CONFIGS),
+        "check_all_offerings": works(T_SLURM_CONFIGS),
         "parent_account": works(f"{T_SLURM}test_flat_tree_under_a_parent_account"),
         "default_account_policy": works(
             f"{T_SLURM}test_users_default_accounts_and_per_user_limits"

@@ -5,6 +5,7 @@ pause/restore, terminate, every order done."""
 
 from __future__ import annotations
 
+import copy
 import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,22 @@ def filled(name: str, **values: str) -> dict[str, Any]:
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
     return yaml.safe_load(text)[name]
+
+
+def held_in_another_offering(sim, resource_uuid, prefix):
+    """The name the resource's account would get, held in Waldur by a resource of another
+    offering of the same customer (and by no account on the cluster)."""
+    with sim.state.lock:
+        ours = sim.state.get("resources", resource_uuid)
+        older = copy.deepcopy(sim.state.get("offerings", ours["offering"]))
+        older.update(uuid=sim.state.new_uuid(), name="Older cluster")
+        sim.state.put("offerings", older)
+        taken = f"{prefix}a_{ours['slug']}".lower()
+        history = copy.deepcopy(ours)
+        history.update(uuid=sim.state.new_uuid(), offering=older["uuid"], backend_id=taken)
+        sim.state.put("resources", history)
+        sim.state.commit()
+    return taken
 
 
 def done(consumer, order_uuid, agent, what):
@@ -90,6 +107,9 @@ def test_upstream_feature_config_end_to_end(
             stored["end_date"] = end.isoformat()
             sim.state.put("resources", stored)
             sim.state.commit()
+    taken = None
+    if name == "basic":  # Waldur remembers the first name the agent would try
+        taken = held_in_another_offering(sim, order["marketplace_resource_uuid"], prefix)
     agent = Agent(
         tmp_path,
         [
@@ -108,6 +128,8 @@ def test_upstream_feature_config_end_to_end(
         resource = consumer.resource(created["marketplace_resource_uuid"])
         account = resource["backend_id"]
         assert account.startswith(f"{prefix}a_"), account
+        if taken:  # skipped without ever reaching the cluster
+            assert account == f"{taken}-2" and slurm.account(taken) is None, account
         limits = own(slurm, account, "GrpTRESMins")[""][0]
         if gpu:  # the budget on the allocation's own QoS, not on the account
             assert (limits, qos_budget(slurm, account)) == ("", "cpu=120000,mem=180G")
