@@ -29,6 +29,28 @@ def filled(name: str, **values: str) -> dict[str, Any]:
     return yaml.safe_load(text)[name]
 
 
+@pytest.fixture
+def directory(request, run_id):
+    """For an offering with an `ldap` block: the test server and this test's own OUs in it,
+    as placeholders of the config; none for the others."""
+    offering = yaml.safe_load(CONFIGS.read_text())[request.node.callspec.params["name"]]
+    if "ldap" not in offering["backend_settings"]:
+        yield None, {}
+        return
+    ldap = request.getfixturevalue("ldap")
+    with ldap.units(run_id) as units:
+        yield (
+            ldap,
+            {
+                "ldap_uri": ldap.uri,
+                "ldap_bind_dn": ldap.bind_dn,
+                "ldap_password": ldap.password,
+                "ldap_base_dn": ldap.base_dn,
+                **units,
+            },
+        )
+
+
 def held_in_another_offering(sim, resource_uuid, prefix):
     """The name the resource's account would get, held in Waldur by a resource of another
     offering of the same customer (and by no account on the cluster)."""
@@ -43,6 +65,12 @@ def held_in_another_offering(sim, resource_uuid, prefix):
         sim.state.put("resources", history)
         sim.state.commit()
     return taken
+
+
+def members(ldap, groups_ou, account):
+    """The memberUids of the account's group, read with ldapsearch; None without the group."""
+    group = ldap.group(account, groups_ou)
+    return None if group is None else set(group.get("memberUid", []))
 
 
 def done(consumer, order_uuid, agent, what):
@@ -64,10 +92,17 @@ def qos_budget(slurm, name):
 
 
 @pytest.mark.parametrize(
-    "name", ["basic", "discoverer_cpu", "discoverer_gpu", "prepaid", "node_hours"]
+    "name",
+    [
+        "basic",
+        "discoverer_cpu",
+        "discoverer_gpu",
+        "prepaid",
+        pytest.param("node_hours", marks=pytest.mark.ldap),
+    ],
 )
 def test_upstream_feature_config_end_to_end(
-    name, tmp_path, sim, consumer, world, slurm, quotafs, run_id, cleanup
+    name, tmp_path, sim, consumer, world, slurm, quotafs, directory, run_id, cleanup
 ):
     offering, projects = world
     prefix = f"u{run_id}"
@@ -85,7 +120,9 @@ def test_upstream_feature_config_end_to_end(
         homes="/home",
         mount=str(quotafs.mount),
         projects=str(quotafs.mount / f"projects-{run_id}"),
+        **directory[1],
     )
+    ldap, groups_ou = directory[0], directory[1].get("groups_ou", "")
     settings = config["backend_settings"]
     gpu = name == "discoverer_gpu"
     with sim.state.lock:
@@ -144,6 +181,12 @@ def test_upstream_feature_config_end_to_end(
             what="the team",
             log=agent.log,
         )
+        if ldap:  # the allocation's posixGroup holds the team
+            wait_for(
+                lambda: members(ldap, groups_ou, account) == {"aandersen", "bberg"},
+                what="the team in the LDAP group",
+                log=agent.log,
+            )
         if gpu:  # the order's QoS on the order's partition
             rows = own(slurm, account, "Partition,QOS")
             assert rows["aandersen"] == ["batch", "waldur-gold"]
@@ -164,6 +207,8 @@ def test_upstream_feature_config_end_to_end(
             what="carol in, bob out",
             log=agent.log,
         )
+        if ldap:
+            assert members(ldap, groups_ou, account) == {"aandersen", "cclark"}
 
         job = slurm.submit(account, "aandersen", seconds=3, partition="batch" if gpu else None)
         slurm.wait_job(job, ("COMPLETED",))
@@ -200,6 +245,8 @@ def test_upstream_feature_config_end_to_end(
             assert qos_budget(slurm, account) == "cpu=0,mem=0"
         else:
             assert slurm.account(account) is None
+        if ldap:
+            assert ldap.group(account, groups_ou) is None
         orders = {o["state"] for o in sim.objects("orders")}
         assert orders == {"done"}, orders
     finally:
