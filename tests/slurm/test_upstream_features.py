@@ -1,7 +1,7 @@
 """Offerings with the SLURM keys upstream's example configs turn on
 (tests/data/configs/slurm-upstream-features.yaml), each run end to end by the whole agent between
-the Waldur simulator and the real cluster: create, update limits, team changes, usage,
-pause/restore, terminate, every order done."""
+the Waldur simulator and the real cluster (the Discoverer ones also through slurmrestd): create,
+update limits, team changes, usage, pause/restore, terminate, every order done."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.e2e.harness import Agent, terminal, wait_for
+from tests.slurm.conftest import mode_settings
 from tests.slurm.test_agent import flag, usages
 
 pytestmark = pytest.mark.slurm
@@ -92,19 +93,25 @@ def qos_budget(slurm, name):
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("name", "mode"),
     [
-        "basic",
-        "discoverer_cpu",
-        "discoverer_gpu",
-        "prepaid",
-        pytest.param("node_hours", marks=pytest.mark.ldap),
+        ("basic", "cli"),
+        ("discoverer_cpu", "cli"),
+        ("discoverer_gpu", "cli"),
+        ("prepaid", "cli"),
+        pytest.param("node_hours", "cli", marks=pytest.mark.ldap),
+        # Through slurmrestd (Slurm 24.11): the allocation's QoS with its budget, QoS and
+        # partition enforcement, soft delete; the flat tree with a project directory.
+        ("discoverer_gpu", "rest"),
+        ("discoverer_cpu", "rest"),
     ],
 )
 def test_upstream_feature_config_end_to_end(
-    name, tmp_path, sim, consumer, world, slurm, quotafs, directory, run_id, cleanup
+    name, mode, tmp_path, sim, consumer, world, cluster, quotafs, directory, run_id, cleanup
 ):
     offering, projects = world
+    slurm = cluster
+    slurm.ensure_qos("waldur-paused", "waldur-limited")
     prefix = f"u{run_id}"
     # Removed in reverse: allocations, projects, customers, then the roots.
     cleanup.extend(
@@ -124,6 +131,7 @@ def test_upstream_feature_config_end_to_end(
     )
     ldap, groups_ou = directory[0], directory[1].get("groups_ou", "")
     settings = config["backend_settings"]
+    settings.update(mode_settings(cluster, mode))
     gpu = name == "discoverer_gpu"
     with sim.state.lock:
         stored = sim.state.get("offerings", offering["uuid"])
