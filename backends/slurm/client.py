@@ -27,6 +27,8 @@ ASSOC_FORMAT = "Account,User,ParentName,QOS,DefaultQOS,Fairshare,GrpSubmit," + "
 ASSOC_FIELDS = 7 + len(LIMIT_TYPES)
 USER_LIMIT_TYPE = "MaxTRESMins"
 """Per-user limits, as upstream sets them: TRES-minutes per job of that user."""
+ALREADY_THERE = ("nothing new added", "request didn't affect anything")
+"""What `sacctmgr add user` says of an association that exists (Slurm 22.05; 23.02 and later)."""
 # One argv item may not exceed 128 KiB (MAX_ARG_STRLEN); stay well below it.
 MAX_ACCOUNTS_ARG = 100_000
 
@@ -336,7 +338,9 @@ class SlurmClient(BaseClient):
         partitions: Sequence[str] = (),
         qos: str | None = None,
     ) -> bool:
-        """False when the association already existed (sacctmgr: "Nothing new added").
+        """False when the association already existed (sacctmgr 22.05: "Nothing new added";
+        23.02 and later exit 1 with "Request didn't affect anything", while a missing account
+        there says "No account ..." instead).
 
         `partitions` (or else the default partition) gives one association per partition;
         `qos` is granted on them as their only QoS and default. Fairshare is the parent's.
@@ -353,7 +357,8 @@ class SlurmClient(BaseClient):
         try:
             self.sacctmgr(*args, *self._scope(), write=True)
         except CommandError as exc:
-            if "nothing new added" in f"{exc.stdout} {exc.stderr}".lower():
+            said = f"{exc.stdout} {exc.stderr}".lower()
+            if any(sign in said for sign in ALREADY_THERE):
                 return False
             raise
         return True

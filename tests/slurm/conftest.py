@@ -68,9 +68,11 @@ def resource(project: str = "climate", customer: str = "uni", **fields: Any) -> 
 
 
 def mode_settings(cluster: Any, mode: str) -> dict[str, Any]:
-    """What `backend_settings` add to run on `cluster` in `mode` (`cli` or `rest`)."""
+    """What `backend_settings` add to run on `cluster` in `mode` (`cli`, `cli-next`, `rest`)."""
     if mode == "cli":
         return {}
+    if mode == "cli-next":
+        return {"slurm_bin_path": cluster.bin_path}  # the wrappers of the chroot's commands
     return {
         "execution_mode": "rest",
         "rest_api": cluster.rest_api(),
@@ -84,16 +86,18 @@ def run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
-@pytest.fixture(params=["cli", "rest"])
+@pytest.fixture(params=["cli", "rest", "cli-next"])
 def mode(request) -> str:
-    """Both execution modes: sacctmgr on Debian 12's Slurm, slurmrestd on Slurm 24.11."""
+    """Both execution modes on both Slurm versions that can serve them: sacctmgr on Debian 12's
+    Slurm 22.05 (`cli`) and on Slurm 24.11 (`cli-next`), slurmrestd on 24.11 (`rest`; 22.05's
+    cannot serve the plugin, test_rest.py)."""
     return request.param
 
 
 @pytest.fixture
 def cluster(request, mode):
-    """The cluster `mode` runs on: its slurmrestd must manage accounts (Slurm 23.11+)."""
-    return request.getfixturevalue("slurm_next" if mode == "rest" else "slurm")
+    """The cluster `mode` runs on: Slurm 22.05 for `cli`, else 24.11."""
+    return request.getfixturevalue("slurm" if mode == "cli" else "slurm_next")
 
 
 @pytest.fixture
@@ -121,7 +125,7 @@ def cleanup(request):
 def make_backend(request, run_id, cleanup):
     """SLURM backends with this test's prefixes; in the test's `mode` when it has one."""
     mode = request.getfixturevalue("mode") if "mode" in request.fixturenames else "cli"
-    slurm = request.getfixturevalue("cluster" if mode == "rest" else "slurm")
+    slurm = request.getfixturevalue("slurm" if mode == "cli" else "cluster")
     slurm.ensure_qos(QOS_PAUSED, QOS_DOWNSCALED)
 
     def make(components: dict[str, dict[str, Any]] | None = None, **extra: Any) -> SlurmBackend:
