@@ -68,6 +68,18 @@ def held_in_another_offering(sim, resource_uuid, prefix):
     return taken
 
 
+def ends_after(sim, resource_uuid, months):
+    """The resource's end date `months` after its creation (a day of the month all months have)."""
+    with sim.state.lock:
+        stored = sim.state.get("resources", resource_uuid)
+        start = datetime.date.fromisoformat(stored["created"][:10])
+        month = start.month - 1 + months  # zero-based
+        end = datetime.date(start.year + month // 12, month % 12 + 1, min(start.day, 28))
+        stored["end_date"] = end.isoformat()
+        sim.state.put("resources", stored)
+        sim.state.commit()
+
+
 def members(ldap, groups_ou, account):
     """The memberUids of the account's group, read with ldapsearch; None without the group."""
     group = ldap.group(account, groups_ou)
@@ -144,14 +156,7 @@ def test_upstream_feature_config_end_to_end(
         offering["url"], projects[0]["url"], {"cpu": 2, "mem": 3}, attributes=CHOSEN
     )
     if name == "prepaid":  # a three-month subscription
-        with sim.state.lock:
-            stored = sim.state.get("resources", order["marketplace_resource_uuid"])
-            start = datetime.date.fromisoformat(stored["created"][:10])
-            month = start.month + 2  # zero-based: three months on
-            end = datetime.date(start.year + month // 12, month % 12 + 1, min(start.day, 28))
-            stored["end_date"] = end.isoformat()
-            sim.state.put("resources", stored)
-            sim.state.commit()
+        ends_after(sim, order["marketplace_resource_uuid"], months=3)
     taken = None
     if name == "basic":  # Waldur remembers the first name the agent would try
         taken = held_in_another_offering(sim, order["marketplace_resource_uuid"], prefix)
@@ -207,6 +212,13 @@ def test_upstream_feature_config_end_to_end(
         done(consumer, update, agent, "update")
         after = qos_budget(slurm, account) if gpu else own(slurm, account, "GrpTRESMins")[""][0]
         assert after.startswith("cpu=540000" if name == "prepaid" else "cpu=180000"), after
+        if name == "prepaid":  # renewed: three more months move end_date, the budget follows
+            ends_after(sim, resource["uuid"], months=6)
+            wait_for(
+                lambda: own(slurm, account, "GrpTRESMins")[""][0].startswith("cpu=1080000"),
+                what="the budget of six months",
+                log=agent.log,
+            )
 
         consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
         consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
