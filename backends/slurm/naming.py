@@ -15,7 +15,7 @@ from waldur_site_agent_actors.backends.exceptions import BackendError
 
 ACCOUNT = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 USER = re.compile(r"[a-z0-9_][a-z0-9_.-]*")
-QOS = re.compile(r"[A-Za-z0-9_-]+")
+QOS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 ACCOUNT_MAX = 64
 KEY_LENGTH = 42
 """slurmdbd keys associations on the first 42 characters of an account's name (a MySQL index

@@ -25,7 +25,7 @@ LIMIT_TYPES: tuple[LimitType, ...] = ("GrpTRESMins", "MaxTRESMins", "GrpTRES")
 DefaultAccountPolicy = Literal["common", "individual", "none"]
 SafeName = Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_.-]*$", max_length=64)]
 """A Unix user or group name as it may reach `chown`."""
-QosName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
+QosName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$", max_length=64)]
 TresName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9/_:-]*$", max_length=64)]
 """`cpu`, `gres/gpu`: a TRES, or a component key naming one (TRES_OF_COMPONENT)."""
 TresList = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9/_:-]*=[0-9]+(,[a-z][a-z0-9/_:-]*=[0-9]+)*$")]

@@ -176,6 +176,44 @@ def test_hostile_input_is_refused_before_any_command_runs(bad):
     assert ran == []
 
 
+FEATURES = {
+    "qos_management": {"enabled": True, "additional_qos": ["waldur-extra"]},
+    "qos_enforcement_enabled": True,
+    "enforce_offering_qos": True,
+    "qos_paused": None,
+    "qos_downscaled": None,
+    "project_directory": {
+        "enabled": True,
+        "base_path": "/srv/projects",
+        "lustre_quota": {"mount_point": "/lustre", "block_hardlimit": 1024},
+    },
+    "create_homedirs": True,
+    "homedir_base_path": "/srv/home",
+    "homedir_quota": {"provider": "lustre", "mount_point": "/lustre", "block_hardlimit": "1g"},
+}
+
+
+@pytest.mark.parametrize("bad", ["a;b", "$(id)", "x" * 200, "ünïcödé", "-rf", "../../etc"])
+def test_hostile_input_never_reaches_the_feature_command_lines(bad):
+    """With every feature that adds a command line on (the allocation's QoS, the order's QoS
+    and partition, project directories with Lustre quotas, home directories with quotas), a
+    hostile name from Waldur is refused before any of them runs."""
+    backend = SlurmBackend(settings("t1", **FEATURES), COMPONENTS)
+    ran = []
+    backend.client.execute_command = lambda argv, silent=False: ran.append(argv) or ""
+    with pytest.raises(InvalidNameError):
+        backend.create_resource_with_id(resource(), bad)
+    for chosen in ({"qos": bad}, {"partition": bad}):
+        with pytest.raises(InvalidNameError):
+            backend.create_resource_with_id(resource(attributes=chosen), "at1_ok")
+        with pytest.raises(InvalidNameError):
+            backend.add_user("at1_ok", "root", resource_attributes=chosen)
+    with pytest.raises(InvalidNameError):
+        backend.add_user("at1_ok", bad)
+    assert backend.create_user_homedirs({bad}) == []
+    assert ran == []
+
+
 NODE_HOURS = {
     "accounting_type": "limit",
     "unit_factor": 1,
