@@ -326,7 +326,7 @@ def slurm():
 def slurm_next():
     """Slurm 24.11 in a chroot: its commands through the wrappers in `bin_path`."""
     if os.getuid() != 0:
-        pytest.skip("the Slurm 24.11 chroot needs root (debootstrap, mount, chroot)")
+        unavailable("the Slurm 24.11 chroot needs root (debootstrap, mount, chroot)")
     cluster = start_cluster(NEXT_SCRIPT)
     try:
         yield cluster
