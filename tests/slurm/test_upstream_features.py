@@ -21,6 +21,9 @@ pytestmark = pytest.mark.slurm
 
 CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs" / "slurm-upstream-features.yaml"
 CHOSEN = {"qos": "waldur-gold", "partition": "batch"}
+NAMES = {None: ("aandersen", "bberg", "cclark"), "ldap": ("a.andersen", "b.berg", "c.clark")}
+"""The simulator's Alice, Bob and Carol as the offering's username plugin names them: the agent's
+own rule, or the directory's (`username_format: first_letter_full_lastname`, as upstream)."""
 
 
 def filled(name: str, **values: str) -> dict[str, Any]:
@@ -131,8 +134,6 @@ def test_upstream_feature_config_end_to_end(
     )
     for parent in (f"{prefix}eurohpc", f"{prefix}root"):
         slurm.sacctmgr("add", "account", parent, "parent=root")
-    for user in ("aandersen", "bberg", "cclark"):
-        slurm.ensure_unix_user(user)
     config = filled(
         name,
         prefix=prefix,
@@ -142,6 +143,9 @@ def test_upstream_feature_config_end_to_end(
         **directory[1],
     )
     ldap, groups_ou = directory[0], directory[1].get("groups_ou", "")
+    alice, bob, carol = NAMES[config.get("username_management_backend")]
+    for user in (alice, bob, carol):
+        slurm.ensure_unix_user(user)
     settings = config["backend_settings"]
     settings.update(mode_settings(cluster, mode))
     gpu = name == "discoverer_gpu"
@@ -190,19 +194,21 @@ def test_upstream_feature_config_end_to_end(
         else:
             assert limits == "cpu=120000,mem=180G"
         wait_for(
-            lambda: {u for u in own(slurm, account, "QOS") if u} == {"aandersen", "bberg"},
+            lambda: {u for u in own(slurm, account, "QOS") if u} == {alice, bob},
             what="the team",
             log=agent.log,
         )
-        if ldap:  # the allocation's posixGroup holds the team
+        if ldap:  # the users made in the directory by its username plugin, in its group
+            people = ldap.search(directory[1]["people_ou"], "(objectClass=posixAccount)", "uid")
+            assert {e["uid"][0] for e in people} >= {alice, bob}, people
             wait_for(
-                lambda: members(ldap, groups_ou, account) == {"aandersen", "bberg"},
+                lambda: members(ldap, groups_ou, account) == {alice, bob},
                 what="the team in the LDAP group",
                 log=agent.log,
             )
         if gpu:  # the order's QoS on the order's partition
             rows = own(slurm, account, "Partition,QOS")
-            assert rows["aandersen"] == ["batch", "waldur-gold"]
+            assert rows[alice] == ["batch", "waldur-gold"]
         if name in ("discoverer_cpu", "node_hours"):
             assert (quotafs.mount / f"projects-{run_id}" / account).is_dir()
         if name == "discoverer_cpu":
@@ -223,14 +229,14 @@ def test_upstream_feature_config_end_to_end(
         consumer.add_user(projects[0]["uuid"], consumer.user_uuid("carol"))
         consumer.remove_user(projects[0]["uuid"], consumer.user_uuid("bob"))
         wait_for(
-            lambda: {u for u in own(slurm, account, "QOS") if u} == {"aandersen", "cclark"},
+            lambda: {u for u in own(slurm, account, "QOS") if u} == {alice, carol},
             what="carol in, bob out",
             log=agent.log,
         )
         if ldap:
-            assert members(ldap, groups_ou, account) == {"aandersen", "cclark"}
+            assert members(ldap, groups_ou, account) == {alice, carol}
 
-        job = slurm.submit(account, "aandersen", seconds=3, partition="batch" if gpu else None)
+        job = slurm.submit(account, alice, seconds=3, partition="batch" if gpu else None)
         slurm.wait_job(job, ("COMPLETED",))
         wait_for(
             # A 3-second job is 0 k-hours: what counts here is that the report reached Waldur.
