@@ -248,7 +248,9 @@ def test_upstream_feature_config_end_to_end(
 
         flag(consumer, resource, "paused", True)
         if gpu:
-            wait_for(lambda: own(slurm, account, "GrpSubmit")[""] == ["0"], what="paused")
+            wait_for(
+                lambda: own(slurm, account, "GrpSubmit")[""] == ["0"], what="paused", log=agent.log
+            )
         else:
             wait_for(
                 lambda: own(slurm, account, "QOS")[""] == ["waldur-paused"],
@@ -257,7 +259,11 @@ def test_upstream_feature_config_end_to_end(
             )
         flag(consumer, resource, "paused", False)
         if gpu:
-            wait_for(lambda: own(slurm, account, "GrpSubmit")[""] == [""], what="restored")
+            wait_for(
+                lambda: own(slurm, account, "GrpSubmit")[""] == [""],
+                what="restored",
+                log=agent.log,
+            )
         else:
             wait_for(
                 lambda: own(slurm, account, "QOS")[""][0] != "waldur-paused",
