@@ -4,16 +4,17 @@ not resolve (`.invalid`), which only this proxy knows how to reach."""
 from __future__ import annotations
 
 import http.client
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.loopback import LoopbackServer
 
 HIDDEN = "waldur-behind-the-proxy.invalid"
 HOP_BY_HOP = {"connection", "proxy-connection", "keep-alive", "transfer-encoding"}
 
 
-class ForwardProxy(ThreadingHTTPServer):
+class ForwardProxy(LoopbackServer):
     """A plain HTTP forward proxy (absolute-URI requests), as a site's egress proxy is: it
     forwards `HIDDEN` to the Waldur simulator, and writes down each request it carries."""
 
@@ -52,13 +53,7 @@ class ForwardProxy(ThreadingHTTPServer):
             def log_message(self, *args: Any) -> None:
                 pass
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.daemon_threads = True
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(Handler)
 
     def carried(self, method: str, fragment: str) -> bool:
         return any(s.startswith(f"{method} ") and fragment in s for s in self.seen)

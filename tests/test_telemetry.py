@@ -8,13 +8,14 @@ import subprocess
 import sys
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+from tests.loopback import LoopbackServer
 from waldur_site_agent_actors.agent.cli import main as cli_main
 from waldur_site_agent_actors.config import ConfigError, load_mapping
 
@@ -22,20 +23,13 @@ ROOT = Path(__file__).parents[1]
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 
 
-class Capture(ThreadingHTTPServer):
+class Capture(LoopbackServer):
     """Answers every request `{}` and keeps (method, path, decompressed body)."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), CaptureHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(CaptureHandler)
 
     def bodies(self, path_part: str) -> str:
         with self.lock:
@@ -70,8 +64,7 @@ class CaptureHandler(BaseHTTPRequestHandler):
 def capture():
     server = Capture()
     yield server
-    server.shutdown()
-    server.server_close()
+    server.close()
 
 
 def config_file(tmp_path: Path, **root: object) -> Path:

@@ -45,4 +45,4 @@ def test_the_agent_and_its_tools_reach_waldur_through_the_global_proxy(
         assert proxy.carried("POST", "/update_offering_component/"), proxy.seen
     finally:
         agent.stop()
-        proxy.shutdown()
+        proxy.close()

@@ -268,7 +268,7 @@ def test_the_event_queue_is_registered_through_the_global_proxy(b):
         assert queue.queue == f"consumer_{identity['uuid']}"
         assert proxy.carried("POST", f"/{identity['uuid']}/register_queue/"), proxy.seen
     finally:
-        proxy.shutdown()
+        proxy.close()
 
 
 def test_event_queue_is_registered_under_an_identity_of_its_own(b):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import re
 import stat
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -17,6 +16,7 @@ import requests
 
 from tests.chaos.hostile import COLLIDING_NAMES, POISON_CPU, POISON_REWRITE, one_slug
 from tests.e2e.harness import Agent, offering_config, terminal, wait_for
+from tests.loopback import LoopbackServer
 from tests.slurm.conftest import COMPONENTS, QOS_DOWNSCALED, QOS_PAUSED, mode_settings, settings
 
 pytestmark = pytest.mark.slurm
@@ -201,7 +201,7 @@ def test_job_usage_reaches_waldur_in_waldur_units_and_never_decreases(
             assert per_user[(user, component)] == expected[user][component], (user, component)
 
 
-class RecordingProxy(ThreadingHTTPServer):
+class RecordingProxy(LoopbackServer):
     """Forwards HTTP requests to slurmrestd and writes each one down, body included."""
 
     def __init__(self, target: str) -> None:
@@ -231,12 +231,7 @@ class RecordingProxy(ThreadingHTTPServer):
             def log_message(self, *args: Any) -> None:
                 pass
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(Handler)
 
 
 def test_hostile_names_are_refused_before_any_command_runs(
@@ -273,7 +268,7 @@ def test_hostile_names_are_refused_before_any_command_runs(
         assert "not allowed" in erred["error_message"] or "longer than" in erred["error_message"]
     logged = Path(calls).read_text() if calls.exists() else ""
     if proxy:
-        proxy.shutdown()
+        proxy.close()
         logged += "\n".join(proxy.seen)
         assert not [r for r in proxy.seen if r.startswith(("POST", "DELETE"))], proxy.seen
     assert logged, "nothing reached SLURM at all (ping runs first)"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import yaml
 
+from tests.loopback import LoopbackServer
 from tests.slurm.conftest import COMPONENTS, resource
 from tests.slurm.test_docs import example, validate
 from waldur_site_agent_actors.backends.exceptions import ConfigurationError
@@ -88,7 +88,7 @@ def test_the_agent_validates_an_upstream_config_with_emulator_mode(tmp_path):
     assert "secret" not in refused.stdout + refused.stderr
 
 
-class Emulator(ThreadingHTTPServer):
+class Emulator(LoopbackServer):
     """A stand-in for upstream's SLURM emulator API: keeps what each POST carried; answers
     `status` (a 500 once a body with `fail` in it arrives)."""
 
@@ -108,20 +108,14 @@ class Emulator(ThreadingHTTPServer):
             def log_message(inner, *args) -> None:
                 pass
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(Handler)
 
 
 @pytest.fixture
 def emulator():
     server = Emulator()
     yield server
-    server.shutdown()
-    server.server_close()
+    server.close()
 
 
 def test_emulator_mode_posts_each_setting_to_the_emulator(emulator):
@@ -164,8 +158,7 @@ def test_emulator_mode_posts_each_setting_to_the_emulator(emulator):
 
 def test_emulator_mode_says_which_emulator_it_could_not_reach(emulator):
     url = emulator.url
-    emulator.shutdown()
-    emulator.server_close()
+    emulator.close()
     emulated = {**ENABLED, "emulator_mode": True, "emulator_base_url": url}
     backend = SlurmBackend({"periodic_limits": emulated}, COMPONENTS)
     result = backend.apply_periodic_settings("a_x", {"reset_raw_usage": True})
