@@ -242,23 +242,12 @@ class WaldurBackend(BaseBackend):
         self.in_flight.difference_update(settled)
         return settled
 
-    def soft_delete_resource(self, waldur_resource: WaldurResource) -> str | None:
-        """B's resource stays, the limits it holds zero: those of the components limits are
-        set for (a usage component's targets take none, and B refuses limits for them)."""
-        zero = {
-            key: 0.0
-            for key, component in self.backend_components.items()
-            if component.get("accounting_type") in LIMITED
-        }
-        pending = self.set_resource_limits(waldur_resource.backend_id, zero)
-        self.log.info("soft-deleted %s: limits zero on Waldur B", waldur_resource.backend_id)
-        return pending
-
     def set_resource_limits(self, resource_backend_id: str, limits: dict[str, float]) -> str | None:
-        """An Update order on B for the converted limits: its UUID, or None if B has them."""
-        wanted = self.mapper.limits_to_target(
-            {k: v for k, v in limits.items() if k in self.backend_components}
-        )
+        """An Update order on B for the converted limits: its UUID, or None if B has them.
+        Only limit components' limits go (a soft delete zeroes every component): B refuses a
+        limit for a usage component's targets."""
+        owned = self.backend_owned_limits()
+        wanted = self.mapper.limits_to_target({k: v for k, v in limits.items() if k in owned})
         resource = self._resource(resource_backend_id)
         pending = self.b.in_flight_order(resource.uuid, "Update")
         if pending is not None:
