@@ -43,8 +43,8 @@ def taken_by_upstream() -> list[Path]:
     cron line calling one would run upstream's agent)."""
     taken = []
     for name in COMMANDS:
-        found = shutil.which(name)
-        if found is None or name == "waldur-site-agent":
+        found = None if name == "waldur-site-agent" else shutil.which(name)
+        if found is None:
             continue
         try:
             with open(found, "rb") as script:

@@ -19,6 +19,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
+from waldur_site_agent_actors.config.secrets import MASK
+
 
 @dataclass
 class Problems:
@@ -101,7 +103,7 @@ def shown(value: Any, limit: int = 60) -> str:
                 walk(inner)
             emit("]")
         elif isinstance(item, str):
-            emit(json.dumps(_CREDENTIALS.sub("//***@", item)[: limit + 1]))
+            emit(json.dumps(_CREDENTIALS.sub(f"//{MASK}@", item)[: limit + 1]))
         else:
             emit(json.dumps(item, default=str)[: limit + 1])
 
