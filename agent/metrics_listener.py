@@ -33,15 +33,11 @@ RESTART_DELAY = 1.0
 
 
 def rendering(registry: Any) -> bytes:
-    """The whole 200 answer for the metrics of `registry`, headers included."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    """The metrics of `registry` as the server reads them: `200 LENGTH\\n` and the body."""
+    from prometheus_client import generate_latest
 
     body = generate_latest(registry)
-    head = (
-        f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE_LATEST}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
+    return b"200 %d\n" % len(body) + body
 
 
 class Listener:
@@ -58,9 +54,11 @@ class Listener:
         self.thread.start()
 
     def start_server(self) -> subprocess.Popen[bytes]:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
         fd = self.socket.fileno()
         return subprocess.Popen(
-            [sys.executable, "-I", str(SERVER), str(fd)],
+            [sys.executable, "-I", "-S", str(SERVER), str(fd), CONTENT_TYPE_LATEST],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(fd,),
@@ -88,9 +86,9 @@ class Listener:
                 text = rendering(self.registry)
             except Exception:  # a collector's bug: logged, an empty answer, the agent lives on
                 log.exception("metrics not rendered")
-                text = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+                text = b"500 0\n"
             try:
-                answers.write(b"%d\n" % len(text) + text)
+                answers.write(text)
                 answers.flush()
             except OSError:
                 return

@@ -37,6 +37,7 @@ from common import ROOT, describe_machine, machine, now, write_docs
 
 sys.path.insert(0, str(ROOT))
 
+from bench.daemons import all_done
 from waldur_site_agent_actors.agent.demo import COMPONENTS
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
@@ -63,12 +64,6 @@ def place_orders(sim: WaldurSimulator, count: int) -> None:
         consumer.close()
 
 
-def done_orders(sim: WaldurSimulator) -> tuple[int, int]:
-    """(orders done, orders)"""
-    orders = sim.objects("orders")
-    return sum(order["state"] == "done" for order in orders), len(orders)
-
-
 SCRAPER = """
 import os, signal, socket, sys, time
 os.nice(19)  # Prometheus' stand-in: on a site it runs on another host, not on the agent's cores
@@ -79,26 +74,42 @@ def finish(*_):
     print(done, failed, flush=True)
     sys.exit(0)
 signal.signal(signal.SIGTERM, finish)
-while True:  # the agent starting: wait for its listener
-    try:
-        socket.create_connection((host, port), timeout=5).close()
-        break
-    except OSError:
-        time.sleep(0.01)
+def connect():
+    while True:  # the agent starting: wait for its listener
+        try:
+            conn = socket.create_connection((host, port), timeout=5)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Prometheus does
+            return conn
+        except OSError:
+            time.sleep(0.01)
+def scrape(conn):
+    conn.sendall(request)
+    answer = b""
+    while b"\\r\\n\\r\\n" not in answer:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise OSError("closed")
+        answer += chunk
+    head, _, body = answer.partition(b"\\r\\n\\r\\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise OSError("closed")
+        body += chunk
+    return head.startswith(b"HTTP/1.1 200")
+conn = connect()
 due = time.monotonic()
 while done + failed < count:
     try:
-        with socket.create_connection((host, port), timeout=5) as conn:
-            conn.sendall(request)
-            answer = b""
-            while chunk := conn.recv(65536):
-                answer += chunk
-        if answer.startswith(b"HTTP/1.1 200"):
+        if scrape(conn):
             done += 1
         else:
             failed += 1
     except OSError:
         failed += 1
+        conn.close()
+        conn = connect()
     due += interval
     time.sleep(max(0.0, due - time.monotonic()))
 finish()
@@ -106,9 +117,10 @@ finish()
 
 
 class Scraper:
-    """`count` scrapes of the agent's /metrics, one every `interval` seconds, from a process of
-    its own as Prometheus scrapes (a thread here would take the simulator's interpreter, which
-    serves the agent its orders, and measure that instead of the agent)."""
+    """`count` scrapes of the agent's /metrics, one every `interval` seconds, on one kept-open
+    connection, from a process of its own as Prometheus scrapes (a thread here would take the
+    simulator's interpreter, which serves the agent its orders, and measure that instead of the
+    agent)."""
 
     def __init__(self, port: int, count: int, interval: float) -> None:
         self.process = subprocess.Popen(
@@ -158,8 +170,10 @@ def one_run(orders: int, metrics: bool, scrapes: int, interval: float) -> dict[s
         try:
             deadline = time.monotonic() + 1800
             first_done = 0.0
-            while (progress := done_orders(sim))[0] < progress[1]:
-                if progress[0] and not first_done:
+            # Counted under the simulator's lock, nothing copied: the simulator shares its
+            # interpreter with this loop, and serves the agent its orders.
+            while not all_done(sim):
+                if not first_done and all_done(sim, 1):
                     first_done = time.perf_counter() - started
                 if agent.poll() is not None or time.monotonic() > deadline:
                     tail = (Path(scratch) / "agent.log").read_text()[-3000:]

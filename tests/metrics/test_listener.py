@@ -1,8 +1,10 @@
 """The /metrics listener on its own: what its server process answers, the rendering it reuses,
-a silent client, a server that dies, the agent going away."""
+kept-open connections, a silent client, a server that dies, the agent going away, the server's
+CPU allowance."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from tests.e2e.harness import wait_for
+from waldur_site_agent_actors.agent import metrics_server
 from waldur_site_agent_actors.agent.metrics_listener import Listener
 from waldur_site_agent_actors.agent.metrics_server import SNAPSHOT_SECONDS
 
@@ -68,6 +71,103 @@ def test_a_scrape_within_a_second_of_the_last_rendering_gets_it_again(served):
         assert second == first
     time.sleep(SNAPSHOT_SECONDS)
     assert "scraped_things_total 2.0" in get(url + "/metrics")[2]
+
+
+def test_a_connection_stays_open_between_scrapes_as_prometheus_keeps_it(served):
+    url, _, _ = served
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
+    sockets = []
+    try:
+        for _ in range(3):
+            conn.request("GET", "/metrics")
+            answer = conn.getresponse()
+            assert answer.status == 200
+            assert "scraped_things_total" in answer.read().decode()
+            assert answer.getheader("Connection") is None
+            sockets.append(conn.sock)
+        assert sockets[0] is sockets[1] is sockets[2]  # http.client never had to reconnect
+    finally:
+        conn.close()
+
+
+def raw_exchange(url: str, request: bytes) -> bytes:
+    """What the server sends for `request` until it closes the connection."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nconnection:  Close\r\n\r\n",
+        b"GET /metrics HTTP/1.0\r\n\r\n",
+    ],
+)
+def test_a_request_asking_for_the_close_gets_one_answer_and_the_close(served, request_text):
+    received = raw_exchange(served[0], request_text)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nConnection: close\r\n" in received
+    assert received.count(b"HTTP/1.1 ") == 1
+
+
+def test_requests_sent_together_are_answered_in_turn(served):
+    one = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+    received = raw_exchange(served[0], one + one + last)
+    assert received.count(b"HTTP/1.1 200 OK") == 2
+    assert received.endswith(b"only /metrics here\n")  # the 404 closes the connection
+
+
+def test_an_endless_request_head_is_refused(served):
+    received = raw_exchange(served[0], b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000)
+    assert received.startswith(b"HTTP/1.1 431 ")
+
+
+def test_more_connections_than_allowed_close_the_one_idle_longest(served):
+    url, _, _ = served
+    port = int(url.rsplit(":", 1)[1])
+    scrape = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    conns = []
+    try:
+        for _ in range(metrics_server.MAX_CLIENTS):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sendall(scrape)
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+            conns.append(conn)
+        assert get(url + "/metrics")[0] == 200  # one more: the first, idle longest, goes
+        assert conns[0].recv(100) == b""
+        conns[1].sendall(scrape)
+        assert conns[1].recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_the_server_keeps_to_its_share_of_a_core(monkeypatch):
+    """The allowance: spent faster than CPU_SHARE of the time passing, the server pauses until
+    it has caught up; within it, never."""
+    clock = {"cpu": 0.0, "wall": 0.0}
+    slept: list[float] = []
+    monkeypatch.setattr(metrics_server.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(metrics_server.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(metrics_server.time, "sleep", slept.append)
+    budget = metrics_server.CpuBudget()
+    share = metrics_server.CPU_SHARE
+    clock["cpu"], clock["wall"] = 0.001, 1.0  # 1 ms of CPU in a second: well within
+    budget.settle()
+    assert slept == []
+    clock["cpu"] += metrics_server.CPU_BURST + 0.010  # a storm: 10 ms beyond the allowance
+    budget.settle()
+    assert slept == [pytest.approx(0.010 / share)]
+    clock["wall"] += slept[-1] + 0.001  # the pause (and a little more) earned it back
+    budget.settle()
+    assert len(slept) == 1
 
 
 def test_a_client_that_sends_nothing_is_dropped_and_the_next_served(served):

@@ -13,8 +13,11 @@ from __future__ import annotations
 import json
 import pwd
 import re
+import socket
 import subprocess
 import time
+import tomllib
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,6 +215,52 @@ def test_reload_applies_a_good_file_and_fails_on_a_bad_one(container, machine):
     assert status.returncode == 0, status
     assert "last reload" in status.stdout and "accepted" in status.stdout
     write_config(container, good)
+
+
+def test_metrics_are_scraped_under_the_hardened_unit(container, machine):
+    """The scrape server runs under the unit's system call filter, lowered to nice 10 (the
+    unit allows setpriority), and answers from the host over the shared network."""
+    good = config_text(container)
+    port = free_port()
+    document = tomllib.loads(good)
+    document["metrics"] = {**document.get("metrics", {}), "enabled": True, "listen_port": port}
+    write_config(container, tomli_w.dumps(document))
+    try:
+        reloaded = container.run("systemctl", "reload", UNIT, check=False)
+        assert reloaded.returncode == 0, reloaded
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = wait_for(lambda: scrape(url), timeout=60, what=f"an answer from {url}")
+        running = r'waldur_site_agent_offering_state\{offering="[^"]+",state="running"\} 1'
+        assert re.search(running, text), text
+        assert re.search(r'waldur_site_agent_build_info\{[^}]*version="[^"]+"', text), text
+        children = container.run("sh", "-c", CHILDREN.format(pid=main_pid(container))).stdout
+        servers = [line.split() for line in children.splitlines() if "metrics_server.py" in line]
+        assert [server[1] for server in servers] == ["10"], children  # one server, at nice 10
+    finally:
+        write_config(container, good)
+        container.run("systemctl", "reload", UNIT)
+    wait_for(lambda: scrape(url) is None, what="the listener closed by the reload")
+
+
+# Each child process of PID: `pid nice command line` (nice: field 19 of /proc/PID/stat).
+CHILDREN = (
+    "for p in $(cat /proc/{pid}/task/*/children); do"
+    " echo $p $(cut -d' ' -f19 /proc/$p/stat) $(tr '\\000' ' ' < /proc/$p/cmdline); done"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.read().decode()
+    except OSError:
+        return None
 
 
 def test_stop_during_a_hung_waldur_call_exits_0_with_one_line(container, machine, waldur):
