@@ -33,6 +33,7 @@ import tomli_w
 import yaml
 from common import (
     ROOT,
+    compile_bytecode,
     describe_machine,
     machine,
     now,
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
+    compile_bytecode()
     parts = set(args.only.split(","))
     venv, up_version = upstream_venv(args.upstream_venv)
     rows, growth = [], []

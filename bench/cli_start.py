@@ -25,6 +25,7 @@ from pathlib import Path
 from common import (
     DOCS,
     ROOT,
+    compile_bytecode,
     describe_machine,
     machine,
     now,
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "--write-docs", action="store_true", help=f"rewrite the CLI start section of {DOCS.name}"
     )
     args = parser.parse_args(argv)
+    compile_bytecode()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 

@@ -33,7 +33,15 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import describe_machine, machine, now, percentile, rabbitmq_up, write_docs
+from bench.common import (
+    compile_bytecode,
+    describe_machine,
+    machine,
+    now,
+    percentile,
+    rabbitmq_up,
+    write_docs,
+)
 from bench.daemons import daemon, listening, many_offerings, order_times, wait
 from bench.limits import place_orders
 from tests.services.rabbitmq_fixture import forget
@@ -172,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
+    compile_bytecode()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     broker, ws = rabbitmq_up()
     rounds = [

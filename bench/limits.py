@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT
+from bench.common import ROOT, compile_bytecode
 from waldur_site_agent_actors.agent.demo import COMPONENTS
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.client import ConsumerClient
@@ -276,6 +276,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--clients", default=",".join(map(str, CLIENTS)))
     args = parser.parse_args()
+    compile_bytecode()
     if args.play:
         print(json.dumps(play(json.loads(Path(args.play).read_text()))))
         return 0

@@ -6,16 +6,17 @@ Run on demand, never part of the test suite:
     .venv/bin/python bench/metrics_load.py [--orders 500] [--scrapes 1000] [--runs 5]
                                            [--json PATH] [--write-docs]
 
-Each run: a fresh Waldur simulator (default scenario), the orders placed, then our agent started
-in `order_process` only with the `demo` backend (it answers in microseconds, so the agent is
-measured) and timed from its start to every order `done`, as bench/agents.py times it. With
-metrics on and scraped, a process of its own (as Prometheus is) scrapes `/metrics` `--scrapes`
-times once its listener is up, spread evenly over the median time the runs without metrics took
-from their first order done to their last, so the scrapes fall inside the run; the scrapes that
-did are reported. A run with metrics on and nobody scraping separates what recording costs from
-what scrapes cost. Runs alternate off / on / on and scraped to spread the machine's noise over
-all; the medians are compared, and the load average before the runs is reported (other work on
-the machine makes the figures noisy). Exit 1 when the goal is not met.
+Each run: a fresh Waldur simulator (default scenario), the orders placed, then our agent started in
+`order_process` only with the `demo` backend (it answers in microseconds, so the agent is measured)
+and timed from its start to every order `done`, as bench/agents.py times it. With metrics on and
+scraped, a process of its own (as Prometheus is) scrapes `/metrics` `--scrapes` times on one
+kept-open connection (as Prometheus does) once its listener is up, spread evenly over the median
+time the runs without metrics took from their first order done to their last, so the scrapes fall
+inside the run; the scrapes that did are reported. A run with metrics on and nobody scraping
+separates what recording costs from what scrapes cost. Runs alternate off / on / on and scraped to
+spread the machine's noise over all; the medians are compared, and so is each scraped run with the
+run without metrics just before it. The load average before the runs is reported (other work on the
+machine makes the figures noisy). Exit 1 when the goal is not met by both comparisons.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from common import ROOT, describe_machine, machine, now, write_docs
+from common import ROOT, compile_bytecode, describe_machine, machine, now, write_docs
 
 sys.path.insert(0, str(ROOT))
 
@@ -204,8 +205,8 @@ def cpu_seconds(pid: int) -> float:
 
 def render(result: dict[str, Any]) -> str:
     off, quiet, on = result["off"], result["unscraped"], result["on"]
-    ratio = on["orders_per_s"] / off["orders_per_s"]
-    verdict = "met" if ratio >= GOAL else "NOT met"
+    ratio, paired = judged(result)
+    verdict = "met" if min(ratio, paired) >= GOAL else "NOT met"
     load = " / ".join(f"{a:.2f}" for a in result["load_before"])
 
     def row(name: str, run: dict[str, float], scraped: str) -> str:
@@ -231,8 +232,10 @@ def render(result: dict[str, Any]) -> str:
             row("metrics on, not scraped", quiet, "-"),
             row("metrics on, scraped", on, f"{on['scrapes']:.0f} of {result['scrapes']}"),
             "",
-            f"Throughput with scrapes / without metrics: {ratio:.3f} (goal >= {GOAL}: {verdict}); "
-            f"each run's ratio: {', '.join(f'{r:.3f}' for r in result['ratios'])}. What the "
+            f"Throughput with scrapes / without metrics: {ratio:.3f} (medians), {paired:.3f} "
+            f"(median of each run's ratio to the run without metrics before it; goal >= {GOAL} "
+            f"for both: {verdict}); each run's ratio: "
+            f"{', '.join(f'{r:.3f}' for r in result['ratios'])}. What the "
             "scrapes alone cost, with scrapes / metrics on and not scraped: throughput "
             f"{on['orders_per_s'] / quiet['orders_per_s']:.3f}, the agent's CPU time "
             f"{on['cpu_s'] / quiet['cpu_s']:.3f}. The agent's CPU time with scrapes / without "
@@ -242,6 +245,14 @@ def render(result: dict[str, Any]) -> str:
             "",
         ]
     )
+
+
+def judged(result: dict[str, Any]) -> tuple[float, float]:
+    """Throughput with scrapes / without metrics: the ratio of the medians, and the median of
+    the runs' ratios (each scraped run against the run without metrics just before it, so a
+    slow spell of the machine weighs on both). The goal holds when both meet it."""
+    medians = result["on"]["orders_per_s"] / result["off"]["orders_per_s"]
+    return medians, statistics.median(result["ratios"])
 
 
 def median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -256,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
+    compile_bytecode()
     load_before = os.getloadavg()
     runs: dict[str, list[dict[str, float]]] = {"off": [], "unscraped": [], "on": []}
     for _ in range(args.runs):
@@ -287,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(result, indent=2))
     if args.write_docs:
         write_docs("metrics_load", "Metrics under load", COMMAND, table)
-    return 0 if result["on"]["orders_per_s"] / result["off"]["orders_per_s"] >= GOAL else 1
+    return 0 if min(judged(result)) >= GOAL else 1
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import describe_machine, machine, now, upstream_venv, write_docs
+from bench.common import compile_bytecode, describe_machine, machine, now, upstream_venv, write_docs
 from bench.daemons import all_done, daemon, many_offerings, order_times, wait
 from bench.limits import place_orders
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-venv", help="use this upstream venv")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
+    compile_bytecode()
     venv, version = upstream_venv(args.upstream_venv)
     result: dict[str, Any] = {
         "date": now(),

@@ -41,7 +41,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import describe_machine, machine, now, upstream_venv, write_docs
+from bench.common import compile_bytecode, describe_machine, machine, now, upstream_venv, write_docs
 from bench.daemons import GUIDE, all_done, daemon, guide_python, order_times, wait
 from bench.limits import best, demo_costs, order_limit, place_orders
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
+    compile_bytecode()
     parts = set(args.only.split(","))
     venv, version = upstream_venv(args.upstream_venv)
     n = args.orders

@@ -45,7 +45,15 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, describe_machine, machine, now, upstream_venv, write_docs
+from bench.common import (
+    ROOT,
+    compile_bytecode,
+    describe_machine,
+    machine,
+    now,
+    upstream_venv,
+    write_docs,
+)
 from bench.limits import best, usage_limit
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
@@ -450,6 +458,7 @@ def main() -> int:
         "--rest", action="store_true", help="ours in REST mode too, on Slurm 24.11 (needs root)"
     )
     args = parser.parse_args()
+    compile_bytecode()
     sizes = sorted(args.accounts or [5000])
     env = cluster_env()
     prepare(env, max(sizes))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from common import ROOT, describe_machine, machine, now, percentile, write_docs
+from common import ROOT, compile_bytecode, describe_machine, machine, now, percentile, write_docs
 
 sys.path.insert(0, str(ROOT))
 
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument("--write-docs", action="store_true", help="rewrite its benchmarks section")
     args = parser.parse_args(argv)
+    compile_bytecode()
     python = str(upstream_venv() / "bin" / "python")
     cases: dict[str, dict[str, Any]] = {}
     with (
