@@ -28,6 +28,7 @@ import selectors
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import BinaryIO
 
 SNAPSHOT_SECONDS = 1.0
@@ -97,18 +98,24 @@ class Renderings:
 class CpuBudget:
     """This process's CPU time kept to CPU_SHARE of the wall time that passed."""
 
-    def __init__(self) -> None:
-        self.cpu, self.wall = time.process_time(), time.monotonic()
+    def __init__(
+        self,
+        cpu: Callable[[], float] = time.process_time,
+        wall: Callable[[], float] = time.monotonic,
+        pause: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.cpu, self.wall, self.pause = cpu, wall, pause
+        self.spent, self.seen = cpu(), wall()
         self.allowance = CPU_BURST
 
     def settle(self) -> None:
         """Account for the CPU spent since the last call; pause while over the allowance."""
-        cpu, wall = time.process_time(), time.monotonic()
-        earned = (wall - self.wall) * CPU_SHARE
-        self.allowance = min(CPU_BURST, self.allowance + earned - (cpu - self.cpu))
-        self.cpu, self.wall = cpu, wall
+        spent, seen = self.cpu(), self.wall()
+        earned = (seen - self.seen) * CPU_SHARE
+        self.allowance = min(CPU_BURST, self.allowance + earned - (spent - self.spent))
+        self.spent, self.seen = spent, seen
         if self.allowance < 0:
-            time.sleep(-self.allowance / CPU_SHARE)
+            self.pause(-self.allowance / CPU_SHARE)
 
 
 class Client:

@@ -149,15 +149,12 @@ def test_more_connections_than_allowed_close_the_one_idle_longest(served):
             conn.close()
 
 
-def test_the_server_keeps_to_its_share_of_a_core(monkeypatch):
+def test_the_server_keeps_to_its_share_of_a_core():
     """The allowance: spent faster than CPU_SHARE of the time passing, the server pauses until
     it has caught up; within it, never."""
     clock = {"cpu": 0.0, "wall": 0.0}
     slept: list[float] = []
-    monkeypatch.setattr(metrics_server.time, "process_time", lambda: clock["cpu"])
-    monkeypatch.setattr(metrics_server.time, "monotonic", lambda: clock["wall"])
-    monkeypatch.setattr(metrics_server.time, "sleep", slept.append)
-    budget = metrics_server.CpuBudget()
+    budget = metrics_server.CpuBudget(lambda: clock["cpu"], lambda: clock["wall"], slept.append)
     share = metrics_server.CPU_SHARE
     clock["cpu"], clock["wall"] = 0.001, 1.0  # 1 ms of CPU in a second: well within
     budget.settle()
