@@ -159,8 +159,8 @@ class Server:
                         return
                     if key.fileobj is self.listening:
                         self.accept()
-                    else:
-                        self.read(self.clients[key.fileobj])  # type: ignore[index]
+                    elif key.fileobj in self.clients:  # not closed by an earlier event
+                        self.read(key.data)
                 now = time.monotonic()
                 for client in [c for c in self.clients.values() if c.deadline <= now]:
                     self.close(client)
@@ -184,8 +184,8 @@ class Server:
         conn.setblocking(False)
         # An answer's last segment goes at once, not after the client's delayed ACK.
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.clients[conn] = Client(conn)
-        self.selector.register(conn, selectors.EVENT_READ)
+        self.clients[conn] = client = Client(conn)
+        self.selector.register(conn, selectors.EVENT_READ, client)
 
     def read(self, client: Client) -> None:
         try:
