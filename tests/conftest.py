@@ -26,10 +26,12 @@ def own_state_dir_variable():
         os.environ[STATE_DIR_VARIABLE] = before
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def keep_logging():
-    """A command run in-process sets logging up for a terminal; give pytest its handlers back
-    afterwards."""
+    """A command run in-process sets logging up for a terminal (a handler on the stream pytest
+    captured for that test, closed after it); give pytest its handlers back afterwards, for
+    every test: a handler left behind fails on its closed stream when a later test's thread
+    logs ("--- Logging error ---" in the output, the line lost)."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield

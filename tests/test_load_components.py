@@ -4,13 +4,10 @@ Waldur already has."""
 
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.e2e.harness import offering_config
 from waldur_site_agent_actors.agent.cli import main
-
-pytestmark = pytest.mark.usefixtures("keep_logging")
 
 # Every optional key upstream forwards, none at Waldur's default. Waldur refuses the duration
 # keys on a component that is not prepaid, so this one is.

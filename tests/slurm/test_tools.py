@@ -18,8 +18,6 @@ from waldur_site_agent_actors.backends.structures import WaldurResource
 from waldur_site_agent_actors.simulators.waldur import WaldurSimulator
 from waldur_site_agent_actors.simulators.waldur.seed import default_scenario
 
-pytestmark = pytest.mark.usefixtures("keep_logging")
-
 
 @pytest.fixture
 def sim():
