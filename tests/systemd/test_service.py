@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 import pwd
 import re
-import socket
 import subprocess
 import time
 import tomllib
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 import tomli_w
 
 from tests.e2e.harness import offering_config, wait_for
+from tests.metrics.scenario import Samples, free_port, scrape, series, value
 from tests.packaging.build_fixture import Built
 from tests.services.systemd_fixture import Container
 from tests.slurm.conftest import COMPONENTS, QOS_DOWNSCALED, QOS_PAUSED, settings
@@ -237,17 +236,17 @@ def test_metrics_are_scraped_under_the_hardened_unit(container, machine):
         reloaded = container.run("systemctl", "reload", UNIT, check=False)
         assert reloaded.returncode == 0, reloaded
         url = f"http://127.0.0.1:{port}/metrics"
-        text = wait_for(lambda: scrape(url), timeout=60, what=f"an answer from {url}")
-        running = r'waldur_site_agent_offering_state\{offering="[^"]+",state="running"\} 1'
-        assert re.search(running, text), text
-        assert re.search(r'waldur_site_agent_build_info\{[^}]*version="[^"]+"', text), text
+        samples = wait_for(lambda: answered(url), timeout=60, what=f"an answer from {url}")
+        assert value(samples, "waldur_site_agent_offering_state", state="running") == 1, samples
+        built = series(samples, "waldur_site_agent_build_info")
+        assert built and all(labels.get("version") for labels in built), built
         children = container.run("sh", "-c", CHILDREN.format(pid=main_pid(container))).stdout
         servers = [line.split() for line in children.splitlines() if "metrics_server.py" in line]
         assert [server[1] for server in servers] == ["10"], children  # one server, at nice 10
     finally:
         write_config(container, good)
         container.run("systemctl", "reload", UNIT)
-    wait_for(lambda: scrape(url) is None, what="the listener closed by the reload")
+    wait_for(lambda: answered(url) is None, what="the listener closed by the reload")
 
 
 # Each child process of PID: `pid nice command line` (nice: field 19 of /proc/PID/stat).
@@ -257,16 +256,10 @@ CHILDREN = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def scrape(url: str) -> str | None:
+def answered(url: str) -> Samples | None:
+    """The samples `url` serves; None while nothing answers there."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return answer.read().decode()
+        return scrape(url)
     except OSError:
         return None
 
