@@ -75,11 +75,12 @@ class AgentGone(Exception):
 
 
 class Renderings:
-    """The agent's latest rendering, asked for again once SNAPSHOT_SECONDS old."""
+    """The agent's latest rendering, asked for again once SNAPSHOT_SECONDS old, kept as the two
+    whole answers a scrape gets (the connection kept open or closed after it)."""
 
     def __init__(self, ask: BinaryIO, answers: BinaryIO, content_type: str) -> None:
         self.ask, self.answers, self.content_type = ask, answers, content_type
-        self.status, self.body = 500, b""
+        self.answers_by_close: dict[bool, bytes] = {}
         self.rendered = float("-inf")
 
     def answer(self, close: bool) -> bytes:
@@ -90,9 +91,13 @@ class Renderings:
             if not line:
                 raise AgentGone
             status, length = (int(part) for part in line.split())
-            self.status, self.body = status, self.answers.read(length)
+            body = self.answers.read(length)
+            self.answers_by_close = {
+                ending: head(STATUS_TEXT[status], self.content_type, len(body), ending) + body
+                for ending in (False, True)
+            }
             self.rendered = time.monotonic()
-        return head(STATUS_TEXT[self.status], self.content_type, len(self.body), close) + self.body
+        return self.answers_by_close[close]
 
 
 class CpuBudget:
